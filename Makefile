@@ -1,0 +1,186 @@
+# xps — the one build entry point.  `make help` lists every target.
+#
+# Layout of what this file produces (out of tree, under build/):
+#   build/bin/stage-NN        one binary per stages/stage-NN-<name>/
+#   build/bin/test-upstream   the dummy upstream the proxy stages are tested with
+#   build/lib/libxps.a        the runtime (core/, modules/, http/) once it has sources
+#   build/tests/...           unit tests, stage checks, grader self-test
+#   build/obj/...             objects and their dependency files
+# `SAN=1` builds the same tree under build/san/ with ASan and UBSan.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := all
+.DELETE_ON_ERROR:
+.SUFFIXES:
+
+SAN ?= 0
+ifeq ($(SAN),1)
+  BUILD := build/san
+  SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+else
+  BUILD := build
+  SANITIZE :=
+endif
+
+CC  := gcc
+CXX := g++
+AR  := ar
+OPT ?= -O2
+WARN := -Wall -Wextra
+CPPFLAGS := -I. -MMD -MP
+CFLAGS   := -std=gnu11 $(OPT) -g $(WARN) $(SANITIZE)
+CXXFLAGS := -std=c++20 $(OPT) -g $(WARN) $(SANITIZE)
+LDFLAGS  := $(SANITIZE)
+
+# Debian packages every target may need.  `make deps` installs the missing
+# ones; netcat and curl are what the chapters poke the servers with.
+DEB_PACKAGES := g++ make pkg-config libssl-dev zlib1g-dev libcjson-dev \
+                libcmocka-dev netcat-openbsd curl
+
+# ------------------------------------------------------------------ sources
+
+STAGE_DIRS := $(sort $(wildcard stages/stage-[0-9][0-9]-*))
+stage_num   = $(word 2,$(subst -, ,$(notdir $(1))))
+STAGE_NUMS := $(foreach d,$(STAGE_DIRS),$(call stage_num,$(d)))
+STAGE_BINS := $(addprefix $(BUILD)/bin/stage-,$(STAGE_NUMS))
+NEWEST_STAGE := $(lastword $(STAGE_NUMS))
+
+LIB_SRCS := $(sort $(wildcard core/*.cpp modules/*/*.cpp http/*.cpp))
+LIB_OBJS := $(LIB_SRCS:%.cpp=$(BUILD)/obj/%.o)
+LIBXPS   := $(if $(LIB_SRCS),$(BUILD)/lib/libxps.a)
+LIB_LIBS := $(if $(LIB_SRCS),$(shell pkg-config --libs openssl zlib libcjson 2>/dev/null))
+
+PUBLIC_HEADERS := $(sort $(wildcard core/*.h modules/*/*.h http/*.h tests/support/*.h))
+
+SUPPORT_SRCS := $(filter-out tests/support/upstream_main.c,$(sort $(wildcard tests/support/*.c)))
+SUPPORT_OBJS := $(SUPPORT_SRCS:%.c=$(BUILD)/obj/%.o)
+SUPPORT_LIB  := $(BUILD)/lib/libxtest.a
+TEST_LIBS    := -lcmocka
+
+UNIT_SRCS   := $(sort $(wildcard tests/unit/*.c))
+UNIT_BINS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit-%,$(UNIT_SRCS))
+CHECK_SRCS  := $(sort $(wildcard tests/stages/stage_[0-9][0-9].c))
+CHECK_BINS  := $(patsubst tests/stages/stage_%.c,$(BUILD)/tests/stage-%,$(CHECK_SRCS))
+GRADER_BINS := $(BUILD)/tests/grader-self-test $(BUILD)/tests/wrong-stage-01
+TOOL_BINS   := $(BUILD)/bin/test-upstream
+
+# ------------------------------------------------------------------ targets
+
+.PHONY: all help deps run test test-build check-headers grade clean \
+        $(addprefix stage-,$(STAGE_NUMS))
+
+all: $(STAGE_BINS) $(TOOL_BINS) $(LIBXPS) ## build every stage binary (and libxps.a once it has sources)
+
+help: ## list the targets
+	@echo "xps — make targets"
+	@grep -hE '^[a-zA-Z0-9_%-]+:.*## ' $(MAKEFILE_LIST) | \
+	  sed -E 's/^([^:]+):.*## (.*)/  make \1|\2/' | column -t -s '|'
+	@echo "  make stage-NN|build one stage binary (stages: $(STAGE_NUMS))" | column -t -s '|'
+	@echo
+	@echo "Variables: SAN=1 (ASan+UBSan build in build/san), STAGE=N BIN=path FORMAT=junit (grade)"
+
+deps: ## install missing Debian packages (apt-get), saying exactly what it runs
+	@missing=""; \
+	if ! command -v dpkg-query >/dev/null; then \
+	  echo "deps: this is not a Debian system; install by hand: $(DEB_PACKAGES)"; exit 1; fi; \
+	for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then echo "deps: all present ($(DEB_PACKAGES))"; exit 0; fi; \
+	echo "deps: missing:$$missing"; \
+	if [ "$$(id -u)" != 0 ]; then \
+	  echo "deps: not root, so not installing. Run:"; \
+	  echo "  sudo apt-get update && sudo apt-get install -y --no-install-recommends$$missing"; \
+	  exit 1; fi; \
+	echo "deps: running: apt-get update"; \
+	apt-get update -q >/dev/null || exit 1; \
+	echo "deps: running: apt-get install -y --no-install-recommends$$missing"; \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing >/dev/null || exit 1; \
+	echo "deps: installed:$$missing"
+
+$(foreach n,$(STAGE_NUMS),$(eval stage-$(n): $(BUILD)/bin/stage-$(n)))
+
+run: deps ## build and start the newest stage binary with its defaults
+	@$(MAKE) --no-print-directory $(BUILD)/bin/stage-$(NEWEST_STAGE) $(TOOL_BINS)
+	@echo "make run: starting build/bin/stage-$(NEWEST_STAGE) ($(notdir $(filter %-$(NEWEST_STAGE)-%,$(addsuffix -,$(STAGE_DIRS)))))"
+	@sed -n '/^<!-- run -->/,/^<!-- \/run -->/p' $(filter stages/stage-$(NEWEST_STAGE)-%,$(STAGE_DIRS))/README.md | grep -v '^<!--'
+	@exec $(BUILD)/bin/stage-$(NEWEST_STAGE)
+
+test-build: $(STAGE_BINS) $(TOOL_BINS) $(LIBXPS) $(UNIT_BINS) $(CHECK_BINS) $(GRADER_BINS)
+
+test: deps ## install, build, run every unit test and stage check (SAN=1: under sanitizers)
+	@$(MAKE) --no-print-directory test-build
+	@$(MAKE) --no-print-directory check-headers
+	@tests/run $(BUILD)
+
+check-headers: ## compile every public header alone as C11 with -pedantic -Werror
+	@for h in $(PUBLIC_HEADERS); do \
+	  $(CC) -std=c11 -Wall -Wextra -pedantic -Werror -I. -fsyntax-only -x c $$h || exit 1; \
+	done; echo "check-headers: $(words $(PUBLIC_HEADERS)) header(s) compile alone as C11"
+
+STAGE ?=
+BIN ?=
+FORMAT ?= text
+grade: ## grade a stage binary: make grade STAGE=N [BIN=path] [FORMAT=junit]
+	@[ -n "$(STAGE)" ] || { echo "usage: make grade STAGE=N [BIN=path/to/binary] [FORMAT=junit]"; exit 2; }
+	@n=$$(printf '%02d' $$((10#$(STAGE)))); \
+	[ -f tests/stages/stage_$$n.c ] || { echo "grade: no checks for stage $$n"; exit 2; }; \
+	$(MAKE) --no-print-directory $(BUILD)/tests/stage-$$n $(STAGE_BINS) $(TOOL_BINS) || exit 2; \
+	bin="$(BIN)"; [ -n "$$bin" ] || bin=$(BUILD)/bin/stage-$$n; \
+	[ -x "$$bin" ] || { echo "grade: $$bin is not an executable file"; exit 2; }; \
+	if [ "$(FORMAT)" = junit ]; then \
+	  mkdir -p $(BUILD)/reports; report=$(abspath $(BUILD))/reports/stage-$$n.xml; \
+	  export CMOCKA_MESSAGE_OUTPUT=xml CMOCKA_XML_FILE=$$report; \
+	  echo "grade: JUnit report: $$report"; fi; \
+	XPS_GRADE=1 XPS_STAGE_BIN=$$(realpath $$bin) $(BUILD)/tests/stage-$$n
+
+clean: ## remove build/
+	rm -rf build
+
+# ------------------------------------------------------------------ rules
+
+$(BUILD)/obj/%.o: %.cpp
+	@mkdir -p $(@D)
+	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c $< -o $@
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/lib/libxps.a: $(LIB_OBJS)
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+$(SUPPORT_LIB): $(SUPPORT_OBJS)
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+# A stage binary: its folder's .cpp files, plus the runtime library.
+define stage_rule
+$(BUILD)/bin/stage-$(call stage_num,$(1)): $(patsubst %.cpp,$(BUILD)/obj/%.o,$(wildcard $(1)/*.cpp)) $(LIBXPS)
+	@mkdir -p $$(@D)
+	$(CXX) $(LDFLAGS) $$^ $(LIB_LIBS) -o $$@
+endef
+$(foreach d,$(STAGE_DIRS),$(eval $(call stage_rule,$(d))))
+
+$(BUILD)/bin/test-upstream: $(BUILD)/obj/tests/support/upstream_main.o $(BUILD)/obj/tests/support/upstream.o
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $^ -o $@
+
+$(BUILD)/tests/unit-%: $(BUILD)/obj/tests/unit/%.o $(SUPPORT_LIB) $(LIBXPS)
+	@mkdir -p $(@D)
+	$(CXX) $(LDFLAGS) $^ $(LIB_LIBS) $(TEST_LIBS) -o $@
+
+$(BUILD)/tests/stage-%: $(BUILD)/obj/tests/stages/stage_%.o $(SUPPORT_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $^ $(TEST_LIBS) -o $@
+
+$(BUILD)/tests/grader-self-test: $(BUILD)/obj/tests/grader/grader_self_test.o $(SUPPORT_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $^ $(TEST_LIBS) -o $@
+
+$(BUILD)/tests/wrong-stage-01: $(BUILD)/obj/tests/grader/wrong_stage_01.o
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $^ -o $@
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

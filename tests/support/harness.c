@@ -1,0 +1,846 @@
+/*
+ * tests/support/harness.c — implementation of harness.h.
+ *
+ * Three parts: the check runner (CMocka underneath, one PASS/FAIL line per
+ * check on top), process control (fork/exec in a scratch directory, every
+ * child recorded so teardown can kill it), and socket/proc helpers that
+ * never block without a deadline.
+ */
+#define _GNU_SOURCE
+#include "tests/support/harness.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+/* ------------------------------------------------------------ state */
+
+struct xt_proc_s {
+    pid_t pid;          /* the child; also its process group id */
+    bool reaped;        /* waitpid has collected it */
+    int status;         /* wait status once reaped */
+    int stdin_fd;       /* write end of its stdin pipe, or -1 */
+    char workdir[PATH_MAX];
+};
+
+enum { MAX_PROCS = 64 };
+
+/* The running check: what teardown needs to print its line. */
+typedef struct {
+    const char *name;          /* check (function) name */
+    void (*fn)(void **state);  /* the check itself, called by trampoline() */
+} check_entry;
+
+static struct {
+    xt_proc_t *procs[MAX_PROCS]; /* started and not yet cleaned up */
+    const char *check_name;      /* the check now running */
+    bool completed;              /* it returned without failing */
+    char expected[512];          /* last xt_expect() texts */
+    char observed[512];
+    int passed, total;           /* for the score line */
+    FILE *report;                /* where PASS/FAIL lines go */
+    bool grading;                /* XPS_GRADE=1: report only, CMocka quiet */
+    unsigned seed;
+    bool seeded;
+} H;
+
+/* ------------------------------------------------------------ messages */
+
+const char *xt_quote(const void *bytes, size_t len)
+{
+    static char rings[4][600];
+    static unsigned next;
+    char *out = rings[next++ % 4];
+    const unsigned char *b = bytes;
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (o > sizeof rings[0] - 16) {
+            o += (size_t)snprintf(out + o, 16, "...(%zu B)", len);
+            break;
+        }
+        unsigned char c = b[i];
+        if (c == '\n') { out[o++] = '\\'; out[o++] = 'n'; }
+        else if (c == '\r') { out[o++] = '\\'; out[o++] = 'r'; }
+        else if (c == '\t') { out[o++] = '\\'; out[o++] = 't'; }
+        else if (c == '"' || c == '\\') { out[o++] = '\\'; out[o++] = (char)c; }
+        else if (c < 0x20 || c >= 0x7f) o += (size_t)snprintf(out + o, 8, "\\x%02x", c);
+        else out[o++] = (char)c;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* Fails the running check: CMocka longjmps back to its runner. In CMocka's
+ * plain-text mode our FAIL line says everything; in its other modes (JUnit
+ * XML, TAP, subunit) the message goes into its report too. */
+static void fail_now(const char *file, int line) __attribute__((noreturn));
+static void fail_now(const char *file, int line)
+{
+    const char *mode = getenv("CMOCKA_MESSAGE_OUTPUT");
+    if (mode && strcasecmp(mode, "stdout") != 0)
+        print_error("expected: %s; observed: %s\n", H.expected, H.observed);
+    _fail(file, line);
+    abort(); /* _fail longjmps back into CMocka; never reached */
+}
+
+void xt_expect_at(const char *file, int line, bool ok, const char *expected,
+                  const char *observed_fmt, ...)
+{
+    snprintf(H.expected, sizeof H.expected, "%s", expected);
+    va_list ap;
+    va_start(ap, observed_fmt);
+    vsnprintf(H.observed, sizeof H.observed, observed_fmt, ap);
+    va_end(ap);
+    if (!ok)
+        fail_now(file, line);
+}
+
+void xt_fail(const char *fmt, ...)
+{
+    snprintf(H.expected, sizeof H.expected, "the check to run to the end");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(H.observed, sizeof H.observed, fmt, ap);
+    va_end(ap);
+    fail_now(__FILE__, __LINE__);
+}
+
+/* --------------------------------------------------------- the runner */
+
+static int check_seconds(void)
+{
+    const char *s = getenv("XT_CHECK_SECONDS");
+    int n = s ? atoi(s) : 0;
+    return n > 0 ? n : 60;
+}
+
+/* The watchdog: a check that has not finished in time fails. CMocka itself
+ * longjmps out of its signal handlers the same way; SA_NODEFER keeps SIGALRM
+ * deliverable for the next check after that longjmp. */
+static void on_watchdog(int sig)
+{
+    (void)sig;
+    xt_fail("the check was still running after %d s (a hang: a reply that never came?)",
+            check_seconds());
+}
+
+int xt_setup(void **state)
+{
+    const check_entry *e = *state;
+    H.check_name = e->name;
+    H.completed = false;
+    snprintf(H.expected, sizeof H.expected, "(no expectation recorded)");
+    H.observed[0] = '\0';
+    alarm((unsigned)check_seconds());
+    return 0;
+}
+
+static void trampoline(void **state)
+{
+    const check_entry *e = *state;
+    *state = NULL;
+    e->fn(state);
+    H.completed = true;
+}
+
+static void remove_tree(const char *dir);
+
+/* After a failed check: the end of each process's stderr, which is where a
+ * server says why it stopped (or a sanitizer says what went wrong). */
+static void show_stderr_tails(void)
+{
+    for (int i = 0; i < MAX_PROCS; i++) {
+        xt_proc_t *p = H.procs[i];
+        if (!p)
+            continue;
+        char *err = xt_stderr(p);
+        size_t len = strlen(err), from = len > 1500 ? len - 1500 : 0;
+        if (len > 0)
+            fprintf(H.report, "        stderr of pid %d (%s), last %zu bytes:\n%s%s",
+                    (int)p->pid, xt_status_text(p->status), len - from, err + from,
+                    err[len - 1] == '\n' ? "" : "\n");
+        free(err);
+    }
+}
+
+static void cleanup_procs(void)
+{
+    for (int i = 0; i < MAX_PROCS; i++) {
+        xt_proc_t *p = H.procs[i];
+        if (!p)
+            continue;
+        xt_stop(p, SIGKILL, 2000);
+        if (p->stdin_fd >= 0)
+            close(p->stdin_fd);
+        if (!getenv("XT_KEEP"))
+            remove_tree(p->workdir);
+        free(p);
+        H.procs[i] = NULL;
+    }
+}
+
+int xt_teardown(void **state)
+{
+    (void)state;
+    alarm(0);
+    /* SIGTERM first, so a server gets the chance to shut down as it would in
+     * real life; cleanup_procs() then makes sure with SIGKILL. */
+    for (int i = 0; i < MAX_PROCS; i++)
+        if (H.procs[i])
+            xt_stop(H.procs[i], SIGTERM, 2000);
+    H.total++;
+    if (H.completed)
+        H.passed++;
+    if (H.completed)
+        fprintf(H.report, "  PASS  %-40s %s\n", H.check_name, H.expected);
+    else
+        fprintf(H.report, "  FAIL  %-40s expected: %s; observed: %s\n", H.check_name,
+                H.expected, H.observed[0] ? H.observed : "(nothing)");
+    if (!H.completed)
+        show_stderr_tails();
+    fflush(H.report);
+    cleanup_procs();
+    return 0;
+}
+
+int xt_run_checks_n(const char *title, const struct CMUnitTest *checks, size_t count)
+{
+    signal(SIGPIPE, SIG_IGN);
+    setvbuf(stdout, NULL, _IOLBF, 0); /* keep our lines in order with CMocka's */
+    struct sigaction sa = {0};
+    sa.sa_handler = on_watchdog;
+    sa.sa_flags = SA_NODEFER;
+    sigaction(SIGALRM, &sa, NULL);
+    atexit(cleanup_procs);
+
+    H.report = stdout;
+    H.grading = getenv("XPS_GRADE") && strcmp(getenv("XPS_GRADE"), "1") == 0;
+    if (H.grading) {
+        /* The grade report is ours alone: CMocka's own lines go to /dev/null
+         * (its JUnit XML, if asked for, still goes to its file). */
+        fflush(stdout);
+        H.report = fdopen(dup(STDOUT_FILENO), "w");
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, STDOUT_FILENO);
+        dup2(devnull, STDERR_FILENO);
+        close(devnull);
+        const char *bin = getenv("XPS_STAGE_BIN");
+        fprintf(H.report, "grading %s: %s\n", title, bin ? bin : "(XPS_STAGE_BIN not set)");
+    }
+
+    check_entry *entries = calloc(count, sizeof *entries);
+    struct CMUnitTest *wrapped = calloc(count, sizeof *wrapped);
+    for (size_t i = 0; i < count; i++) {
+        entries[i].name = checks[i].name;
+        entries[i].fn = checks[i].test_func;
+        wrapped[i] = checks[i];
+        wrapped[i].test_func = trampoline;
+        wrapped[i].initial_state = &entries[i];
+    }
+    int failed = _cmocka_run_group_tests(title, wrapped, count, NULL, NULL);
+    free(wrapped);
+    free(entries);
+
+    if (H.grading)
+        fprintf(H.report, "score: %d/%d checks passed%s\n", H.passed, H.total,
+                H.passed == H.total ? "" : " — see the FAIL lines above");
+    fflush(H.report);
+    return failed;
+}
+
+/* ------------------------------------------------------------ paths */
+
+static const char *self_dir(void)
+{
+    static char dir[PATH_MAX];
+    if (!dir[0]) {
+        ssize_t n = readlink("/proc/self/exe", dir, sizeof dir - 1);
+        if (n <= 0)
+            xt_fail("cannot read /proc/self/exe: %s", strerror(errno));
+        dir[n] = '\0';
+        *strrchr(dir, '/') = '\0';
+    }
+    return dir;
+}
+
+const char *xt_our_bin(const char *name)
+{
+    static char paths[4][PATH_MAX];
+    static unsigned next;
+    char *out = paths[next++ % 4];
+    snprintf(out, PATH_MAX, "%s/../bin/%s", self_dir(), name);
+    if (access(out, X_OK) != 0)
+        xt_fail("our helper binary %s is missing (run `make`)", out);
+    return out;
+}
+
+const char *xt_stage_bin(void)
+{
+    const char *bin = getenv("XPS_STAGE_BIN");
+    if (!bin || !*bin)
+        xt_fail("XPS_STAGE_BIN is not set: run the checks through `make test` or "
+                "`make grade STAGE=N [BIN=path]`");
+    return bin;
+}
+
+/* The repository root: the nearest parent of this executable that holds
+ * tests/support/harness.h. Fixture paths are relative to it. */
+static const char *repo_root(void)
+{
+    static char root[PATH_MAX];
+    if (root[0])
+        return root;
+    snprintf(root, sizeof root, "%s", self_dir());
+    for (;;) {
+        char probe[PATH_MAX + 32];
+        snprintf(probe, sizeof probe, "%s/tests/support/harness.h", root);
+        if (access(probe, R_OK) == 0)
+            return root;
+        char *slash = strrchr(root, '/');
+        if (!slash || slash == root)
+            xt_fail("cannot find the repository root above %s", self_dir());
+        *slash = '\0';
+    }
+}
+
+/* ------------------------------------------------------------ processes */
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st; (void)flag; (void)ftw;
+    remove(path);
+    return 0;
+}
+
+static void remove_tree(const char *dir)
+{
+    if (dir[0])
+        nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void copy_fixture(const char *fixture, const char *workdir)
+{
+    char src[PATH_MAX * 2];
+    if (fixture[0] == '/')
+        snprintf(src, sizeof src, "%s/.", fixture);
+    else
+        snprintf(src, sizeof src, "%s/%s/.", repo_root(), fixture);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execlp("cp", "cp", "-R", src, workdir, (char *)NULL);
+        _exit(127);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        xt_fail("could not copy fixture %s into %s", src, workdir);
+}
+
+static void register_proc(xt_proc_t *p)
+{
+    for (int i = 0; i < MAX_PROCS; i++) {
+        if (!H.procs[i]) {
+            H.procs[i] = p;
+            return;
+        }
+    }
+    xt_fail("more than %d processes started in one check", MAX_PROCS);
+}
+
+/* In the child, between fork and exec. Only async-signal-safe calls. */
+static void exec_child(const char *bin, char *const argv[], char *const envp[],
+                       const char *workdir, int stdin_fd, int report_fd)
+{
+    setpgid(0, 0);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    signal(SIGPIPE, SIG_DFL);
+    signal(SIGALRM, SIG_DFL);
+    if (chdir(workdir) != 0)
+        goto fail;
+    int out = open("stdout.log", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int err = open("stderr.log", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (out < 0 || err < 0)
+        goto fail;
+    dup2(stdin_fd, STDIN_FILENO);
+    dup2(out, STDOUT_FILENO);
+    dup2(err, STDERR_FILENO);
+    execve(bin, argv, envp);
+fail:;
+    int e = errno;
+    ssize_t ignored = write(report_fd, &e, sizeof e);
+    (void)ignored;
+    _exit(127);
+}
+
+xt_proc_t *xt_start(const char *bin, const char *const *args, const xt_start_opts_t *opts)
+{
+    static const xt_start_opts_t none = {0};
+    if (!opts)
+        opts = &none;
+    xt_proc_t *p = calloc(1, sizeof *p);
+    p->stdin_fd = -1;
+    const char *tmp = getenv("TMPDIR");
+    snprintf(p->workdir, sizeof p->workdir, "%s/xps-check-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(p->workdir)) {
+        free(p);
+        xt_fail("cannot create a scratch directory: %s", strerror(errno));
+    }
+    register_proc(p);
+    if (opts->fixture_dir)
+        copy_fixture(opts->fixture_dir, p->workdir);
+
+    /* argv and environment, built before fork so the child only execs. */
+    char *argv[64];
+    int argc = 0;
+    argv[argc++] = (char *)bin;
+    for (int i = 0; args && args[i] && argc < 63; i++)
+        argv[argc++] = (char *)args[i];
+    argv[argc] = NULL;
+    extern char **environ;
+    size_t n_env = 0, n_extra = 0;
+    while (environ[n_env]) n_env++;
+    while (opts->env && opts->env[n_extra]) n_extra++;
+    /* Extras first: getenv() takes the first match, so they override. */
+    char **envp = calloc(n_env + n_extra + 1, sizeof *envp);
+    for (size_t i = 0; i < n_extra; i++)
+        envp[i] = (char *)opts->env[i];
+    memcpy(envp + n_extra, environ, n_env * sizeof *envp);
+
+    int in_pipe[2] = {-1, -1};
+    int report[2];
+    if ((opts->stdin_pipe && pipe2(in_pipe, O_CLOEXEC) != 0) || pipe2(report, O_CLOEXEC) != 0)
+        xt_fail("pipe: %s", strerror(errno));
+    int child_stdin = opts->stdin_pipe ? in_pipe[0] : open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+    p->pid = fork();
+    if (p->pid < 0)
+        xt_fail("fork: %s", strerror(errno));
+    if (p->pid == 0)
+        exec_child(bin, argv, envp, p->workdir, child_stdin, report[1]);
+    setpgid(p->pid, p->pid); /* also here: no race with an early killpg */
+    free(envp);
+    close(report[1]);
+    close(child_stdin);
+    p->stdin_fd = in_pipe[1];
+
+    int child_errno = 0;
+    ssize_t got = read(report[0], &child_errno, sizeof child_errno);
+    close(report[0]);
+    if (got == (ssize_t)sizeof child_errno)
+        xt_fail("cannot start %s: %s", bin, strerror(child_errno));
+    return p;
+}
+
+static bool try_reap(xt_proc_t *p)
+{
+    if (p->reaped)
+        return true;
+    int status;
+    pid_t r = waitpid(p->pid, &status, WNOHANG);
+    if (r == p->pid) {
+        p->reaped = true;
+        p->status = status;
+        kill(-p->pid, SIGKILL); /* anything it forked and left behind */
+    }
+    return p->reaped;
+}
+
+bool xt_wait_exit(xt_proc_t *p, int timeout_ms, int *status)
+{
+    int64_t deadline = xt_now_ms() + timeout_ms;
+    while (!try_reap(p) && xt_now_ms() < deadline)
+        xt_sleep_ms(5);
+    if (p->reaped && status)
+        *status = p->status;
+    return p->reaped;
+}
+
+int xt_stop(xt_proc_t *p, int sig, int timeout_ms)
+{
+    if (!try_reap(p)) {
+        kill(-p->pid, sig);
+        if (!xt_wait_exit(p, timeout_ms, NULL)) {
+            kill(-p->pid, SIGKILL);
+            waitpid(p->pid, &p->status, 0);
+            p->reaped = true;
+        }
+    }
+    return p->status;
+}
+
+const char *xt_status_text(int st)
+{
+    static char rings[4][96];
+    static unsigned next;
+    char *out = rings[next++ % 4];
+    if (WIFEXITED(st))
+        snprintf(out, 96, "exited with status %d", WEXITSTATUS(st));
+    else if (WIFSIGNALED(st))
+        snprintf(out, 96, "killed by signal %d (%s)", WTERMSIG(st), strsignal(WTERMSIG(st)));
+    else
+        snprintf(out, 96, "still running");
+    return out;
+}
+
+bool xt_alive(xt_proc_t *p) { return !try_reap(p); }
+pid_t xt_pid(const xt_proc_t *p) { return p->pid; }
+const char *xt_workdir(const xt_proc_t *p) { return p->workdir; }
+int xt_proc_stdin(xt_proc_t *p) { return p->stdin_fd; }
+
+void xt_close_stdin(xt_proc_t *p)
+{
+    if (p->stdin_fd >= 0)
+        close(p->stdin_fd);
+    p->stdin_fd = -1;
+}
+
+static char *slurp(const char *dir, const char *name)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    if (f) {
+        size_t n;
+        while ((n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+            len += n;
+            if (cap - len < 2)
+                buf = realloc(buf, cap *= 2);
+        }
+        fclose(f);
+    }
+    buf[len] = '\0';
+    return buf;
+}
+
+char *xt_stdout(const xt_proc_t *p) { return slurp(p->workdir, "stdout.log"); }
+char *xt_stderr(const xt_proc_t *p) { return slurp(p->workdir, "stderr.log"); }
+
+/* ------------------------------------------------------------ /proc */
+
+double xt_cpu_seconds(pid_t pid)
+{
+    char path[64], line[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(line, 1, sizeof line - 1, f);
+    fclose(f);
+    line[n] = '\0';
+    /* Field 2 (comm) may contain spaces: count fields after its ')'. */
+    char *p = strrchr(line, ')');
+    unsigned long utime = 0, stime = 0;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+                     &utime, &stime) != 2)
+        return -1;
+    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+long xt_rss_kib(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    long kib = -1;
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+            break;
+    fclose(f);
+    return kib;
+}
+
+int xt_fd_count(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n;
+}
+
+/* Inodes of TCP sockets in LISTEN state on `port`, from /proc/net/tcp{,6}. */
+static int listening_inodes(uint16_t port, unsigned long *inodes, int max)
+{
+    static const char *tables[] = {"/proc/net/tcp", "/proc/net/tcp6"};
+    int n = 0;
+    for (int t = 0; t < 2; t++) {
+        FILE *f = fopen(tables[t], "r");
+        if (!f)
+            continue;
+        char line[512];
+        while (fgets(line, sizeof line, f) && n < max) {
+            char local[64];
+            unsigned state;
+            unsigned long inode;
+            if (sscanf(line, " %*d: %63s %*s %x %*s %*s %*s %*d %*d %lu", local, &state,
+                       &inode) != 3)
+                continue;
+            char *colon = strrchr(local, ':');
+            if (colon && strtoul(colon + 1, NULL, 16) == port && state == 0x0A)
+                inodes[n++] = inode;
+        }
+        fclose(f);
+    }
+    return n;
+}
+
+/* Does process `pid` hold one of these socket inodes? */
+static bool holds_inode(pid_t pid, const unsigned long *inodes, int n)
+{
+    char dir[64];
+    snprintf(dir, sizeof dir, "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(dir);
+    if (!d)
+        return false;
+    bool found = false;
+    struct dirent *e;
+    while (!found && (e = readdir(d))) {
+        char link[384], target[128];
+        snprintf(link, sizeof link, "%s/%s", dir, e->d_name);
+        ssize_t len = readlink(link, target, sizeof target - 1);
+        unsigned long inode;
+        if (len <= 0)
+            continue;
+        target[len] = '\0';
+        if (sscanf(target, "socket:[%lu]", &inode) == 1)
+            for (int i = 0; i < n; i++)
+                found = found || inode == inodes[i];
+    }
+    closedir(d);
+    return found;
+}
+
+void xt_require_port_free(uint16_t port)
+{
+    unsigned long inodes[8];
+    if (listening_inodes(port, inodes, 8) > 0)
+        xt_fail("port %u is already in use by another process: stop it (is `make run` "
+                "or an earlier server still running? try `ss -ltnp | grep :%u`)",
+                port, port);
+}
+
+/* Readiness is judged from /proc, not by connecting: a probe connection
+ * would be accepted as a real client, and stage 01 serves exactly one. */
+void xt_wait_port(xt_proc_t *p, uint16_t port, int timeout_ms)
+{
+    int64_t deadline = xt_now_ms() + timeout_ms;
+    for (;;) {
+        unsigned long inodes[8];
+        int n = listening_inodes(port, inodes, 8);
+        if (n > 0 && holds_inode(p->pid, inodes, n))
+            return;
+        if (!xt_alive(p)) {
+            char *err = xt_stderr(p);
+            size_t len = strlen(err);
+            xt_fail("the program %s before listening on port %u; its stderr ends: %s",
+                    xt_status_text(p->status), port,
+                    xt_quote(err + (len > 300 ? len - 300 : 0), len > 300 ? 300 : len));
+        }
+        if (xt_now_ms() > deadline)
+            xt_fail("nothing listened on port %u within %d ms", port, timeout_ms);
+        xt_sleep_ms(5);
+    }
+}
+
+/* ------------------------------------------------------------ sockets */
+
+int xt_try_connect(uint16_t port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    return fd;
+}
+
+int xt_connect(uint16_t port)
+{
+    int fd = xt_try_connect(port);
+    if (fd < 0)
+        xt_fail("could not connect to 127.0.0.1:%u: %s", port, strerror(-fd));
+    return fd;
+}
+
+bool xt_send_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == ENOTSOCK)
+            n = write(fd, p, len); /* a pipe, e.g. a child's stdin */
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        p += n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
+static int remaining(int64_t deadline)
+{
+    int64_t left = deadline - xt_now_ms();
+    return left > 0 ? (int)left : 0;
+}
+
+ssize_t xt_recv_deadline(int fd, void *buf, size_t cap, int timeout_ms)
+{
+    int64_t deadline = xt_now_ms() + timeout_ms;
+    for (;;) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        int r = poll(&pfd, 1, remaining(deadline));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r == 0)
+            return XT_TIMEOUT;
+        ssize_t n = recv(fd, buf, cap, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        return n < 0 ? XT_ERROR : n;
+    }
+}
+
+size_t xt_recv_exact(int fd, void *buf, size_t len, int timeout_ms, int *why)
+{
+    int64_t deadline = xt_now_ms() + timeout_ms;
+    size_t got = 0;
+    int reason = 0;
+    while (got < len) {
+        ssize_t n = xt_recv_deadline(fd, (char *)buf + got, len - got, remaining(deadline));
+        if (n <= 0) {
+            reason = (int)n;
+            break;
+        }
+        got += (size_t)n;
+    }
+    if (why)
+        *why = reason;
+    return got;
+}
+
+size_t xt_read_until(int fd, char *buf, size_t cap, const char *delim, int timeout_ms)
+{
+    int64_t deadline = xt_now_ms() + timeout_ms;
+    size_t got = 0, dlen = strlen(delim);
+    buf[0] = '\0';
+    while (got + 1 < cap) {
+        ssize_t n = xt_recv_deadline(fd, buf + got, cap - 1 - got, remaining(deadline));
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+        buf[got] = '\0';
+        if (memmem(buf, got, delim, dlen))
+            break;
+    }
+    return got;
+}
+
+size_t xt_recv_until_eof(int fd, void *buf, size_t cap, int timeout_ms, bool *eof)
+{
+    int64_t deadline = xt_now_ms() + timeout_ms;
+    size_t got = 0;
+    bool closed = false;
+    for (;;) {
+        char sink[4096];
+        char *dst = got < cap ? (char *)buf + got : sink;
+        size_t room = got < cap ? cap - got : sizeof sink;
+        ssize_t n = xt_recv_deadline(fd, dst, room, remaining(deadline));
+        if (n == 0 || n == XT_ERROR)
+            closed = true;
+        if (n <= 0)
+            break;
+        if (dst != sink)
+            got += (size_t)n;
+    }
+    if (eof)
+        *eof = closed;
+    return got;
+}
+
+void xt_close_abort(int fd)
+{
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    close(fd);
+}
+
+/* ------------------------------------------------------------ misc */
+
+void xt_random_text(char *buf, size_t len)
+{
+    if (!H.seeded) {
+        const char *s = getenv("XT_SEED");
+        H.seed = s ? (unsigned)strtoul(s, NULL, 10) : (unsigned)time(NULL) ^ (unsigned)getpid();
+        H.seeded = true;
+        fprintf(H.report ? H.report : stdout,
+                "  (random text seed %u: XT_SEED=%u repeats this run)\n", H.seed, H.seed);
+    }
+    for (size_t i = 0; i < len; i++)
+        buf[i] = (char)(' ' + rand_r(&H.seed) % 95); /* printable ASCII, no '\n' */
+}
+
+int64_t xt_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void xt_sleep_ms(int ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+xt_proc_t *xt_upstream_start(uint16_t port, const char *mode)
+{
+    char port_text[8];
+    snprintf(port_text, sizeof port_text, "%u", port);
+    const char *args[] = {"--port", port_text, "--mode", mode, NULL};
+    xt_require_port_free(port);
+    xt_proc_t *p = xt_start(xt_our_bin("test-upstream"), args, NULL);
+    xt_wait_port(p, port, 5000);
+    return p;
+}

@@ -1,0 +1,201 @@
+/*
+ * tests/support/harness.h — black-box test harness for xps stage binaries.
+ *
+ * What it is: the small toolkit every stage check is written with. A check
+ * starts a binary (ours or a student's) in a fresh temporary working
+ * directory, waits until its port accepts, talks to it over 127.0.0.1 with
+ * deadlines on every read, watches it from /proc (CPU time, RSS, open fds),
+ * and stops it. The same checks run under `make test` and `make grade`.
+ *
+ * Cleanup contract: every process started through this harness is recorded.
+ * The per-check teardown (xt_teardown, installed by XT_CHECK) kills whatever
+ * is still running, reaps it and removes its working directory, so a check
+ * that fails half-way never leaves a server behind. Children also get
+ * PR_SET_PDEATHSIG, so they die with the test binary even if it is killed.
+ * Each check runs under a watchdog (XT_CHECK_SECONDS, default 60 s): a hang
+ * becomes a failure with a message, never a stuck build.
+ *
+ * Failure contract: functions whose failure means "the check cannot go on"
+ * (cannot fork, cannot connect when a connection is required) fail the
+ * running CMocka test with a readable message themselves. Functions whose
+ * result is what a check observes (recv with a deadline, exit status)
+ * return it, and the check compares it with xt_expect().
+ *
+ * Grading output: every check ends in exactly one line, PASS with what it
+ * verified or FAIL with expected and observed (see xt_expect). Under `make grade` (XPS_GRADE=1)
+ * the runner then prints "score: passed/total".
+ *
+ * Only 127.0.0.1 is ever contacted; harness-owned servers bind 127.0.0.1.
+ */
+#ifndef XPS_TESTS_HARNESS_H
+#define XPS_TESTS_HARNESS_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- checks */
+
+/* One check: a CMocka test with the harness's setup (watchdog, record
+ * reset) and teardown (process cleanup, the PASS/FAIL line). */
+#define XT_CHECK(fn) cmocka_unit_test_setup_teardown(fn, xt_setup, xt_teardown)
+
+int xt_setup(void **state);
+int xt_teardown(void **state);
+
+/* Runs a group of checks and returns the number that failed (the process
+ * exit status). `title` names the suite, e.g. "stage 01 (tcp-server)".
+ * Call as: return xt_run_checks("stage 01", checks, N); */
+struct CMUnitTest;
+int xt_run_checks_n(const char *title, const struct CMUnitTest *checks,
+                    size_t count);
+#define xt_run_checks(title, checks) \
+    xt_run_checks_n((title), (checks), sizeof(checks) / sizeof((checks)[0]))
+
+/* Records one expectation of the running check. When `ok` is false the check
+ * fails at once; its report line reads
+ *     FAIL  name  expected: <expected>; observed: <observed>
+ * When every expectation holds, the line reads
+ *     PASS  name  <expected of the last xt_expect>
+ * so make the last expectation the one that sums the check up. Write the
+ * observed text from what was actually seen (a status, a count, the bytes),
+ * so it is true whichever way the comparison goes. */
+#define xt_expect(ok, expected, ...) \
+    xt_expect_at(__FILE__, __LINE__, (ok), (expected), __VA_ARGS__)
+void xt_expect_at(const char *file, int line, bool ok, const char *expected,
+                  const char *observed_fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* Fails the running check with a message (no expected/observed pair). */
+void xt_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/* Printable, escaped copy of bytes for messages: "ab\n" -> "ab\\n", long
+ * inputs shortened with "...". Returns a pointer into one of a few rotating
+ * static buffers (valid until the fourth next call). */
+const char *xt_quote(const void *bytes, size_t len);
+
+/* ------------------------------------------------------------ processes */
+
+typedef struct xt_proc_s xt_proc_t;
+
+typedef struct xt_start_opts_s {
+    const char *fixture_dir; /* copied (recursively) into the working dir, may be NULL */
+    bool stdin_pipe;         /* true: the test writes the child's stdin (xt_proc_stdin) */
+    const char *const *env;  /* extra "NAME=value" entries, NULL-terminated, may be NULL */
+} xt_start_opts_t;
+
+/* Starts `bin` with `args` (NULL-terminated, not including argv[0]; may be
+ * NULL) in a new temporary working directory, stdout and stderr captured to
+ * files there, in its own process group. opts may be NULL. Fails the check
+ * if the binary cannot be started. Owned by the harness: stop it with
+ * xt_stop() or let teardown kill it. */
+xt_proc_t *xt_start(const char *bin, const char *const *args,
+                    const xt_start_opts_t *opts);
+
+/* The binary under test: $XPS_STAGE_BIN, which `make test` and `make grade`
+ * set. Fails the check when it is not set. */
+const char *xt_stage_bin(void);
+
+/* One of our own helper binaries built beside the checks ("stage-01",
+ * "test-upstream"): <build>/bin/<name>, found relative to this executable. */
+const char *xt_our_bin(const char *name);
+
+/* Waits until 127.0.0.1:port accepts a connection. Fails the check with the
+ * process's exit status and stderr if it exits first, or after timeout_ms. */
+void xt_wait_port(xt_proc_t *p, uint16_t port, int timeout_ms);
+
+/* Fails the check unless nothing is listening on 127.0.0.1:port, naming the
+ * port: run before starting a server on a fixed port. */
+void xt_require_port_free(uint16_t port);
+
+/* Waits up to timeout_ms for the process to exit. Returns true when it has;
+ * *status gets the wait status. */
+bool xt_wait_exit(xt_proc_t *p, int timeout_ms, int *status);
+
+/* Stops the process: sends `sig` to its process group, waits up to
+ * timeout_ms, then SIGKILL. Returns the wait status. Safe to call twice. */
+int xt_stop(xt_proc_t *p, int sig, int timeout_ms);
+
+/* "exited with status 1", "killed by signal 9 (Killed)", "still running". */
+const char *xt_status_text(int wait_status);
+
+bool xt_alive(xt_proc_t *p);
+pid_t xt_pid(const xt_proc_t *p);
+const char *xt_workdir(const xt_proc_t *p);
+
+/* Write end of the child's stdin (opts.stdin_pipe) and closing it (EOF). */
+int xt_proc_stdin(xt_proc_t *p);
+void xt_close_stdin(xt_proc_t *p);
+
+/* Everything the process has written to stdout / stderr so far, NUL-
+ * terminated, malloc'd: the caller frees. */
+char *xt_stdout(const xt_proc_t *p);
+char *xt_stderr(const xt_proc_t *p);
+
+/* ------------------------------------------------------------- /proc */
+
+double xt_cpu_seconds(pid_t pid); /* user + system time; -1 if unreadable */
+long xt_rss_kib(pid_t pid);       /* VmRSS in KiB; -1 if unreadable */
+int xt_fd_count(pid_t pid);       /* entries in /proc/pid/fd; -1 if unreadable */
+
+/* ------------------------------------------------------------- sockets */
+
+#define XT_TIMEOUT (-1) /* recv helpers: deadline passed */
+#define XT_ERROR (-2)   /* recv helpers: error, e.g. ECONNRESET (errno kept) */
+
+/* Blocking connection to 127.0.0.1:port; fails the check when refused. */
+int xt_connect(uint16_t port);
+/* Same, but returns -errno instead of failing (to observe a refusal). */
+int xt_try_connect(uint16_t port);
+
+/* Sends every byte (loops over partial writes); MSG_NOSIGNAL. Returns true
+ * on success, false if the peer is gone (errno kept). */
+bool xt_send_all(int fd, const void *buf, size_t len);
+
+/* One recv() of up to cap bytes within timeout_ms: > 0 bytes, 0 on EOF,
+ * XT_TIMEOUT or XT_ERROR. */
+ssize_t xt_recv_deadline(int fd, void *buf, size_t cap, int timeout_ms);
+
+/* Receives until `len` bytes, EOF, error or the deadline. Returns the byte
+ * count received (may be short); *why gets 0 (complete), 0 (EOF: see count),
+ * XT_TIMEOUT or XT_ERROR when short. why may be NULL. */
+size_t xt_recv_exact(int fd, void *buf, size_t len, int timeout_ms, int *why);
+
+/* Receives until `delim` has arrived (it is included), cap-1 bytes, EOF or
+ * the deadline; buf is NUL-terminated. Returns bytes stored. */
+size_t xt_read_until(int fd, char *buf, size_t cap, const char *delim,
+                     int timeout_ms);
+
+/* Receives until EOF or the deadline. Returns bytes stored; *eof tells
+ * whether the peer closed (may be NULL). */
+size_t xt_recv_until_eof(int fd, void *buf, size_t cap, int timeout_ms,
+                         bool *eof);
+
+/* Closes with SO_LINGER 0 so the peer gets a RST: an abrupt disconnect. */
+void xt_close_abort(int fd);
+
+/* Fills buf with len random printable characters (no '\n'); seeded once per
+ * run, seed printed so a failure can be reproduced with XT_SEED=n. */
+void xt_random_text(char *buf, size_t len);
+
+/* Monotonic milliseconds, for measuring in checks. */
+int64_t xt_now_ms(void);
+void xt_sleep_ms(int ms);
+
+/* ------------------------------------------------------ test upstream */
+
+/* Starts our test upstream (build/bin/test-upstream) on 127.0.0.1:port.
+ * mode "http": answers GET /test/N with a body naming N (see upstream.h);
+ * mode "echo": sends back every byte it receives. Waits until it accepts. */
+xt_proc_t *xt_upstream_start(uint16_t port, const char *mode);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* XPS_TESTS_HARNESS_H */

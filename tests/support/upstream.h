@@ -1,0 +1,41 @@
+/*
+ * tests/support/upstream.h — the dummy upstream server the proxy stages are
+ * tested against (and that the chapters use in place of a real web server).
+ *
+ * It binds 127.0.0.1 only and serves many clients at once from one poll()
+ * loop. Two modes:
+ *
+ *   XT_UPSTREAM_HTTP  one request per connection: read the head (up to the
+ *                     blank line), answer, close.
+ *                       GET /          200 text/html, links to /test/1..3
+ *                       GET /test/N    200 text/plain "test N: served by test-upstream\n"
+ *                       GET /abort     200 announcing 1000000 body bytes, sends
+ *                                      1000, then resets the connection (RST)
+ *                       otherwise      404 text/plain
+ *                     Replies carry Server, Content-Type, Content-Length and
+ *                     Connection: close, and no Date, so two replies to the
+ *                     same request are byte-identical.
+ *   XT_UPSTREAM_ECHO  raw TCP: every byte received is sent back. It stops
+ *                     reading a client that has 1 MiB of echo not yet taken,
+ *                     so a slow reader pushes back instead of growing memory.
+ */
+#ifndef XPS_TESTS_UPSTREAM_H
+#define XPS_TESTS_UPSTREAM_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum { XT_UPSTREAM_HTTP, XT_UPSTREAM_ECHO } xt_upstream_mode_t;
+
+/* Serves forever on 127.0.0.1:port. Returns only on a setup error (bind,
+ * listen), with -1 and a message on stderr. */
+int xt_upstream_serve(uint16_t port, xt_upstream_mode_t mode);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* XPS_TESTS_UPSTREAM_H */
