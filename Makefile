@@ -62,6 +62,7 @@ UNIT_BINS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit-%,$(UNIT_SRCS))
 CHECK_SRCS  := $(sort $(wildcard tests/stages/stage_[0-9][0-9].c))
 CHECK_BINS  := $(patsubst tests/stages/stage_%.c,$(BUILD)/tests/stage-%,$(CHECK_SRCS))
 GRADER_BINS := $(BUILD)/tests/grader-self-test $(BUILD)/tests/wrong-stage-01
+CLI_TEST    := $(BUILD)/tests/cli
 TOOL_BINS   := $(BUILD)/bin/test-upstream
 
 # ------------------------------------------------------------------ targets
@@ -106,7 +107,7 @@ run: deps ## build and start the newest stage binary with its defaults
 	@sed -n '/^<!-- run -->/,/^<!-- \/run -->/p' $(filter stages/stage-$(NEWEST_STAGE)-%,$(STAGE_DIRS))/README.md | grep -v '^<!--'
 	@exec $(BUILD)/bin/stage-$(NEWEST_STAGE)
 
-test-build: $(STAGE_BINS) $(TOOL_BINS) $(LIBXPS) $(UNIT_BINS) $(CHECK_BINS) $(GRADER_BINS)
+test-build: $(STAGE_BINS) $(TOOL_BINS) $(LIBXPS) $(UNIT_BINS) $(CHECK_BINS) $(GRADER_BINS) $(CLI_TEST)
 
 test: deps ## install, build, run every unit test and stage check (SAN=1: under sanitizers)
 	@$(MAKE) --no-print-directory test-build
@@ -125,7 +126,7 @@ grade: ## grade a stage binary: make grade STAGE=N [BIN=path] [FORMAT=junit]
 	@[ -n "$(STAGE)" ] || { echo "usage: make grade STAGE=N [BIN=path/to/binary] [FORMAT=junit]"; exit 2; }
 	@n=$$(printf '%02d' $$((10#$(STAGE)))); \
 	[ -f tests/stages/stage_$$n.c ] || { echo "grade: no checks for stage $$n"; exit 2; }; \
-	$(MAKE) --no-print-directory $(BUILD)/tests/stage-$$n $(STAGE_BINS) $(TOOL_BINS) || exit 2; \
+	$(MAKE) -s --no-print-directory $(BUILD)/tests/stage-$$n $(STAGE_BINS) $(TOOL_BINS) || exit 2; \
 	bin="$(BIN)"; [ -n "$$bin" ] || bin=$(BUILD)/bin/stage-$$n; \
 	[ -x "$$bin" ] || { echo "grade: $$bin is not an executable file"; exit 2; }; \
 	if [ "$(FORMAT)" = junit ]; then \
@@ -176,6 +177,10 @@ $(BUILD)/tests/stage-%: $(BUILD)/obj/tests/stages/stage_%.o $(SUPPORT_LIB)
 	$(CC) $(LDFLAGS) $^ $(TEST_LIBS) -o $@
 
 $(BUILD)/tests/grader-self-test: $(BUILD)/obj/tests/grader/grader_self_test.o $(SUPPORT_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $^ $(TEST_LIBS) -o $@
+
+$(BUILD)/tests/cli: $(BUILD)/obj/tests/stages/cli.o $(SUPPORT_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $^ $(TEST_LIBS) -o $@
 

@@ -1,0 +1,155 @@
+/*
+ * tests/stages/cli.c — the command lines of our own stage binaries.
+ *
+ * The stage checks (stage_NN.c) grade behaviour on the course's default
+ * ports, so they can grade any student's binary. Our binaries also promise
+ * flags (STAGES.md: every port and upstream can be overridden, `--help`
+ * lists them); those promises are ours alone and are tested here.
+ */
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tests/support/harness.h"
+
+enum { ALT_PORT = 39181, ALT_UPSTREAM = 39182 }; /* not the defaults, on purpose */
+
+/* Runs `stage args...`, waits for it to exit, and returns its wait status;
+ * *out and *err get its stdout and stderr (the caller frees). */
+static int run(const char *stage, const char *const *args, char **out, char **err)
+{
+    xt_proc_t *p = xt_start(xt_our_bin(stage), args, NULL);
+    int status = 0;
+    xt_expect(xt_wait_exit(p, 5000, &status), "the program to exit within 5 s", "%s",
+              xt_status_text(status));
+    *out = xt_stdout(p);
+    *err = xt_stderr(p);
+    return status;
+}
+
+static const char *const stages[] = {"stage-00", "stage-01", "stage-02", "stage-03", "stage-04"};
+
+static void help_exits_0_with_usage_on_stdout(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof stages / sizeof *stages; i++) {
+        const char *args[] = {"--help", NULL};
+        char *out, *err;
+        int st = run(stages[i], args, &out, &err);
+        char expected[96];
+        snprintf(expected, sizeof expected, "%s --help: exit 0, usage on stdout", stages[i]);
+        xt_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0 && strstr(out, "usage") != NULL,
+                  expected, "%s, stdout %s", xt_status_text(st), xt_quote(out, strlen(out)));
+        free(out);
+        free(err);
+    }
+}
+
+static void unknown_flag_exits_2_with_usage_on_stderr(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof stages / sizeof *stages; i++) {
+        const char *args[] = {"--no-such-flag", NULL};
+        char *out, *err;
+        int st = run(stages[i], args, &out, &err);
+        char expected[96];
+        snprintf(expected, sizeof expected, "%s --no-such-flag: exit 2, usage on stderr",
+                 stages[i]);
+        xt_expect(WIFEXITED(st) && WEXITSTATUS(st) == 2 && strstr(err, "usage") != NULL,
+                  expected, "%s, stderr %s", xt_status_text(st), xt_quote(err, strlen(err)));
+        free(out);
+        free(err);
+    }
+}
+
+static void bad_port_values_are_refused(void **state)
+{
+    (void)state;
+    const char *servers[] = {"stage-01", "stage-03", "stage-04"};
+    const char *bad[] = {"0", "65536", "80x", ""};
+    for (size_t s = 0; s < 3; s++) {
+        for (size_t b = 0; b < 4; b++) {
+            const char *args[] = {"--port", bad[b], NULL};
+            char *out, *err;
+            int st = run(servers[s], args, &out, &err);
+            char expected[96];
+            snprintf(expected, sizeof expected, "%s --port \"%s\": exit 2", servers[s], bad[b]);
+            xt_expect(WIFEXITED(st) && WEXITSTATUS(st) == 2, expected, "%s, stderr %s",
+                      xt_status_text(st), xt_quote(err, strlen(err)));
+            free(out);
+            free(err);
+        }
+    }
+}
+
+/* Sends `line` and returns whether the reply is its reversal. */
+static bool reverses(uint16_t port, const char *line, const char *want)
+{
+    int fd = xt_connect(port);
+    char reply[64];
+    xt_send_all(fd, line, strlen(line));
+    size_t n = xt_recv_exact(fd, reply, strlen(want), 3000, NULL);
+    close(fd);
+    return n == strlen(want) && memcmp(reply, want, n) == 0;
+}
+
+static void port_flag_moves_the_servers(void **state)
+{
+    (void)state;
+    char port[8];
+    snprintf(port, sizeof port, "%d", ALT_PORT);
+    const char *args[] = {"--port", port, NULL};
+    const char *servers[] = {"stage-01", "stage-03"};
+    for (size_t s = 0; s < 2; s++) {
+        xt_require_port_free(ALT_PORT);
+        xt_proc_t *p = xt_start(xt_our_bin(servers[s]), args, NULL);
+        xt_wait_port(p, ALT_PORT, 5000);
+        bool ok = reverses(ALT_PORT, "flag\n", "galf\n");
+        char expected[96];
+        snprintf(expected, sizeof expected, "%s --port %d: reversal served there", servers[s],
+                 ALT_PORT);
+        xt_expect(ok, expected, ok ? "reversed" : "no correct reply");
+        xt_stop(p, SIGTERM, 2000);
+    }
+}
+
+static void upstream_flag_moves_the_proxy_target(void **state)
+{
+    (void)state;
+    char port[8], upstream[32];
+    snprintf(port, sizeof port, "%d", ALT_PORT);
+    snprintf(upstream, sizeof upstream, "127.0.0.1:%d", ALT_UPSTREAM);
+    xt_upstream_start(ALT_UPSTREAM, "echo");
+    const char *args[] = {"--port", port, "--upstream", upstream, NULL};
+    xt_require_port_free(ALT_PORT);
+    xt_proc_t *p = xt_start(xt_our_bin("stage-04"), args, NULL);
+    xt_wait_port(p, ALT_PORT, 5000);
+    int fd = xt_connect(ALT_PORT);
+    char reply[16];
+    xt_send_all(fd, "relay me\n", 9);
+    size_t n = xt_recv_exact(fd, reply, 9, 3000, NULL);
+    close(fd);
+    xt_expect(n == 9 && memcmp(reply, "relay me\n", 9) == 0,
+              "stage-04 --port/--upstream: bytes relayed to the echo upstream and back",
+              "%s", xt_quote(reply, n));
+}
+
+int main(void)
+{
+    const struct CMUnitTest checks[] = {
+        XT_CHECK(help_exits_0_with_usage_on_stdout),
+        XT_CHECK(unknown_flag_exits_2_with_usage_on_stderr),
+        XT_CHECK(bad_port_values_are_refused),
+        XT_CHECK(port_flag_moves_the_servers),
+        XT_CHECK(upstream_flag_moves_the_proxy_target),
+    };
+    return xt_run_checks("command lines of our stage binaries", checks);
+}
