@@ -71,6 +71,9 @@ int xt_run_checks_n(const char *title, const struct CMUnitTest *checks,
 void xt_expect_at(const char *file, int line, bool ok, const char *expected,
                   const char *observed_fmt, ...) __attribute__((format(printf, 5, 6)));
 
+/* Prints an aside in the report, e.g. the random seed: "  (text)". */
+void xt_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* Fails the running check with a message (no expected/observed pair). */
 void xt_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
