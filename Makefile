@@ -75,8 +75,8 @@ all: $(STAGE_BINS) $(TOOL_BINS) $(LIBXPS) ## build every stage binary (and libxp
 help: ## list the targets
 	@echo "xps — make targets"
 	@grep -hE '^[a-zA-Z0-9_%-]+:.*## ' $(MAKEFILE_LIST) | \
-	  sed -E 's/^([^:]+):.*## (.*)/  make \1|\2/' | column -t -s '|'
-	@echo "  make stage-NN|build one stage binary (stages: $(STAGE_NUMS))" | column -t -s '|'
+	  awk -F':.*## ' '{ printf "  make %-15s %s\n", $$1, $$2 }'
+	@printf '  make %-15s %s\n' stage-NN "build one stage binary (stages: $(STAGE_NUMS))"
 	@echo
 	@echo "Variables: SAN=1 (ASan+UBSan build in build/san), STAGE=N BIN=path FORMAT=junit (grade)"
 
