@@ -151,9 +151,10 @@ int xt_fd_count(pid_t pid);       /* entries in /proc/pid/fd; -1 if unreadable *
 #define XT_TIMEOUT (-1) /* recv helpers: deadline passed */
 #define XT_ERROR (-2)   /* recv helpers: error, e.g. ECONNRESET (errno kept) */
 
-/* Blocking connection to 127.0.0.1:port; fails the check when refused. */
+/* Connection to 127.0.0.1:port (a blocking socket once connected); fails the
+ * check when refused or when the handshake does not complete within 3 s. */
 int xt_connect(uint16_t port);
-/* Same, but returns -errno instead of failing (to observe a refusal). */
+/* Same, but returns -errno (-ECONNREFUSED, -ETIMEDOUT) instead of failing. */
 int xt_try_connect(uint16_t port);
 
 /* Sends every byte (loops over partial writes); MSG_NOSIGNAL. Returns true

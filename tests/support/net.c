@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
@@ -156,18 +157,45 @@ void xt_wait_port(xt_proc_t *p, uint16_t port, int timeout_ms)
 
 /* ------------------------------------------------------------ sockets */
 
+static int remaining(int64_t deadline)
+{
+    int64_t left = deadline - xt_now_ms();
+    return left > 0 ? (int)left : 0;
+}
+
+enum { CONNECT_TIMEOUT_MS = 3000 };
+
+/* A non-blocking connect() bounded by CONNECT_TIMEOUT_MS, then the socket is
+ * made blocking again: a server whose accept queue is full never completes
+ * the handshake, and a blocking connect() would wait for minutes. */
 int xt_try_connect(uint16_t port)
 {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return -errno;
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int err = 0;
     if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        int e = errno;
-        close(fd);
-        return -e;
+        err = errno;
+        if (err == EINPROGRESS) {
+            struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+            int64_t deadline = xt_now_ms() + CONNECT_TIMEOUT_MS;
+            int r;
+            while ((r = poll(&pfd, 1, remaining(deadline))) < 0 && errno == EINTR) {
+            }
+            socklen_t len = sizeof err;
+            if (r == 0)
+                err = ETIMEDOUT;
+            else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+                err = errno;
+        }
     }
+    if (err != 0) {
+        close(fd);
+        return -err;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     return fd;
 }
 
@@ -175,7 +203,9 @@ int xt_connect(uint16_t port)
 {
     int fd = xt_try_connect(port);
     if (fd < 0)
-        xt_fail("could not connect to 127.0.0.1:%u: %s", port, strerror(-fd));
+        xt_fail("could not connect to 127.0.0.1:%u: %s%s", port, strerror(-fd),
+                fd == -ETIMEDOUT ? " (the handshake did not complete within 3 s: "
+                                   "is the server still accepting?)" : "");
     return fd;
 }
 
@@ -194,12 +224,6 @@ bool xt_send_all(int fd, const void *buf, size_t len)
         len -= (size_t)n;
     }
     return true;
-}
-
-static int remaining(int64_t deadline)
-{
-    int64_t left = deadline - xt_now_ms();
-    return left > 0 ? (int)left : 0;
 }
 
 ssize_t xt_recv_deadline(int fd, void *buf, size_t cap, int timeout_ms)
