@@ -394,6 +394,12 @@ static void exec_child(const char *bin, char *const argv[], char *const envp[],
     dup2(stdin_fd, STDIN_FILENO);
     dup2(out, STDOUT_FILENO);
     dup2(err, STDERR_FILENO);
+    /* A clean descriptor table: only 0, 1, 2 and the report pipe (which is
+     * close-on-exec), whatever the test process or its parent held open. So
+     * a check's fd counts mean the same everywhere. */
+    if (report_fd > 3)
+        close_range(3, (unsigned)report_fd - 1, 0);
+    close_range((unsigned)report_fd + 1, ~0U, 0);
     execve(bin, argv, envp);
 fail:;
     int e = errno;
