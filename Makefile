@@ -33,9 +33,9 @@ CXXFLAGS := -std=c++20 $(OPT) -g $(WARN) $(SANITIZE)
 LDFLAGS  := $(SANITIZE)
 
 # Debian packages every target may need.  `make deps` installs the missing
-# ones; netcat and curl are what the chapters poke the servers with.
+# ones; netcat, curl, strace and pv are what the chapters poke servers with.
 DEB_PACKAGES := g++ make pkg-config libssl-dev zlib1g-dev libcjson-dev \
-                libcmocka-dev netcat-openbsd curl
+                libcmocka-dev netcat-openbsd curl strace pv
 
 # ------------------------------------------------------------------ sources
 

@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include "tests/support/harness.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -151,8 +152,40 @@ static void on_watchdog(int sig)
             check_seconds());
 }
 
+/* Descriptors open when the check began; teardown closes any other, so a
+ * socket a failed check left open (say, a listener on 3000) cannot break
+ * the next check. */
+static unsigned char fds_at_setup[1024 / 8];
+
+static void for_each_open_fd(void (*fn)(int fd))
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return;
+    int skip = dirfd(d);
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.' && atoi(e->d_name) != skip)
+            fn(atoi(e->d_name));
+    closedir(d);
+}
+
+static void note_fd(int fd)
+{
+    if (fd < 1024)
+        fds_at_setup[fd / 8] |= (unsigned char)(1u << (fd % 8));
+}
+
+static void close_if_new(int fd)
+{
+    if (fd >= 1024 || !(fds_at_setup[fd / 8] & (1u << (fd % 8))))
+        close(fd);
+}
+
 int xt_setup(void **state)
 {
+    memset(fds_at_setup, 0, sizeof fds_at_setup);
+    for_each_open_fd(note_fd);
     const check_entry *e = *state;
     H.check_name = e->name;
     H.completed = false;
@@ -227,6 +260,7 @@ int xt_teardown(void **state)
         show_stderr_tails();
     fflush(H.report);
     cleanup_procs();
+    for_each_open_fd(close_if_new);
     return 0;
 }
 
