@@ -44,6 +44,7 @@ stage_num   = $(word 2,$(subst -, ,$(notdir $(1))))
 STAGE_NUMS := $(foreach d,$(STAGE_DIRS),$(call stage_num,$(d)))
 STAGE_BINS := $(addprefix $(BUILD)/bin/stage-,$(STAGE_NUMS))
 NEWEST_STAGE := $(lastword $(STAGE_NUMS))
+NEWEST_DIR   := $(lastword $(STAGE_DIRS))
 
 LIB_SRCS := $(sort $(wildcard core/*.cpp modules/*/*.cpp http/*.cpp))
 LIB_OBJS := $(LIB_SRCS:%.cpp=$(BUILD)/obj/%.o)
@@ -103,8 +104,8 @@ $(foreach n,$(STAGE_NUMS),$(eval stage-$(n): $(BUILD)/bin/stage-$(n)))
 
 run: deps ## build and start the newest stage binary with its defaults
 	@$(MAKE) --no-print-directory $(BUILD)/bin/stage-$(NEWEST_STAGE) $(TOOL_BINS)
-	@echo "make run: starting build/bin/stage-$(NEWEST_STAGE) ($(notdir $(filter %-$(NEWEST_STAGE)-%,$(addsuffix -,$(STAGE_DIRS)))))"
-	@sed -n '/^<!-- run -->/,/^<!-- \/run -->/p' $(filter stages/stage-$(NEWEST_STAGE)-%,$(STAGE_DIRS))/README.md | grep -v '^<!--'
+	@echo "make run: starting build/bin/stage-$(NEWEST_STAGE) ($(notdir $(NEWEST_DIR)))"
+	@sed -n '/^<!-- run -->/,/^<!-- \/run -->/p' $(NEWEST_DIR)/README.md | grep -v '^<!--'
 	@exec $(BUILD)/bin/stage-$(NEWEST_STAGE)
 
 test-build: $(STAGE_BINS) $(TOOL_BINS) $(LIBXPS) $(UNIT_BINS) $(CHECK_BINS) $(GRADER_BINS) $(CLI_TEST)
