@@ -74,7 +74,9 @@ int xps_buffer_list_append(xps_buffer_list_t *list, xps_buffer_t *buffer) XPS_NO
 size_t xps_buffer_list_len(const xps_buffer_list_t *list) XPS_NOEXCEPT;
 size_t xps_buffer_list_count(const xps_buffer_list_t *list) XPS_NOEXCEPT;
 
-/* The first buffer, still owned by the list (NULL when empty). */
+/* The first buffer, still owned by the list (NULL when empty). Read it;
+ * do not move its window (consume through xps_buffer_list_consume, or the
+ * list's byte count goes wrong). */
 xps_buffer_t *xps_buffer_list_front(const xps_buffer_list_t *list) XPS_NOEXCEPT;
 
 /* Removes the first buffer and gives it to the caller (NULL when empty). */

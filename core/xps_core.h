@@ -37,7 +37,9 @@ typedef struct xps_core_member_s xps_core_member_t;
  * round) and may destroy its own task. */
 typedef void (*xps_task_cb)(void *data);
 
-/* Frees or destroys `object`; registered with deferred free or membership. */
+/* Frees or destroys `object`; registered with deferred free or membership.
+ * A member's destroy function must call xps_core_remove_member() on its
+ * membership (every module's destroy does), or the record leaks. */
 typedef void (*xps_core_free_fn)(void *object);
 
 /* ---------------------------------------------------------- lifecycle */

@@ -18,6 +18,7 @@
 
 #include "core/xps_buffer.h"
 #include "core/xps_core.h"
+#include "core/xps_logger.h"
 
 namespace {
 
@@ -83,6 +84,10 @@ bool owes_source_done(const xps_pipe_t *p) {
     return p->source.ever_attached && !p->source.attached && p->sink.attached && p->len == 0 &&
            !p->told_source_done;
 }
+
+// The sink has come and gone: writes are refused. (A sink not attached yet
+// will read what is written before it comes.)
+bool sink_has_left(const xps_pipe_t *p) { return p->sink.ever_attached && !p->sink.attached; }
 
 bool owes_sink_gone(const xps_pipe_t *p) {
     return p->sink.ever_attached && !p->sink.attached && p->source.attached && !p->told_sink_gone;
@@ -212,9 +217,9 @@ void xps_pipe_set_sink_ready(xps_pipe_t *p, bool ready) noexcept {
 
 int xps_pipe_write(xps_pipe_t *p, xps_buffer_t *buffer) noexcept {
     size_t n = xps_buffer_len(buffer);
-    if (!p->sink.attached || n == 0) {
+    if (sink_has_left(p) || n == 0) {
         xps_buffer_destroy(buffer);
-        return p->sink.attached ? XPS_OK : XPS_E_CLOSED;
+        return sink_has_left(p) ? XPS_E_CLOSED : XPS_OK;
     }
     try {
         p->items.push_back(item{buffer, -1, 0, 0});
@@ -228,15 +233,18 @@ int xps_pipe_write(xps_pipe_t *p, xps_buffer_t *buffer) noexcept {
 }
 
 int xps_pipe_write_file(xps_pipe_t *p, int fd, int64_t offset, size_t len) noexcept {
-    if (!p->sink.attached)
+    if (sink_has_left(p))
         return XPS_E_CLOSED;
     if (len == 0)
         return XPS_OK;
     // Our own descriptor: the file source may close its copy (or be
     // destroyed) long before the sink has sent the range.
     int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    if (own < 0)
+    if (own < 0) {
+        XPS_LOG(XPS_LOG_ERROR, "pipe", "duplicating fd %d for a file range: %s", fd,
+                std::strerror(errno));
         return errno == EMFILE || errno == ENFILE ? XPS_E_LIMIT : XPS_E_FAIL;
+    }
     try {
         p->items.push_back(item{nullptr, own, offset, len});
     } catch (const std::bad_alloc &) {
@@ -301,6 +309,8 @@ int xps_pipe_read(xps_pipe_t *p, void *dst, size_t max, size_t *copied) noexcept
             ssize_t r = pread(c.fd, to, k, c.offset);
             if (r <= 0) {
                 status = r == 0 ? XPS_E_EOF : xps_error_from_errno(errno);
+                XPS_LOG(XPS_LOG_ERROR, "pipe", "reading a file range: %s",
+                        r == 0 ? "the file is shorter than the range" : std::strerror(errno));
                 break;
             }
             k = static_cast<size_t>(r);

@@ -27,7 +27,7 @@
  * called again every round.
  *
  * Moving, not copying: xps_pipe_write() takes the caller's buffer into the
- * pipe as it is; the sink reads it in place (peek) or takes it whole (take).
+ * pipe as it is; the sink reads it in place (peek, then consume).
  * A file source may write a file range instead of bytes, so a plain socket
  * sink can hand it to sendfile() and the bytes never enter user space.
  *
@@ -108,16 +108,17 @@ void xps_pipe_set_sink_ready(xps_pipe_t *pipe, bool ready) XPS_NOEXCEPT;
 
 /* ------------------------------------------------------- source side */
 
-/* Takes ownership of `buffer` and queues its unread bytes. Returns XPS_OK,
- * or XPS_E_CLOSED when the sink has detached (the buffer is destroyed: the
- * caller never owns it after the call). Writing past the threshold is
+/* Takes ownership of `buffer` and queues its unread bytes (also before the
+ * sink has attached: it will read them). Returns XPS_OK; XPS_E_CLOSED when
+ * the sink has detached; XPS_E_NOMEM. On failure the buffer is destroyed:
+ * the caller never owns it after the call. Writing past the threshold is
  * allowed; it only stops further produce() calls. */
 int xps_pipe_write(xps_pipe_t *pipe, xps_buffer_t *buffer) XPS_NOEXCEPT;
 
 /* Queues `len` bytes of the file open on `fd`, starting at `offset`. The
  * pipe keeps its own duplicate of fd, so the source may close its own.
- * Returns XPS_OK, XPS_E_CLOSED (sink gone) or XPS_E_LIMIT (no descriptor
- * for the duplicate). */
+ * Returns XPS_OK; XPS_E_CLOSED (sink gone); XPS_E_LIMIT (no descriptor for
+ * the duplicate); XPS_E_NOMEM; XPS_E_FAIL (fd unusable, logged). */
 int xps_pipe_write_file(xps_pipe_t *pipe, int fd, int64_t offset, size_t len) XPS_NOEXCEPT;
 
 /* Bytes that fit before the threshold (0 when at or over it). */
@@ -134,8 +135,8 @@ void xps_pipe_consume(xps_pipe_t *pipe, size_t n) XPS_NOEXCEPT;
 
 /* Copies up to `max` bytes from the front into `dst` and consumes them;
  * file ranges are read with pread(). *copied gets the count (0 when the
- * pipe is empty). Returns XPS_OK, or an error code if reading a file range
- * failed (XPS_E_EOF if the file is shorter than the range). For parsers and
+ * pipe is empty). Returns XPS_OK, or an error code, logged, if reading a
+ * file range failed (XPS_E_EOF if the file is shorter than the range). For parsers and
  * tests; a socket sink should peek and send in place. */
 int xps_pipe_read(xps_pipe_t *pipe, void *dst, size_t max, size_t *copied) XPS_NOEXCEPT;
 
