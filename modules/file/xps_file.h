@@ -1,0 +1,155 @@
+/*
+ * modules/file/xps_file.h — a file under a document root, opened safely and
+ * streamed into a pipe.
+ *
+ * Why: a file server turns a name chosen by a stranger into a file on disk.
+ * Two things must hold however hostile the name is: only files under the
+ * document root are ever opened ("../", absolute paths and symbolic links
+ * must not lead out of it), and a file travels through the same pipes as
+ * every other byte stream, so any sink (a connection, later gzip or TLS)
+ * can take it.
+ *
+ * Introduced in stage 09 (8002 sends root/sample.txt; 8003 asks for
+ * ../temp/file.txt and is refused). Stage 10 maps the errors to 404/403,
+ * stage 13 streams parts of files for Range requests.
+ *
+ * Confinement, in order (xps_file_resolve):
+ *  1. `path` is read as relative to the root, like a URL path: leading and
+ *     repeated '/' and "." segments are dropped, so "/etc/passwd" means
+ *     root/etc/passwd. ".." removes the segment before it, by text, as
+ *     RFC 3986 §5.2.4 does for URLs; a ".." that would climb above the root
+ *     is refused (XPS_E_PERMISSION) before the disk is looked at, so a
+ *     client cannot learn whether a file outside the root exists.
+ *  2. The result, joined to the root, is resolved with realpath(): every
+ *     symbolic link is followed. The real path must be the real root or lie
+ *     under it (compared up to a '/', so "/srv/pub" does not admit
+ *     "/srv/public"), else XPS_E_PERMISSION. Links inside the root that
+ *     point inside it are fine, wherever they point from.
+ *  Percent-decoding ("%2e%2e") is the HTTP layer's job: here "%2e%2e" is
+ *  an ordinary name. The root may be relative (to the working directory)
+ *  and may itself be a link.
+ *
+ * What is served (xps_file_create): a regular file that the process can
+ * open AND whose mode lets everyone read it (S_IROTH, as in the course).
+ * The second rule is what protects a private file (mode 0600: a key, a
+ * .env) dropped into the root by mistake, and it holds even for a server
+ * running as root, where permission bits stop nothing. Directories are
+ * XPS_E_NOTFOUND (not a file; stage 15 lists them itself), and so is a
+ * path ending in "/", "/." or "/.." (it names a directory, as for the
+ * kernel); FIFOs, sockets and devices are XPS_E_PERMISSION (never opened,
+ * so a FIFO cannot block the loop).
+ *
+ * Residual race, stated: between realpath() and open() someone able to
+ * write inside the root could swap a folder for a link. The last component
+ * is opened with O_NOFOLLOW, and the S_IROTH rule is checked on what was
+ * actually opened, so at worst a world-readable file leaks. A server
+ * sharing its root with untrusted local users should open with openat2()
+ * and RESOLVE_BENEATH, which makes the kernel itself refuse to leave the
+ * root during the one open().
+ *
+ * Streaming (xps_file_attach): the file becomes the SOURCE of a pipe, in
+ * one of two modes. XPS_FILE_RANGE writes one file range: a plain socket
+ * sink hands it to sendfile() and the bytes never enter user space.
+ * XPS_FILE_BUFFERS reads the file in 64 KiB buffers while the pipe has
+ * room: for a sink that must see the bytes (gzip, TLS, a test). Either way
+ * the stream ends (the source detaches; the sink gets source_done() after
+ * draining) once the last byte is in the pipe.
+ *
+ * Lifecycle: create → (attach, any number of times) → destroy.
+ * Ownership: the caller owns an xps_file_t from create to destroy, always.
+ * Each attach starts a stream that is independent of it: the stream holds
+ * its own duplicate of the descriptor, is a member of the core (destroyed
+ * with it) and frees itself when it ends — at the last byte, or when the
+ * sink detaches. So destroying the file right after attach is correct, in
+ * both modes, and is what a server that only sends does.
+ * Errors: XPS_E_NOTFOUND, XPS_E_PERMISSION, XPS_E_NOMEM, XPS_E_LIMIT,
+ * XPS_E_INVAL, XPS_E_FAIL. Refusals (outside the root, not readable) are
+ * logged at warn level, missing files at debug level (they are ordinary
+ * traffic), failing system calls at error level.
+ * Threading: none. Reads of regular files block the loop for as long as
+ * the disk takes (usually the page cache answers); there is no thread pool.
+ */
+#ifndef XPS_MODULES_FILE_H
+#define XPS_MODULES_FILE_H
+
+#include "core/xps.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct xps_file_s xps_file_t;
+
+/* How a stream puts the file into a pipe. */
+typedef enum xps_file_mode {
+    /* One file range (xps_pipe_write_file): zero-copy with sendfile(). */
+    XPS_FILE_RANGE = 0,
+    /* Buffers of bytes read with pread(), for sinks that transform them. */
+    XPS_FILE_BUFFERS = 1,
+} xps_file_mode_t;
+
+/* Size of each buffer in XPS_FILE_BUFFERS mode (smaller for the last). */
+#define XPS_FILE_CHUNK ((size_t)64 * 1024)
+
+/* ---------------------------------------------------------- lifecycle */
+
+/* Opens `path` under the directory `root` (see "Confinement" and "What is
+ * served" above). `core` (borrowed) is where streams of this file live.
+ * Returns the file, or NULL and *error: XPS_E_NOTFOUND (missing, a
+ * directory, or the root itself is missing), XPS_E_PERMISSION (outside the
+ * root, not readable, not world-readable, not a regular file),
+ * XPS_E_NOMEM, XPS_E_LIMIT (no descriptor), XPS_E_FAIL. error may be NULL;
+ * on success it gets XPS_OK. */
+xps_file_t *xps_file_create(xps_core_t *core, const char *root, const char *path,
+                            int *error) XPS_NOEXCEPT;
+
+/* Closes the file's descriptor and frees it. Streams already attached go
+ * on with their own descriptors. Accepts NULL, never fails. */
+void xps_file_destroy(xps_file_t *file) XPS_NOEXCEPT;
+
+/* --------------------------------------------------------- operations */
+
+/* Streams the whole file into `pipe` as its source, in `mode`. The stream
+ * starts ready (a regular file can always be read); bytes flow once the
+ * pipe has a sink, which may be attached before or after. Returns XPS_OK,
+ * or XPS_E_FAIL (the pipe already has or had a source), XPS_E_LIMIT (no
+ * descriptor to duplicate), XPS_E_NOMEM; on failure nothing is attached.
+ * An empty file gives an empty stream (the sink sees only source_done). */
+int xps_file_attach(xps_file_t *file, xps_pipe_t *pipe, xps_file_mode_t mode) XPS_NOEXCEPT;
+
+/* As xps_file_attach, but only `len` bytes from `offset` (a Range reply,
+ * stage 13). XPS_E_INVAL unless 0 <= offset and offset + len <= size. If
+ * the file shrinks meanwhile, a BUFFERS stream ends early (logged); a
+ * RANGE sink finds out when sendfile()/pread() comes up short. */
+int xps_file_attach_part(xps_file_t *file, xps_pipe_t *pipe, xps_file_mode_t mode,
+                         int64_t offset, size_t len) XPS_NOEXCEPT;
+
+/* Confinement alone (steps 1-2 above), for callers that open something
+ * other than a regular file (a directory listing, stage 15). On XPS_OK
+ * `resolved` holds the real absolute path (it may be a directory). Errors:
+ * XPS_E_NOTFOUND, XPS_E_PERMISSION, XPS_E_NOMEM, XPS_E_FAIL, and
+ * XPS_E_LIMIT when it does not fit in `size` bytes (PATH_MAX always fits). */
+int xps_file_resolve(const char *root, const char *path, char *resolved,
+                     size_t size) XPS_NOEXCEPT;
+
+/* ---------------------------------------------------------- accessors */
+
+/* Size in bytes when the file was opened. */
+size_t xps_file_size(const xps_file_t *file) XPS_NOEXCEPT;
+
+/* Media type (xps_mime_type) of the real name, so a link "latest" to
+ * "report.pdf" is application/pdf. Static, never NULL. */
+const char *xps_file_mime(const xps_file_t *file) XPS_NOEXCEPT;
+
+/* The real absolute path that was opened; owned by the file. */
+const char *xps_file_path(const xps_file_t *file) XPS_NOEXCEPT;
+
+/* The descriptor, lent (for fstat: mtime for Last-Modified, stage 13);
+ * read-only, close-on-exec. Never close it; it dies with the file. */
+int xps_file_fd(const xps_file_t *file) XPS_NOEXCEPT;
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* XPS_MODULES_FILE_H */
