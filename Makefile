@@ -68,7 +68,7 @@ TOOL_BINS   := $(BUILD)/bin/test-upstream
 
 # ------------------------------------------------------------------ targets
 
-.PHONY: all help deps run test test-build check-headers grade clean \
+.PHONY: all help deps run test test-build check-headers grade bench clean \
         $(addprefix stage-,$(STAGE_NUMS))
 
 all: $(STAGE_BINS) $(TOOL_BINS) $(LIBXPS) ## build every stage binary (and libxps.a once it has sources)
@@ -105,7 +105,7 @@ $(foreach n,$(STAGE_NUMS),$(eval stage-$(n): $(BUILD)/bin/stage-$(n)))
 run: deps ## build and start the newest stage binary with its defaults
 	@$(MAKE) --no-print-directory $(BUILD)/bin/stage-$(NEWEST_STAGE) $(TOOL_BINS)
 	@echo "make run: starting build/bin/stage-$(NEWEST_STAGE) ($(notdir $(NEWEST_DIR)))"
-	@sed -n '/^<!-- run -->/,/^<!-- \/run -->/p' $(NEWEST_DIR)/README.md | grep -v '^<!--'
+	@sed -n '/^<!-- run -->/,/^<!-- \/run -->/p' $(NEWEST_DIR)/README.md 2>/dev/null | grep -v '^<!--' || true
 	@exec $(BUILD)/bin/stage-$(NEWEST_STAGE)
 
 test-build: $(STAGE_BINS) $(TOOL_BINS) $(LIBXPS) $(UNIT_BINS) $(CHECK_BINS) $(GRADER_BINS) $(CLI_TEST)
@@ -135,6 +135,10 @@ grade: ## grade a stage binary: make grade STAGE=N [BIN=path] [FORMAT=junit]
 	  export CMOCKA_MESSAGE_OUTPUT=xml CMOCKA_XML_FILE=$$report; \
 	  echo "grade: JUnit report: $$report"; fi; \
 	XPS_GRADE=1 XPS_STAGE_BIN=$$(realpath $$bin) $(BUILD)/tests/stage-$$n
+
+bench: deps ## measurements: latency with idle connections, RSS per connection
+	@$(MAKE) --no-print-directory $(STAGE_BINS) $(BUILD)/bench/idle-connections
+	@tests/bench/run $(BUILD)
 
 clean: ## remove build/
 	rm -rf build
@@ -184,6 +188,10 @@ $(BUILD)/tests/grader-self-test: $(BUILD)/obj/tests/grader/grader_self_test.o $(
 $(BUILD)/tests/cli: $(BUILD)/obj/tests/stages/cli.o $(SUPPORT_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $^ $(TEST_LIBS) -o $@
+
+$(BUILD)/bench/idle-connections: $(BUILD)/obj/tests/bench/idle_connections.o
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $^ -o $@
 
 $(BUILD)/tests/wrong-stage-01: $(BUILD)/obj/tests/grader/wrong_stage_01.o
 	@mkdir -p $(@D)
