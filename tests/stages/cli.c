@@ -20,7 +20,8 @@
 
 #include "tests/support/harness.h"
 
-enum { ALT_PORT = 39181, ALT_UPSTREAM = 39182 }; /* not the defaults, on purpose */
+enum { ALT_PORT = 39181, ALT_UPSTREAM = 39191 }; /* not the defaults, on purpose; the
+                                                    upstream above ALT_PORT..+3 */
 
 /* Runs `stage args...`, waits for it to exit, and returns its wait status;
  * *out and *err get its stdout and stderr (the caller frees). */
@@ -35,17 +36,34 @@ static int run(const char *stage, const char *const *args, char **out, char **er
     return status;
 }
 
-static const char *const stages[] = {"stage-00", "stage-01", "stage-02", "stage-03", "stage-04"};
+/* What each of our stage binaries promises on its command line. */
+typedef enum { NO_SERVICE, REVERSES, ECHOES } service_t;
+typedef struct {
+    const char *name;
+    const char *port_flag; /* "--port" (one port), "--base-port" (N..N+ports-1), or NULL */
+    int ports;             /* ports served from the flag's value */
+    service_t service;     /* what every port serves (stage 04: see its own check) */
+} stage_cli_t;
+
+static const stage_cli_t stages[] = {
+    {"stage-00", NULL, 0, NO_SERVICE},
+    {"stage-01", "--port", 1, REVERSES},
+    {"stage-02", NULL, 0, NO_SERVICE},
+    {"stage-03", "--port", 1, REVERSES},
+    {"stage-04", "--port", 1, NO_SERVICE},
+    {"stage-05", "--base-port", 4, REVERSES},
+};
+enum { STAGE_COUNT = sizeof stages / sizeof *stages };
 
 static void help_exits_0_with_usage_on_stdout(void **state)
 {
     (void)state;
-    for (size_t i = 0; i < sizeof stages / sizeof *stages; i++) {
+    for (size_t i = 0; i < STAGE_COUNT; i++) {
         const char *args[] = {"--help", NULL};
         char *out, *err;
-        int st = run(stages[i], args, &out, &err);
+        int st = run(stages[i].name, args, &out, &err);
         char expected[96];
-        snprintf(expected, sizeof expected, "%s --help: exit 0, usage on stdout", stages[i]);
+        snprintf(expected, sizeof expected, "%s --help: exit 0, usage on stdout", stages[i].name);
         xt_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0 && strstr(out, "usage") != NULL,
                   expected, "%s, stdout %s", xt_status_text(st), xt_quote(out, strlen(out)));
         free(out);
@@ -56,13 +74,13 @@ static void help_exits_0_with_usage_on_stdout(void **state)
 static void unknown_flag_exits_2_with_usage_on_stderr(void **state)
 {
     (void)state;
-    for (size_t i = 0; i < sizeof stages / sizeof *stages; i++) {
+    for (size_t i = 0; i < STAGE_COUNT; i++) {
         const char *args[] = {"--no-such-flag", NULL};
         char *out, *err;
-        int st = run(stages[i], args, &out, &err);
+        int st = run(stages[i].name, args, &out, &err);
         char expected[96];
         snprintf(expected, sizeof expected, "%s --no-such-flag: exit 2, usage on stderr",
-                 stages[i]);
+                 stages[i].name);
         xt_expect(WIFEXITED(st) && WEXITSTATUS(st) == 2 && strstr(err, "usage") != NULL,
                   expected, "%s, stderr %s", xt_status_text(st), xt_quote(err, strlen(err)));
         free(out);
@@ -73,15 +91,19 @@ static void unknown_flag_exits_2_with_usage_on_stderr(void **state)
 static void bad_port_values_are_refused(void **state)
 {
     (void)state;
-    const char *servers[] = {"stage-01", "stage-03", "stage-04"};
-    const char *bad[] = {"0", "65536", "80x", ""};
-    for (size_t s = 0; s < 3; s++) {
+    for (size_t s = 0; s < STAGE_COUNT; s++) {
+        if (!stages[s].port_flag)
+            continue;
+        char too_high[16]; /* the first value whose last port would pass 65535 */
+        snprintf(too_high, sizeof too_high, "%d", 65536 - stages[s].ports + 1);
+        const char *bad[] = {"0", too_high, "80x", ""};
         for (size_t b = 0; b < 4; b++) {
-            const char *args[] = {"--port", bad[b], NULL};
+            const char *args[] = {stages[s].port_flag, bad[b], NULL};
             char *out, *err;
-            int st = run(servers[s], args, &out, &err);
+            int st = run(stages[s].name, args, &out, &err);
             char expected[96];
-            snprintf(expected, sizeof expected, "%s --port \"%s\": exit 2", servers[s], bad[b]);
+            snprintf(expected, sizeof expected, "%s %s \"%s\": exit 2", stages[s].name,
+                     stages[s].port_flag, bad[b]);
             xt_expect(WIFEXITED(st) && WEXITSTATUS(st) == 2, expected, "%s, stderr %s",
                       xt_status_text(st), xt_quote(err, strlen(err)));
             free(out);
@@ -90,8 +112,8 @@ static void bad_port_values_are_refused(void **state)
     }
 }
 
-/* Sends `line` and returns whether the reply is its reversal. */
-static bool reverses(uint16_t port, const char *line, const char *want)
+/* Sends `line` to 127.0.0.1:port and returns whether `want` comes back. */
+static bool answers(uint16_t port, const char *line, const char *want)
 {
     int fd = xt_connect(port);
     char reply[64];
@@ -106,17 +128,22 @@ static void port_flag_moves_the_servers(void **state)
     (void)state;
     char port[8];
     snprintf(port, sizeof port, "%d", ALT_PORT);
-    const char *args[] = {"--port", port, NULL};
-    const char *servers[] = {"stage-01", "stage-03"};
-    for (size_t s = 0; s < 2; s++) {
+    for (size_t s = 0; s < STAGE_COUNT; s++) {
+        if (!stages[s].port_flag || stages[s].service == NO_SERVICE)
+            continue;
+        const char *args[] = {stages[s].port_flag, port, NULL};
         xt_require_port_free(ALT_PORT);
-        xt_proc_t *p = xt_start(xt_our_bin(servers[s]), args, NULL);
-        xt_wait_port(p, ALT_PORT, 5000);
-        bool ok = reverses(ALT_PORT, "flag\n", "galf\n");
-        char expected[96];
-        snprintf(expected, sizeof expected, "%s --port %d: reversal served there", servers[s],
-                 ALT_PORT);
-        xt_expect(ok, expected, ok ? "reversed" : "no correct reply");
+        xt_proc_t *p = xt_start(xt_our_bin(stages[s].name), args, NULL);
+        for (int i = 0; i < stages[s].ports; i++) {
+            uint16_t at = (uint16_t)(ALT_PORT + i);
+            xt_wait_port(p, at, 5000);
+            bool ok = stages[s].service == REVERSES ? answers(at, "flag\n", "galf\n")
+                                                    : answers(at, "flag\n", "flag\n");
+            char expected[96];
+            snprintf(expected, sizeof expected, "%s %s %d: served on port %u", stages[s].name,
+                     stages[s].port_flag, ALT_PORT, at);
+            xt_expect(ok, expected, ok ? "served" : "no correct reply");
+        }
         xt_stop(p, SIGTERM, 2000);
     }
 }
