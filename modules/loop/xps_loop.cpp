@@ -35,6 +35,7 @@ struct xps_loop_timer_s {
     uint64_t seq;       // arming order: breaks ties between equal deadlines
     size_t slot;        // index in the loop's heap, or not_armed
     bool destroyed;
+    xps_loop_timer_t *prev, *next; // the loop's list of live timers (for destroy)
 };
 
 struct xps_loop_signal_s {
@@ -55,6 +56,7 @@ struct xps_loop_s {
     uint64_t next_seq;                   // for timer arming order
     std::vector<xps_loop_timer_t *> heap;  // armed timers, min-heap on (deadline, seq)
     xps_loop_io_t *ios;                  // attached watchers (for destroy)
+    xps_loop_timer_t *timers;            // live timers, armed or not (for destroy)
     std::vector<xps_loop_signal_t *> signals;  // attached; detached by destroy if still there
     std::vector<epoll_event> events;     // epoll_wait's output array
 };
@@ -78,7 +80,10 @@ uint32_t to_epoll(unsigned interest, xps_loop_trigger_t trigger) {
         ev |= EPOLLOUT;
     if (trigger == XPS_LOOP_EDGE)
         ev |= EPOLLET;
-    return ev; // EPOLLERR and EPOLLHUP are always reported
+    // EPOLLERR and EPOLLHUP are always reported. EPOLLHUP alone misses a TCP
+    // peer's orderly close (FIN: only our reading side is shut), which
+    // epoll reports only as EPOLLRDHUP, and only when asked for.
+    return ev | EPOLLRDHUP;
 }
 
 unsigned from_epoll(uint32_t ev) {
@@ -87,7 +92,7 @@ unsigned from_epoll(uint32_t ev) {
         out |= XPS_LOOP_READABLE;
     if (ev & EPOLLOUT)
         out |= XPS_LOOP_WRITABLE;
-    if (ev & EPOLLHUP)
+    if (ev & (EPOLLHUP | EPOLLRDHUP))
         out |= XPS_LOOP_HANGUP;
     if (ev & EPOLLERR)
         out |= XPS_LOOP_ERROR;
@@ -241,9 +246,15 @@ void xps_loop_destroy(xps_loop_t *loop) noexcept {
     // Signal watchers usually live as long as the loop: detach them here.
     while (!loop->signals.empty())
         xps_loop_signal_detach(loop->signals.back());
-    size_t leftovers = loop->heap.size();
-    for (xps_loop_timer_t *t : loop->heap)
-        delete t; // their owners outlived the loop: they must not touch them
+    // Every timer not destroyed yet, armed or stopped: their owners outlived
+    // the loop and must not touch them now.
+    size_t leftovers = 0;
+    while (xps_loop_timer_t *t = loop->timers) {
+        loop->timers = t->next;
+        delete t;
+        leftovers++;
+    }
+    loop->heap.clear();
     while (xps_loop_io_t *io = loop->ios) {
         loop->ios = io->next;
         delete io;
@@ -347,7 +358,14 @@ int xps_loop_io_fd(const xps_loop_io_t *io) noexcept { return io->fd; }
 xps_loop_timer_t *xps_loop_timer_create(xps_loop_t *loop, xps_loop_timer_cb cb,
                                         void *data) noexcept {
     assert(cb);
-    return new (std::nothrow) xps_loop_timer_t{loop, cb, data, 0, 0, not_armed, false};
+    auto *t = new (std::nothrow)
+        xps_loop_timer_t{loop, cb, data, 0, 0, not_armed, false, nullptr, loop->timers};
+    if (!t)
+        return nullptr;
+    if (loop->timers)
+        loop->timers->prev = t;
+    loop->timers = t;
+    return t;
 }
 
 void xps_loop_timer_start(xps_loop_timer_t *t, uint64_t delay_ms) noexcept {
@@ -378,7 +396,14 @@ void xps_loop_timer_destroy(xps_loop_timer_t *t) noexcept {
         return;
     xps_loop_timer_stop(t);
     t->destroyed = true;
-    xps_core_defer_free(t->loop->core, free_timer, t);
+    xps_loop_t *loop = t->loop;
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        loop->timers = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    xps_core_defer_free(loop->core, free_timer, t);
 }
 
 // ---------------------------------------------------------------- signals

@@ -45,7 +45,8 @@ typedef struct xps_loop_signal_s xps_loop_signal_t;
 enum {
     XPS_LOOP_READABLE = 1u << 0, /* data (or a connection) to read */
     XPS_LOOP_WRITABLE = 1u << 1, /* room to write */
-    XPS_LOOP_HANGUP = 1u << 2,   /* event only: the peer hung up (EPOLLHUP/RDHUP) */
+    XPS_LOOP_HANGUP = 1u << 2,   /* event only: the peer hung up (EPOLLHUP/RDHUP); bytes
+                                    may still be unread: read to EOF first */
     XPS_LOOP_ERROR = 1u << 3,    /* event only: an error is pending (EPOLLERR) */
 };
 
@@ -82,7 +83,8 @@ void xps_loop_destroy(xps_loop_t *loop) XPS_NOEXCEPT;
  * fails for a reason other than EINTR. */
 int xps_loop_run(xps_loop_t *loop) XPS_NOEXCEPT;
 
-/* Asks xps_loop_run to return after the current iteration. */
+/* Asks xps_loop_run to return after the current iteration. Call it from a
+ * callback: a stop requested before xps_loop_run starts is forgotten. */
 void xps_loop_stop(xps_loop_t *loop) XPS_NOEXCEPT;
 
 xps_core_t *xps_loop_core(const xps_loop_t *loop) XPS_NOEXCEPT;
