@@ -1,0 +1,371 @@
+// modules/tcp/xps_tcp.cpp — see xps_tcp.h.
+#include "modules/tcp/xps_tcp.h"
+
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cassert>
+#include <cerrno>
+#include <cstring>
+#include <new>
+
+#include "core/xps_buffer.h"
+#include "core/xps_core.h"
+#include "core/xps_logger.h"
+#include "core/xps_pipe.h"
+#include "modules/socket/xps_socket.h"
+
+struct xps_listener_s {
+    xps_loop_t *loop;                 // borrowed
+    xps_core_member_t *member;        // destroyed with the core
+    xps_listen_socket_t *socket;      // owned
+    xps_loop_io_t *io;                // watches the listening socket
+    xps_tcp_options_t options;        // passed on to accepted connections
+    xps_listener_accept_cb cb;
+    void *data;
+    bool destroyed;                   // destroyed inside a callback; freed after the batch
+};
+
+struct xps_connection_s {
+    xps_loop_t *loop;                 // borrowed
+    xps_core_member_t *member;        // destroyed with the core
+    xps_socket_t *socket;             // owned
+    xps_loop_io_t *io;                // watches the socket
+    xps_pipe_t *source_pipe;          // bytes we read go here; NULL when none or ended
+    xps_pipe_t *sink_pipe;            // bytes we send come from here; NULL when none or ended
+    bool had_pipes;                   // a pipe was ever attached (so "none left" means done)
+    bool readable;                    // last edge said readable, no EAGAIN since
+    bool writable;                    // last edge said writable, no EAGAIN since
+    bool closed;                      // torn down; memory waits for the batch to end
+    xps_connection_close_cb on_close; // the owner's notification
+    void *close_data;
+};
+
+namespace {
+
+constexpr size_t read_block = 64 * 1024;     // one recv() asks for at most this
+constexpr size_t keep_block_above = 32 * 1024; // a read this big keeps its block; smaller are copied
+constexpr size_t sendfile_max = 0x7ffff000;  // the kernel's cap for one sendfile()
+
+// -------------------------------------------------------------- connection
+
+void free_connection(void *p) { delete static_cast<xps_connection_t *>(p); }
+
+// Tears the connection down: both ends detached (the other ends are told),
+// watcher and socket gone, memory freed after the batch.
+void teardown(xps_connection_t *c) {
+    if (c->closed) // e.g. an on_close callback destroyed it already
+        return;
+    c->closed = true;
+    xps_core_remove_member(c->member);
+    if (c->source_pipe)
+        xps_pipe_detach_source(c->source_pipe);
+    if (c->sink_pipe)
+        xps_pipe_detach_sink(c->sink_pipe);
+    c->source_pipe = c->sink_pipe = nullptr;
+    xps_loop_io_detach(c->io);
+    xps_socket_destroy(c->socket);
+    xps_core_defer_free(xps_loop_core(c->loop), free_connection, c);
+}
+
+// The connection ends itself: tell the owner, then tear down.
+void close_self(xps_connection_t *c, int reason) {
+    if (c->closed)
+        return;
+    if (reason != XPS_OK)
+        XPS_LOG(XPS_LOG_DEBUG, "tcp", "%s: closing: %s", xps_socket_peer(c->socket),
+                xps_strerror(reason));
+    if (c->on_close)
+        c->on_close(c, reason, c->close_data);
+    teardown(c);
+}
+
+// With neither pipe end left, there is nothing more to read or send.
+void close_if_done(xps_connection_t *c) {
+    if (c->had_pipes && !c->source_pipe && !c->sink_pipe)
+        close_self(c, XPS_OK);
+}
+
+void end_source(xps_connection_t *c) {
+    xps_pipe_detach_source(c->source_pipe);
+    c->source_pipe = nullptr;
+    close_if_done(c);
+}
+
+// Hands `n` bytes just read into `block` to the pipe. A mostly full block
+// moves as it is; a small read is copied into a buffer of its own size, so
+// a trickle of tiny reads cannot pin a 64 KiB block each. Returns the block
+// to reuse (NULL when it was handed over) or sets *status on failure.
+xps_buffer_t *hand_over(xps_pipe_t *pipe, xps_buffer_t *block, size_t n, int *status) {
+    xps_buffer_produce(block, n);
+    if (n >= keep_block_above) {
+        *status = xps_pipe_write(pipe, block);
+        return nullptr;
+    }
+    xps_buffer_t *exact = xps_buffer_copy_of(xps_buffer_data(block), n);
+    xps_buffer_consume(block, n);
+    *status = exact ? xps_pipe_write(pipe, exact) : XPS_E_NOMEM;
+    return block;
+}
+
+// The pipe has room and the socket is readable: read until EAGAIN (edge-
+// triggered: no new edge comes while data is left), the pipe is full (the
+// pipe calls again when it drains: back-pressure), or the stream ends.
+void produce(xps_pipe_t *pipe, void *data) {
+    auto *c = static_cast<xps_connection_t *>(data);
+    xps_buffer_t *block = nullptr;
+    int status = XPS_OK;
+    while (status == XPS_OK && xps_pipe_room(pipe) > 0) {
+        if (!block && !(block = xps_buffer_create(read_block))) {
+            status = XPS_E_NOMEM;
+            break;
+        }
+        size_t want = xps_pipe_room(pipe) < read_block ? xps_pipe_room(pipe) : read_block;
+        size_t got = 0;
+        status = xps_socket_recv(c->socket, xps_buffer_space(block), want, &got);
+        if (status == XPS_OK)
+            block = hand_over(pipe, block, got, &status);
+    }
+    xps_buffer_destroy(block);
+    if (status == XPS_E_AGAIN) {
+        c->readable = false;
+        xps_pipe_set_source_ready(pipe, false);
+    } else if (status == XPS_E_EOF) {
+        end_source(c); // the peer sent FIN: end of this stream
+    } else if (status != XPS_OK) {
+        close_self(c, status);
+    }
+}
+
+// Sends one item: bytes with send(), a file range with sendfile().
+int send_chunk(xps_connection_t *c, const xps_pipe_chunk_t *chunk, size_t *sent) {
+    if (chunk->bytes)
+        return xps_socket_send(c->socket, chunk->bytes, chunk->len, sent);
+    off_t offset = chunk->offset;
+    size_t len = chunk->len < sendfile_max ? chunk->len : sendfile_max;
+    ssize_t n = sendfile(xps_socket_fd(c->socket), chunk->fd, &offset, len);
+    if (n < 0) {
+        *sent = 0;
+        return errno == EINTR ? XPS_OK : xps_error_from_errno(errno);
+    }
+    *sent = static_cast<size_t>(n);
+    return n == 0 ? XPS_E_EOF : XPS_OK; // 0: the file is shorter than the range
+}
+
+// The pipe has data and the socket is writable: send until EAGAIN or empty.
+void consume(xps_pipe_t *pipe, void *data) {
+    auto *c = static_cast<xps_connection_t *>(data);
+    xps_pipe_chunk_t chunk;
+    while (xps_pipe_peek(pipe, &chunk) == XPS_OK) {
+        size_t sent = 0;
+        int status = send_chunk(c, &chunk, &sent);
+        if (sent > 0)
+            xps_pipe_consume(pipe, sent);
+        if (status == XPS_E_AGAIN) {
+            c->writable = false;
+            xps_pipe_set_sink_ready(pipe, false);
+            return;
+        }
+        if (status != XPS_OK) {
+            close_self(c, status);
+            return;
+        }
+    }
+}
+
+// Our source pipe lost its sink: nobody will read what we read. Stop.
+void sink_gone(xps_pipe_t *pipe, void *data) {
+    (void)pipe;
+    end_source(static_cast<xps_connection_t *>(data));
+}
+
+// Everything for this socket has been sent and no more will come: FIN.
+void source_done(xps_pipe_t *pipe, void *data) {
+    auto *c = static_cast<xps_connection_t *>(data);
+    shutdown(xps_socket_fd(c->socket), SHUT_WR);
+    xps_pipe_detach_sink(pipe);
+    c->sink_pipe = nullptr;
+    close_if_done(c);
+}
+
+// epoll reported the socket: remember what it said (edge-triggered mode
+// reports each change once) and tell the pipes. Hang-ups and errors count
+// as both: the next recv()/send() finds out what happened.
+void on_socket(xps_loop_io_t *io, unsigned events, void *data) {
+    (void)io;
+    auto *c = static_cast<xps_connection_t *>(data);
+    bool broken = events & (XPS_LOOP_HANGUP | XPS_LOOP_ERROR);
+    if (broken || (events & XPS_LOOP_READABLE)) {
+        c->readable = true;
+        if (c->source_pipe)
+            xps_pipe_set_source_ready(c->source_pipe, true);
+    }
+    if (broken || (events & XPS_LOOP_WRITABLE)) {
+        c->writable = true;
+        if (c->sink_pipe)
+            xps_pipe_set_sink_ready(c->sink_pipe, true);
+    }
+    // An error with no pipe to discover it through would never be noticed.
+    if (broken && !c->source_pipe && !c->sink_pipe)
+        close_self(c, XPS_E_CLOSED);
+}
+
+void destroy_connection_member(void *c) {
+    xps_connection_destroy(static_cast<xps_connection_t *>(c));
+}
+
+xps_connection_t *connection_from_socket(xps_loop_t *loop, xps_socket_t *socket,
+                                         const xps_tcp_options_t *options, int *error) {
+    auto *c = new (std::nothrow) xps_connection_t{};
+    if (!c) {
+        xps_socket_destroy(socket);
+        *error = XPS_E_NOMEM;
+        return nullptr;
+    }
+    c->loop = loop;
+    c->socket = socket;
+    c->io = xps_loop_io_attach(loop, xps_socket_fd(socket), XPS_LOOP_READABLE | XPS_LOOP_WRITABLE,
+                               options->trigger, on_socket, c, error);
+    c->member = c->io ? xps_core_add_member(xps_loop_core(loop), destroy_connection_member, c)
+                      : nullptr;
+    if (!c->member) {
+        if (c->io)
+            *error = XPS_E_NOMEM;
+        xps_loop_io_detach(c->io);
+        xps_socket_destroy(socket);
+        delete c;
+        return nullptr;
+    }
+    *error = XPS_OK;
+    return c;
+}
+
+// ---------------------------------------------------------------- listener
+
+// Accepts until the queue is empty: edge-triggered, one edge may announce
+// many connections, and no new edge comes for those already queued. (Out of
+// descriptors, the socket module refuses the waiting client so the queue
+// still moves: XPS_E_LIMIT, logged there; we go on.)
+void accept_all(xps_loop_io_t *io, unsigned events, void *data) {
+    (void)io;
+    (void)events;
+    auto *l = static_cast<xps_listener_t *>(data);
+    for (;;) {
+        int error = XPS_OK;
+        xps_socket_t *s = xps_listen_socket_accept(l->socket, &error);
+        if (!s && error == XPS_E_LIMIT)
+            continue;
+        if (!s)
+            return; // XPS_E_AGAIN: drained; anything else was logged by the socket module
+        xps_connection_t *c = connection_from_socket(l->loop, s, &l->options, &error);
+        if (!c) {
+            XPS_LOG(XPS_LOG_ERROR, "tcp", "cannot set up a connection: %s", xps_strerror(error));
+            continue;
+        }
+        l->cb(l, c, l->data);
+        if (l->destroyed) // by the callback: its memory lives until the batch ends
+            return;
+    }
+}
+
+void free_listener(void *p) { delete static_cast<xps_listener_t *>(p); }
+
+void destroy_listener_member(void *l) { xps_listener_destroy(static_cast<xps_listener_t *>(l)); }
+
+} // namespace
+
+xps_tcp_options_t xps_tcp_default_options(void) noexcept { return xps_tcp_options_t{XPS_LOOP_EDGE}; }
+
+// ---------------------------------------------------------------- listener
+
+xps_listener_t *xps_listener_create(xps_loop_t *loop, const char *host, uint16_t port,
+                                    const xps_tcp_options_t *options, xps_listener_accept_cb cb,
+                                    void *data, int *error) noexcept {
+    assert(loop && host && cb);
+    auto *l = new (std::nothrow) xps_listener_t{};
+    if (!l) {
+        *error = XPS_E_NOMEM;
+        return nullptr;
+    }
+    *l = xps_listener_t{loop, nullptr, nullptr, nullptr,
+                        options ? *options : xps_tcp_default_options(), cb, data, false};
+    l->socket = xps_listen_socket_create(host, port, SOMAXCONN, true, error);
+    if (l->socket)
+        l->io = xps_loop_io_attach(loop, xps_listen_socket_fd(l->socket), XPS_LOOP_READABLE,
+                                   l->options.trigger, accept_all, l, error);
+    if (l->io && !(l->member = xps_core_add_member(xps_loop_core(loop), destroy_listener_member, l)))
+        *error = XPS_E_NOMEM;
+    if (!l->member) { // the failing call has logged why
+        xps_loop_io_detach(l->io);
+        xps_listen_socket_destroy(l->socket);
+        delete l;
+        return nullptr;
+    }
+    XPS_LOG(XPS_LOG_INFO, "tcp", "listening on %s:%u", host, xps_listen_socket_port(l->socket));
+    *error = XPS_OK;
+    return l;
+}
+
+void xps_listener_destroy(xps_listener_t *l) noexcept {
+    if (!l || l->destroyed)
+        return;
+    l->destroyed = true;
+    xps_core_remove_member(l->member);
+    xps_loop_io_detach(l->io);
+    xps_listen_socket_destroy(l->socket);
+    xps_core_defer_free(xps_loop_core(l->loop), free_listener, l);
+}
+
+uint16_t xps_listener_port(const xps_listener_t *l) noexcept {
+    return xps_listen_socket_port(l->socket);
+}
+
+// -------------------------------------------------------------- connection
+
+xps_connection_t *xps_connection_create(xps_loop_t *loop, int fd, const xps_tcp_options_t *options,
+                                        int *error) noexcept {
+    xps_tcp_options_t opts = options ? *options : xps_tcp_default_options();
+    xps_socket_t *s = xps_socket_adopt(fd, error);
+    if (!s) {
+        close(fd);
+        return nullptr;
+    }
+    if ((*error = xps_socket_set_nonblocking(s, true)) != XPS_OK) {
+        xps_socket_destroy(s);
+        return nullptr;
+    }
+    return connection_from_socket(loop, s, &opts, error);
+}
+
+void xps_connection_destroy(xps_connection_t *c) noexcept {
+    if (c)
+        teardown(c);
+}
+
+int xps_connection_attach_source(xps_connection_t *c, xps_pipe_t *pipe) noexcept {
+    if (c->source_pipe || xps_pipe_attach_source(pipe, produce, sink_gone, c) != XPS_OK)
+        return XPS_E_FAIL;
+    c->source_pipe = pipe;
+    c->had_pipes = true;
+    xps_pipe_set_source_ready(pipe, c->readable); // an edge may have come already
+    return XPS_OK;
+}
+
+int xps_connection_attach_sink(xps_connection_t *c, xps_pipe_t *pipe) noexcept {
+    if (c->sink_pipe || xps_pipe_attach_sink(pipe, consume, source_done, c) != XPS_OK)
+        return XPS_E_FAIL;
+    c->sink_pipe = pipe;
+    c->had_pipes = true;
+    xps_pipe_set_sink_ready(pipe, c->writable);
+    return XPS_OK;
+}
+
+void xps_connection_on_close(xps_connection_t *c, xps_connection_close_cb cb, void *data) noexcept {
+    c->on_close = cb;
+    c->close_data = data;
+}
+
+const char *xps_connection_peer(const xps_connection_t *c) noexcept {
+    return xps_socket_peer(c->socket);
+}
