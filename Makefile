@@ -33,9 +33,10 @@ CXXFLAGS := -std=c++20 $(OPT) -g $(WARN) $(SANITIZE)
 LDFLAGS  := $(SANITIZE)
 
 # Debian packages every target may need.  `make deps` installs the missing
-# ones; netcat, curl, strace and pv are what the chapters poke servers with.
+# ones; netcat, curl, strace and pv are what the chapters poke servers with,
+# valgrind checks that stage 06 shuts down without a leak.
 DEB_PACKAGES := g++ make pkg-config libssl-dev zlib1g-dev libcjson-dev \
-                libcmocka-dev netcat-openbsd curl strace pv
+                libcmocka-dev netcat-openbsd curl strace pv valgrind
 
 # ------------------------------------------------------------------ sources
 
