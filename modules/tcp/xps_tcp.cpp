@@ -1,6 +1,7 @@
 // modules/tcp/xps_tcp.cpp — see xps_tcp.h.
 #include "modules/tcp/xps_tcp.h"
 
+#include <poll.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -243,10 +244,19 @@ xps_connection_t *connection_from_socket(xps_loop_t *loop, xps_socket_t *socket,
 
 // ---------------------------------------------------------------- listener
 
+// Whether more clients wait in the listener's queue (without accepting).
+bool clients_waiting(const xps_listener_t *l) {
+    pollfd p{xps_listen_socket_fd(l->socket), POLLIN, 0};
+    return poll(&p, 1, 0) == 1;
+}
+
 // Accepts until the queue is empty: edge-triggered, one edge may announce
 // many connections, and no new edge comes for those already queued. (Out of
 // descriptors, the socket module refuses the waiting client so the queue
-// still moves: XPS_E_LIMIT, logged there; we go on.)
+// still moves: XPS_E_LIMIT, logged there; we go on while clients wait.
+// Only while: at the limit accept() fails with EMFILE even on an empty
+// queue, since the kernel reserves the descriptor before it looks, so
+// "go on" alone would spin here for ever.)
 void accept_all(xps_loop_io_t *io, unsigned events, void *data) {
     (void)io;
     (void)events;
@@ -254,7 +264,7 @@ void accept_all(xps_loop_io_t *io, unsigned events, void *data) {
     for (;;) {
         int error = XPS_OK;
         xps_socket_t *s = xps_listen_socket_accept(l->socket, &error);
-        if (!s && error == XPS_E_LIMIT)
+        if (!s && error == XPS_E_LIMIT && clients_waiting(l))
             continue;
         if (!s)
             return; // XPS_E_AGAIN: drained; anything else was logged by the socket module
