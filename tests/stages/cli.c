@@ -37,21 +37,23 @@ static int run(const char *stage, const char *const *args, char **out, char **er
 }
 
 /* What each of our stage binaries promises on its command line. */
-typedef enum { NO_SERVICE, REVERSES, ECHOES } service_t;
 typedef struct {
     const char *name;
-    const char *port_flag; /* "--port" (one port), "--base-port" (N..N+ports-1), or NULL */
-    int ports;             /* ports served from the flag's value */
-    service_t service;     /* what every port serves (stage 04: see its own check) */
+    const char *port_flag; /* "--port" (one port), "--base-port" (N..N+3), or NULL */
+    const char *serves;    /* per port from the flag's value: 'R' reverses a line,
+                              'E' echoes it, '-' serves something else (proxy, file) */
 } stage_cli_t;
 
 static const stage_cli_t stages[] = {
-    {"stage-00", NULL, 0, NO_SERVICE},
-    {"stage-01", "--port", 1, REVERSES},
-    {"stage-02", NULL, 0, NO_SERVICE},
-    {"stage-03", "--port", 1, REVERSES},
-    {"stage-04", "--port", 1, NO_SERVICE},
-    {"stage-05", "--base-port", 4, REVERSES},
+    {"stage-00", NULL, ""},
+    {"stage-01", "--port", "R"},
+    {"stage-02", NULL, ""},
+    {"stage-03", "--port", "R"},
+    {"stage-04", "--port", "-"},
+    {"stage-05", "--base-port", "RRRR"},
+    {"stage-06", "--base-port", "RRRR"},
+    {"stage-07", "--base-port", "EEEE"},
+    {"stage-08", "--base-port", "-EEE"},
 };
 enum { STAGE_COUNT = sizeof stages / sizeof *stages };
 
@@ -95,7 +97,7 @@ static void bad_port_values_are_refused(void **state)
         if (!stages[s].port_flag)
             continue;
         char too_high[16]; /* the first value whose last port would pass 65535 */
-        snprintf(too_high, sizeof too_high, "%d", 65536 - stages[s].ports + 1);
+        snprintf(too_high, sizeof too_high, "%d", 65536 - (int)strlen(stages[s].serves) + 1);
         const char *bad[] = {"0", too_high, "80x", ""};
         for (size_t b = 0; b < 4; b++) {
             const char *args[] = {stages[s].port_flag, bad[b], NULL};
@@ -129,19 +131,21 @@ static void port_flag_moves_the_servers(void **state)
     char port[8];
     snprintf(port, sizeof port, "%d", ALT_PORT);
     for (size_t s = 0; s < STAGE_COUNT; s++) {
-        if (!stages[s].port_flag || stages[s].service == NO_SERVICE)
+        const char *serves = stages[s].serves;
+        if (!stages[s].port_flag || strspn(serves, "-") == strlen(serves))
             continue;
         const char *args[] = {stages[s].port_flag, port, NULL};
         xt_require_port_free(ALT_PORT);
         xt_proc_t *p = xt_start(xt_our_bin(stages[s].name), args, NULL);
-        for (int i = 0; i < stages[s].ports; i++) {
+        for (int i = 0; serves[i]; i++) {
             uint16_t at = (uint16_t)(ALT_PORT + i);
             xt_wait_port(p, at, 5000);
-            bool ok = stages[s].service == REVERSES ? answers(at, "flag\n", "galf\n")
-                                                    : answers(at, "flag\n", "flag\n");
+            if (serves[i] == '-')
+                continue;
+            bool ok = answers(at, "flag\n", serves[i] == 'R' ? "galf\n" : "flag\n");
             char expected[96];
-            snprintf(expected, sizeof expected, "%s %s %d: served on port %u", stages[s].name,
-                     stages[s].port_flag, ALT_PORT, at);
+            snprintf(expected, sizeof expected, "%s %s %d: %s on port %u", stages[s].name,
+                     stages[s].port_flag, ALT_PORT, serves[i] == 'R' ? "reversal" : "echo", at);
             xt_expect(ok, expected, ok ? "served" : "no correct reply");
         }
         xt_stop(p, SIGTERM, 2000);
