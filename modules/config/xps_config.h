@@ -1,0 +1,184 @@
+/*
+ * modules/config/xps_config.h — the server's JSON configuration: read,
+ * checked from top to bottom, and asked "who serves this request?".
+ *
+ * Why: from stage 12 on, what listens where and what each URL does comes
+ * from a file instead of main.cpp. A configuration is written by a person,
+ * so everything wrong with it must be found at start-up, before anything
+ * listens, and reported in one line a person can act on: the file, where in
+ * it (line and column for a syntax error, the JSON path otherwise) and why:
+ *
+ *     conf.json:3:17: invalid JSON: missing ',' before this member
+ *     conf.json: servers[0].routes[2].type: unknown route type "proxy"
+ *         (expected file_serve, reverse_proxy, redirect or metrics)
+ *
+ * The schema (every key, its type, default and stage) is docs/config.md.
+ * Keys of later stages (gzip_level, tls, timeouts, ...) are accepted and
+ * checked where that is cheap, so one file serves every stage; a key that
+ * no stage knows (a typo: "req_pth") is refused, never ignored.
+ *
+ * Introduced in stage 12. Stage 12 answers with it: listener + Host header
+ * choose a server block, the longest req_path on a segment boundary chooses
+ * a route (see xps_config_lookup). Later stages read more of each route.
+ *
+ * Lifecycle: load | parse -> (lookup, accessors ...) -> destroy. These two
+ * are the module's create functions, named for where the text comes from.
+ * Ownership: the caller owns the xps_config_t. Everything it hands out
+ * (strings, listener and upstream views, match results) is borrowed from
+ * it: read-only, valid until xps_config_destroy. A config never changes
+ * after it is made, so lookups need no locking and any number may run.
+ * Read-only views: a parsed configuration is data, not an object with
+ * behaviour, so listeners, upstreams and lookup results are plain const
+ * structs the caller reads (fields documented below); the config itself is
+ * opaque, so its internal layout can change.
+ * Errors: load and parse give NULL and a message (never logged here: the
+ * caller prints it once and exits non-zero). xps_config_lookup returns
+ * XPS_OK or XPS_E_NOTFOUND.
+ * Threading: none needed; a config is immutable.
+ */
+#ifndef XPS_MODULES_CONFIG_H
+#define XPS_MODULES_CONFIG_H
+
+#include "core/xps.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct xps_config_s xps_config_t;
+
+/* What a route does with a request ("type" in the file). */
+typedef enum xps_config_route_type {
+    XPS_CONFIG_FILE_SERVE = 1,    /* "file_serve": files from dir_path */
+    XPS_CONFIG_REVERSE_PROXY = 2, /* "reverse_proxy": forward to an upstream */
+    XPS_CONFIG_REDIRECT = 3,      /* "redirect": status + Location, no body */
+    XPS_CONFIG_METRICS = 4,       /* "metrics": counters; accepted from stage
+                                     12 on, served by apps/xps */
+} xps_config_route_type_t;
+
+/* "workers": "auto" is reported as this value (one per CPU, the caller
+ * decides how many that is). */
+#define XPS_CONFIG_WORKERS_AUTO 0
+
+/* A buffer of this size holds any message whole (unless the file's own
+ * name is very long); load and parse never write more than this. */
+#define XPS_CONFIG_ERR_MAX 512
+
+/* One address to listen on. host is the canonical text of a numeric
+ * address ("0.0.0.0", "127.0.0.1", "::", "::1"; inet_ntop's form, so
+ * "0:0::1" in the file becomes "::1"): exactly what xps_listen_socket_create
+ * takes. */
+typedef struct xps_config_listener {
+    const char *host; /* numeric IPv4 or IPv6 address, canonical form */
+    uint16_t port;    /* 1..65535 */
+} xps_config_listener_t;
+
+/* One entry of a reverse_proxy route's upstreams[] ("host:port" in the
+ * file, "[v6]:port" for an IPv6 address). */
+typedef struct xps_config_upstream {
+    const char *host; /* a name ("localhost") or numeric address, no brackets */
+    uint16_t port;    /* 1..65535 */
+    const char *text; /* the entry as written, for logs: "localhost:3000" */
+} xps_config_upstream_t;
+
+/* What xps_config_lookup found: the route and the fields of its type.
+ * Fields of the other types are zero / NULL. All pointers are borrowed
+ * from the config. */
+typedef struct xps_config_route_match {
+    xps_config_route_type_t type;
+    size_t server;        /* index of the server block in servers[] */
+    size_t route;         /* index of the route in that block's routes[] */
+    const char *req_path; /* the route's req_path, the prefix that matched */
+
+    /* file_serve. The request path is NOT shortened by req_path: the file is
+     * dir_path + the whole request path (like nginx's `root`; the course's
+     * rule), so a route "/docs" with dir_path "/srv" serves /docs/a.html
+     * from /srv/docs/a.html. Pass dir_path as the root to xps_file_create. */
+    const char *dir_path;     /* absolute, no trailing '/' (except "/") */
+    const char *const *index; /* names tried in a directory, in order */
+    size_t n_index;           /* entries in index (0 is allowed) */
+
+    /* reverse_proxy: the request is forwarded with its path unchanged. */
+    const xps_config_upstream_t *upstreams; /* at least one */
+    size_t n_upstreams;
+
+    /* redirect */
+    int http_status_code;     /* 301, 302, 303, 307 or 308 */
+    const char *redirect_url; /* the Location header's value */
+} xps_config_route_match_t;
+
+/* ---------------------------------------------------------- lifecycle */
+
+/* Reads and checks the file at `path`. Relative paths inside it (dir_path,
+ * tls files) are resolved against the folder that holds the file, made
+ * absolute with the working directory at this call. Returns the config, or
+ * NULL with a one-line message in err (truncated to err_size, always
+ * NUL-terminated; err may be NULL when err_size is 0), which starts with
+ * `path` as given: "<path>: cannot read: <strerror>",
+ * "<path>:<line>:<column>: invalid JSON: <why>", "<path>: <json path>:
+ * <why>". Out of memory gives "<path>: out of memory". */
+xps_config_t *xps_config_load(const char *path, char *err, size_t err_size) XPS_NOEXCEPT;
+
+/* As xps_config_load, for text already in memory (NUL-terminated, JSON).
+ * `name` starts every message (NULL: "config"); relative paths are
+ * resolved against `base_dir` (NULL: the working directory; a relative
+ * base_dir is taken from the working directory). Used by tests and by a
+ * program's embedded default configuration. */
+xps_config_t *xps_config_parse(const char *json_text, const char *name, const char *base_dir,
+                               char *err, size_t err_size) XPS_NOEXCEPT;
+
+/* Frees the config and everything borrowed from it. Accepts NULL. */
+void xps_config_destroy(xps_config_t *config) XPS_NOEXCEPT;
+
+/* --------------------------------------------------------- operations */
+
+/* Which route serves a request that arrived on the listener host:port
+ * (as given by xps_config_listener) with this Host header and path:
+ *  1. server: the first block that has this listener and either has no
+ *     hostnames or lists the Host header's name. The name is compared
+ *     case-insensitively, without its ":port" and without one trailing dot;
+ *     host_header may be NULL or "" (HTTP/1.0), which only blocks without
+ *     hostnames accept.
+ *  2. route: of that block's routes, the one whose req_path is the longest
+ *     prefix of `path` that ends on a segment boundary: "/api" takes "/api"
+ *     and "/api/x" but not "/apix"; "/" takes every path; "/api/" takes
+ *     "/api/x" but not "/api". Case-sensitive.
+ * `path` is the decoded, normalised path without the query ("/a b/c").
+ * Returns XPS_OK and fills *out, or XPS_E_NOTFOUND (no block for this
+ * listener and Host, or no route in it: answer 404) with *out zeroed. */
+int xps_config_lookup(const xps_config_t *config, const char *listener_host,
+                      uint16_t listener_port, const char *host_header, const char *path,
+                      xps_config_route_match_t *out) XPS_NOEXCEPT;
+
+/* ---------------------------------------------------------- accessors */
+
+/* "server_name"; "eXpServer" when absent. */
+const char *xps_config_server_name(const xps_config_t *config) XPS_NOEXCEPT;
+
+/* "workers": 1..1024, or XPS_CONFIG_WORKERS_AUTO for "auto"; 1 when
+ * absent. */
+int xps_config_workers(const xps_config_t *config) XPS_NOEXCEPT;
+
+/* Every distinct listener of every server block, in order of first
+ * appearance: the sockets to open. A listener shared by several blocks
+ * (told apart by hostnames) appears once. */
+size_t xps_config_listener_count(const xps_config_t *config) XPS_NOEXCEPT;
+
+/* Listener i (i < xps_config_listener_count). */
+const xps_config_listener_t *xps_config_listener(const xps_config_t *config,
+                                                 size_t i) XPS_NOEXCEPT;
+
+/* Number of server blocks (servers[]). */
+size_t xps_config_server_count(const xps_config_t *config) XPS_NOEXCEPT;
+
+/* The name messages use: the path given to load, or parse's `name`. */
+const char *xps_config_name(const xps_config_t *config) XPS_NOEXCEPT;
+
+/* "file_serve" for XPS_CONFIG_FILE_SERVE, ...; "?" for other values. */
+const char *xps_config_route_type_name(xps_config_route_type_t type) XPS_NOEXCEPT;
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* XPS_MODULES_CONFIG_H */

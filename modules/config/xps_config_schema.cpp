@@ -1,0 +1,465 @@
+// modules/config/xps_config_schema.cpp — the schema of docs/config.md as
+// code: from a cJSON tree to checked records. [stage 12]
+//
+// One function per JSON object (top level, server block, listener, route,
+// and one per route type). Each first refuses unknown and repeated keys
+// (the key tables below are the list of what exists), then reads its keys
+// in a fixed order, so the message names the first problem. Keys of later
+// stages are checked for shape where that is cheap and otherwise ignored:
+// the stage that uses a key adds it to the records.
+
+#include "modules/config/xps_config_internal.hpp"
+
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
+
+#include <cctype>
+#include <climits>
+#include <cstring>
+#include <initializer_list>
+#include <iterator>
+
+namespace config_detail {
+namespace {
+
+constexpr int max_workers = 1024;  // a typo guard ("workers": 40000), not a limit of the design
+constexpr const char *default_server_name = "eXpServer";
+constexpr const char *default_index = "index.html";
+
+// ------------------------------------------------------------ key tables
+
+constexpr unsigned bit(xps_config_route_type_t t) { return 1u << t; }
+constexpr unsigned file_bit = bit(XPS_CONFIG_FILE_SERVE);
+constexpr unsigned proxy_bit = bit(XPS_CONFIG_REVERSE_PROXY);
+constexpr unsigned redirect_bit = bit(XPS_CONFIG_REDIRECT);
+
+const key_rule top_keys[] = {
+    {"server_name", any_type}, {"workers", any_type}, {"servers", any_type},
+    {"timeouts", any_type},  // stage 18
+    {"limits", any_type},    // stage 18
+    {"cache", any_type},     // stage 20
+    {"log", any_type},       // apps/xps
+};
+const key_rule server_keys[] = {
+    {"listeners", any_type}, {"hostnames", any_type}, {"routes", any_type},
+};
+const key_rule listener_keys[] = {
+    {"host", any_type}, {"port", any_type},
+    {"tls", any_type},  // stage 19
+};
+const key_rule tls_keys[] = {{"cert", any_type}, {"key", any_type}};
+const key_rule route_keys[] = {
+    {"req_path", any_type},
+    {"type", any_type},
+    {"dir_path", file_bit},
+    {"index", file_bit},
+    {"upstreams", proxy_bit},
+    {"http_status_code", redirect_bit},
+    {"redirect_url", redirect_bit},
+    {"ip_whitelist", any_type},                 // stage 14
+    {"ip_blacklist", any_type},                 // stage 14
+    {"dir_browsing", file_bit},                 // stage 15
+    {"gzip_enable", file_bit | proxy_bit},      // stage 16
+    {"gzip_level", file_bit | proxy_bit},       // stage 16
+    {"gzip_mime_types", file_bit | proxy_bit},  // stage 16
+    {"load_balancing", proxy_bit},              // stage 17
+    {"rate_limit", any_type},                   // stage 18
+    {"cache", proxy_bit},                       // stage 20
+    {"headers", any_type},                      // apps/xps
+};
+
+template <size_t N>
+bool check_keys(checker &c, const cJSON *obj, const std::string &path, const key_rule (&rules)[N])
+{
+    return config_detail::check_keys(c, obj, path, rules, N);
+}
+
+// A non-empty array (servers, listeners): its first element, or NULL after
+// a message.
+const cJSON *non_empty_array(checker &c, const cJSON *item, const std::string &path, const char *what)
+{
+    if (!want_array(c, item, path))
+        return nullptr;
+    if (item->child == nullptr)
+        c.fail(path, "at least one %s is needed", what);
+    return item->child;
+}
+
+// -------------------------------------------------------------- listeners
+
+bool parse_tls(checker &c, const cJSON *tls, const std::string &path)
+{
+    if (!want_object(c, tls, path) || !check_keys(c, tls, path, tls_keys))
+        return false;
+    for (const char *key : {"cert", "key"}) {
+        const cJSON *file = require(c, tls, path, key, " (a TLS listener needs a certificate and its key)");
+        const char *ignored = nullptr;
+        if (file == nullptr || !want_string(c, file, member(path, key), &ignored))
+            return false;
+    }
+    return true;  // [stage 19] loads the files; until then only the shape is checked
+}
+
+// Records a listener of the current block: refuses a repeat within the
+// block, shares an identical one with an earlier block (listed once in
+// cfg.listeners), and refuses a wildcard and a specific address of the same
+// family on one port, which Linux will not bind at the same time.
+bool add_listener(checker &c, server_rec &server, const std::string &host, int family,
+                  uint16_t port, const std::string &path)
+{
+    for (size_t j = 0; j < server.listeners.size(); j++)
+        if (server.listeners[j].port == port && host == server.listeners[j].host)
+            return c.fail(path, "duplicate listener %s (also %s)", endpoint(host, port).c_str(),
+                          element(path.substr(0, path.rfind('[')), j).c_str());
+    for (size_t i = 0; i < c.cfg.listeners.size(); i++) {
+        const xps_config_listener_t &l = c.cfg.listeners[i];
+        if (l.port != port)
+            continue;
+        if (host == l.host) {
+            server.listeners.push_back(l);
+            return true;
+        }
+        int other = std::strchr(l.host, ':') != nullptr ? AF_INET6 : AF_INET;
+        if (other == family && (is_wildcard(host) || is_wildcard(l.host)))
+            return c.fail(path,
+                          "%s conflicts with %s (%s): a port is bound either on the wildcard "
+                          "address or on specific addresses, not both",
+                          endpoint(host, port).c_str(), endpoint(l.host, port).c_str(),
+                          c.listener_where[i].c_str());
+    }
+    xps_config_listener_t l{c.keep(host), port};
+    c.cfg.listeners.push_back(l);
+    c.listener_where.push_back(path);
+    server.listeners.push_back(l);
+    return true;
+}
+
+// host is numeric because modules/socket binds only numeric addresses (a
+// name could resolve differently tomorrow, or block while resolving).
+bool parse_listener(checker &c, server_rec &server, const cJSON *obj, const std::string &path)
+{
+    if (!want_object(c, obj, path) || !check_keys(c, obj, path, listener_keys))
+        return false;
+    const char *host_text = "0.0.0.0";
+    const cJSON *host = optional(obj, "host");
+    if (host != nullptr && !want_string(c, host, member(path, "host"), &host_text))
+        return false;
+    std::string canon;
+    int family = 0;
+    if (!canonical_ip(host_text, &canon, &family))
+        return c.fail(member(path, "host"),
+                      "\"%s\" is not a numeric IPv4 or IPv6 address (use \"0.0.0.0\" for every "
+                      "address, \"127.0.0.1\" for this machine only)",
+                      shown(host_text).c_str());
+    const cJSON *port = require(c, obj, path, "port");
+    long port_value = 0;
+    if (port == nullptr || !want_int(c, port, member(path, "port"), 1, 65535, "1-65535", &port_value))
+        return false;
+    const cJSON *tls = optional(obj, "tls");
+    if (tls != nullptr && !parse_tls(c, tls, member(path, "tls")))
+        return false;
+    return add_listener(c, server, canon, family, static_cast<uint16_t>(port_value), path);
+}
+
+// ------------------------------------------------------------------ routes
+
+bool parse_file_serve(checker &c, route_rec &r, const cJSON *obj, const std::string &path)
+{
+    const cJSON *dir = require(c, obj, path, "dir_path", " (required for file_serve routes)");
+    const char *dir_text = nullptr;
+    if (dir == nullptr || !want_string(c, dir, member(path, "dir_path"), &dir_text))
+        return false;
+    r.dir_path = c.keep(resolve_path(c.base, dir_text));
+
+    const cJSON *index = optional(obj, "index");
+    std::string at = member(path, "index");
+    if (index == nullptr)
+        r.index.push_back(default_index);
+    else if (!want_strings(c, index, at, &r.index))
+        return false;
+    for (size_t i = 0; i < r.index.size(); i++)
+        if (std::strchr(r.index[i], '/') != nullptr)
+            return c.fail(element(at, i), "\"%s\" must be a file name, without '/'", shown(r.index[i]).c_str());
+    const cJSON *browse = optional(obj, "dir_browsing");
+    return browse == nullptr || want_bool(c, browse, member(path, "dir_browsing"));
+}
+
+// "host:port" or "[v6]:port" -> an upstream. The host is kept as written:
+// a name ("localhost") is resolved when connecting (modules/upstream).
+bool parse_upstream(checker &c, const char *text, const std::string &path, xps_config_upstream_t *out)
+{
+    std::string_view s = text;
+    bool v6 = s[0] == '[';
+    size_t colon = s.rfind(':');
+    size_t host_end = v6 ? s.find(']') : colon;
+    std::string host;
+    if (host_end != std::string_view::npos && colon != std::string_view::npos)
+        host = v6 ? s.substr(1, host_end - 1) : s.substr(0, host_end);
+    std::string_view port = colon == std::string_view::npos ? "" : s.substr(colon + 1);
+    std::string ignored;
+    bool host_ok = v6 ? colon == host_end + 1 && canonical_ip(host.c_str(), &ignored, nullptr)
+                      : !host.empty() && host.find_first_of(":/ []") == std::string::npos;
+    if (!host_ok || port.empty() || port.find_first_not_of("0123456789") != std::string_view::npos)
+        return c.fail(path, "expected \"host:port\" (e.g. \"127.0.0.1:3000\"), got \"%s\"", shown(text).c_str());
+    long value = port.size() > 5 ? 0 : std::stol(std::string(port));
+    if (value < 1 || value > 65535)
+        return c.fail(path, "port %s is out of range (1-65535)", shown(port).c_str());
+    *out = xps_config_upstream_t{c.keep(host), static_cast<uint16_t>(value), text};
+    return true;
+}
+
+bool parse_reverse_proxy(checker &c, route_rec &r, const cJSON *obj, const std::string &path)
+{
+    const cJSON *ups = require(c, obj, path, "upstreams", " (required for reverse_proxy routes)");
+    std::string at = member(path, "upstreams");
+    std::vector<const char *> texts;
+    if (ups == nullptr || !want_strings(c, ups, at, &texts))
+        return false;
+    if (texts.empty())
+        return c.fail(at, "at least one upstream is needed");
+    for (size_t i = 0; i < texts.size(); i++) {
+        xps_config_upstream_t u{};
+        if (!parse_upstream(c, texts[i], element(at, i), &u))
+            return false;
+        r.upstreams.push_back(u);
+    }
+    const cJSON *lb = optional(obj, "load_balancing");  // [stage 17]
+    const char *lb_text = nullptr;
+    at = member(path, "load_balancing");
+    if (lb != nullptr && !want_string(c, lb, at, &lb_text))
+        return false;
+    if (lb != nullptr && std::strcmp(lb_text, "round_robin") != 0 &&
+        std::strcmp(lb_text, "least_connections") != 0 && std::strcmp(lb_text, "ip_hash") != 0)
+        return c.fail(at, "unknown strategy \"%s\" (expected round_robin, least_connections or ip_hash)",
+                      shown(lb_text).c_str());
+    const cJSON *cache = optional(obj, "cache");  // [stage 20]
+    if (cache != nullptr && !cJSON_IsBool(cache) && !cJSON_IsObject(cache))
+        return c.fail(member(path, "cache"), "expected true, false or an object, got %s",
+                      describe(cache).c_str());
+    return true;
+}
+
+bool parse_redirect(checker &c, route_rec &r, const cJSON *obj, const std::string &path)
+{
+    const cJSON *code = optional(obj, "http_status_code");
+    long value = 302;
+    std::string at = member(path, "http_status_code");
+    if (code != nullptr && !want_int(c, code, at, LONG_MIN, LONG_MAX, "", &value))
+        return false;
+    if (value != 301 && value != 302 && value != 303 && value != 307 && value != 308)
+        return c.fail(at, "%ld is not a redirect status (expected 301, 302, 303, 307 or 308)", value);
+    r.http_status_code = static_cast<int>(value);
+    const cJSON *url = require(c, obj, path, "redirect_url", " (required for redirect routes)");
+    return url != nullptr && want_string(c, url, member(path, "redirect_url"), &r.redirect_url);
+}
+
+// Keys of later stages that any route type may carry, or that belong to
+// more than one type: checked for shape, not kept.
+bool check_later_route_keys(checker &c, const cJSON *obj, const std::string &path)
+{
+    for (const char *key : {"ip_whitelist", "ip_blacklist"}) {  // [stage 14]
+        const cJSON *list = optional(obj, key);
+        std::vector<const char *> entries;
+        if (list != nullptr && !want_strings(c, list, member(path, key), &entries))
+            return false;
+        for (size_t i = 0; i < entries.size(); i++)
+            if (!is_ip_or_cidr(entries[i]))
+                return c.fail(element(member(path, key), i),
+                              "\"%s\" is not an IP address or a CIDR block (\"10.0.0.0/8\")",
+                              shown(entries[i]).c_str());
+    }
+    const cJSON *gzip = optional(obj, "gzip_enable");  // [stage 16]
+    if (gzip != nullptr && !want_bool(c, gzip, member(path, "gzip_enable")))
+        return false;
+    const cJSON *level = optional(obj, "gzip_level");
+    long ignored = 0;
+    if (level != nullptr && !want_int(c, level, member(path, "gzip_level"), -1, 9, "-1-9", &ignored))
+        return false;
+    const cJSON *types = optional(obj, "gzip_mime_types");
+    if (types != nullptr && !want_strings(c, types, member(path, "gzip_mime_types"), nullptr))
+        return false;
+    const cJSON *rate = optional(obj, "rate_limit");  // [stage 18]
+    if (rate != nullptr && !want_object(c, rate, member(path, "rate_limit")))
+        return false;
+    const cJSON *headers = optional(obj, "headers");  // apps/xps
+    std::string at = member(path, "headers");
+    if (headers != nullptr && !want_object(c, headers, at))
+        return false;
+    const char *value = nullptr;
+    for (const cJSON *h = headers != nullptr ? headers->child : nullptr; h != nullptr; h = h->next)
+        if (!want_string(c, h, member(at, shown(h->string).c_str()), &value))
+            return false;
+    return true;
+}
+
+bool parse_route_type(checker &c, const cJSON *obj, const std::string &path, route_rec *r)
+{
+    const cJSON *type = require(c, obj, path, "type", " (file_serve, reverse_proxy, redirect or metrics)");
+    const char *text = nullptr;
+    if (type == nullptr || !want_string(c, type, member(path, "type"), &text))
+        return false;
+    for (auto t : {XPS_CONFIG_FILE_SERVE, XPS_CONFIG_REVERSE_PROXY, XPS_CONFIG_REDIRECT, XPS_CONFIG_METRICS}) {
+        if (std::strcmp(text, xps_config_route_type_name(t)) == 0) {
+            r->type = t;
+            return true;
+        }
+    }
+    return c.fail(member(path, "type"),
+                  "unknown route type \"%s\" (expected file_serve, reverse_proxy, redirect or metrics)",
+                  shown(text).c_str());
+}
+
+// req_path: starts with '/', and differs from the block's other routes
+// (a repeat could never be chosen).
+bool parse_req_path(checker &c, const server_rec &server, const cJSON *obj, const std::string &path,
+                    route_rec *r)
+{
+    const cJSON *req = require(c, obj, path, "req_path", " (\"/\" matches every path)");
+    std::string at = member(path, "req_path");
+    if (req == nullptr || !want_string(c, req, at, &r->req_path))
+        return false;
+    if (r->req_path[0] != '/')
+        return c.fail(at, "\"%s\" must start with \"/\"", shown(r->req_path).c_str());
+    r->req_len = std::strlen(r->req_path);
+    for (size_t i = 0; i < server.routes.size(); i++)
+        if (std::strcmp(server.routes[i].req_path, r->req_path) == 0)
+            return c.fail(at, "\"%s\" repeats routes[%zu] of this server block (it could never match)",
+                          shown(r->req_path).c_str(), i);
+    return true;
+}
+
+// Unknown keys first (a typo such as "req_pth" explains the missing key
+// that would follow), then the type, then keys of other types, then values.
+bool parse_route(checker &c, server_rec &server, const cJSON *obj, const std::string &path)
+{
+    route_rec r{};
+    if (!want_object(c, obj, path) || !check_keys(c, obj, path, route_keys) ||
+        !parse_route_type(c, obj, path, &r) ||
+        !config_detail::check_keys(c, obj, path, route_keys, std::size(route_keys), bit(r.type),
+                                   xps_config_route_type_name(r.type)) ||
+        !parse_req_path(c, server, obj, path, &r))
+        return false;
+    bool ok = r.type == XPS_CONFIG_FILE_SERVE      ? parse_file_serve(c, r, obj, path)
+              : r.type == XPS_CONFIG_REVERSE_PROXY ? parse_reverse_proxy(c, r, obj, path)
+              : r.type == XPS_CONFIG_REDIRECT      ? parse_redirect(c, r, obj, path)
+                                                   : true;  // metrics has no keys of its own
+    if (!ok || !check_later_route_keys(c, obj, path))
+        return false;
+    server.routes.push_back(std::move(r));
+    return true;
+}
+
+// ----------------------------------------------------------- server blocks
+
+// A name in hostnames[]: kept lower-case and without one trailing dot
+// ("Example.ORG." is example.org), as the lookup compares them. No port
+// (the Host header's port is ignored), no wildcard (not supported).
+bool parse_hostname(checker &c, server_rec &server, const char *name, const std::string &path)
+{
+    std::string lower(name);
+    for (char &ch : lower)
+        ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (lower.size() > 1 && lower.back() == '.')
+        lower.pop_back();
+    bool v6 = lower[0] == '[';
+    if (lower.find_first_of(" /\\@*") != std::string::npos)
+        return c.fail(path, "\"%s\" is not a host name (no wildcards, spaces or '/')", shown(name).c_str());
+    if ((!v6 && lower.find(':') != std::string::npos) || (v6 && lower.back() != ']'))
+        return c.fail(path, "\"%s\" must not include a port (the Host header's port is ignored)",
+                      shown(name).c_str());
+    server.hostnames.push_back(c.keep(std::move(lower)));
+    return true;
+}
+
+bool parse_server(checker &c, const cJSON *obj, const std::string &path)
+{
+    server_rec server;
+    if (!want_object(c, obj, path) || !check_keys(c, obj, path, server_keys))
+        return false;
+    const cJSON *listeners = require(c, obj, path, "listeners");
+    std::string at = member(path, "listeners");
+    const cJSON *l = listeners != nullptr ? non_empty_array(c, listeners, at, "listener") : nullptr;
+    if (l == nullptr)
+        return false;
+    for (size_t i = 0; l != nullptr; l = l->next, i++)
+        if (!parse_listener(c, server, l, element(at, i)))
+            return false;
+
+    const cJSON *hostnames = optional(obj, "hostnames");
+    std::vector<const char *> names;
+    at = member(path, "hostnames");
+    if (hostnames != nullptr && !want_strings(c, hostnames, at, &names))
+        return false;
+    for (size_t i = 0; i < names.size(); i++)
+        if (!parse_hostname(c, server, names[i], element(at, i)))
+            return false;
+
+    const cJSON *routes = optional(obj, "routes");  // absent or []: every request is a 404
+    at = member(path, "routes");
+    if (routes != nullptr && !want_array(c, routes, at))
+        return false;
+    size_t i = 0;
+    for (const cJSON *r = routes != nullptr ? routes->child : nullptr; r != nullptr; r = r->next, i++)
+        if (!parse_route(c, server, r, element(at, i)))
+            return false;
+    c.cfg.servers.push_back(std::move(server));
+    return true;
+}
+
+// -------------------------------------------------------------- top level
+
+bool parse_workers(checker &c, const cJSON *item)
+{
+    if (cJSON_IsString(item) && std::strcmp(item->valuestring, "auto") == 0) {
+        c.cfg.workers = XPS_CONFIG_WORKERS_AUTO;
+        return true;
+    }
+    if (!cJSON_IsNumber(item))
+        return c.fail("workers", "expected a number or \"auto\", got %s", describe(item).c_str());
+    long n = 0;
+    if (!want_int(c, item, "workers", 1, max_workers, "1-1024, or \"auto\"", &n))
+        return false;
+    c.cfg.workers = static_cast<int>(n);
+    return true;
+}
+
+bool parse_top(checker &c, const cJSON *root)
+{
+    if (!want_object(c, root, "") || !check_keys(c, root, "", top_keys))
+        return false;
+    const cJSON *name = optional(root, "server_name");
+    c.cfg.server_name = default_server_name;
+    if (name != nullptr && !want_string(c, name, "server_name", &c.cfg.server_name))
+        return false;
+    const cJSON *workers = optional(root, "workers");
+    if (workers != nullptr && !parse_workers(c, workers))
+        return false;
+    for (const char *later : {"timeouts", "limits", "cache", "log"}) {  // stages 18, 20, apps/xps
+        const cJSON *item = optional(root, later);
+        if (item != nullptr && !want_object(c, item, later))
+            return false;
+    }
+    const cJSON *servers = require(c, root, "", "servers", " (a list of server blocks)");
+    const cJSON *s = servers != nullptr ? non_empty_array(c, servers, "servers", "server block") : nullptr;
+    if (s == nullptr)
+        return false;
+    for (size_t i = 0; s != nullptr; s = s->next, i++)
+        if (!parse_server(c, s, element("servers", i)))
+            return false;
+    return true;
+}
+
+}  // namespace
+
+bool build_config(xps_config_s &cfg, const cJSON *root, const std::string &name,
+                  const std::string &base, std::string *message)
+{
+    checker c{cfg, name, base, {}, {}};
+    cfg.name = c.keep(name);
+    if (parse_top(c, root))
+        return true;
+    *message = c.message;
+    return false;
+}
+
+}  // namespace config_detail

@@ -1,0 +1,740 @@
+/*
+ * tests/unit/config.c — modules/config checked against docs/config.md.
+ *
+ * What a good file gives: the course's stage 12 configuration (the four
+ * servers on 8001-8004), a file with every key of every later stage, and
+ * the defaults of a minimal file. What a bad file gives: one table row per
+ * kind of mistake, each checked by its FULL message, because the message is
+ * the product here (a person reads it and fixes the file). How requests
+ * are routed: a table of (listener, Host, path) -> route, covering the
+ * longest prefix, segment boundaries, hostnames, Host with a port, a block
+ * without routes and a listener nobody configured.
+ *
+ * Files come from tests/fixtures/config/ (relative to the repository root,
+ * where `make test` runs); everything else is inline JSON. Every config
+ * made is destroyed; run under valgrind or `make SAN=1` for leaks.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "modules/config/xps_config.h"
+#include "modules/config/xps_config_json.h"
+
+#define FIXTURES "tests/fixtures/config"
+
+static char cwd[PATH_MAX]; /* the repository root, where the tests run */
+
+/* Loads a fixture or fails the test with the module's own message. */
+static xps_config_t *load_fixture(const char *name)
+{
+    char path[PATH_MAX], err[XPS_CONFIG_ERR_MAX];
+    snprintf(path, sizeof path, FIXTURES "/%s", name);
+    xps_config_t *c = xps_config_load(path, err, sizeof err);
+    if (c == NULL)
+        fail_msg("xps_config_load(%s): %s", path, err);
+    return c;
+}
+
+/* Parses inline JSON (base folder /srv/xps) or fails with the message. */
+static xps_config_t *parse_ok(const char *json)
+{
+    char err[XPS_CONFIG_ERR_MAX];
+    xps_config_t *c = xps_config_parse(json, "conf.json", "/srv/xps", err, sizeof err);
+    if (c == NULL)
+        fail_msg("parse failed: %s\n--- json:\n%s", err, json);
+    return c;
+}
+
+/* One lookup that must succeed; returns the match. */
+static xps_config_route_match_t lookup_ok(const xps_config_t *c, const char *host, uint16_t port,
+                                          const char *host_header, const char *path)
+{
+    xps_config_route_match_t m;
+    int rc = xps_config_lookup(c, host, port, host_header, path, &m);
+    if (rc != XPS_OK)
+        fail_msg("lookup %s:%u Host=%s path=%s: expected a route, got %s", host, port,
+                 host_header ? host_header : "(none)", path, xps_strerror(rc));
+    return m;
+}
+
+/* ------------------------------------------------------------ good files */
+
+/* The course's stage 12 file: 8001 files + /redirect, 8002 proxy, 8003
+ * redirect, 8004 no routes. */
+static void course_stage_12_config_parses(void **state)
+{
+    (void)state;
+    xps_config_t *c = load_fixture("course-stage-12.json");
+    assert_string_equal(xps_config_name(c), FIXTURES "/course-stage-12.json");
+    assert_string_equal(xps_config_server_name(c), "eXpServer");
+    assert_int_equal(xps_config_workers(c), 4);
+    assert_int_equal(xps_config_server_count(c), 4);
+    assert_int_equal(xps_config_listener_count(c), 4);
+    for (size_t i = 0; i < 4; i++) {
+        assert_string_equal(xps_config_listener(c, i)->host, "0.0.0.0");
+        assert_int_equal(xps_config_listener(c, i)->port, 8001 + i);
+    }
+
+    /* 8001 "/" -> files from ../public/ next to the file, ".." kept */
+    char dir[PATH_MAX + 64];
+    snprintf(dir, sizeof dir, "%s/" FIXTURES "/../public", cwd);
+    xps_config_route_match_t m = lookup_ok(c, "0.0.0.0", 8001, "localhost:8001", "/cat.jpg");
+    assert_int_equal(m.type, XPS_CONFIG_FILE_SERVE);
+    assert_int_equal(m.server, 0);
+    assert_int_equal(m.route, 0);
+    assert_string_equal(m.req_path, "/");
+    assert_string_equal(m.dir_path, dir);
+    assert_int_equal(m.n_index, 1);
+    assert_string_equal(m.index[0], "index.html");
+    assert_null(m.upstreams);
+    assert_null(m.redirect_url);
+
+    /* 8001 "/redirect" -> 302 to 8002 */
+    m = lookup_ok(c, "0.0.0.0", 8001, "localhost:8001", "/redirect");
+    assert_int_equal(m.type, XPS_CONFIG_REDIRECT);
+    assert_int_equal(m.route, 1);
+    assert_int_equal(m.http_status_code, 302);
+    assert_string_equal(m.redirect_url, "http://localhost:8002/");
+    assert_null(m.dir_path);
+
+    /* 8002 -> proxy to localhost:3000, any path */
+    m = lookup_ok(c, "0.0.0.0", 8002, "localhost:8002", "/cat.jpg");
+    assert_int_equal(m.type, XPS_CONFIG_REVERSE_PROXY);
+    assert_int_equal(m.server, 1);
+    assert_int_equal(m.n_upstreams, 1);
+    assert_string_equal(m.upstreams[0].host, "localhost");
+    assert_int_equal(m.upstreams[0].port, 3000);
+    assert_string_equal(m.upstreams[0].text, "localhost:3000");
+
+    /* 8003 -> 302 to the course site */
+    m = lookup_ok(c, "0.0.0.0", 8003, NULL, "/anything/at/all");
+    assert_int_equal(m.type, XPS_CONFIG_REDIRECT);
+    assert_int_equal(m.http_status_code, 302);
+    assert_string_equal(m.redirect_url, "https://expserver.github.io");
+
+    /* 8004 has no routes: every request is a 404 */
+    assert_int_equal(xps_config_lookup(c, "0.0.0.0", 8004, "localhost", "/", &m), XPS_E_NOTFOUND);
+    assert_int_equal(m.type, 0);
+    assert_null(m.req_path);
+    xps_config_destroy(c);
+}
+
+/* Every key of every later stage is accepted; the stage 12 view of the
+ * routes is unchanged by them. */
+static void config_with_all_later_keys_parses(void **state)
+{
+    (void)state;
+    xps_config_t *c = load_fixture("all-keys.json");
+    assert_string_equal(xps_config_server_name(c), "xps-all-keys");
+    assert_int_equal(xps_config_workers(c), XPS_CONFIG_WORKERS_AUTO);
+    assert_int_equal(xps_config_listener_count(c), 2);
+    assert_string_equal(xps_config_listener(c, 1)->host, "::");
+    assert_int_equal(xps_config_listener(c, 1)->port, 8443);
+
+    xps_config_route_match_t m = lookup_ok(c, "::", 8443, "www.example.org", "/index.html");
+    assert_int_equal(m.type, XPS_CONFIG_FILE_SERVE);
+    assert_string_equal(m.dir_path, "/srv/www");
+    assert_int_equal(m.n_index, 2);
+    assert_string_equal(m.index[1], "index.htm");
+
+    m = lookup_ok(c, "0.0.0.0", 8001, "EXAMPLE.org", "/api/users");
+    assert_int_equal(m.type, XPS_CONFIG_REVERSE_PROXY);
+    assert_int_equal(m.n_upstreams, 3);
+    assert_string_equal(m.upstreams[0].host, "127.0.0.1");
+    assert_string_equal(m.upstreams[1].host, "::1"); /* brackets removed */
+    assert_int_equal(m.upstreams[1].port, 3001);
+    assert_string_equal(m.upstreams[1].text, "[::1]:3001");
+    assert_string_equal(m.upstreams[2].host, "localhost");
+
+    m = lookup_ok(c, "0.0.0.0", 8001, "example.org", "/old");
+    assert_int_equal(m.type, XPS_CONFIG_REDIRECT);
+    assert_int_equal(m.http_status_code, 301);
+
+    m = lookup_ok(c, "0.0.0.0", 8001, "example.org", "/metrics");
+    assert_int_equal(m.type, XPS_CONFIG_METRICS);
+    assert_string_equal(xps_config_route_type_name(m.type), "metrics");
+    xps_config_destroy(c);
+}
+
+/* What an absent key means. */
+static void absent_keys_take_their_defaults(void **state)
+{
+    (void)state;
+    xps_config_t *c = parse_ok(
+        "{\"servers\": [{\"listeners\": [{\"port\": 8080}], \"routes\": ["
+        " {\"req_path\": \"/\", \"type\": \"file_serve\", \"dir_path\": \"www/\"},"
+        " {\"req_path\": \"/go\", \"type\": \"redirect\", \"redirect_url\": \"/\"},"
+        " {\"req_path\": \"/bare\", \"type\": \"file_serve\", \"dir_path\": \"./a//b/.\", \"index\": []}]}]}");
+    assert_string_equal(xps_config_server_name(c), "eXpServer");
+    assert_int_equal(xps_config_workers(c), 1);
+    assert_string_equal(xps_config_listener(c, 0)->host, "0.0.0.0");
+    xps_config_route_match_t m = lookup_ok(c, "0.0.0.0", 8080, NULL, "/x");
+    assert_string_equal(m.dir_path, "/srv/xps/www");
+    assert_int_equal(m.n_index, 1);
+    assert_string_equal(m.index[0], "index.html");
+    m = lookup_ok(c, "0.0.0.0", 8080, NULL, "/go");
+    assert_int_equal(m.http_status_code, 302);
+    m = lookup_ok(c, "0.0.0.0", 8080, NULL, "/bare/x");
+    assert_string_equal(m.dir_path, "/srv/xps/a/b");
+    assert_int_equal(m.n_index, 0);
+    assert_null(m.index);
+    xps_config_destroy(c);
+}
+
+/* Relative dir_path: against the base folder given to parse, against the
+ * working directory when there is none, and against the file's folder for
+ * load (tested with the course file above). */
+static void relative_paths_resolve_against_the_base(void **state)
+{
+    (void)state;
+    static const char json[] = "{\"servers\": [{\"listeners\": [{\"port\": 8080}], \"routes\": ["
+                               "{\"req_path\": \"/\", \"type\": \"file_serve\", \"dir_path\": \"pub\"}]}]}";
+    char err[XPS_CONFIG_ERR_MAX], want[PATH_MAX + 64];
+    struct {
+        const char *base;
+        const char *suffix; /* appended to cwd, or NULL: want is absolute */
+        const char *absolute;
+    } rows[] = {
+        {NULL, "/pub", NULL},
+        {"conf", "/conf/pub", NULL},
+        {"/etc/xps/", NULL, "/etc/xps/pub"},
+        {"/", NULL, "/pub"},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        xps_config_t *c = xps_config_parse(json, "t", rows[i].base, err, sizeof err);
+        assert_non_null(c);
+        if (rows[i].absolute != NULL)
+            snprintf(want, sizeof want, "%s", rows[i].absolute);
+        else
+            snprintf(want, sizeof want, "%s%s", cwd, rows[i].suffix);
+        xps_config_route_match_t m = lookup_ok(c, "0.0.0.0", 8080, NULL, "/");
+        if (strcmp(m.dir_path, want) != 0)
+            fail_msg("base %s: expected dir_path %s, got %s", rows[i].base ? rows[i].base : "(null)",
+                     want, m.dir_path);
+        xps_config_destroy(c);
+    }
+}
+
+/* A listener in several blocks (told apart by hostnames) is opened once;
+ * addresses are canonical, so two spellings of one address are one. */
+static void listeners_are_deduplicated_across_blocks(void **state)
+{
+    (void)state;
+    xps_config_t *c = parse_ok(
+        "{\"servers\": ["
+        " {\"listeners\": [{\"host\": \"127.0.0.1\", \"port\": 8001}, {\"host\": \"0:0::1\", \"port\": 8001}],"
+        "  \"hostnames\": [\"a.test\"]},"
+        " {\"listeners\": [{\"host\": \"::1\", \"port\": 8001}, {\"host\": \"127.0.0.1\", \"port\": 8002}],"
+        "  \"hostnames\": [\"b.test\"]},"
+        " {\"listeners\": [{\"host\": \"127.0.0.1\", \"port\": 8001}]}]}");
+    assert_int_equal(xps_config_server_count(c), 3);
+    assert_int_equal(xps_config_listener_count(c), 3);
+    assert_string_equal(xps_config_listener(c, 0)->host, "127.0.0.1");
+    assert_int_equal(xps_config_listener(c, 0)->port, 8001);
+    assert_string_equal(xps_config_listener(c, 1)->host, "::1");
+    assert_int_equal(xps_config_listener(c, 1)->port, 8001);
+    assert_string_equal(xps_config_listener(c, 2)->host, "127.0.0.1");
+    assert_int_equal(xps_config_listener(c, 2)->port, 8002);
+    xps_config_destroy(c);
+}
+
+/* ------------------------------------------------------------- bad files */
+
+/* One bad configuration and the exact message it must give. */
+struct bad_case {
+    const char *what; /* the mistake, for the failure message */
+    const char *json;
+    const char *message;
+};
+
+/* A minimal valid server block, for rows that break something else. */
+#define LISTEN "\"listeners\": [{\"port\": 8001}]"
+#define SERVER(routes) "{\"servers\": [{" LISTEN ", \"routes\": [" routes "]}]}"
+#define FILES "{\"req_path\": \"/\", \"type\": \"file_serve\", \"dir_path\": \"www\"}"
+
+static void check_bad_table(const struct bad_case *rows, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char err[XPS_CONFIG_ERR_MAX];
+        memset(err, 'x', sizeof err);
+        xps_config_t *c = xps_config_parse(rows[i].json, "conf.json", "/srv/xps", err, sizeof err);
+        if (c != NULL) {
+            xps_config_destroy(c);
+            fail_msg("%s: accepted, expected: %s", rows[i].what, rows[i].message);
+        }
+        if (strcmp(err, rows[i].message) != 0)
+            fail_msg("%s:\n  expected: %s\n  got:      %s", rows[i].what, rows[i].message, err);
+    }
+}
+
+#define CHECK_BAD(rows) check_bad_table((rows), sizeof(rows) / sizeof((rows)[0]))
+
+/* Syntax errors: line and column of the mistake, and what it is. */
+static void invalid_json_is_refused_with_line_and_column(void **state)
+{
+    (void)state;
+    static const struct bad_case rows[] = {
+        {"empty", "", "conf.json:1:1: invalid JSON: no JSON value: the text is empty"},
+        {"missing comma", "{\n  \"workers\": 1\n  \"servers\": []\n}",
+         "conf.json:3:3: invalid JSON: missing ',' before this member"},
+        {"trailing comma in object", "{\n  \"workers\": 1,\n}",
+         "conf.json:2:15: invalid JSON: trailing comma before '}'"},
+        {"trailing comma in array", "{\"servers\": [1, 2, ]}",
+         "conf.json:1:18: invalid JSON: trailing comma before ']'"},
+        {"unquoted key", "{\n\tworkers: 1}", "conf.json:2:2: invalid JSON: object keys need double quotes"},
+        {"single quotes", "{\"server_name\": 'x'}",
+         "conf.json:1:17: invalid JSON: strings need double quotes, not single quotes"},
+        {"comment", "{\n  // the servers\n}", "conf.json:2:3: invalid JSON: comments are not allowed in JSON"},
+        {"unclosed object", "{\n  \"servers\": [\n  ]\n",
+         "conf.json:4:1: invalid JSON: unexpected end of file: the object opened at 1:1 is not closed"},
+        {"unclosed string", "{\"server_name\": \"abc\n\"}",
+         "conf.json:1:21: invalid JSON: line break inside a string (a missing '\"'? write \\n for a line break)"},
+        {"bare word", "{\"workers\": auto}",
+         "conf.json:1:13: invalid JSON: unknown word 'auto' (strings need double quotes; the literals are "
+         "true, false and null)"},
+        {"leading zero", "{\"workers\": 04}",
+         "conf.json:1:13: invalid JSON: invalid number: no leading zeros (write 8, not 08)"},
+        {"bad escape", "{\"server_name\": \"a\\qb\"}",
+         "conf.json:1:19: invalid JSON: invalid escape '\\q' (valid: \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX)"},
+        {"lone surrogate", "{\"server_name\": \"\\ud800\"}",
+         "conf.json:1:18: invalid JSON: invalid escape: \\uD800 must be followed by a low surrogate "
+         "\\uDC00-\\uDFFF"},
+        {"text after the value", "{}\n}",
+         "conf.json:2:1: invalid JSON: expected the end of the text (the value before is complete), found '}'"},
+        {"missing colon", "{\"workers\" 1}", "conf.json:1:12: invalid JSON: expected ':' after the key, found '1'"},
+        {"missing value", "{\"workers\": }", "conf.json:1:13: invalid JSON: expected a value, found '}'"},
+        {"columns count characters, not bytes", "{\"server_name\": \"\xc3\xa9t\xc3\xa9\" x}",
+         "conf.json:1:23: invalid JSON: expected ',' or '}' after a member, found 'x'"},
+    };
+    CHECK_BAD(rows);
+}
+
+/* Keys: unknown ones (with a suggestion when close), repeated ones, and
+ * keys of another route type. */
+static void unknown_and_misplaced_keys_are_refused(void **state)
+{
+    (void)state;
+    static const struct bad_case rows[] = {
+        {"typo in a route key",
+         SERVER("{\"req_pth\": \"/\", \"type\": \"file_serve\", \"dir_path\": \"www\"}"),
+         "conf.json: servers[0].routes[0].req_pth: unknown key (did you mean \"req_path\"?)"},
+        {"unknown top-level key", "{\"servers\": [], \"colour\": \"blue\"}",
+         "conf.json: colour: unknown key"},
+        {"typo in a server block key", "{\"servers\": [{\"listener\": []}]}",
+         "conf.json: servers[0].listener: unknown key (did you mean \"listeners\"?)"},
+        {"typo in a listener key", "{\"servers\": [{\"listeners\": [{\"prot\": 1}]}]}",
+         "conf.json: servers[0].listeners[0].prot: unknown key (did you mean \"port\"?)"},
+        {"repeated key", "{\"servers\": [{\"listeners\": [{\"port\": 1, \"port\": 2}]}]}",
+         "conf.json: servers[0].listeners[0].port: appears twice in the same object"},
+        {"key of another route type",
+         SERVER("{\"req_path\": \"/\", \"type\": \"file_serve\", \"dir_path\": \"www\", \"upstreams\": []}"),
+         "conf.json: servers[0].routes[0].upstreams: not a key of file_serve routes"},
+        {"unknown tls key",
+         "{\"servers\": [{\"listeners\": [{\"port\": 443, \"tls\": {\"cert\": \"c\", \"key\": \"k\", \"chain\": \"x\"}}]}]}",
+         "conf.json: servers[0].listeners[0].tls.chain: unknown key"},
+    };
+    CHECK_BAD(rows);
+}
+
+/* A value of the wrong JSON type names what was expected and what came. */
+static void wrong_types_are_refused(void **state)
+{
+    (void)state;
+    static const struct bad_case rows[] = {
+        {"top level not an object", "[]", "conf.json: top level: expected an object, got an array"},
+        {"port as a string", "{\"servers\": [{\"listeners\": [{\"port\": \"8001\"}]}]}",
+         "conf.json: servers[0].listeners[0].port: expected a number, got a string (\"8001\")"},
+        {"port with a fraction", "{\"servers\": [{\"listeners\": [{\"port\": 8001.5}]}]}",
+         "conf.json: servers[0].listeners[0].port: expected a whole number, got 8001.5"},
+        {"servers not an array", "{\"servers\": {}}", "conf.json: servers: expected an array, got an object"},
+        {"server_name a number", "{\"server_name\": 7, \"servers\": []}",
+         "conf.json: server_name: expected a string, got a number (7)"},
+        {"workers a word", "{\"workers\": \"many\", \"servers\": []}",
+         "conf.json: workers: expected a number or \"auto\", got a string (\"many\")"},
+        {"workers zero", "{\"workers\": 0, \"servers\": []}",
+         "conf.json: workers: 0 is out of range (1-1024, or \"auto\")"},
+        {"index not an array", SERVER("{\"req_path\": \"/\", \"type\": \"file_serve\", \"dir_path\": \"w\", \"index\": \"i.html\"}"),
+         "conf.json: servers[0].routes[0].index: expected an array, got a string (\"i.html\")"},
+        {"hostname a number", "{\"servers\": [{" LISTEN ", \"hostnames\": [\"a.test\", 5]}]}",
+         "conf.json: servers[0].hostnames[1]: expected a string, got a number (5)"},
+        {"dir_browsing a string", SERVER("{\"req_path\": \"/\", \"type\": \"file_serve\", \"dir_path\": \"w\", \"dir_browsing\": \"yes\"}"),
+         "conf.json: servers[0].routes[0].dir_browsing: expected true or false, got a string (\"yes\")"},
+        {"gzip_level out of range", SERVER("{\"req_path\": \"/\", \"type\": \"file_serve\", \"dir_path\": \"w\", \"gzip_level\": 10}"),
+         "conf.json: servers[0].routes[0].gzip_level: 10 is out of range (-1-9)"},
+        {"timeouts not an object", "{\"timeouts\": 5, \"servers\": []}",
+         "conf.json: timeouts: expected an object, got a number (5)"},
+        {"empty string", SERVER("{\"req_path\": \"\", \"type\": \"file_serve\", \"dir_path\": \"w\"}"),
+         "conf.json: servers[0].routes[0].req_path: must not be empty"},
+        {"header value not a string", SERVER("{\"req_path\": \"/\", \"type\": \"redirect\", \"redirect_url\": \"/x\", \"headers\": {\"X-A\": 1}}"),
+         "conf.json: servers[0].routes[0].headers.X-A: expected a string, got a number (1)"},
+    };
+    CHECK_BAD(rows);
+}
+
+/* Values of the right type that still make no sense. */
+static void bad_values_are_refused(void **state)
+{
+    (void)state;
+    static const struct bad_case rows[] = {
+        {"unknown route type",
+         SERVER(FILES ", {\"req_path\": \"/a\", \"type\": \"file_serve\", \"dir_path\": \"w\"},"
+                      " {\"req_path\": \"/p\", \"type\": \"proxy\"}"),
+         "conf.json: servers[0].routes[2].type: unknown route type \"proxy\" (expected file_serve, "
+         "reverse_proxy, redirect or metrics)"},
+        {"port 0", "{\"servers\": [{\"listeners\": [{\"port\": 0}]}]}",
+         "conf.json: servers[0].listeners[0].port: 0 is out of range (1-65535)"},
+        {"port 70000", "{\"servers\": [{\"listeners\": [{\"port\": 70000}]}]}",
+         "conf.json: servers[0].listeners[0].port: 70000 is out of range (1-65535)"},
+        {"host name instead of address", "{\"servers\": [{\"listeners\": [{\"host\": \"localhost\", \"port\": 1}]}]}",
+         "conf.json: servers[0].listeners[0].host: \"localhost\" is not a numeric IPv4 or IPv6 address "
+         "(use \"0.0.0.0\" for every address, \"127.0.0.1\" for this machine only)"},
+        {"duplicate listener in one block",
+         "{\"servers\": [{\"listeners\": [{\"port\": 8001}, {\"host\": \"0.0.0.0\", \"port\": 8001}]}]}",
+         "conf.json: servers[0].listeners[1]: duplicate listener 0.0.0.0:8001 (also servers[0].listeners[0])"},
+        {"wildcard and specific address on one port",
+         "{\"servers\": [{\"listeners\": [{\"port\": 8001}]}, {\"listeners\": [{\"host\": \"127.0.0.1\", \"port\": 8001}]}]}",
+         "conf.json: servers[1].listeners[0]: 127.0.0.1:8001 conflicts with 0.0.0.0:8001 (servers[0].listeners[0]): "
+         "a port is bound either on the wildcard address or on specific addresses, not both"},
+        {"req_path without a leading slash",
+         SERVER("{\"req_path\": \"api\", \"type\": \"reverse_proxy\", \"upstreams\": [\"127.0.0.1:3000\"]}"),
+         "conf.json: servers[0].routes[0].req_path: \"api\" must start with \"/\""},
+        {"req_path twice in one block", SERVER(FILES ", " FILES),
+         "conf.json: servers[0].routes[1].req_path: \"/\" repeats routes[0] of this server block (it could never match)"},
+        {"upstream without a port",
+         SERVER("{\"req_path\": \"/\", \"type\": \"reverse_proxy\", \"upstreams\": [\"localhost\"]}"),
+         "conf.json: servers[0].routes[0].upstreams[0]: expected \"host:port\" (e.g. \"127.0.0.1:3000\"), got \"localhost\""},
+        {"upstream with a URL",
+         SERVER("{\"req_path\": \"/\", \"type\": \"reverse_proxy\", \"upstreams\": [\"127.0.0.1:3000\", \"http://a:1\"]}"),
+         "conf.json: servers[0].routes[0].upstreams[1]: expected \"host:port\" (e.g. \"127.0.0.1:3000\"), got \"http://a:1\""},
+        {"upstream port out of range",
+         SERVER("{\"req_path\": \"/\", \"type\": \"reverse_proxy\", \"upstreams\": [\"[::1]:65536\"]}"),
+         "conf.json: servers[0].routes[0].upstreams[0]: port 65536 is out of range (1-65535)"},
+        {"no upstreams", SERVER("{\"req_path\": \"/\", \"type\": \"reverse_proxy\", \"upstreams\": []}"),
+         "conf.json: servers[0].routes[0].upstreams: at least one upstream is needed"},
+        {"redirect with status 200",
+         SERVER("{\"req_path\": \"/\", \"type\": \"redirect\", \"http_status_code\": 200, \"redirect_url\": \"/x\"}"),
+         "conf.json: servers[0].routes[0].http_status_code: 200 is not a redirect status (expected 301, 302, "
+         "303, 307 or 308)"},
+        {"redirect_url with a line break",
+         SERVER("{\"req_path\": \"/\", \"type\": \"redirect\", \"redirect_url\": \"/x\\r\\nSet-Cookie: a=b\"}"),
+         "conf.json: servers[0].routes[0].redirect_url: must not contain control characters "
+         "(\"/x\\x0d\\x0aSet-Cookie: a=b\")"},
+        {"index with a slash",
+         SERVER("{\"req_path\": \"/\", \"type\": \"file_serve\", \"dir_path\": \"w\", \"index\": [\"a/i.html\"]}"),
+         "conf.json: servers[0].routes[0].index[0]: \"a/i.html\" must be a file name, without '/'"},
+        {"hostname with a port", "{\"servers\": [{" LISTEN ", \"hostnames\": [\"a.test:8001\"]}]}",
+         "conf.json: servers[0].hostnames[0]: \"a.test:8001\" must not include a port (the Host header's port is ignored)"},
+        {"no server blocks", "{\"servers\": []}", "conf.json: servers: at least one server block is needed"},
+        {"no listeners", "{\"servers\": [{\"listeners\": []}]}",
+         "conf.json: servers[0].listeners: at least one listener is needed"},
+        {"bad CIDR", SERVER("{\"req_path\": \"/\", \"type\": \"file_serve\", \"dir_path\": \"w\", \"ip_blacklist\": [\"10.0.0.0/33\"]}"),
+         "conf.json: servers[0].routes[0].ip_blacklist[0]: \"10.0.0.0/33\" is not an IP address or a CIDR block (\"10.0.0.0/8\")"},
+        {"unknown load_balancing", SERVER("{\"req_path\": \"/\", \"type\": \"reverse_proxy\", \"upstreams\": [\"a:1\"], \"load_balancing\": \"random\"}"),
+         "conf.json: servers[0].routes[0].load_balancing: unknown strategy \"random\" (expected round_robin, "
+         "least_connections or ip_hash)"},
+    };
+    CHECK_BAD(rows);
+}
+
+/* A required key that is absent: the object that lacks it, and the key. */
+static void missing_required_keys_are_refused(void **state)
+{
+    (void)state;
+    static const struct bad_case rows[] = {
+        {"no servers", "{\"workers\": 2}", "conf.json: top level: missing key \"servers\" (a list of server blocks)"},
+        {"no listeners", "{\"servers\": [{\"routes\": []}]}", "conf.json: servers[0]: missing key \"listeners\""},
+        {"no port", "{\"servers\": [{\"listeners\": [{\"host\": \"::\"}]}]}",
+         "conf.json: servers[0].listeners[0]: missing key \"port\""},
+        {"no req_path", SERVER("{\"type\": \"file_serve\", \"dir_path\": \"w\"}"),
+         "conf.json: servers[0].routes[0]: missing key \"req_path\" (\"/\" matches every path)"},
+        {"no type", SERVER("{\"req_path\": \"/\"}"),
+         "conf.json: servers[0].routes[0]: missing key \"type\" (file_serve, reverse_proxy, redirect or metrics)"},
+        {"no dir_path", SERVER("{\"req_path\": \"/\", \"type\": \"file_serve\"}"),
+         "conf.json: servers[0].routes[0]: missing key \"dir_path\" (required for file_serve routes)"},
+        {"no upstreams", SERVER("{\"req_path\": \"/\", \"type\": \"reverse_proxy\"}"),
+         "conf.json: servers[0].routes[0]: missing key \"upstreams\" (required for reverse_proxy routes)"},
+        {"no redirect_url", SERVER("{\"req_path\": \"/\", \"type\": \"redirect\", \"http_status_code\": 301}"),
+         "conf.json: servers[0].routes[0]: missing key \"redirect_url\" (required for redirect routes)"},
+        {"tls without key", "{\"servers\": [{\"listeners\": [{\"port\": 443, \"tls\": {\"cert\": \"c\"}}]}]}",
+         "conf.json: servers[0].listeners[0].tls: missing key \"key\" (a TLS listener needs a certificate and its key)"},
+    };
+    CHECK_BAD(rows);
+}
+
+/* Files: unreadable ones give strerror; a syntax error gives the file's
+ * own line and column. */
+static void unreadable_and_broken_files_are_refused(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *path;
+        const char *message;
+    } rows[] = {
+        {FIXTURES "/no-such-file.json", FIXTURES "/no-such-file.json: cannot read: No such file or directory"},
+        {FIXTURES, FIXTURES ": cannot read: Is a directory"},
+        {FIXTURES "/trailing-comma.json",
+         FIXTURES "/trailing-comma.json:3:38: invalid JSON: trailing comma before ']'"},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        char err[XPS_CONFIG_ERR_MAX];
+        xps_config_t *c = xps_config_load(rows[i].path, err, sizeof err);
+        assert_null(c);
+        if (strcmp(err, rows[i].message) != 0)
+            fail_msg("load %s:\n  expected: %s\n  got:      %s", rows[i].path, rows[i].message, err);
+    }
+}
+
+/* The message is cut to the caller's buffer, and always terminated. */
+static void messages_fit_the_callers_buffer(void **state)
+{
+    (void)state;
+    char err[16];
+    memset(err, 'x', sizeof err);
+    assert_null(xps_config_parse("[]", "conf.json", NULL, err, sizeof err));
+    assert_string_equal(err, "conf.json: top ");
+    assert_null(xps_config_parse("[]", "conf.json", NULL, NULL, 0)); /* no buffer at all */
+    assert_null(xps_config_parse("[]", NULL, NULL, err, sizeof err));
+    assert_string_equal(err, "config: top lev");
+}
+
+/* ---------------------------------------------------------- route lookup */
+
+/* Servers for the lookup table:
+ *  0: 127.0.0.1:8001 for a.test and b.test: "/", "/api", "/api/v2/", "/static"
+ *  1: 127.0.0.1:8001 for every other Host: "/" only
+ *  2: 127.0.0.1:8002 for c.test, and [::1]:8002: no routes
+ *  3: 127.0.0.1:8003 for every Host: "/docs" only (no "/"). */
+static const char routing_json[] =
+    "{\"servers\": ["
+    " {\"listeners\": [{\"host\": \"127.0.0.1\", \"port\": 8001}], \"hostnames\": [\"a.test\", \"B.Test\"],"
+    "  \"routes\": ["
+    "   {\"req_path\": \"/\", \"type\": \"file_serve\", \"dir_path\": \"/srv/a\"},"
+    "   {\"req_path\": \"/api\", \"type\": \"reverse_proxy\", \"upstreams\": [\"127.0.0.1:3000\"]},"
+    "   {\"req_path\": \"/api/v2/\", \"type\": \"reverse_proxy\", \"upstreams\": [\"127.0.0.1:3002\"]},"
+    "   {\"req_path\": \"/static\", \"type\": \"file_serve\", \"dir_path\": \"/srv/static\"}]},"
+    " {\"listeners\": [{\"host\": \"127.0.0.1\", \"port\": 8001}],"
+    "  \"routes\": [{\"req_path\": \"/\", \"type\": \"redirect\", \"redirect_url\": \"http://a.test:8001/\"}]},"
+    " {\"listeners\": [{\"host\": \"127.0.0.1\", \"port\": 8002}, {\"host\": \"::1\", \"port\": 8002}],"
+    "  \"hostnames\": [\"c.test\"]},"
+    " {\"listeners\": [{\"host\": \"127.0.0.1\", \"port\": 8003}],"
+    "  \"routes\": [{\"req_path\": \"/docs\", \"type\": \"file_serve\", \"dir_path\": \"/srv/docs\"}]}]}";
+
+/* One request and where it must go (req_path NULL: XPS_E_NOTFOUND). */
+struct route_case {
+    const char *listener_host;
+    uint16_t listener_port;
+    const char *host_header;
+    const char *path;
+    size_t server;        /* expected block */
+    const char *req_path; /* expected route, or NULL for 404 */
+};
+
+static void requests_are_routed_by_listener_host_and_longest_prefix(void **state)
+{
+    (void)state;
+    static const struct route_case rows[] = {
+        /* longest prefix wins, on segment boundaries */
+        {"127.0.0.1", 8001, "a.test", "/", 0, "/"},
+        {"127.0.0.1", 8001, "a.test", "/index.html", 0, "/"},
+        {"127.0.0.1", 8001, "a.test", "/api", 0, "/api"},
+        {"127.0.0.1", 8001, "a.test", "/api/", 0, "/api"},
+        {"127.0.0.1", 8001, "a.test", "/api/users/7", 0, "/api"},
+        {"127.0.0.1", 8001, "a.test", "/apix", 0, "/"},     /* not a segment boundary */
+        {"127.0.0.1", 8001, "a.test", "/ap", 0, "/"},       /* the course's experiment */
+        {"127.0.0.1", 8001, "a.test", "/API", 0, "/"},      /* paths are case-sensitive */
+        {"127.0.0.1", 8001, "a.test", "/api/v2", 0, "/api"}, /* "/api/v2/" needs the slash */
+        {"127.0.0.1", 8001, "a.test", "/api/v2/", 0, "/api/v2/"},
+        {"127.0.0.1", 8001, "a.test", "/api/v2/x", 0, "/api/v2/"},
+        {"127.0.0.1", 8001, "a.test", "/static/css/a.css", 0, "/static"},
+        {"127.0.0.1", 8001, "a.test", "/staticky", 0, "/"},
+        /* Host: case-insensitive, without its port or a trailing dot */
+        {"127.0.0.1", 8001, "A.TEST", "/api", 0, "/api"},
+        {"127.0.0.1", 8001, "b.test:8001", "/api", 0, "/api"},
+        {"127.0.0.1", 8001, "b.test.", "/api", 0, "/api"},
+        {"127.0.0.1", 8001, "b.test.:8001", "/", 0, "/"},
+        /* other Hosts, and none, fall to the block without hostnames */
+        {"127.0.0.1", 8001, "c.test", "/api", 1, "/"},
+        {"127.0.0.1", 8001, "a.test.evil", "/", 1, "/"},
+        {"127.0.0.1", 8001, "a.tes", "/", 1, "/"},
+        {"127.0.0.1", 8001, NULL, "/api", 1, "/"},
+        {"127.0.0.1", 8001, "", "/api", 1, "/"},
+        {"127.0.0.1", 8001, "127.0.0.1:8001", "/", 1, "/"},
+        /* a block without routes: 404, and the next block is not tried */
+        {"127.0.0.1", 8002, "c.test", "/", 2, NULL},
+        {"::1", 8002, "c.test:8002", "/x", 2, NULL},
+        {"0:0::1", 8002, "C.TEST", "/x", 2, NULL},
+        /* no block for this Host on this listener */
+        {"127.0.0.1", 8002, "a.test", "/", 0, NULL},
+        {"127.0.0.1", 8002, NULL, "/", 0, NULL},
+        {"[::1]", 8002, "c.test", "/", 0, NULL}, /* not an address spelling we accept */
+        /* no route for the path */
+        {"127.0.0.1", 8003, "x", "/doc", 0, NULL},
+        {"127.0.0.1", 8003, "x", "/", 0, NULL},
+        {"127.0.0.1", 8003, "x", "/docs", 3, "/docs"},
+        {"127.0.0.1", 8003, "x", "/docs/a/b.html", 3, "/docs"},
+        {"127.0.0.1", 8003, "x", "*", 0, NULL},
+        /* listeners nobody configured */
+        {"127.0.0.1", 8004, "a.test", "/", 0, NULL},
+        {"0.0.0.0", 8001, "a.test", "/", 0, NULL},
+        {"127.0.0.2", 8001, "a.test", "/", 0, NULL},
+        {"::1", 8001, "a.test", "/", 0, NULL},
+    };
+    xps_config_t *c = parse_ok(routing_json);
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        const struct route_case *r = &rows[i];
+        xps_config_route_match_t m;
+        int rc = xps_config_lookup(c, r->listener_host, r->listener_port, r->host_header, r->path, &m);
+        const char *got = rc == XPS_OK ? m.req_path : "(404)";
+        const char *want = r->req_path != NULL ? r->req_path : "(404)";
+        if (strcmp(got, want) != 0 || (rc == XPS_OK && m.server != r->server) ||
+            (rc != XPS_OK && rc != XPS_E_NOTFOUND))
+            fail_msg("row %zu: %s:%u Host=%s %s: expected %s in servers[%zu], got %s in servers[%zu] (%s)", i,
+                     r->listener_host, r->listener_port, r->host_header ? r->host_header : "(none)", r->path,
+                     want, r->server, got, m.server, xps_strerror(rc));
+    }
+    /* the match carries the route's own fields */
+    xps_config_route_match_t m = lookup_ok(c, "127.0.0.1", 8001, "a.test", "/api/v2/x");
+    assert_int_equal(m.type, XPS_CONFIG_REVERSE_PROXY);
+    assert_int_equal(m.route, 2);
+    assert_int_equal(m.upstreams[0].port, 3002);
+    m = lookup_ok(c, "127.0.0.1", 8001, "a.test", "/static/a.css");
+    assert_string_equal(m.dir_path, "/srv/static"); /* the file is /srv/static/static/a.css */
+    xps_config_destroy(c);
+}
+
+/* ------------------------------------------------------ the JSON checker */
+
+/* Positions as an editor shows them: lines from '\n', characters not bytes. */
+static void json_positions_count_lines_and_characters(void **state)
+{
+    (void)state;
+    static const char text[] = "ab\n\xc3\xa9x\n\tz";
+    static const struct {
+        size_t offset;
+        unsigned line, column;
+    } rows[] = {{0, 1, 1}, {2, 1, 3}, {3, 2, 1}, {5, 2, 2}, {6, 2, 3}, {7, 3, 1}, {8, 3, 2}, {99, 3, 3}};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        unsigned line = 0, column = 0;
+        xps_config_json_position(text, sizeof text - 1, rows[i].offset, &line, &column);
+        if (line != rows[i].line || column != rows[i].column)
+            fail_msg("offset %zu: expected %u:%u, got %u:%u", rows[i].offset, rows[i].line, rows[i].column,
+                     line, column);
+    }
+}
+
+/* The checker accepts what RFC 8259 accepts, and sees NUL bytes. */
+static void json_checker_accepts_valid_json(void **state)
+{
+    (void)state;
+    static const char *good[] = {
+        "{}", "[]", "0", "-0.5e+10", "\"\\u00e9\\ud83d\\ude00\"", " \r\n\t{\"a\": [true, false, null]} \n",
+        "\xef\xbb\xbf{\"bom\": 1}", "[[[[[[[[[[1]]]]]]]]]]", "{\"\": \"\"}",
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        size_t offset = 1;
+        char why[160] = "";
+        if (xps_config_json_check(good[i], strlen(good[i]), &offset, why, sizeof why) != XPS_OK)
+            fail_msg("refused %s: at %zu: %s", good[i], offset, why);
+    }
+    size_t offset = 0;
+    char why[160];
+    assert_int_equal(xps_config_json_check("{} \0", 4, &offset, why, sizeof why), XPS_E_INVAL);
+    assert_int_equal(offset, 3);
+    assert_string_equal(why, "expected the end of the text (the value before is complete), found byte 0x00");
+    char deep[200];
+    memset(deep, '[', sizeof deep);
+    assert_int_equal(xps_config_json_check(deep, sizeof deep, &offset, why, sizeof why), XPS_E_INVAL);
+    assert_int_equal(offset, XPS_CONFIG_JSON_MAX_DEPTH);
+    assert_string_equal(why, "nested too deeply (more than 64 levels)");
+}
+
+/* Random edits of the two good files (deterministic: a fixed seed): never
+ * a crash, every refusal is one line naming the file, and whatever the
+ * checker accepts cJSON parses (the checker is the stricter of the two). */
+static void mutated_files_never_crash_and_checker_is_stricter_than_cjson(void **state)
+{
+    (void)state;
+    static const char alphabet[] = "{}[]\":,0123456789-+.eE \n\t\\/'atrufnlx\xc3\xa9";
+    static const char *fixtures[] = {FIXTURES "/course-stage-12.json", FIXTURES "/all-keys.json"};
+    unsigned seed = 12;
+    for (size_t f = 0; f < 2; f++) {
+        char base[8192], buf[8200], err[XPS_CONFIG_ERR_MAX];
+        FILE *in = fopen(fixtures[f], "rb");
+        assert_non_null(in);
+        size_t n = fread(base, 1, sizeof base - 1, in);
+        fclose(in);
+        for (int round = 0; round < 5000; round++) {
+            size_t m = n;
+            memcpy(buf, base, n);
+            for (int edits = 1 + rand_r(&seed) % 3; edits > 0; edits--) {
+                size_t at = (size_t)rand_r(&seed) % m;
+                char ch = alphabet[(size_t)rand_r(&seed) % (sizeof alphabet - 1)];
+                int op = rand_r(&seed) % 3;
+                if (op == 0) /* delete */
+                    memmove(buf + at, buf + at + 1, --m - at);
+                else if (op == 1) /* insert */
+                    memmove(buf + at + 1, buf + at, m++ - at), buf[at] = ch;
+                else /* replace */
+                    buf[at] = ch;
+            }
+            buf[m] = '\0';
+            size_t offset = 0;
+            char why[160];
+            if (xps_config_json_check(buf, m, &offset, why, sizeof why) == XPS_OK) {
+                cJSON *tree = cJSON_ParseWithLength(buf, m);
+                if (tree == NULL)
+                    fail_msg("checker accepted what cJSON refuses:\n%s", buf);
+                cJSON_Delete(tree);
+            }
+            xps_config_t *c = xps_config_parse(buf, "m.json", "/srv", err, sizeof err);
+            if (c == NULL && (strncmp(err, "m.json", 6) != 0 || strchr(err, '\n') != NULL))
+                fail_msg("bad message \"%s\" for:\n%s", err, buf);
+            xps_config_destroy(c);
+        }
+    }
+}
+
+static int find_repository_root(void **state)
+{
+    (void)state;
+    struct stat st;
+    if (getcwd(cwd, sizeof cwd) == NULL || stat(FIXTURES "/course-stage-12.json", &st) != 0) {
+        fprintf(stderr, "unit-config: run from the repository root (%s not found)\n", FIXTURES);
+        return -1;
+    }
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(course_stage_12_config_parses),
+        cmocka_unit_test(config_with_all_later_keys_parses),
+        cmocka_unit_test(absent_keys_take_their_defaults),
+        cmocka_unit_test(relative_paths_resolve_against_the_base),
+        cmocka_unit_test(listeners_are_deduplicated_across_blocks),
+        cmocka_unit_test(invalid_json_is_refused_with_line_and_column),
+        cmocka_unit_test(unknown_and_misplaced_keys_are_refused),
+        cmocka_unit_test(wrong_types_are_refused),
+        cmocka_unit_test(bad_values_are_refused),
+        cmocka_unit_test(missing_required_keys_are_refused),
+        cmocka_unit_test(unreadable_and_broken_files_are_refused),
+        cmocka_unit_test(messages_fit_the_callers_buffer),
+        cmocka_unit_test(requests_are_routed_by_listener_host_and_longest_prefix),
+        cmocka_unit_test(json_positions_count_lines_and_characters),
+        cmocka_unit_test(json_checker_accepts_valid_json),
+        cmocka_unit_test(mutated_files_never_crash_and_checker_is_stricter_than_cjson),
+    };
+    return cmocka_run_group_tests(tests, find_repository_root, NULL);
+}
