@@ -20,7 +20,13 @@
  * an upstream that is down closes the 8001 client and nothing else; fifty
  * 8002 clients at once each get the whole file, and afterwards the server
  * holds no more descriptors than before (every file and socket closed);
- * SIGTERM ends the server with status 0.
+ * on the echo port, stage 07's three guarantees (a flooding client delays
+ * no other client's echo, an idle connection costs under 2 % CPU, RSS
+ * grows by less than 64 MiB while 2 GiB pass through a slow reader: the
+ * checks shared in tests/support/echo_checks.c); SIGTERM ends the server
+ * with status 0.
+ *
+ * Timing: about 25 s, 20 of them in the three shared checks.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -36,7 +42,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tests/support/checks.h"
+#include "tests/support/echo_checks.h"
 #include "tests/support/harness.h"
+#include "tests/support/proxy_checks.h"
 
 enum {
     BASE_PORT = 8001,     /* the four ports are 8001..8004 */
@@ -75,12 +84,12 @@ static void make_world_readable(xt_proc_t *p, const char *rel)
 }
 
 /* Starts the binary under test with no flags in a copy of the fixture;
- * waits for all four ports. */
-static xt_proc_t *start_server(void)
+ * waits for all four ports. env: extra environment entries, may be NULL. */
+static xt_proc_t *start_server(const char *const *env)
 {
     for (int i = 0; i < PORTS; i++)
         xt_require_port_free((uint16_t)(BASE_PORT + i));
-    xt_start_opts_t opts = {.fixture_dir = FIXTURE};
+    xt_start_opts_t opts = {.fixture_dir = FIXTURE, .env = env};
     xt_proc_t *p = xt_start(xt_stage_bin(), NULL, &opts);
     for (int i = 0; i < PORTS; i++)
         xt_wait_port(p, (uint16_t)(BASE_PORT + i), START_MS);
@@ -102,29 +111,6 @@ static size_t read_fixture(xt_proc_t *p, const char *rel, char *buf, size_t cap)
     if (n == 0 || n == cap)
         xt_fail("fixture file %s is empty or too big for the check", path);
     return n;
-}
-
-/* "is still running", "exited with status 1", "was killed by signal 11 ...". */
-static const char *server_state(xt_proc_t *p)
-{
-    static char text[160];
-    if (xt_alive(p))
-        return "is still running";
-    int status = 0;
-    xt_wait_exit(p, 0, &status);
-    const char *what = xt_status_text(status);
-    snprintf(text, sizeof text, "%s%s", strncmp(what, "killed", 6) == 0 ? "was " : "", what);
-    return text;
-}
-
-/* Gives the server 200 ms to show it is exiting, then expects it running. */
-static void expect_alive(xt_proc_t *p, const char *after)
-{
-    char expected[200];
-    int status = 0;
-    bool exited = xt_wait_exit(p, 200, &status);
-    snprintf(expected, sizeof expected, "the server keeps running after %s", after);
-    xt_expect(!exited, expected, "the server %s", exited ? xt_status_text(status) : "runs");
 }
 
 /* How a stream of bytes ended: the peer closed (0), reset (XT_ERROR), or
@@ -170,70 +156,7 @@ static void expect_file(xt_proc_t *p, int fd, const char *who, const char *want,
     xt_expect(same && end == 0, expected, "%zu bytes%s: \"%s\", %s (the server %s)", n,
               n > sizeof got ? " (too many to keep)" : same ? ", the right ones"
                                          : n == want_len ? ", differing" : "",
-              xt_quote(got, n < sizeof got ? n : sizeof got), ending(end), server_state(p));
-}
-
-/* One round trip on the echo port: `len` random bytes back as sent. */
-static void expect_echo(xt_proc_t *p, int fd, const char *who, size_t len)
-{
-    char line[LINE_LEN + 1], got[LINE_LEN + 1], expected[LINE_LEN * 2 + 100];
-    xt_random_text(line, len);
-    xt_send_all(fd, line, len); /* a failure shows up as a missing echo */
-    int why = 0;
-    size_t n = xt_recv_exact(fd, got, len, REPLY_MS, &why);
-    snprintf(expected, sizeof expected, "%s gets back \"%s\"", who, xt_quote(line, len));
-    xt_expect(n == len && memcmp(got, line, len) == 0, expected, "\"%s\"%s%s (the server %s)",
-              xt_quote(got, n), n == len ? "" : ", ", n == len ? "" : ending(why),
-              server_state(p));
-}
-
-static void send_get(int fd, const char *path)
-{
-    char req[256];
-    int n = snprintf(req, sizeof req,
-                     "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path);
-    xt_send_all(fd, req, (size_t)n); /* a failure shows up as a missing reply */
-}
-
-/* The reply the upstream itself gives to GET path, fetched around the proxy. */
-static size_t fetch_direct(const char *path, char *buf, size_t cap)
-{
-    int fd = xt_connect(UPSTREAM_PORT);
-    send_get(fd, path);
-    bool eof = false;
-    size_t n = xt_recv_until_eof(fd, buf, cap, REPLY_MS, &eof);
-    close(fd);
-    if (n == 0)
-        xt_fail("the test upstream gave no reply to GET %s (a harness problem)", path);
-    return n;
-}
-
-/* Reads exactly want_len bytes from fd and expects them to equal want. */
-static void expect_same_reply(xt_proc_t *p, int fd, const char *who, const char *path,
-                              const char *want, size_t want_len)
-{
-    char got[REPLY_CAP], expected[300];
-    int why = 0;
-    size_t n = xt_recv_exact(fd, got, want_len, REPLY_MS, &why);
-    snprintf(expected, sizeof expected,
-             "%s gets the upstream's reply to GET %s through port 8001 byte for byte (%zu bytes)",
-             who, path, want_len);
-    xt_expect(n == want_len && memcmp(got, want, want_len) == 0, expected,
-              "%zu bytes, %s: \"%s\" (the server %s)", n, n == want_len ? "differing" : ending(why),
-              xt_quote(got, n), server_state(p));
-}
-
-/* Polls the server's descriptor count until it is at most `limit` or
- * timeout_ms passes; returns the last count (-1: process gone). */
-static int wait_fd_count_at_most(xt_proc_t *p, int limit, int timeout_ms)
-{
-    int64_t deadline = xt_now_ms() + timeout_ms;
-    int n = xt_fd_count(xt_pid(p));
-    while (n > limit && n >= 0 && xt_now_ms() < deadline) {
-        xt_sleep_ms(20);
-        n = xt_fd_count(xt_pid(p));
-    }
-    return n;
+              xt_quote(got, n < sizeof got ? n : sizeof got), ending(end), xt_server_state(p));
 }
 
 /* ------------------------------------------------------------- checks */
@@ -242,7 +165,7 @@ static int wait_fd_count_at_most(xt_proc_t *p, int limit, int timeout_ms)
 static void sends_sample_txt_on_8002_unasked_then_closes(void **state)
 {
     (void)state;
-    xt_proc_t *p = start_server();
+    xt_proc_t *p = start_server(NULL);
     char want[FILE_CAP];
     size_t len = read_fixture(p, "public/sample.txt", want, sizeof want);
     for (int i = 1; i <= 2; i++) { /* twice: the first client used nothing up */
@@ -260,7 +183,7 @@ static void sends_sample_txt_on_8002_unasked_then_closes(void **state)
 static void refuses_the_file_outside_the_root_on_8003_without_a_byte(void **state)
 {
     (void)state;
-    xt_proc_t *p = start_server();
+    xt_proc_t *p = start_server(NULL);
     char secret[FILE_CAP], want[FILE_CAP];
     read_fixture(p, "temp/file.txt", secret, sizeof secret); /* it is there to be refused */
     size_t len = read_fixture(p, "public/sample.txt", want, sizeof want);
@@ -276,8 +199,8 @@ static void refuses_the_file_outside_the_root_on_8003_without_a_byte(void **stat
                  i);
         xt_expect(n == 0 && end != XT_TIMEOUT, expected, "%zu bytes: \"%s\", %s (the server %s)",
                   n, xt_quote(got, n < sizeof got ? n : sizeof got), ending(end),
-                  server_state(p));
-        expect_alive(p, "refusing a path outside the root");
+                  xt_server_state(p));
+        xt_expect_running(p, "the server", "after refusing a path outside the root");
     }
     int fd = xt_connect(FILE_PORT);
     expect_file(p, fd, "a client of port 8002 after the refusals", want, len);
@@ -288,10 +211,10 @@ static void refuses_the_file_outside_the_root_on_8003_without_a_byte(void **stat
 static void echoes_on_8004(void **state)
 {
     (void)state;
-    xt_proc_t *p = start_server();
+    xt_proc_t *p = start_server(NULL);
     int fd = xt_connect(ECHO_PORT);
-    expect_echo(p, fd, "a client of port 8004", 50);
-    expect_echo(p, fd, "a client of port 8004", LINE_LEN);
+    xt_echo_round_trip(p, fd, "a client of port 8004", 50);
+    xt_echo_round_trip(p, fd, "a client of port 8004", LINE_LEN);
     close(fd);
 }
 
@@ -301,19 +224,8 @@ static void two_clients_through_8001_get_the_upstreams_replies(void **state)
 {
     (void)state;
     xt_upstream_start(UPSTREAM_PORT, "http");
-    char want1[REPLY_CAP], want2[REPLY_CAP];
-    size_t len1 = fetch_direct("/test/1", want1, sizeof want1);
-    size_t len2 = fetch_direct("/test/2", want2, sizeof want2);
-
-    xt_proc_t *p = start_server();
-    int a = xt_connect(PROXY_PORT);
-    int b = xt_connect(PROXY_PORT);
-    send_get(b, "/test/2"); /* the second client asks first */
-    send_get(a, "/test/1");
-    expect_same_reply(p, b, "client 2", "/test/2", want2, len2);
-    expect_same_reply(p, a, "client 1", "/test/1", want1, len1);
-    close(a);
-    close(b);
+    xt_proc_t *p = start_server(NULL);
+    xt_check_two_clients_get_the_upstreams_replies(p, "the server", PROXY_PORT, UPSTREAM_PORT);
 }
 
 /* Nothing listens on 3000: the 8001 client is closed without a byte, and
@@ -322,11 +234,11 @@ static void upstream_down_closes_the_8001_client_and_nothing_else(void **state)
 {
     (void)state;
     xt_require_port_free(UPSTREAM_PORT); /* no upstream, on purpose */
-    xt_proc_t *p = start_server();
+    xt_proc_t *p = start_server(NULL);
     char got[REPLY_CAP], want[FILE_CAP];
     size_t len = read_fixture(p, "public/sample.txt", want, sizeof want);
     int fd = xt_connect(PROXY_PORT);
-    send_get(fd, "/test/1");
+    xt_send_get(fd, "/test/1");
     int end = 0;
     size_t n = receive_all(fd, got, sizeof got, CLOSE_MS, &end);
     close(fd);
@@ -334,8 +246,8 @@ static void upstream_down_closes_the_8001_client_and_nothing_else(void **state)
               "with nothing listening on port 3000, the client of port 8001 is closed (EOF or "
               "reset) within 3 s, without a byte",
               "%zu bytes: \"%s\", %s (the server %s)", n, xt_quote(got, n < sizeof got ? n : 0),
-              ending(end), server_state(p));
-    expect_alive(p, "failing to reach the upstream");
+              ending(end), xt_server_state(p));
+    xt_expect_running(p, "the server", "after failing to reach the upstream");
     fd = xt_connect(FILE_PORT);
     expect_file(p, fd, "a client of port 8002 after the failed proxying", want, len);
     close(fd);
@@ -347,20 +259,20 @@ static void upstream_down_closes_the_8001_client_and_nothing_else(void **state)
 static void serves_50_clients_of_8002_at_once_and_closes_every_descriptor(void **state)
 {
     (void)state;
-    xt_proc_t *p = start_server();
+    xt_proc_t *p = start_server(NULL);
     char want[FILE_CAP];
     size_t len = read_fixture(p, "public/sample.txt", want, sizeof want);
     /* The baseline as in stage 06: one client held open on the echo port
      * (so the server is in its loop), counted, then gone. */
     int held = xt_connect(ECHO_PORT);
-    expect_echo(p, held, "a client of port 8004", 20);
+    xt_echo_round_trip(p, held, "a client of port 8004", 20);
     int with_one = xt_fd_count(xt_pid(p));
     close(held);
-    int baseline = wait_fd_count_at_most(p, with_one - 1, SETTLE_MS);
+    int baseline = xt_wait_fd_count_at_most(p, with_one - 1, SETTLE_MS);
     xt_expect(baseline >= 0 && baseline < with_one,
               "the server closes its socket for a client that left, within 3 s",
               "%d descriptors while the client was connected, %d after it left (the server %s)",
-              with_one, baseline, server_state(p));
+              with_one, baseline, xt_server_state(p));
 
     int fds[CONCURRENT];
     for (int i = 0; i < CONCURRENT; i++)
@@ -372,14 +284,44 @@ static void serves_50_clients_of_8002_at_once_and_closes_every_descriptor(void *
         expect_file(p, fds[i], who, want, len);
         close(fds[i]);
     }
-    int final = wait_fd_count_at_most(p, baseline, SETTLE_MS);
+    int final = xt_wait_fd_count_at_most(p, baseline, SETTLE_MS);
     char expected[160];
     snprintf(expected, sizeof expected,
              "within 3 s of the %d clients leaving, the server holds no more descriptors than "
              "before them (%d)",
              CONCURRENT, baseline);
     xt_expect(final >= 0 && final <= baseline, expected, "%d descriptors open (the server %s)",
-              final, server_state(p));
+              final, xt_server_state(p));
+}
+
+/* The echo port keeps stage 07's guarantees; the checks are stage 07's
+ * (tests/support/echo_checks.h says what each verifies and why), all on
+ * the one echo port, 8004. A client floods it without reading while
+ * another client of it round-trips 48-byte probes, each due within 1 s. */
+static void flooding_client_does_not_delay_another_clients_echo(void **state)
+{
+    (void)state;
+    xt_proc_t *p = start_server(NULL);
+    xt_check_flood_does_not_delay(p, ECHO_PORT, ECHO_PORT);
+}
+
+/* An idle client on 8004 may cost under 2 % CPU over 5 s. */
+static void idle_connection_costs_under_2_percent_cpu(void **state)
+{
+    (void)state;
+    xt_proc_t *p = start_server(NULL);
+    xt_check_idle_cpu(p, ECHO_PORT);
+}
+
+/* 2 GiB through a slow reader on 8004: the server's RSS may grow by less
+ * than 64 MiB. The server is started with a small ASan quarantine, which
+ * would otherwise count as RSS (no effect on other builds). */
+static void memory_stays_bounded_while_2_gib_pass_through_a_slow_reader(void **state)
+{
+    (void)state;
+    const char *env[] = {xt_asan_quarantine_env(), NULL};
+    xt_proc_t *p = start_server(env);
+    xt_check_rss_bounded_slow_reader(p, ECHO_PORT);
 }
 
 /* SIGTERM with clients connected (proxied, echoed) ends the server with
@@ -388,11 +330,11 @@ static void exits_0_within_3_s_of_sigterm(void **state)
 {
     (void)state;
     xt_upstream_start(UPSTREAM_PORT, "echo");
-    xt_proc_t *p = start_server();
+    xt_proc_t *p = start_server(NULL);
     int proxied = xt_connect(PROXY_PORT);
     int echoed = xt_connect(ECHO_PORT);
-    expect_echo(p, proxied, "a client of port 8001 (echo upstream)", 40);
-    expect_echo(p, echoed, "a client of port 8004", 40);
+    xt_echo_round_trip(p, proxied, "a client of port 8001 (echo upstream)", 40);
+    xt_echo_round_trip(p, echoed, "a client of port 8004", 40);
 
     int64_t sent_at = xt_now_ms();
     int status = xt_stop(p, SIGTERM, STOP_MS);
@@ -415,6 +357,9 @@ int main(void)
         XT_CHECK(two_clients_through_8001_get_the_upstreams_replies),
         XT_CHECK(upstream_down_closes_the_8001_client_and_nothing_else),
         XT_CHECK(serves_50_clients_of_8002_at_once_and_closes_every_descriptor),
+        XT_CHECK(flooding_client_does_not_delay_another_clients_echo),
+        XT_CHECK(idle_connection_costs_under_2_percent_cpu),
+        XT_CHECK(memory_stays_bounded_while_2_gib_pass_through_a_slow_reader),
         XT_CHECK(exits_0_within_3_s_of_sigterm),
     };
     return xt_run_checks("stage 09 (file)", checks);
