@@ -124,11 +124,14 @@ check-headers: ## compile every public header alone as C11 with -pedantic -Werro
 STAGE ?=
 BIN ?=
 FORMAT ?= text
+# Builds only what stage N's checks run: their binary, ours (unless BIN
+# names another), stage 01 (stage 02's checks talk to it) and the test upstream.
 grade: ## grade a stage binary: make grade STAGE=N [BIN=path] [FORMAT=junit]
 	@[ -n "$(STAGE)" ] || { echo "usage: make grade STAGE=N [BIN=path/to/binary] [FORMAT=junit]"; exit 2; }
 	@n=$$(printf '%02d' $$((10#$(STAGE)))); \
 	[ -f tests/stages/stage_$$n.c ] || { echo "grade: no checks for stage $$n"; exit 2; }; \
-	$(MAKE) -s --no-print-directory $(BUILD)/tests/stage-$$n $(STAGE_BINS) $(TOOL_BINS) || exit 2; \
+	$(MAKE) -s --no-print-directory $(BUILD)/tests/stage-$$n $(BUILD)/bin/stage-01 $(TOOL_BINS) \
+	  $$([ -n "$(BIN)" ] || echo $(BUILD)/bin/stage-$$n) || exit 2; \
 	bin="$(BIN)"; [ -n "$$bin" ] || bin=$(BUILD)/bin/stage-$$n; \
 	[ -x "$$bin" ] || { echo "grade: $$bin is not an executable file"; exit 2; }; \
 	if [ "$(FORMAT)" = junit ]; then \
