@@ -1,6 +1,7 @@
-// http/xps_http_parser.cpp — the request parser: a byte-at-a-time state
-// machine for the head (request line, header lines), a second one for the
-// body (Content-Length or chunked), and the path normaliser.
+// http/xps_http_parser.cpp — the request parser's head: a byte-at-a-time
+// state machine for the request line and the header lines, the checks made
+// once the head is complete (Host, the framing rules of RFC 9112 §6), and
+// the parser's lifecycle and accessors.
 //
 // [stage 10] Every state names the grammar rule of RFC 9112 it implements.
 // The machine examines each byte once and remembers where things start
@@ -9,138 +10,22 @@
 // authority, Host, Content-Length, Transfer-Encoding, Connection, Expect,
 // Upgrade) are interpreted once more when their line is complete: a second
 // look at a few bytes, never a re-scan from the start.
+//
+// The rest of the parser: xps_http_body.cpp decodes the body,
+// xps_http_path.cpp normalises the path and holds the other helpers; the
+// states, character classes and the parser's fields they share are in
+// xps_http_parser_internal.hpp.
 #include "http/xps_http_parser.h"
+#include "http/xps_http_parser_internal.hpp"
 
 #include <cassert>
 #include <cstring>
 #include <new>
 #include <vector>
 
+using namespace parser_detail; // the shared states, classes and helpers
+
 namespace {
-
-// The states of the head machine, in the order a request passes them. The
-// request-line states are contiguous (method .. version) so the line-length
-// limit can be tested with one comparison.
-enum class state : uint8_t {
-    line_start,    // before the method: empty lines are skipped (§2.2)
-    line_start_lf, // CR of an empty line before the request: LF must follow
-    method,        // method = token (RFC 9110 §9.1), until SP
-    target_start,  // first byte of request-target: it decides the form (§3.2)
-    t_scheme,      // absolute-form: scheme letters, until ':'
-    t_slash1,      // absolute-form: the first '/' of "://"
-    t_slash2,      // absolute-form: the second '/'
-    t_authority,   // absolute- and authority-form: host[:port]
-    t_path,        // path bytes, until '?' or SP
-    t_pct1,        // "%" in the path: first hex digit
-    t_pct2,        // second hex digit
-    t_query,       // query bytes, until SP
-    t_asterisk,    // asterisk-form "*": SP must follow
-    version,       // "HTTP/" DIGIT "." DIGIT, byte by byte (§2.3)
-    line_cr,       // CR after the version: LF must follow
-    field_start,   // start of a line: a field name, or the blank line (§5)
-    field_name,    // field-name = token, until ':'
-    field_name_ws, // whitespace after a name: refused at ':' or the line end
-    field_ows,     // OWS after the colon
-    field_value,   // field-value, until CR/LF (trailing OWS trimmed)
-    field_cr,      // CR after a value: LF must follow
-    head_cr,       // CR of the blank line: LF must follow
-    done,          // head complete; parse_head returns XPS_OK from now on
-    failed,        // refused; parse_head returns XPS_E_INVAL from now on
-};
-
-// The states of the body machine (RFC 9112 §6.3, §7.1).
-enum class body_state : uint8_t {
-    length,       // Content-Length: `remaining` bytes of data
-    size,         // chunk-size = 1*HEXDIG
-    size_ws,      // BWS after the size, before ';' or the line end
-    ext,          // chunk-ext: skipped up to the line end
-    size_lf,      // CR of the size line: LF must follow
-    data,         // chunk-data: `remaining` bytes
-    data_cr,      // CRLF after chunk-data: the CR
-    data_lf,      // ... and the LF
-    trailer,      // start of a trailer line, or the final CRLF
-    trailer_name, // trailer field name, until ':'
-    trailer_value,// trailer field value, until the line end
-    trailer_lf,   // CR of a trailer line: LF must follow
-    end_lf,       // CR of the final blank line: LF must follow
-    done,         // body complete
-    failed,       // refused
-};
-
-// What one step of the head machine decided.
-enum class step : uint8_t { more, complete, failed, nomem };
-
-// Character classes, RFC 9110 §5.6.2 (tchar) and §5.5 (field-vchar).
-constexpr bool is_alpha(unsigned char c) { return (c | 0x20) >= 'a' && (c | 0x20) <= 'z'; }
-constexpr bool is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
-constexpr bool is_hex(unsigned char c) {
-    return is_digit(c) || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f');
-}
-constexpr int hex_value(unsigned char c) { return is_digit(c) ? c - '0' : (c | 0x20) - 'a' + 10; }
-constexpr unsigned char lower(unsigned char c) { return c >= 'A' && c <= 'Z' ? c | 0x20 : c; }
-constexpr bool is_one_of(unsigned char c, const char *set) {
-    for (; *set; set++)
-        if (c == static_cast<unsigned char>(*set))
-            return true;
-    return false;
-}
-
-// Lookup tables built at compile time: a state tests one byte per lookup.
-struct char_classes {
-    bool tchar[256]; // token characters: methods, field names, codings
-    bool host[256];  // unreserved and sub-delims of RFC 3986 §2: a reg-name
-};
-constexpr char_classes make_classes() {
-    char_classes t{};
-    for (int c = 0; c < 256; c++) {
-        auto u = static_cast<unsigned char>(c);
-        bool alnum = is_alpha(u) || is_digit(u);
-        t.tchar[c] = alnum || is_one_of(u, "!#$%&'*+-.^_`|~");
-        t.host[c] = alnum || is_one_of(u, "-._~!$&'()*+,;=");
-    }
-    return t;
-}
-constexpr char_classes classes = make_classes();
-
-bool is_tchar(unsigned char c) { return classes.tchar[c]; }
-bool is_host_byte(unsigned char c) { return classes.host[c]; }
-// VCHAR or obs-text: a byte a field value may hold besides SP and HTAB.
-constexpr bool is_field_vchar(unsigned char c) { return c > 0x20 && c != 0x7f; }
-// A byte of the request-target, lenient on visible characters (clients
-// send '"', '{', '|' unencoded), strict on controls, space and '#' (a
-// fragment is never sent, RFC 9112 §3.2). obs-text is accepted.
-constexpr bool is_target_byte(unsigned char c) { return c > 0x20 && c != 0x7f && c != '#'; }
-constexpr bool is_ows(unsigned char c) { return c == ' ' || c == '\t'; }
-
-xps_http_slice_t make_slice(size_t offset, size_t length) { return xps_http_slice_t{offset, length}; }
-
-bool iequals(const char *a, size_t n, const char *text) {
-    size_t i = 0;
-    for (; i < n && text[i] != '\0'; i++)
-        if (lower(static_cast<unsigned char>(a[i])) != lower(static_cast<unsigned char>(text[i])))
-            return false;
-    return i == n && text[i] == '\0';
-}
-
-// Calls fn(offset, length) for each element of a comma-separated list
-// (RFC 9110 §5.6.1), OWS trimmed; empty elements are skipped. Stops early
-// and returns false when fn does.
-template <typename Fn> bool for_each_element(const char *buf, xps_http_slice_t list, Fn fn) {
-    size_t i = list.offset, end = list.offset + list.length;
-    while (i < end) {
-        size_t b = i;
-        while (i < end && buf[i] != ',')
-            i++;
-        size_t e = i++;
-        while (b < e && is_ows(buf[b]))
-            b++;
-        while (e > b && is_ows(buf[e - 1]))
-            e--;
-        if (e > b && !fn(b, e - b))
-            return false;
-    }
-    return true;
-}
 
 // host [":" port] (RFC 3986 §3.2.2-3.2.3), as in an absolute-form target,
 // an authority-form target or a Host value. host: reg-name, IPv4 or a
@@ -193,52 +78,6 @@ int method_from(const char *m, size_t n) {
             return k.method;
     return XPS_HTTP_METHOD_OTHER;
 }
-
-} // namespace
-
-// One parser per connection. Fields grouped: head machine, facts gathered
-// from header lines, body machine.
-struct xps_http_parser_s {
-    xps_http_limits_t limits; // copied at create
-    state st;                 // where the head machine is
-    size_t pos;               // next byte of the head buffer to examine
-    size_t line_begin;        // offset of the request line's first byte
-    size_t mark;              // start of the item being scanned (method, target, name, value)
-    size_t item;              // start of a sub-item: the authority, the path, the query
-    size_t value_end;         // field value: offset after its last non-OWS byte
-    xps_http_slice_t name;    // field name of the current line
-    uint8_t pct;              // value of the first hex digit of a "%XY"
-    uint8_t version_index;    // bytes of "HTTP/x.y" matched so far
-    uint8_t major, minor;     // the version digits
-    int status;               // after failing: the status to answer
-    const char *reason;       // after failing: why (static)
-    std::vector<xps_http_header_t> headers; // every header line (amortised growth)
-    xps_http_head_t head;     // what parse_head reports
-
-    // Facts from header lines, judged when the head completes.
-    unsigned host_count;      // Host lines seen
-    bool length_seen;         // a Content-Length line was seen
-    uint64_t length;          // its value (UINT64_MAX: too big to hold)
-    bool te_seen;             // a Transfer-Encoding line was seen
-    bool te_chunked_last;     // the last coding listed was chunked
-    unsigned te_chunked;      // how many times chunked was listed
-    bool te_other;            // a coding other than chunked was listed
-    bool conn_keep_alive;     // Connection lists keep-alive
-    bool conn_upgrade;        // Connection lists upgrade
-    bool upgrade_seen;        // an Upgrade line was seen
-
-    // The body machine.
-    body_state bst;           // where it is
-    uint64_t remaining;       // data bytes left in the body or the chunk
-    uint64_t chunk_size;      // the chunk size being read
-    unsigned size_digits;     // hex digits read of it
-    uint64_t body_total;      // body bytes announced so far (against max_body)
-    size_t line_len;          // bytes of the current chunk-size or trailer line
-    size_t trailer_bytes;     // bytes of the trailer section (against max_head)
-    size_t trailer_lines;     // trailer lines (against max_headers)
-};
-
-namespace {
 
 step fail(xps_http_parser_t *p, int status, const char *reason) {
     p->st = state::failed;
@@ -707,135 +546,6 @@ void fast_forward(xps_http_parser_t *p, const char *buf, size_t len) {
     p->pos = pos;
 }
 
-// ------------------------------------------------------------- the body
-
-step body_fail(xps_http_parser_t *p, int status, const char *reason) {
-    p->bst = body_state::failed;
-    p->status = status;
-    p->reason = reason;
-    return step::failed;
-}
-
-// A hex digit of chunk-size, with the body limit checked before the size
-// can overflow: a chunk that would take the body over max_body → 413.
-step size_digit(xps_http_parser_t *p, unsigned char c) {
-    uint64_t room = p->limits.max_body - p->body_total; // never negative: checked per chunk
-    auto v = static_cast<uint64_t>(hex_value(c));
-    if (v > room || p->chunk_size > (room - v) / 16)
-        return body_fail(p, XPS_HTTP_STATUS_CONTENT_TOO_LARGE, "chunk over the body limit");
-    p->chunk_size = p->chunk_size * 16 + v;
-    p->size_digits++;
-    return step::more;
-}
-
-// The chunk-size line ended: data follows, or the last chunk's trailers.
-step end_size_line(xps_http_parser_t *p) {
-    if (p->size_digits == 0)
-        return body_fail(p, XPS_HTTP_STATUS_BAD_REQUEST, "chunk size missing");
-    p->body_total += p->chunk_size;
-    p->remaining = p->chunk_size;
-    p->bst = p->chunk_size == 0 ? body_state::trailer : body_state::data;
-    p->chunk_size = 0;
-    p->size_digits = 0;
-    p->line_len = 0;
-    return step::more;
-}
-
-// A CR or LF ending a line inside the body. CR: go to `after_cr` (which
-// expects the LF), step::more. A bare LF: step::complete, the line has
-// ended now (the caller acts on it), or an error in strict mode.
-step body_line_end(xps_http_parser_t *p, unsigned char c, body_state after_cr) {
-    if (c == '\r')
-        return p->bst = after_cr, step::more;
-    if (p->limits.strict_crlf)
-        return body_fail(p, XPS_HTTP_STATUS_BAD_REQUEST, "bare LF line ending (strict CRLF mode)");
-    return step::complete;
-}
-
-// The chunk-size line: size, BWS, extensions (skipped), line end.
-step size_line_byte(xps_http_parser_t *p, unsigned char c) {
-    if (++p->line_len > p->limits.max_request_line)
-        return body_fail(p, XPS_HTTP_STATUS_BAD_REQUEST, "chunk-size line too long");
-    if (c == '\r' || c == '\n') {
-        step s = body_line_end(p, c, body_state::size_lf);
-        return s == step::complete ? end_size_line(p) : s;
-    }
-    if (p->bst == body_state::size && is_hex(c))
-        return size_digit(p, c);
-    if (p->bst == body_state::ext)
-        return is_field_vchar(c) || is_ows(c) ? step::more
-                                              : body_fail(p, XPS_HTTP_STATUS_BAD_REQUEST,
-                                                          "control character in a chunk extension");
-    if (p->size_digits > 0 && c == ';')
-        return p->bst = body_state::ext, step::more;
-    if (p->size_digits > 0 && is_ows(c))
-        return p->bst = body_state::size_ws, step::more;
-    return body_fail(p, XPS_HTTP_STATUS_BAD_REQUEST, "invalid chunk size");
-}
-
-// The trailer section (§7.1.2): field lines, checked like headers, then
-// skipped (their values are not merged into the head).
-step trailer_byte(xps_http_parser_t *p, unsigned char c) {
-    if (++p->trailer_bytes > p->limits.max_head)
-        return body_fail(p, XPS_HTTP_STATUS_REQUEST_HEADER_FIELDS_TOO_LARGE, "trailers over the limit");
-    bool line_end = c == '\r' || c == '\n';
-    switch (p->bst) {
-    case body_state::trailer:
-        if (line_end) {
-            step s = body_line_end(p, c, body_state::end_lf);
-            return s == step::complete ? (p->bst = body_state::done, step::more) : s;
-        }
-        if (!is_tchar(c))
-            return body_fail(p, XPS_HTTP_STATUS_BAD_REQUEST, "invalid trailer line");
-        if (++p->trailer_lines > p->limits.max_headers)
-            return body_fail(p, XPS_HTTP_STATUS_REQUEST_HEADER_FIELDS_TOO_LARGE, "too many trailer lines");
-        return p->bst = body_state::trailer_name, step::more;
-    case body_state::trailer_name:
-        if (c == ':')
-            return p->bst = body_state::trailer_value, step::more;
-        return is_tchar(c) ? step::more
-                           : body_fail(p, XPS_HTTP_STATUS_BAD_REQUEST, "trailer line without a colon");
-    default: // trailer_value
-        if (line_end) {
-            step s = body_line_end(p, c, body_state::trailer_lf);
-            return s == step::complete ? (p->bst = body_state::trailer, step::more) : s;
-        }
-        return is_field_vchar(c) || is_ows(c)
-                   ? step::more
-                   : body_fail(p, XPS_HTTP_STATUS_BAD_REQUEST, "control character in a trailer");
-    }
-}
-
-// One framing byte of a chunked body (not chunk data).
-step chunk_byte(xps_http_parser_t *p, unsigned char c) {
-    switch (p->bst) {
-    case body_state::size:
-    case body_state::size_ws:
-    case body_state::ext:
-        return size_line_byte(p, c);
-    case body_state::size_lf:
-        return c == '\n' ? end_size_line(p)
-                         : body_fail(p, XPS_HTTP_STATUS_BAD_REQUEST, "CR not followed by LF");
-    case body_state::data_cr: {
-        if (c != '\r' && c != '\n')
-            return body_fail(p, XPS_HTTP_STATUS_BAD_REQUEST, "chunk data longer than its size");
-        step s = body_line_end(p, c, body_state::data_lf);
-        return s == step::complete ? (p->bst = body_state::size, step::more) : s;
-    }
-    case body_state::data_lf:
-        return c == '\n' ? (p->bst = body_state::size, step::more)
-                         : body_fail(p, XPS_HTTP_STATUS_BAD_REQUEST, "CR not followed by LF");
-    case body_state::trailer_lf:
-        return c == '\n' ? (p->bst = body_state::trailer, step::more)
-                         : body_fail(p, XPS_HTTP_STATUS_BAD_REQUEST, "CR not followed by LF");
-    case body_state::end_lf:
-        return c == '\n' ? (p->bst = body_state::done, step::more)
-                         : body_fail(p, XPS_HTTP_STATUS_BAD_REQUEST, "CR not followed by LF");
-    default:
-        return trailer_byte(p, c);
-    }
-}
-
 } // namespace
 
 // ------------------------------------------------------------ lifecycle
@@ -900,36 +610,6 @@ int xps_http_parser_parse_head(xps_http_parser_t *p, const char *buf, size_t len
     return p->st == state::failed ? XPS_E_INVAL : XPS_E_AGAIN;
 }
 
-int xps_http_parser_parse_body(xps_http_parser_t *p, const char *in, size_t len, size_t *consumed,
-                               xps_http_slice_t *data) noexcept {
-    assert(p && p->st == state::done && (in || len == 0) && consumed && data);
-    *data = make_slice(0, 0);
-    size_t i = 0;
-    for (;;) {
-        if (p->bst == body_state::done || p->bst == body_state::failed) {
-            *consumed = i;
-            return p->bst == body_state::done ? XPS_OK : XPS_E_INVAL;
-        }
-        bool is_data = p->bst == body_state::length || p->bst == body_state::data;
-        if (is_data && p->remaining == 0) {
-            p->bst = p->bst == body_state::length ? body_state::done : body_state::data_cr;
-            continue;
-        }
-        if (i == len) {
-            *consumed = i;
-            return XPS_E_AGAIN;
-        }
-        if (is_data) { // report as much as is here: a view, no copy
-            size_t n = len - i < p->remaining ? len - i : static_cast<size_t>(p->remaining);
-            *data = make_slice(i, n);
-            p->remaining -= n;
-            *consumed = i + n;
-            return XPS_E_NEXT;
-        }
-        chunk_byte(p, static_cast<unsigned char>(in[i++]));
-    }
-}
-
 // ------------------------------------------------------------ accessors
 
 const xps_http_head_t *xps_http_parser_head(const xps_http_parser_t *p) noexcept {
@@ -945,94 +625,4 @@ int xps_http_parser_status(const xps_http_parser_t *p) noexcept {
 const char *xps_http_parser_reason(const xps_http_parser_t *p) noexcept {
     assert(p);
     return p->reason;
-}
-
-// -------------------------------------------------------------- helpers
-
-const xps_http_header_t *xps_http_head_find(const xps_http_head_t *head, const char *buf,
-                                            const char *name,
-                                            const xps_http_header_t *after) noexcept {
-    assert(head && buf && name);
-    size_t i = after ? static_cast<size_t>(after - head->headers) + 1 : 0;
-    for (; i < head->header_count; i++)
-        if (xps_http_slice_iequals(buf, head->headers[i].name, name))
-            return &head->headers[i];
-    return nullptr;
-}
-
-bool xps_http_slice_iequals(const char *buf, xps_http_slice_t slice, const char *text) noexcept {
-    assert(buf && text);
-    return iequals(buf + slice.offset, slice.length, text);
-}
-
-bool xps_http_list_has_token(const char *buf, xps_http_slice_t list, const char *token) noexcept {
-    assert(buf && token);
-    bool found = false;
-    for_each_element(buf, list, [&](size_t off, size_t n) {
-        found = iequals(buf + off, n, token);
-        return !found;
-    });
-    return found;
-}
-
-namespace {
-
-// A segment out[seg..o) has ended (at a '/' or the end of the path): drop
-// it if it is ".", drop it and the one before if it is "..".
-int end_segment(char *out, size_t seg, size_t *o) {
-    size_t n = *o - seg;
-    if (n == 1 && out[seg] == '.') {
-        *o = seg;
-    } else if (n == 2 && out[seg] == '.' && out[seg + 1] == '.') {
-        if (seg == 1)
-            return XPS_E_PERMISSION; // above "/": refused, never clamped
-        size_t start = seg - 1;      // the '/' that ends the previous segment
-        while (start > 0 && out[start - 1] != '/')
-            start--;
-        *o = start;
-    }
-    return XPS_OK;
-}
-
-} // namespace
-
-int xps_http_path_normalize(const char *raw, size_t len, char *out, size_t cap,
-                            size_t *out_len) noexcept {
-    assert((raw || len == 0) && out && out_len);
-    if (cap < 2)
-        return XPS_E_LIMIT;
-    size_t o = 0, seg = 1;
-    out[o++] = '/';
-    for (size_t i = 0; i <= len;) {
-        unsigned char c = '/'; // the end of the path ends the last segment
-        if (i < len && raw[i] == '%') {
-            if (i + 2 >= len || !is_hex(raw[i + 1]) || !is_hex(raw[i + 2]))
-                return XPS_E_INVAL;
-            c = static_cast<unsigned char>(hex_value(raw[i + 1]) * 16 + hex_value(raw[i + 2]));
-            i += 3;
-        } else if (i < len) {
-            c = static_cast<unsigned char>(raw[i++]);
-        } else {
-            i++;
-        }
-        if (c < 0x20 || c == 0x7f) // NUL cuts a C string; controls have no place in a name
-            return XPS_E_INVAL;
-        if (c != '/') {
-            if (o + 1 >= cap)
-                return XPS_E_LIMIT;
-            out[o++] = static_cast<char>(c);
-            continue;
-        }
-        if (end_segment(out, seg, &o) != XPS_OK)
-            return XPS_E_PERMISSION;
-        if (o > seg && i <= len) { // a real segment: keep its '/' (and a trailing one)
-            if (o + 1 >= cap)
-                return XPS_E_LIMIT;
-            out[o++] = '/';
-        }
-        seg = o;
-    }
-    out[o] = '\0';
-    *out_len = o;
-    return XPS_OK;
 }
