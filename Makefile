@@ -103,11 +103,11 @@ deps: ## install missing Debian packages (apt-get), saying exactly what it runs
 
 $(foreach n,$(STAGE_NUMS),$(eval stage-$(n): $(BUILD)/bin/stage-$(n)))
 
-run: deps ## build and start the newest stage binary with its defaults
+run: deps ## build and start the newest stage binary with its defaults (and its config.json)
 	@$(MAKE) --no-print-directory $(BUILD)/bin/stage-$(NEWEST_STAGE) $(TOOL_BINS)
 	@echo "make run: starting build/bin/stage-$(NEWEST_STAGE) ($(notdir $(NEWEST_DIR)))"
 	@sed -n '/^<!-- run -->/,/^<!-- \/run -->/p' $(NEWEST_DIR)/README.md 2>/dev/null | grep -v '^<!--' || true
-	@exec $(BUILD)/bin/stage-$(NEWEST_STAGE)
+	@exec $(BUILD)/bin/stage-$(NEWEST_STAGE) $(wildcard $(NEWEST_DIR)/config.json)
 
 test-build: $(STAGE_BINS) $(TOOL_BINS) $(LIBXPS) $(UNIT_BINS) $(CHECK_BINS) $(GRADER_BINS) $(CLI_TEST)
 

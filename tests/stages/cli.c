@@ -54,6 +54,8 @@ static const stage_cli_t stages[] = {
     {"stage-06", "--base-port", "RRRR"},
     {"stage-07", "--base-port", "EEEE"},
     {"stage-08", "--base-port", "-EEE"},
+    {"stage-09", "--base-port", "---E"},
+    {"stage-10", "--base-port", "----"},
 };
 enum { STAGE_COUNT = sizeof stages / sizeof *stages };
 
