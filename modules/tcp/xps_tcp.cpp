@@ -39,6 +39,7 @@ struct xps_connection_s {
     bool readable;                    // last edge said readable, no EAGAIN since
     bool writable;                    // last edge said writable, no EAGAIN since
     bool closed;                      // torn down; memory waits for the batch to end
+    int error;                        // first error seen (a failed send): the close reason
     xps_connection_close_cb on_close; // the owner's notification
     void *close_data;
 };
@@ -85,7 +86,7 @@ void close_self(xps_connection_t *c, int reason) {
 // With neither pipe end left, there is nothing more to read or send.
 void close_if_done(xps_connection_t *c) {
     if (c->had_pipes && !c->source_pipe && !c->sink_pipe)
-        close_self(c, XPS_OK);
+        close_self(c, c->error);
 }
 
 void end_source(xps_connection_t *c) {
@@ -139,6 +140,21 @@ void produce(xps_pipe_t *pipe, void *data) {
     }
 }
 
+// The peer no longer takes bytes (EPIPE, ECONNRESET on send). What it sent
+// before that may still wait in our receive buffer — an upstream's early
+// "413" or "400" answer, say — so only the sending side ends: the source
+// goes on reading until the socket reports EOF or an error itself.
+void end_sink_keep_reading(xps_connection_t *c, int error) {
+    c->error = error;
+    xps_pipe_detach_sink(c->sink_pipe);
+    c->sink_pipe = nullptr;
+    if (c->source_pipe) {
+        c->readable = true;
+        xps_pipe_set_source_ready(c->source_pipe, true);
+    }
+    close_if_done(c);
+}
+
 // Sends one item: bytes with send(), a file range with sendfile().
 int send_chunk(xps_connection_t *c, const xps_pipe_chunk_t *chunk, size_t *sent) {
     if (chunk->bytes)
@@ -166,6 +182,10 @@ void consume(xps_pipe_t *pipe, void *data) {
         if (status == XPS_E_AGAIN) {
             c->writable = false;
             xps_pipe_set_sink_ready(pipe, false);
+            return;
+        }
+        if (status == XPS_E_CLOSED) {
+            end_sink_keep_reading(c, status);
             return;
         }
         if (status != XPS_OK) {
