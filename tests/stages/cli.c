@@ -56,6 +56,7 @@ static const stage_cli_t stages[] = {
     {"stage-08", "--base-port", "-EEE"},
     {"stage-09", "--base-port", "---E"},
     {"stage-10", "--base-port", "----"},
+    {"stage-11", "--base-port", "----"},
 };
 enum { STAGE_COUNT = sizeof stages / sizeof *stages };
 
