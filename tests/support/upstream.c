@@ -85,6 +85,15 @@ static void answer(client *c)
         char b[96];
         snprintf(b, sizeof b, "test %lu: served by test-upstream\n", n);
         reply(c, "200 OK", "text/plain", b, strlen(b));
+    } else if (strncmp(path, "/echo-request", 13) == 0 && (path[13] == '\0' || path[13] == '?')) {
+        /* The head exactly as received, blank line included: what a proxy
+         * in front of us forwarded (checks of stage 12 on read it). */
+        char *end = strstr(c->in, "\r\n\r\n");
+        size_t len = (size_t)(end + 4 - c->in);
+        char saved = c->in[len];
+        c->in[len] = '\0';
+        reply(c, "200 OK", "text/plain", c->in, len);
+        c->in[len] = saved;
     } else if (strcmp(path, "/abort") == 0) {
         char b[ABORT_SENT + 1];
         memset(b, 'a', ABORT_SENT);

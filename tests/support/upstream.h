@@ -9,6 +9,9 @@
  *                     blank line), answer, close.
  *                       GET /          200 text/html, links to /test/1..3
  *                       GET /test/N    200 text/plain "test N: served by test-upstream\n"
+ *                       /echo-request  200 text/plain whose body is the request
+ *                                      head exactly as received (any method; a
+ *                                      query is allowed): what a proxy forwarded
  *                       GET /abort     200 announcing 1000000 body bytes, sends
  *                                      1000, then resets the connection (RST)
  *                       otherwise      404 text/plain

@@ -10,7 +10,8 @@ static int usage(FILE *to, int status)
     fprintf(to, "usage: test-upstream [--port N] [--mode http|echo]\n"
                 "  A dummy upstream on 127.0.0.1 (default port 3000, mode http).\n"
                 "  http: GET /test/N answers \"test N: served by test-upstream\", GET / a page\n"
-                "        of links, GET /abort a truncated reply ended by a reset.\n"
+                "        of links, GET /abort a truncated reply ended by a reset, /echo-request\n"
+                "        the request head as it arrived (what a proxy forwarded).\n"
                 "  echo: every byte received is sent back.\n");
     return status;
 }

@@ -1,0 +1,452 @@
+// modules/session/xps_session.cpp — see xps_session.h. The session's life:
+// created on accept with its two client pipes, it reads the request head
+// into one buffer (the parser resumes where it stopped, wherever TCP cut
+// the bytes), asks xps_session_route what to do, and either queues the
+// whole response into to_client and ends, or hands over to the proxy
+// (xps_session_proxy.cpp). [stage 12] With keep-alive [stage 13],
+// end_request() keeps the connection and parse_heads() goes on with the
+// next request already in the buffer (pipelining).
+//
+//   on_client_bytes ─▶ head complete? ─▶ on_head ─▶ xps_session_route
+//                                          ├─ REPLY ─▶ reply()      ─┐
+//                                          ├─ FILE  ─▶ send_file()  ─┴─▶ end_request()
+//                                          └─ PROXY ─▶ proxy_start() ─▶ ... ─▶ finish()
+#include "modules/session/xps_session_internal.hpp"
+
+#include <sys/stat.h>
+
+#include <cassert>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <new>
+
+#include "core/xps_buffer.h"
+#include "core/xps_core.h"
+#include "core/xps_logger.h"
+#include "core/xps_pipe.h"
+#include "http/xps_http_response.h"
+#include "http/xps_http_semantics.h"
+
+using namespace session_detail;
+
+namespace {
+
+void free_session(void *p) { delete static_cast<xps_session_t *>(p); }
+
+void destroy_member(void *s) { xps_session_destroy(static_cast<xps_session_t *>(s)); }
+
+// "ip" of "ip:port" or "[v6]:port": X-Forwarded-For carries the address only.
+void strip_port(const char *peer, char *out, size_t cap) {
+    const char *colon = std::strrchr(peer, ':');
+    size_t n = colon ? static_cast<size_t>(colon - peer) : std::strlen(peer);
+    if (peer[0] == '[' && n >= 2 && peer[n - 1] == ']')
+        peer++, n -= 2;
+    n = n < cap - 1 ? n : cap - 1;
+    std::memcpy(out, peer, n);
+    out[n] = '\0';
+}
+
+// Serialises `res` and queues it as ONE buffer, so the status line and
+// every header leave in one write. HEAD gets no body. The connection
+// header says what happens next: "close" (stage 12, or the client asked,
+// or we cannot go on), nothing for an HTTP/1.1 keep-alive (persistence is
+// 1.1's default), "keep-alive" for an HTTP/1.0 client that asked for it —
+// a 1.0 client assumes close otherwise (RFC 9112 §9.3). [stage 13]
+int queue_response(xps_session_t *s, xps_http_response_t *res) {
+    if (s->method == XPS_HTTP_METHOD_HEAD)
+        xps_http_response_omit_body(res);
+    int error = XPS_OK;
+    if (!s->keep)
+        error = xps_http_response_set_header(res, "Connection", "close");
+    else if (s->version == XPS_HTTP_VERSION_1_0)
+        error = xps_http_response_set_header(res, "Connection", "keep-alive");
+    xps_buffer_t *bytes =
+        error == XPS_OK ? xps_http_response_serialize(res, time(nullptr), &error) : nullptr;
+    if (bytes && s->to_client)
+        error = xps_pipe_write(s->to_client, bytes); // the pipe takes the buffer
+    else
+        xps_buffer_destroy(bytes);
+    return error;
+}
+
+// The request header `name`'s value (NULL if absent) and its length.
+const char *request_header(const xps_session_t *s, const char *name, size_t *len) {
+    const xps_http_header_t *h =
+        xps_http_head_find(xps_http_parser_head(s->parser), s->head.get(), name, nullptr);
+    *len = h ? h->value.length : 0;
+    return h ? s->head.get() + h->value.offset : nullptr;
+}
+
+// What part of the file to send, and with which status [stage 13]:
+// validators first (a client that has the file gets 304, RFC 9110 §13.2.2),
+// then Range (§14): one satisfiable range → 206, none → 416.
+struct file_answer {
+    int status;                // 200, 206, 304 or 416
+    uint64_t first, length;    // the bytes to send (206: the range)
+    char etag[XPS_HTTP_ETAG_MAX]; // the file's validator ("" in stage 12)
+    int64_t mtime;             // its modification time, for Last-Modified
+};
+
+file_answer evaluate(const xps_session_t *s, const xps_file_t *file) {
+    file_answer a{XPS_HTTP_STATUS_OK, 0, xps_file_size(file), "", 0};
+    struct stat st;
+    if (!s->http11 || fstat(xps_file_fd(file), &st) != 0)
+        return a; // stage 12: every GET is a 200 with the whole file
+    a.mtime = st.st_mtime;
+    xps_http_etag_make(a.length, a.mtime, a.etag);
+    size_t inm_len = 0, ims_len = 0, range_len = 0;
+    const char *inm = request_header(s, "If-None-Match", &inm_len);
+    const char *ims = request_header(s, "If-Modified-Since", &ims_len);
+    if (xps_http_not_modified(inm, inm_len, ims, ims_len, a.etag, a.mtime)) {
+        a.status = XPS_HTTP_STATUS_NOT_MODIFIED;
+        return a;
+    }
+    const char *range = request_header(s, "Range", &range_len);
+    uint64_t first = 0, last = 0;
+    switch (range && s->method == XPS_HTTP_METHOD_GET
+                ? xps_http_range_eval(range, range_len, a.length, &first, &last)
+                : XPS_HTTP_RANGE_IGNORE) {
+    case XPS_HTTP_RANGE_OK:
+        a.status = XPS_HTTP_STATUS_PARTIAL_CONTENT, a.first = first, a.length = last - first + 1;
+        break;
+    case XPS_HTTP_RANGE_UNSATISFIABLE:
+        a.status = XPS_HTTP_STATUS_RANGE_NOT_SATISFIABLE;
+        break;
+    case XPS_HTTP_RANGE_IGNORE:
+        break;
+    }
+    return a;
+}
+
+// The headers of a file answer: type, validators, range. XPS_OK or a code.
+int file_headers(xps_http_response_t *res, const file_answer &a, const xps_file_t *file) {
+    char text[96];
+    int error = xps_http_response_set_header(res, "Content-Type", xps_file_mime(file));
+    if (error == XPS_OK && a.etag[0]) {
+        error = xps_http_response_set_header(res, "ETag", a.etag);
+        if (error == XPS_OK)
+            error = xps_http_response_set_header(res, "Last-Modified", xps_http_date(a.mtime));
+        if (error == XPS_OK) // "we take ranges": curl -C and players rely on it
+            error = xps_http_response_set_header(res, "Accept-Ranges", "bytes");
+    }
+    if (error == XPS_OK && a.status == XPS_HTTP_STATUS_PARTIAL_CONTENT) {
+        std::snprintf(text, sizeof text, "bytes %" PRIu64 "-%" PRIu64 "/%zu", a.first,
+                      a.first + a.length - 1, xps_file_size(file));
+        error = xps_http_response_set_header(res, "Content-Range", text);
+    }
+    return error;
+}
+
+// The file: the head, then the bytes as one file range in the same pipe
+// (the connection sends it with sendfile(); the pipe keeps its own
+// duplicate of the descriptor, so the file may be destroyed at once).
+void send_file(xps_session_t *s, xps_file_t *file) {
+    file_answer a = evaluate(s, file);
+    if (a.status == XPS_HTTP_STATUS_RANGE_NOT_SATISFIABLE) {
+        char unsatisfied[64]; // §14.4: the size, so the client can ask again
+        std::snprintf(unsatisfied, sizeof unsatisfied, "bytes */%zu", xps_file_size(file));
+        return reply_with(s, a.status, "range not satisfiable", "Content-Range", unsatisfied);
+    }
+    int error = XPS_OK;
+    xps_http_response_t *res = xps_http_response_create(a.status, &error);
+    if (res && (error = file_headers(res, a, file)) == XPS_OK) {
+        if (a.status != XPS_HTTP_STATUS_NOT_MODIFIED) // a 304 has no body nor its length
+            xps_http_response_set_body_length(res, a.length);
+        error = queue_response(s, res);
+    }
+    XPS_LOG(XPS_LOG_INFO, log_name, "%s \"%s\" -> %d %s", s->client_ip, s->request_line.c_str(),
+            a.status, xps_file_path(file));
+    if (error == XPS_OK && xps_http_response_has_body(res) && a.length > 0)
+        error = xps_pipe_write_file(s->to_client, xps_file_fd(file),
+                                    static_cast<int64_t>(a.first), a.length);
+    if (error != XPS_OK) { // the client may get a head and a short body: it sees the close
+        XPS_LOG(XPS_LOG_ERROR, log_name, "%s: sending %s: %s", s->client_ip, xps_file_path(file),
+                xps_strerror(error));
+        s->keep = false;
+    }
+    xps_http_response_destroy(res);
+    end_request(s);
+}
+
+// The parser refused the head, or the client stopped before its end.
+void refuse(xps_session_t *s, int rc) {
+    int status = rc == XPS_E_INVAL ? xps_http_parser_status(s->parser)
+                 : rc == XPS_E_EOF ? XPS_HTTP_STATUS_BAD_REQUEST
+                 : rc == XPS_E_AGAIN ? XPS_HTTP_STATUS_REQUEST_HEADER_FIELDS_TOO_LARGE
+                                     : XPS_HTTP_STATUS_INTERNAL_SERVER_ERROR;
+    const char *why = rc == XPS_E_INVAL   ? xps_http_parser_reason(s->parser)
+                      : rc == XPS_E_EOF   ? "the request ended before its blank line"
+                      : rc == XPS_E_AGAIN ? "request head over the limit"
+                                          : "out of memory";
+    // For the log: what was sent, up to its first line end, 60 bytes at most.
+    size_t n = 0;
+    while (n < s->head_len && n < 60 && s->head[n] != '\r' && s->head[n] != '\n')
+        n++;
+    s->request_line.assign(s->head.get(), n);
+    for (char &c : s->request_line) // printable only: the log is read in a terminal
+        c = c >= 0x20 && c < 0x7f ? c : '.';
+    s->keep = false; // after a refused head we cannot tell where the next begins
+    reply(s, status, why, nullptr, nullptr);
+}
+
+// Whether this request's response may leave the connection open: the
+// stage allows it, the client allows it (the parser applied RFC 9112 §9.3:
+// 1.1 without "close", 1.0 with "keep-alive"), and there is no body we
+// would have to read past (a body on a file or redirect route is not
+// read; closing is the simple, safe answer). [stage 13]
+bool may_keep(const xps_session_t *s, const xps_http_head_t *h) {
+    bool no_body = h->body == XPS_HTTP_BODY_NONE ||
+                   (h->body == XPS_HTTP_BODY_LENGTH && h->content_length == 0);
+    return s->http11 && h->keep_alive && no_body;
+}
+
+// The head is complete: route it and act.
+void on_head(xps_session_t *s) {
+    const xps_http_head_t *h = xps_http_parser_head(s->parser);
+    s->method = h->method;
+    s->version = h->version;
+    s->keep = may_keep(s, h);
+    size_t from = h->method_name.offset, to = h->target.offset + h->target.length;
+    s->request_line.assign(s->head.get() + from, to - from);
+    int error = XPS_OK;
+    xps_http_request_t *req = xps_http_request_create(h, s->head.get(), &error);
+    if (!req) {
+        bool climbs = error == XPS_E_PERMISSION;
+        return reply(s, climbs ? 403 : error == XPS_E_INVAL ? 400 : 500,
+                     climbs         ? "the path climbs above the root"
+                     : error == XPS_E_INVAL ? "invalid percent-escape in the path"
+                                            : "out of memory",
+                     nullptr, nullptr);
+    }
+    xps_session_action_t action;
+    xps_session_route(xps_loop_core(s->loop), s->config, s->listener->host, s->listener->port,
+                      req, &action);
+    xps_http_request_destroy(req); // the head buffer still holds what the proxy needs
+    if (action.kind == XPS_SESSION_FILE) {
+        send_file(s, action.file);
+    } else if (action.kind == XPS_SESSION_PROXY) {
+        s->keep = false; // the proxy relays until the upstream closes: one request
+        proxy_start(s, action.upstream);
+    } else {
+        reply(s, action.status, action.reason, action.location, action.allow);
+    }
+    xps_session_action_release(&action);
+}
+
+// Parses what the head buffer holds. With keep-alive the buffer may hold
+// several pipelined requests: each complete head is answered (its
+// response queued whole, so responses leave in request order), then
+// end_request moves the rest to the front and sets s->next, and the loop
+// parses the next one — a loop, not recursion, however many were sent.
+void parse_heads(xps_session_t *s) {
+    while (s->phase == session_phase::head) {
+        int rc = xps_http_parser_parse_head(s->parser, s->head.get(), s->head_len);
+        if (rc == XPS_E_AGAIN && s->head_len < s->head_cap)
+            return; // wait for more bytes
+        s->next = false;
+        if (rc == XPS_OK)
+            on_head(s);
+        else
+            refuse(s, rc);
+        if (!s->next || s->head_len == 0)
+            return;
+    }
+}
+
+// consume() of from_client: request bytes. While reading the head they
+// are appended to the head buffer and the parser resumes; a complete head
+// is acted on. Later, while proxying, they are the request body.
+void on_client_bytes(xps_pipe_t *pipe, void *data) {
+    auto *s = static_cast<xps_session_t *>(data);
+    if (s->phase == session_phase::proxying)
+        return proxy_client_bytes(s);
+    if (s->phase != session_phase::head) { // connecting: the bytes wait in the pipe
+        xps_pipe_set_sink_ready(pipe, false);
+        return;
+    }
+    size_t got = 0;
+    if (xps_pipe_read(pipe, s->head.get() + s->head_len, s->head_cap - s->head_len, &got) != XPS_OK)
+        return finish(s); // cannot happen for a socket's bytes; logged by the pipe
+    s->head_len += got;
+    parse_heads(s);
+}
+
+// source_done() of from_client: the client sent FIN (or vanished). With
+// part of a head, that is a malformed request (400); with nothing, the
+// client just left.
+void on_client_end(xps_pipe_t *pipe, void *data) {
+    auto *s = static_cast<xps_session_t *>(data);
+    xps_pipe_detach_sink(pipe);
+    s->from_client = nullptr;
+    if (s->phase != session_phase::head)
+        return proxy_client_end(s);
+    if (s->head_len == 0)
+        return finish(s);
+    refuse(s, XPS_E_EOF);
+}
+
+// produce() of to_client: the client took some of the response (asked for
+// only while a proxy relay waits for room).
+void on_client_room(xps_pipe_t *pipe, void *data) {
+    xps_pipe_set_source_ready(pipe, false);
+    proxy_client_room(static_cast<xps_session_t *>(data));
+}
+
+// sink_gone() of to_client: the client connection is gone; nobody will
+// read a response. Everything stops.
+void on_client_gone(xps_pipe_t *pipe, void *data) {
+    auto *s = static_cast<xps_session_t *>(data);
+    xps_pipe_detach_source(pipe);
+    s->to_client = nullptr;
+    if (s->phase == session_phase::proxying || s->phase == session_phase::connecting)
+        XPS_LOG(XPS_LOG_INFO, log_name, "%s \"%s\": client gone, upstream closed", s->client_ip,
+                s->request_line.c_str());
+    finish(s);
+}
+
+void on_client_closed(xps_connection_t *, int, void *data) {
+    static_cast<xps_session_t *>(data)->client = nullptr;
+}
+
+} // namespace
+
+// ------------------------------------------------------------ shared
+
+namespace session_detail {
+
+void reply_with(xps_session_t *s, int status, const char *why, const char *name,
+                const char *value) {
+    reply_headers(s, status, why, nullptr, nullptr, name, value);
+}
+
+void reply(xps_session_t *s, int status, const char *why, const char *location,
+           const char *allow) {
+    reply_headers(s, status, why, location, allow, nullptr, nullptr);
+}
+
+void reply_headers(xps_session_t *s, int status, const char *why, const char *location,
+                   const char *allow, const char *name, const char *value) {
+    char text[320];
+    const char *phrase = xps_http_reason(status);
+    std::snprintf(text, sizeof text, "%d %s: %s", status, phrase ? phrase : "", why);
+    int error = XPS_OK;
+    // A 3xx has no body (the Location says it all); 4xx/5xx get a line of text.
+    xps_http_response_t *res = status < 400 ? xps_http_response_create(status, &error)
+                                            : xps_http_response_create_error(status, text, &error);
+    if (res && location)
+        error = xps_http_response_set_header(res, "Location", location);
+    if (res && allow && error == XPS_OK)
+        error = xps_http_response_set_header(res, "Allow", allow);
+    if (res && name && error == XPS_OK)
+        error = xps_http_response_set_header(res, name, value);
+    if (res && error == XPS_OK)
+        error = queue_response(s, res);
+    xps_http_response_destroy(res);
+    XPS_LOG(XPS_LOG_INFO, log_name, "%s \"%s\" -> %d %s%s%s", s->client_ip,
+            s->request_line.c_str(), status, why, location ? " " : "", location ? location : "");
+    if (error != XPS_OK)
+        XPS_LOG(XPS_LOG_ERROR, log_name, "%s: cannot queue the response: %s", s->client_ip,
+                xps_strerror(error));
+    if (error != XPS_OK)
+        s->keep = false;
+    end_request(s);
+}
+
+void finish(xps_session_t *s) { xps_session_destroy(s); }
+
+void end_request(xps_session_t *s) {
+    s->served++;
+    if (!s->keep || s->phase != session_phase::head || !s->to_client || !s->from_client)
+        return finish(s);
+    // [stage 13] Keep-alive: drop this request's head, keep what follows it
+    // (the start of the next request, or several: pipelining), and parse
+    // afresh — the parser's offsets start again at 0.
+    size_t used = xps_http_parser_head(s->parser)->head_length;
+    std::memmove(s->head.get(), s->head.get() + used, s->head_len - used);
+    s->head_len -= used;
+    xps_http_parser_reset(s->parser);
+    s->method = 0, s->version = 0, s->keep = false;
+    s->request_line.clear();
+    s->next = true;
+}
+
+} // namespace session_detail
+
+// --------------------------------------------------------- lifecycle
+
+xps_session_t *xps_session_create(xps_loop_t *loop, xps_connection_t *client,
+                                  const xps_config_t *config,
+                                  const xps_config_listener_t *listener, int *error) noexcept {
+    assert(loop && client && config && listener && error);
+    xps_core_t *core = xps_loop_core(loop);
+    xps_http_limits_t limits = xps_http_default_limits();
+    auto *s = new (std::nothrow) xps_session_t{};
+    if (s) {
+        s->loop = loop, s->config = config, s->listener = listener, s->client = client;
+        s->phase = session_phase::head;
+        s->head_cap = limits.max_head + 1;
+        s->head.reset(new (std::nothrow) char[s->head_cap]);
+        s->parser = xps_http_parser_create(&limits);
+        // The head is read no further ahead than the buffer can take.
+        s->from_client = xps_pipe_create(core, s->head_cap);
+        s->to_client = xps_pipe_create(core, XPS_PIPE_DEFAULT_THRESHOLD);
+    }
+    if (!s || !s->head || !s->parser || !s->from_client || !s->to_client ||
+        !(s->member = xps_core_add_member(core, destroy_member, s))) {
+        XPS_LOG(XPS_LOG_ERROR, log_name, "cannot set up a session: out of memory");
+        xps_connection_destroy(client);
+        if (s) {
+            xps_pipe_destroy(s->from_client);
+            xps_pipe_destroy(s->to_client);
+            xps_http_parser_destroy(s->parser);
+        }
+        delete s;
+        *error = XPS_E_NOMEM;
+        return nullptr;
+    }
+    strip_port(xps_connection_peer(client), s->client_ip, sizeof s->client_ip);
+    // Fresh pipes and a fresh connection: attaching cannot fail.
+    xps_pipe_attach_sink(s->from_client, on_client_bytes, on_client_end, s);
+    xps_pipe_attach_source(s->to_client, on_client_room, on_client_gone, s);
+    xps_connection_attach_source(client, s->from_client);
+    xps_connection_attach_sink(client, s->to_client);
+    xps_connection_on_close(client, on_client_closed, s);
+    xps_pipe_set_sink_ready(s->from_client, true);
+    *error = XPS_OK;
+    return s;
+}
+
+void xps_session_set_http11(xps_session_t *s, bool on) noexcept {
+    assert(s);
+    s->http11 = on;
+}
+
+void xps_session_destroy(xps_session_t *s) noexcept {
+    if (!s || s->phase == session_phase::done)
+        return;
+    s->phase = session_phase::done;
+    xps_core_remove_member(s->member);
+    if (s->from_client) // the connection stops reading
+        xps_pipe_detach_sink(s->from_client);
+    if (s->to_client) // the connection sends what is queued, then FIN and close
+        xps_pipe_detach_source(s->to_client);
+    if (s->client)
+        xps_connection_on_close(s->client, nullptr, nullptr);
+    xps_upstream_cancel(s->attempt);
+    if (s->to_upstream)
+        xps_pipe_detach_source(s->to_upstream);
+    if (s->from_upstream)
+        xps_pipe_detach_sink(s->from_upstream);
+    if (s->upstream) { // one response per upstream connection: done with it
+        xps_connection_on_close(s->upstream, nullptr, nullptr);
+        xps_connection_destroy(s->upstream);
+    }
+    s->from_client = s->to_client = s->to_upstream = s->from_upstream = nullptr;
+    s->client = s->upstream = nullptr;
+    s->attempt = nullptr;
+    xps_http_parser_destroy(s->parser);
+    s->parser = nullptr;
+    xps_core_defer_free(xps_loop_core(s->loop), free_session, s);
+}

@@ -1,0 +1,180 @@
+/*
+ * modules/session/xps_session.h — one client's HTTP exchange, from its first
+ * byte to the end of its response: read the request head, find the route,
+ * then serve a file, answer a redirect or an error, or relay to an upstream.
+ *
+ * Why: until stage 11 main.cpp decided what a port does. From stage 12 the
+ * configuration decides, per listener, Host and path, so something has to
+ * sit between the client's connection and whatever answers it, and hold the
+ * exchange together: the session. It is the course's orchestrator (cur 13
+ * session + cur 16 config), with three differences: the head is parsed
+ * incrementally wherever TCP cuts it, the proxy is HTTP-aware (it rewrites
+ * the request head instead of relaying raw bytes), and an upstream that
+ * cannot be reached gets the client a 502 instead of a silent close.
+ *
+ * The pipes of one session (the session is an end of each):
+ *
+ *   client ──▶ [from_client] ──▶ session ──▶ [to_upstream]  ──▶ upstream
+ *   client ◀── [to_client]   ◀── session ◀── [from_upstream] ◀── upstream
+ *
+ * The upstream pair exists only for a reverse_proxy route, once connected.
+ * A file goes into to_client as one file range after the response head, so
+ * the connection sends it with sendfile(): the session writes both items
+ * itself (a pipe has ONE source, and the session already is it).
+ *
+ * One request per connection [stage 12]: every response says
+ * "Connection: close" and the connection closes after it. Keep-alive and
+ * pipelining [stage 13] are switched on with xps_session_set_http11:
+ * then a file or a reply made here leaves the connection open when the
+ * client allows it (RFC 9112 §9.3: HTTP/1.1 unless "Connection: close";
+ * HTTP/1.0 only with "Connection: keep-alive", echoed back) and the request
+ * had no body; the bytes after the head are the next request, answered in
+ * order (each response is queued whole before the next head is parsed).
+ * A refused head, a proxied request, or a request with a body still close
+ * the connection. The rules, in the order they apply:
+ *  - the head is read into one buffer of the parser's max_head (+1) bytes;
+ *    a head the parser refuses is answered with its status (400, 413, 414,
+ *    431, 501, 505) and reason; a client that stops half-way gets 400.
+ *  - route (xps_session_route): listener + Host + longest req_path
+ *    (xps_config_lookup); none → 404.
+ *  - file_serve: GET and HEAD (405 otherwise, with Allow); a folder named
+ *    without its final '/' → 301 to the same path with it; a folder → its
+ *    index files, in order; XPS_E_NOTFOUND → 404, XPS_E_PERMISSION → 403.
+ *  - redirect: the route's status and Location, no body.
+ *  - reverse_proxy: see xps_session_forward_head for the request rewrite;
+ *    the upstream's response is relayed byte for byte until the upstream
+ *    closes (the forwarded request says "Connection: close", so it does);
+ *    502 when the upstream cannot be reached, or closes before sending a
+ *    byte. A request body (Content-Length or chunked) is forwarded as it
+ *    arrives, framing unchanged. There is no timeout for an upstream that
+ *    accepts and then stays silent until stage 18.
+ *
+ * Lifecycle: create (takes the accepted connection) → runs by itself from
+ * the loop → destroys itself when the response is queued or either side is
+ * gone. A session is a member of the loop's core: destroying the core
+ * destroys sessions still running. xps_session_destroy is for shutting one
+ * down early and is safe inside any callback (docs/conventions.md,
+ * "Lifetimes").
+ * Ownership: the session owns the client connection until its response is
+ * queued (then the connection finishes sending and closes itself), the
+ * upstream connection, its pipe ends and its buffers. The config and the
+ * listener record are borrowed and must outlive every session.
+ * Errors: XPS_E_NOMEM at create; everything later is an HTTP status sent
+ * to the client, and one log line per request at info level.
+ * Threading: none.
+ */
+#ifndef XPS_MODULES_SESSION_H
+#define XPS_MODULES_SESSION_H
+
+#include "core/xps.h"
+#include "http/xps_http_parser.h"
+#include "http/xps_http_request.h"
+#include "modules/config/xps_config.h"
+#include "modules/file/xps_file.h"
+#include "modules/loop/xps_loop.h"
+#include "modules/tcp/xps_tcp.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct xps_session_s xps_session_t;
+
+/* How long connecting to an upstream may take before the client gets 502.
+ * (Stage 18 makes it configurable and answers 504 for it.) */
+#define XPS_SESSION_CONNECT_TIMEOUT_MS 5000
+
+/* What a session does with a request: the outcome of xps_session_route. */
+typedef enum xps_session_action_kind {
+    XPS_SESSION_REPLY = 1, /* answer here: an error page or a redirect */
+    XPS_SESSION_FILE = 2,  /* 200 with the file in `file` */
+    XPS_SESSION_PROXY = 3, /* forward to `upstream` */
+} xps_session_action_kind_t;
+
+/* One decision. Release it with xps_session_action_release. */
+typedef struct xps_session_action {
+    xps_session_action_kind_t kind;
+    int status;            /* REPLY: 3xx, 4xx or 5xx; FILE: 200; PROXY: 0 */
+    const char *reason;    /* a few words for the log and the error page
+                              ("no such file"); static, never NULL */
+    char *location;        /* REPLY 3xx: the Location value; owned */
+    const char *allow;     /* REPLY 405: the Allow value; static, else NULL */
+    xps_file_t *file;      /* FILE: the open file; owned */
+    const xps_config_upstream_t *upstream; /* PROXY: borrowed from the config */
+    xps_config_route_match_t match;        /* the route (type 0: none matched) */
+} xps_session_action_t;
+
+/* What xps_session_forward_head adds to a forwarded request. */
+typedef struct xps_session_forward {
+    const char *client_ip;    /* the client's address, no port ("127.0.0.1",
+                                 "::1"): appended to X-Forwarded-For */
+    const char *via_name;     /* received-by in Via, e.g. the config's
+                                 server_name; non-token bytes become '-' */
+    const char *default_host; /* Host for a request that has none (HTTP/1.0):
+                                 the upstream's "host:port" */
+} xps_session_forward_t;
+
+/* ---------------------------------------------------------- lifecycle */
+
+/* Starts a session for `client`, just accepted on `listener` (the record
+ * of xps_config_listener, borrowed, as is `config`). Takes the connection
+ * whatever the result: on failure (XPS_E_NOMEM, logged) it is already
+ * destroyed. Returns the session, which then runs by itself, or NULL. */
+xps_session_t *xps_session_create(xps_loop_t *loop, xps_connection_t *client,
+                                  const xps_config_t *config,
+                                  const xps_config_listener_t *listener,
+                                  int *error) XPS_NOEXCEPT;
+
+/* Ends the session at once: the client connection is told its response
+ * is over (what is queued is still sent, then it closes), the upstream
+ * connection is closed, a pending connect cancelled. Accepts NULL. */
+void xps_session_destroy(xps_session_t *session) XPS_NOEXCEPT;
+
+/* --------------------------------------------------------- operations */
+
+/* [stage 13] Switches on stage 13's HTTP/1.1 rules for `session`: keep-
+ * alive and pipelining (above), and for files the validators (ETag W/"size-
+ * mtime", Last-Modified; If-None-Match, else If-Modified-Since → 304) and
+ * one byte range (Range → 206 with Content-Range; unsatisfiable → 416;
+ * several ranges → 200 with everything), see http/xps_http_semantics.h.
+ * Off by default: stage 12's behaviour, exactly. Call it right after
+ * create, before the loop runs again. */
+void xps_session_set_http11(xps_session_t *session, bool on) XPS_NOEXCEPT;
+
+/* [stage 12] Decides what to do with `req`, which arrived on the listener
+ * listener_host:listener_port (see "The rules" above): fills *out. For a
+ * file_serve route it opens the file (under `core`, as xps_file_create).
+ * Never fails to decide: out of memory gives REPLY 500 and XPS_E_NOMEM,
+ * else XPS_OK. The caller releases *out. */
+int xps_session_route(xps_core_t *core, const xps_config_t *config,
+                      const char *listener_host, uint16_t listener_port,
+                      const xps_http_request_t *req, xps_session_action_t *out) XPS_NOEXCEPT;
+
+/* Destroys the action's file and frees its location; leaves it zeroed.
+ * Accepts an action already released. */
+void xps_session_action_release(xps_session_action_t *action) XPS_NOEXCEPT;
+
+/* [stage 12] The request head to send upstream, rewritten for one hop
+ * (RFC 9110 §7.6), as one new buffer the caller owns:
+ *  - request line: the method and version as received; the target in
+ *    origin form (an absolute-form target loses its scheme and authority);
+ *  - Host: kept as sent; taken from an absolute-form target; for a request
+ *    without one, fwd->default_host;
+ *  - removed (hop-by-hop, §7.6.1): Connection, every field it names
+ *    (except Host, Content-Length and Transfer-Encoding, which frame the
+ *    message: naming them there is an attack, not a request), Keep-Alive,
+ *    Proxy-Connection, TE, Upgrade;
+ *  - X-Forwarded-For: the client's address appended to any received list;
+ *    Via (§7.6.3): "<1.0|1.1> <via_name>" appended likewise;
+ *  - Connection: close (this hop ends after one response);
+ *  - every other field in the order received, the body framing untouched.
+ * `head` and `buf` as the parser gave them. NULL and *error XPS_E_NOMEM. */
+xps_buffer_t *xps_session_forward_head(const xps_http_head_t *head, const char *buf,
+                                       const xps_session_forward_t *fwd,
+                                       int *error) XPS_NOEXCEPT;
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* XPS_MODULES_SESSION_H */

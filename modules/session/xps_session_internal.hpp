@@ -1,0 +1,111 @@
+// modules/session/xps_session_internal.hpp — NOT a public header. The
+// layout of a session and what the module's C++ files share:
+//
+//   xps_session.cpp        lifecycle, reading the head, replies, files
+//   xps_session_route.cpp  xps_session_route: request → action
+//   xps_session_proxy.cpp  the reverse proxy: connect, rewrite, relay, 502
+//
+// C++ on purpose, hence .hpp: public headers (*.h) are C11 and go through
+// `make check-headers`; this one is included only from modules/session/.
+#ifndef XPS_MODULES_SESSION_INTERNAL_HPP
+#define XPS_MODULES_SESSION_INTERNAL_HPP
+
+#include "modules/session/xps_session.h"
+
+#include <memory>
+#include <string>
+
+#include "core/xps_core.h"
+#include "modules/upstream/xps_upstream.h"
+
+// Where a session is in its one exchange. Transitions only go down.
+enum class session_phase {
+    head,       // reading the request head
+    connecting, // reverse_proxy: waiting for the upstream to accept
+    proxying,   // relaying: request body up, response down
+    done,       // destroyed; memory waits for the end of the batch
+};
+
+struct xps_session_s {
+    xps_loop_t *loop;                      // borrowed
+    xps_core_member_t *member;             // destroyed with the core
+    const xps_config_t *config;            // borrowed
+    const xps_config_listener_t *listener; // borrowed: where the client came in
+    session_phase phase;                   // see the enum
+
+    // The client. The connection closes itself once both pipes are done.
+    xps_connection_t *client;              // NULL once it has closed itself
+    xps_pipe_t *from_client;               // we are its sink; NULL once detached
+    xps_pipe_t *to_client;                 // we are its source; NULL once detached
+    char client_ip[64];                    // the peer's address, without the port
+
+    // The request head, parsed where it lies (the parser keeps offsets).
+    xps_http_parser_t *parser;             // owned
+    std::unique_ptr<char[]> head;          // head_cap bytes
+    size_t head_cap;                       // the parser's max_head + 1: one byte
+                                           // more than any head it accepts
+    size_t head_len;                       // bytes received into head
+    int method;                            // enum xps_http_method, once parsed
+    int version;                           // enum xps_http_version, once parsed
+
+    // keep-alive [stage 13]
+    bool http11;                           // xps_session_set_http11: stage 13's rules
+                                           // (keep-alive, validators, ranges); off in 12
+    bool keep;                             // this request's response keeps the
+                                           // connection open (decided in on_head)
+    bool next;                             // set by end_request: the head buffer
+                                           // was shifted; parse the next request
+    uint64_t served;                       // requests answered on this connection
+    std::string request_line;              // "GET /x" for the log
+
+    // reverse_proxy [stage 12]
+    const xps_config_upstream_t *upstream_cfg; // the route's first upstream
+    xps_upstream_t *attempt;               // the pending connect, or NULL
+    xps_connection_t *upstream;            // NULL until connected / once closed
+    xps_pipe_t *to_upstream;               // we are its source; NULL once detached
+    xps_pipe_t *from_upstream;             // we are its sink; NULL once detached
+    bool body_done;                        // the whole request body went up
+    uint64_t relayed;                      // response bytes passed to the client
+};
+
+namespace session_detail {
+
+constexpr const char *log_name = "session";
+
+// Queues a response made here (error page or redirect) into to_client,
+// logs the request's line, then ends the session. `why` (a few words) goes
+// into the log and, for 4xx/5xx, into the page ("404 Not Found: no such
+// file"); `location` and `allow` are optional headers (NULL: none).
+void reply(xps_session_t *s, int status, const char *why, const char *location,
+           const char *allow);
+
+// reply() with one more header `name: value` instead of Location and
+// Allow (416's Content-Range) [stage 13]; reply_headers() takes them all.
+void reply_with(xps_session_t *s, int status, const char *why, const char *name,
+                const char *value);
+void reply_headers(xps_session_t *s, int status, const char *why, const char *location,
+                   const char *allow, const char *name, const char *value);
+
+// Ends the session (xps_session_destroy): the client gets what is queued.
+void finish(xps_session_t *s);
+
+// The response to the current request is queued: with s->keep, get ready
+// for the next request on the same connection (keep-alive, pipelining);
+// otherwise finish(). [stage 13]
+void end_request(xps_session_t *s);
+
+// proxy: connects to the action's upstream; the rest follows by itself.
+void proxy_start(xps_session_t *s, const xps_config_upstream_t *upstream);
+
+// proxy: the client's pipe has bytes while proxying (the request body).
+void proxy_client_bytes(xps_session_t *s);
+
+// proxy: the client stopped sending while connecting or proxying.
+void proxy_client_end(xps_session_t *s);
+
+// proxy: to_client has room again (the client took some of the response).
+void proxy_client_room(xps_session_t *s);
+
+} // namespace session_detail
+
+#endif // XPS_MODULES_SESSION_INTERNAL_HPP

@@ -1,0 +1,396 @@
+// modules/session/xps_session_proxy.cpp — the HTTP-aware reverse proxy of
+// a session: connect to the upstream without blocking, send it the request
+// head rewritten for one hop, forward the body as it arrives, relay the
+// response, and answer 502 when there is no response to relay. [stage 12]
+//
+//   client ─▶ [from_client] ─▶ session ─▶ [to_upstream]   ─▶ upstream
+//   client ◀─ [to_client]   ◀─ session ◀─ [from_upstream] ◀─ upstream
+//
+// The session sits in the middle of both directions (the stage 08 tunnel
+// joined the two connections directly) because it has something to do in
+// each: upward it rewrites the head and finds where the body ends; downward
+// it must know whether any byte came back, since a client that got nothing
+// is owed a 502, and one that got half a response can only be cut off.
+// Each direction copies what it moves (one memcpy per chunk) and obeys the
+// far pipe's threshold: it takes from the near pipe only while the far one
+// has room, and asks to be called when room comes back.
+#include "modules/session/xps_session_internal.hpp"
+
+#include <cctype>
+#include <cstring>
+#include <new>
+#include <string>
+
+#include "core/xps_buffer.h"
+#include "core/xps_core.h"
+#include "core/xps_logger.h"
+#include "core/xps_pipe.h"
+
+using namespace session_detail;
+
+namespace {
+
+// ----------------------------------------------------- the request head
+
+// Hop-by-hop fields (RFC 9110 §7.6.1): they describe this connection, not
+// the message, and must not travel past it. Connection names more.
+constexpr const char *hop_by_hop[] = {"connection", "keep-alive", "proxy-connection", "te",
+                                      "upgrade"};
+
+// Fields a Connection header may NOT make us drop: they frame the message
+// (or route it). "Connection: content-length" would otherwise strip the
+// body's length on the way up: a request-smuggling trick.
+constexpr const char *protected_fields[] = {"host", "content-length", "transfer-encoding"};
+
+bool in_list(const char *buf, xps_http_slice_t name, const char *const *list, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (xps_http_slice_iequals(buf, name, list[i]))
+            return true;
+    return false;
+}
+
+// Whether some Connection header lists this field's name.
+bool named_by_connection(const xps_http_head_t *h, const char *buf, xps_http_slice_t name) {
+    std::string token(buf + name.offset, name.length);
+    for (const xps_http_header_t *c = xps_http_head_find(h, buf, "Connection", nullptr); c;
+         c = xps_http_head_find(h, buf, "Connection", c))
+        if (xps_http_list_has_token(buf, c->value, token.c_str()))
+            return true;
+    return false;
+}
+
+bool dropped(const xps_http_head_t *h, const char *buf, xps_http_slice_t name) {
+    if (in_list(buf, name, hop_by_hop, sizeof hop_by_hop / sizeof *hop_by_hop))
+        return true;
+    if (in_list(buf, name, protected_fields, sizeof protected_fields / sizeof *protected_fields))
+        return false;
+    return named_by_connection(h, buf, name);
+}
+
+void append_slice(std::string &out, const char *buf, xps_http_slice_t s) {
+    out.append(buf + s.offset, s.length);
+}
+
+// Appends "<name>: <received values, comma-joined>, <ours>\r\n".
+void append_list(std::string &out, const xps_http_head_t *h, const char *buf, const char *name,
+                 const std::string &ours) {
+    out += name;
+    out += ": ";
+    for (const xps_http_header_t *f = xps_http_head_find(h, buf, name, nullptr); f;
+         f = xps_http_head_find(h, buf, name, f)) {
+        append_slice(out, buf, f->value);
+        out += ", ";
+    }
+    out += ours;
+    out += "\r\n";
+}
+
+// "METHOD origin-form-target HTTP/1.x\r\n"
+void append_request_line(std::string &out, const xps_http_head_t *h, const char *buf) {
+    append_slice(out, buf, h->method_name);
+    out += ' ';
+    if (h->target_form == XPS_HTTP_FORM_ABSOLUTE) { // "http://a/p?q" → "/p?q"
+        if (h->path.length == 0)
+            out += '/';
+        append_slice(out, buf, h->path);
+        if (h->has_query) {
+            out += '?';
+            append_slice(out, buf, h->query);
+        }
+    } else {
+        append_slice(out, buf, h->target);
+    }
+    // The client's own version: the response is relayed to it unchanged,
+    // so the upstream must answer in a version the client reads (an
+    // HTTP/1.0 client cannot read a chunked reply).
+    out += h->version == XPS_HTTP_VERSION_1_0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n";
+}
+
+// Via's received-by must be a token (or host): "my site" → "my-site".
+std::string via_token(const char *name) {
+    std::string t = name && *name ? name : "xps";
+    for (char &c : t)
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || std::strchr("!#$%&'*+-.^_`|~", c)))
+            c = '-';
+    return t;
+}
+
+std::string forward_head(const xps_http_head_t *h, const char *buf,
+                         const xps_session_forward_t *fwd) {
+    std::string out;
+    out.reserve(h->head_length + 128);
+    append_request_line(out, h, buf);
+    bool host_done = false;
+    for (size_t i = 0; i < h->header_count; i++) {
+        const xps_http_header_t &f = h->headers[i];
+        if (dropped(h, buf, f.name) || xps_http_slice_iequals(buf, f.name, "x-forwarded-for") ||
+            xps_http_slice_iequals(buf, f.name, "via"))
+            continue; // the last two are re-emitted below, with our entry
+        bool is_host = xps_http_slice_iequals(buf, f.name, "host");
+        if (is_host && h->target_form == XPS_HTTP_FORM_ABSOLUTE)
+            continue; // replaced by the target's authority (RFC 9112 §3.2.2)
+        host_done |= is_host;
+        append_slice(out, buf, f.name);
+        out += ": ";
+        append_slice(out, buf, f.value);
+        out += "\r\n";
+    }
+    if (!host_done && h->target_form == XPS_HTTP_FORM_ABSOLUTE && h->host.length > 0) {
+        out += "Host: ";
+        append_slice(out, buf, h->host);
+        if (h->port != 0)
+            out += ':' + std::to_string(h->port);
+        out += "\r\n";
+    } else if (!host_done && fwd->default_host) {
+        (out += "Host: ") += fwd->default_host;
+        out += "\r\n";
+    }
+    append_list(out, h, buf, "X-Forwarded-For", fwd->client_ip ? fwd->client_ip : "unknown");
+    append_list(out, h, buf, "Via",
+                (h->version == XPS_HTTP_VERSION_1_0 ? "1.0 " : "1.1 ") + via_token(fwd->via_name));
+    out += "Connection: close\r\n\r\n"; // [stage 13] keep-alive to upstreams
+    return out;
+}
+
+// --------------------------------------------------------- the relay
+
+void on_upstream_room(xps_pipe_t *pipe, void *data);
+void on_upstream_gone(xps_pipe_t *pipe, void *data);
+void on_upstream_bytes(xps_pipe_t *pipe, void *data);
+void on_upstream_end(xps_pipe_t *pipe, void *data);
+
+// Writes a copy of `len` bytes into `pipe` (we are its source).
+int write_copy(xps_pipe_t *pipe, const char *bytes, size_t len) {
+    if (len == 0)
+        return XPS_OK;
+    xps_buffer_t *b = xps_buffer_copy_of(bytes, len);
+    return b ? xps_pipe_write(pipe, b) : XPS_E_NOMEM;
+}
+
+// No response can be relayed: 502 if the client has had nothing yet,
+// else the client is cut off (it sees the response end early).
+void fail(xps_session_t *s, const char *why) {
+    if (s->relayed == 0)
+        return reply(s, XPS_HTTP_STATUS_BAD_GATEWAY, why, nullptr, nullptr);
+    XPS_LOG(XPS_LOG_WARN, log_name, "%s \"%s\": %s after %llu bytes of response", s->client_ip,
+            s->request_line.c_str(), why, static_cast<unsigned long long>(s->relayed));
+    finish(s);
+}
+
+// The client stopped sending before the end of its body: its request is
+// malformed (400), unless a response is already on its way.
+void body_cut_short(xps_session_t *s) {
+    const char *why = "the request body ended early";
+    if (s->relayed == 0)
+        return reply(s, XPS_HTTP_STATUS_BAD_REQUEST, why, nullptr, nullptr);
+    finish(s);
+}
+
+// Runs the body parser over in[0..len) and forwards what it used, framing
+// included (a chunked body goes up chunked, as it came). *used gets the
+// bytes used: all of them, unless the body ends inside `in` (what follows
+// is a pipelined request: stage 13). Sets body_done at the end of the body.
+// Returns false when the session has ended: broken chunked framing (the
+// parser's 400) or no memory.
+bool forward_body(xps_session_t *s, const char *in, size_t len, size_t *used) {
+    size_t off = 0;
+    int rc;
+    do {
+        size_t n = 0;
+        xps_http_slice_t data;
+        rc = xps_http_parser_parse_body(s->parser, in + off, len - off, &n, &data);
+        off += n;
+    } while (rc == XPS_E_NEXT);
+    *used = off;
+    if (rc == XPS_E_INVAL) {
+        const char *why = xps_http_parser_reason(s->parser);
+        if (s->relayed == 0)
+            reply(s, xps_http_parser_status(s->parser), why, nullptr, nullptr);
+        else
+            finish(s);
+        return false;
+    }
+    s->body_done = rc == XPS_OK;
+    if (s->to_upstream && write_copy(s->to_upstream, in, off) != XPS_OK) {
+        fail(s, "out of memory");
+        return false;
+    }
+    return true;
+}
+
+// The body has gone up (or never will): stop reading the client. Bytes it
+// sends from now on are not read (stage 13 reads the next request there).
+void stop_reading_client(xps_session_t *s) {
+    if (s->from_client)
+        xps_pipe_detach_sink(s->from_client);
+    s->from_client = nullptr;
+}
+
+void on_upstream_closed(xps_connection_t *, int, void *data) {
+    static_cast<xps_session_t *>(data)->upstream = nullptr; // the pipes tell the rest
+}
+
+// Connected: plumb the upstream's pipes, send the head and whatever body
+// bytes came with it.
+void start_relay(xps_session_t *s, xps_connection_t *upstream) {
+    xps_core_t *core = xps_loop_core(s->loop);
+    s->upstream = upstream;
+    xps_connection_on_close(upstream, on_upstream_closed, s);
+    s->to_upstream = xps_pipe_create(core, XPS_PIPE_DEFAULT_THRESHOLD);
+    s->from_upstream = xps_pipe_create(core, XPS_PIPE_DEFAULT_THRESHOLD);
+    if (!s->to_upstream || !s->from_upstream) {
+        xps_pipe_destroy(s->to_upstream); // no end attached yet
+        xps_pipe_destroy(s->from_upstream);
+        s->to_upstream = s->from_upstream = nullptr;
+        return fail(s, "out of memory");
+    }
+    xps_pipe_attach_source(s->to_upstream, on_upstream_room, on_upstream_gone, s);
+    xps_pipe_attach_sink(s->from_upstream, on_upstream_bytes, on_upstream_end, s);
+    xps_connection_attach_sink(upstream, s->to_upstream);
+    xps_connection_attach_source(upstream, s->from_upstream);
+    xps_pipe_set_sink_ready(s->from_upstream, true);
+    s->phase = session_phase::proxying;
+
+    const xps_http_head_t *h = xps_http_parser_head(s->parser);
+    xps_session_forward_t fwd{s->client_ip, xps_config_server_name(s->config),
+                              s->upstream_cfg->text};
+    int error = XPS_OK;
+    xps_buffer_t *head = xps_session_forward_head(h, s->head.get(), &fwd, &error);
+    if (!head || xps_pipe_write(s->to_upstream, head) != XPS_OK)
+        return fail(s, "out of memory");
+    size_t used = 0; // body bytes that arrived with the head
+    if (!forward_body(s, s->head.get() + h->head_length, s->head_len - h->head_length, &used))
+        return;
+    if (s->body_done)
+        stop_reading_client(s);
+    else if (!s->from_client) // the client stopped sending half-way through
+        body_cut_short(s);
+    else
+        xps_pipe_set_sink_ready(s->from_client, true);
+}
+
+// The connect attempt is over. A failure has been logged by the upstream
+// module, with the address and the reason.
+void on_connected(xps_upstream_t *, xps_connection_t *upstream, int status, void *data) {
+    auto *s = static_cast<xps_session_t *>(data);
+    s->attempt = nullptr;
+    if (status != XPS_OK)
+        return fail(s, "the upstream cannot be reached");
+    start_relay(s, upstream);
+}
+
+// produce() of to_upstream: room again for body bytes.
+void on_upstream_room(xps_pipe_t *pipe, void *data) {
+    auto *s = static_cast<xps_session_t *>(data);
+    xps_pipe_set_source_ready(pipe, false);
+    if (s->from_client && !s->body_done)
+        xps_pipe_set_sink_ready(s->from_client, true);
+}
+
+// sink_gone() of to_upstream: the upstream stopped reading (it closed or
+// failed). No more body can go up; its response may still come.
+void on_upstream_gone(xps_pipe_t *pipe, void *data) {
+    auto *s = static_cast<xps_session_t *>(data);
+    xps_pipe_detach_source(pipe);
+    s->to_upstream = nullptr;
+    stop_reading_client(s);
+}
+
+// consume() of from_upstream: response bytes, relayed unchanged while the
+// client's pipe has room.
+void on_upstream_bytes(xps_pipe_t *pipe, void *data) {
+    auto *s = static_cast<xps_session_t *>(data);
+    xps_pipe_chunk_t chunk;
+    while (s->to_client && xps_pipe_room(s->to_client) > 0 &&
+           xps_pipe_peek(pipe, &chunk) == XPS_OK) {
+        if (write_copy(s->to_client, chunk.bytes, chunk.len) != XPS_OK)
+            return finish(s); // the client is gone (or memory is): nobody to answer
+        xps_pipe_consume(pipe, chunk.len);
+        s->relayed += chunk.len;
+    }
+    if (s->to_client && xps_pipe_len(pipe) > 0) { // full: wait for on_client_room
+        xps_pipe_set_sink_ready(pipe, false);
+        xps_pipe_set_source_ready(s->to_client, true);
+    }
+}
+
+// source_done() of from_upstream: the upstream closed and every byte it
+// sent has been relayed. Its response is complete (Connection: close).
+void on_upstream_end(xps_pipe_t *pipe, void *data) {
+    auto *s = static_cast<xps_session_t *>(data);
+    xps_pipe_detach_sink(pipe);
+    s->from_upstream = nullptr;
+    if (s->relayed == 0)
+        return fail(s, "the upstream closed without answering");
+    XPS_LOG(XPS_LOG_INFO, log_name, "%s \"%s\" -> proxied to %s, %llu bytes", s->client_ip,
+            s->request_line.c_str(), s->upstream_cfg->text,
+            static_cast<unsigned long long>(s->relayed));
+    finish(s);
+}
+
+} // namespace
+
+// ------------------------------------------------------------ shared
+
+namespace session_detail {
+
+void proxy_start(xps_session_t *s, const xps_config_upstream_t *upstream) {
+    s->upstream_cfg = upstream;
+    s->phase = session_phase::connecting;
+    if (s->from_client) // body bytes wait in the pipe until the upstream is there
+        xps_pipe_set_sink_ready(s->from_client, false);
+    int error = XPS_OK;
+    s->attempt = xps_upstream_connect(s->loop, upstream->host, upstream->port,
+                                      XPS_SESSION_CONNECT_TIMEOUT_MS, on_connected, s, &error);
+    if (!s->attempt) {
+        XPS_LOG(XPS_LOG_WARN, log_name, "%s \"%s\": upstream %s: %s", s->client_ip,
+                s->request_line.c_str(), upstream->text, xps_strerror(error));
+        fail(s, "the upstream cannot be reached");
+    }
+}
+
+void proxy_client_bytes(xps_session_t *s) {
+    xps_pipe_chunk_t chunk;
+    while (!s->body_done && s->to_upstream && xps_pipe_room(s->to_upstream) > 0 &&
+           xps_pipe_peek(s->from_client, &chunk) == XPS_OK) {
+        size_t used = 0;
+        if (!forward_body(s, chunk.bytes, chunk.len, &used))
+            return;
+        xps_pipe_consume(s->from_client, used);
+    }
+    if (s->body_done || !s->to_upstream)
+        return stop_reading_client(s);
+    if (xps_pipe_len(s->from_client) > 0) { // to_upstream is full: wait for room
+        xps_pipe_set_sink_ready(s->from_client, false);
+        xps_pipe_set_source_ready(s->to_upstream, true);
+    }
+}
+
+void proxy_client_end(xps_session_t *s) {
+    // Connecting: start_relay finds out once the bytes already here are
+    // forwarded. Proxying with the body complete: nothing changes.
+    if (s->phase == session_phase::proxying && !s->body_done)
+        body_cut_short(s);
+}
+
+void proxy_client_room(xps_session_t *s) {
+    if (s->from_upstream)
+        xps_pipe_set_sink_ready(s->from_upstream, true);
+}
+
+} // namespace session_detail
+
+// -------------------------------------------------------------- operations
+
+xps_buffer_t *xps_session_forward_head(const xps_http_head_t *head, const char *buf,
+                                       const xps_session_forward_t *fwd, int *error) noexcept {
+    try {
+        std::string out = forward_head(head, buf, fwd);
+        xps_buffer_t *b = xps_buffer_copy_of(out.data(), out.size());
+        *error = b ? XPS_OK : XPS_E_NOMEM;
+        return b;
+    } catch (const std::bad_alloc &) {
+        *error = XPS_E_NOMEM;
+        return nullptr;
+    }
+}

@@ -1,0 +1,170 @@
+// modules/session/xps_session_route.cpp — xps_session_route: from a parsed
+// request to what the session does with it. No sockets here, only the
+// configuration and the disk, so the unit tests drive it with a table.
+// [stage 12]
+//
+//   xps_config_lookup(listener, Host, path)
+//     ├─ none ──────────── REPLY 404
+//     ├─ redirect ──────── REPLY <http_status_code>, Location: <redirect_url>
+//     ├─ reverse_proxy ─── PROXY upstreams[0]   (CONNECT: REPLY 501)
+//     ├─ metrics ───────── REPLY 501 (served by apps/xps)
+//     └─ file_serve ────── serve_file(): GET/HEAD only; the file, or for a
+//                          folder a 301 to "path/", then its index files
+#include "modules/session/xps_session_internal.hpp"
+
+#include <sys/stat.h>
+
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+namespace {
+
+// The status for an xps_file_create failure, and why, for the log.
+void file_error(int error, xps_session_action_t *out) {
+    out->kind = XPS_SESSION_REPLY;
+    if (error == XPS_E_NOTFOUND) {
+        out->status = 404, out->reason = "no such file";
+    } else if (error == XPS_E_PERMISSION) {
+        out->status = 403, out->reason = "outside the root, or not readable by everyone";
+    } else {
+        out->status = 500, out->reason = xps_strerror(error);
+    }
+}
+
+// Whether `path` under `root` is a folder (confined as a file would be).
+bool is_folder(const char *root, const char *path) {
+    char real[PATH_MAX];
+    struct stat st;
+    return xps_file_resolve(root, path, real, sizeof real) == XPS_OK && stat(real, &st) == 0 &&
+           S_ISDIR(st.st_mode);
+}
+
+// "/docs?x=1" → "/docs/?x=1": the target as sent (still percent-encoded,
+// so the Location is a valid URL), a '/' added at the end of its path.
+char *with_slash(const char *target) {
+    size_t path_len = std::strcspn(target, "?");
+    size_t len = std::strlen(target);
+    auto *loc = static_cast<char *>(std::malloc(len + 2));
+    if (loc) {
+        std::memcpy(loc, target, path_len);
+        loc[path_len] = '/';
+        std::memcpy(loc + path_len + 1, target + path_len, len - path_len + 1);
+    }
+    return loc;
+}
+
+// A folder: its index files, in order; the first that opens is served.
+// One that exists but may not be served stops the search (403), as it
+// would if it had been asked for by name.
+int serve_index(xps_core_t *core, const xps_config_route_match_t &m, const char *path,
+                xps_session_action_t *out) {
+    for (size_t i = 0; i < m.n_index; i++) {
+        std::string name;
+        try {
+            name = std::string(path) + m.index[i]; // path ends in '/'
+        } catch (...) {
+            return XPS_E_NOMEM;
+        }
+        int error = XPS_OK;
+        out->file = xps_file_create(core, m.dir_path, name.c_str(), &error);
+        if (out->file) {
+            out->kind = XPS_SESSION_FILE, out->status = 200, out->reason = "index file";
+            return XPS_OK;
+        }
+        if (error != XPS_E_NOTFOUND) {
+            file_error(error, out);
+            return error == XPS_E_NOMEM ? XPS_E_NOMEM : XPS_OK;
+        }
+    }
+    // [stage 15] dir_browsing lists the folder here instead.
+    out->kind = XPS_SESSION_REPLY, out->status = 404, out->reason = "folder without an index file";
+    return XPS_OK;
+}
+
+// file_serve: the file at dir_path + the whole request path (the route's
+// req_path is not cut off: docs/config.md, "file_serve").
+int serve_file(xps_core_t *core, const xps_config_route_match_t &m,
+               const xps_http_request_t *req, xps_session_action_t *out) {
+    int method = xps_http_request_method(req);
+    if (method != XPS_HTTP_METHOD_GET && method != XPS_HTTP_METHOD_HEAD) {
+        // A method nobody defined is not implemented; a known one is not
+        // allowed on a file (RFC 9110 §15.5.6: 405 lists what is, in Allow).
+        out->kind = XPS_SESSION_REPLY;
+        out->status = method == XPS_HTTP_METHOD_OTHER ? 501 : 405;
+        out->reason = "files are served to GET and HEAD only";
+        out->allow = out->status == 405 ? "GET, HEAD" : nullptr;
+        return XPS_OK;
+    }
+    const char *path = xps_http_request_path(req);
+    int error = XPS_OK;
+    out->file = xps_file_create(core, m.dir_path, path, &error);
+    if (out->file) {
+        out->kind = XPS_SESSION_FILE, out->status = 200, out->reason = "file";
+        return XPS_OK;
+    }
+    if (error != XPS_E_NOTFOUND || !is_folder(m.dir_path, path)) {
+        file_error(error, out);
+        return error == XPS_E_NOMEM ? XPS_E_NOMEM : XPS_OK;
+    }
+    if (path[std::strlen(path) - 1] != '/') {
+        // "/docs" names a folder: send the client to "/docs/", so that the
+        // relative links of its index page resolve inside it (nginx does
+        // the same). 301: the folder will stay a folder.
+        out->kind = XPS_SESSION_REPLY, out->status = 301, out->reason = "folder: add the '/'";
+        out->location = with_slash(xps_http_request_target(req));
+        return out->location ? XPS_OK : XPS_E_NOMEM;
+    }
+    return serve_index(core, m, path, out);
+}
+
+} // namespace
+
+int xps_session_route(xps_core_t *core, const xps_config_t *config, const char *listener_host,
+                      uint16_t listener_port, const xps_http_request_t *req,
+                      xps_session_action_t *out) noexcept {
+    *out = xps_session_action_t{};
+    out->reason = "";
+    int rc = xps_config_lookup(config, listener_host, listener_port, xps_http_request_host(req),
+                               xps_http_request_path(req), &out->match);
+    if (rc != XPS_OK) {
+        out->kind = XPS_SESSION_REPLY, out->status = 404, out->reason = "no route for this request";
+        return XPS_OK;
+    }
+    const xps_config_route_match_t &m = out->match;
+    switch (m.type) {
+    case XPS_CONFIG_REDIRECT:
+        out->kind = XPS_SESSION_REPLY, out->status = m.http_status_code, out->reason = "redirect";
+        out->location = strdup(m.redirect_url);
+        rc = out->location ? XPS_OK : XPS_E_NOMEM;
+        break;
+    case XPS_CONFIG_REVERSE_PROXY:
+        if (xps_http_request_method(req) == XPS_HTTP_METHOD_CONNECT) { // a tunnel, not a request
+            out->kind = XPS_SESSION_REPLY, out->status = 501;
+            out->reason = "CONNECT is not proxied";
+            break;
+        }
+        out->kind = XPS_SESSION_PROXY, out->upstream = &m.upstreams[0]; // [stage 17] balance
+        out->reason = "proxy";
+        break;
+    case XPS_CONFIG_FILE_SERVE:
+        rc = serve_file(core, m, req, out);
+        break;
+    default: // metrics: apps/xps serves it
+        out->kind = XPS_SESSION_REPLY, out->status = 501, out->reason = "metrics are served by xps";
+        break;
+    }
+    if (rc == XPS_E_NOMEM) {
+        xps_session_action_release(out);
+        out->kind = XPS_SESSION_REPLY, out->status = 500, out->reason = "out of memory";
+    }
+    return rc;
+}
+
+void xps_session_action_release(xps_session_action_t *a) noexcept {
+    xps_file_destroy(a->file);
+    std::free(a->location);
+    *a = xps_session_action_t{};
+    a->reason = "";
+}
