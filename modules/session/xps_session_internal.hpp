@@ -65,6 +65,7 @@ struct xps_session_s {
     xps_pipe_t *to_upstream;               // we are its source; NULL once detached
     xps_pipe_t *from_upstream;             // we are its sink; NULL once detached
     bool body_done;                        // the whole request body went up
+    bool tunnel;                           // [stage 13] an Upgrade: raw bytes both ways
     uint64_t relayed;                      // response bytes passed to the client
 };
 

@@ -230,6 +230,56 @@ void on_upstream_closed(xps_connection_t *, int, void *data) {
     static_cast<xps_session_t *>(data)->upstream = nullptr; // the pipes tell the rest
 }
 
+// [stage 13] The head of a tunnelled Upgrade: the usual one-hop rewrite
+// (Upgrade and Connection are hop-by-hop, so it drops them), then the one
+// hop-by-hop request this upstream must see put back: instead of
+// "Connection: close", "Connection: Upgrade" and the client's Upgrade
+// value (RFC 9110 §7.8). NULL when out of memory.
+xps_buffer_t *upgrade_head(const xps_http_head_t *h, const char *buf,
+                           const xps_session_forward_t *fwd) {
+    try {
+        std::string out = forward_head(h, buf, fwd);
+        static const char close_line[] = "Connection: close\r\n\r\n";
+        out.resize(out.size() - (sizeof close_line - 1)); // forward_head's last line
+        out.append("Connection: Upgrade\r\nUpgrade: ")
+            .append(buf + h->upgrade_protocols.offset, h->upgrade_protocols.length)
+            .append("\r\n\r\n");
+        return xps_buffer_copy_of(out.data(), out.size());
+    } catch (const std::bad_alloc &) {
+        return nullptr;
+    }
+}
+
+// [stage 13] The tunnel's first client bytes (after the head, if any) go
+// up raw; from now on proxy_client_bytes relays everything the client
+// sends, and the response direction is the usual relay: the upstream's
+// 101 and whatever follows, until it closes.
+void start_tunnel(xps_session_t *s, const xps_http_head_t *h) {
+    size_t extra = s->head_len - h->head_length;
+    if (extra > 0 && write_copy(s->to_upstream, s->head.get() + h->head_length, extra) != XPS_OK)
+        return fail(s, "out of memory");
+    XPS_LOG(XPS_LOG_INFO, log_name, "%s \"%s\" -> upgrade tunnelled to %s", s->client_ip,
+            s->request_line.c_str(), s->upstream_cfg->text);
+    if (s->from_client)
+        xps_pipe_set_sink_ready(s->from_client, true);
+    else if (s->to_upstream) // the client already sent FIN: pass it on
+        xps_pipe_detach_source(s->to_upstream), s->to_upstream = nullptr;
+}
+
+// [stage 13] Expect: 100-continue (RFC 9110 §10.1.1): the client waits
+// for a go-ahead before sending its body. We give it once the upstream has
+// accepted, so a client whose upstream is down gets 502 without having
+// sent its body for nothing. The upstream also sees the Expect header and
+// may send its own 100: a client accepts any number of 1xx (§15.2).
+void send_continue(xps_session_t *s) {
+    static const char go[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    if (!s->to_client)
+        return; // the client is gone: the pipes will end the session
+    xps_buffer_t *b = xps_buffer_copy_of(go, sizeof go - 1);
+    if (!b || xps_pipe_write(s->to_client, b) != XPS_OK) // the pipe takes b
+        XPS_LOG(XPS_LOG_WARN, log_name, "%s: cannot send 100 Continue", s->client_ip);
+}
+
 // Connected: plumb the upstream's pipes, send the head and whatever body
 // bytes came with it.
 void start_relay(xps_session_t *s, xps_connection_t *upstream) {
@@ -252,12 +302,22 @@ void start_relay(xps_session_t *s, xps_connection_t *upstream) {
     s->phase = session_phase::proxying;
 
     const xps_http_head_t *h = xps_http_parser_head(s->parser);
+    // [stage 13] An Upgrade (WebSocket) request without a body becomes a
+    // tunnel: the head asks the upstream to switch, then bytes flow both
+    // ways unchanged until either side closes (RFC 9110 §7.8).
+    s->tunnel = s->http11 && h->upgrade && h->body == XPS_HTTP_BODY_NONE;
     xps_session_forward_t fwd{s->client_ip, xps_config_server_name(s->config),
                               s->upstream_cfg->text};
     int error = XPS_OK;
-    xps_buffer_t *head = xps_session_forward_head(h, s->head.get(), &fwd, &error);
+    xps_buffer_t *head = s->tunnel ? upgrade_head(h, s->head.get(), &fwd)
+                                   : xps_session_forward_head(h, s->head.get(), &fwd, &error);
     if (!head || xps_pipe_write(s->to_upstream, head) != XPS_OK)
         return fail(s, "out of memory");
+    if (s->tunnel)
+        return start_tunnel(s, h);
+    if (s->http11 && h->expect_continue && h->body != XPS_HTTP_BODY_NONE &&
+        s->head_len == h->head_length)
+        send_continue(s);
     size_t used = 0; // body bytes that arrived with the head
     if (!forward_body(s, s->head.get() + h->head_length, s->head_len - h->head_length, &used))
         return;
@@ -351,6 +411,21 @@ void proxy_start(xps_session_t *s, const xps_config_upstream_t *upstream) {
 
 void proxy_client_bytes(xps_session_t *s) {
     xps_pipe_chunk_t chunk;
+    if (s->tunnel) { // [stage 13] raw bytes up, as long as the upstream takes them
+        while (s->to_upstream && xps_pipe_room(s->to_upstream) > 0 &&
+               xps_pipe_peek(s->from_client, &chunk) == XPS_OK) {
+            if (write_copy(s->to_upstream, chunk.bytes, chunk.len) != XPS_OK)
+                return fail(s, "out of memory");
+            xps_pipe_consume(s->from_client, chunk.len);
+        }
+        if (!s->to_upstream)
+            return stop_reading_client(s);
+        if (xps_pipe_len(s->from_client) > 0) {
+            xps_pipe_set_sink_ready(s->from_client, false);
+            xps_pipe_set_source_ready(s->to_upstream, true);
+        }
+        return;
+    }
     while (!s->body_done && s->to_upstream && xps_pipe_room(s->to_upstream) > 0 &&
            xps_pipe_peek(s->from_client, &chunk) == XPS_OK) {
         size_t used = 0;
@@ -367,6 +442,11 @@ void proxy_client_bytes(xps_session_t *s) {
 }
 
 void proxy_client_end(xps_session_t *s) {
+    if (s->tunnel && s->to_upstream) { // [stage 13] half-close: the upstream sees FIN too
+        xps_pipe_detach_source(s->to_upstream);
+        s->to_upstream = nullptr;
+        return;
+    }
     // Connecting: start_relay finds out once the bytes already here are
     // forwarded. Proxying with the body complete: nothing changes.
     if (s->phase == session_phase::proxying && !s->body_done)

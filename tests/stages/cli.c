@@ -58,6 +58,7 @@ static const stage_cli_t stages[] = {
     {"stage-10", "--base-port", "----"},
     {"stage-11", "--base-port", "----"},
     {"stage-12", NULL, ""}, /* takes a config file; its ports come from there */
+    {"stage-13", NULL, ""},
 };
 enum { STAGE_COUNT = sizeof stages / sizeof *stages };
 

@@ -1,0 +1,146 @@
+// http/xps_http_semantics.cpp — see xps_http_semantics.h. Small parsers
+// over (pointer, length) pairs: nothing here allocates or keeps state.
+// [stage 13]
+#include "http/xps_http_semantics.h"
+
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+
+namespace {
+
+bool is_space(char c) { return c == ' ' || c == '\t'; }
+
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+// Reads decimal digits at p[*i..len) into *out; false if there are none or
+// the number would not fit in 63 bits (a range beyond any file).
+bool read_number(const char *p, size_t len, size_t *i, uint64_t *out) {
+    size_t start = *i;
+    uint64_t v = 0;
+    for (; *i < len && is_digit(p[*i]); (*i)++) {
+        if (v > (UINT64_MAX / 2 - 9) / 10)
+            return false;
+        v = v * 10 + static_cast<uint64_t>(p[*i] - '0');
+    }
+    *out = v;
+    return *i > start;
+}
+
+// Whether an entity-tag e[0..n) equals `etag`, weakly: "W/" is ignored on
+// both sides (RFC 9110 §8.8.3.2).
+bool weak_equal(const char *e, size_t n, const char *etag) {
+    if (n >= 2 && e[0] == 'W' && e[1] == '/')
+        e += 2, n -= 2;
+    if (std::strncmp(etag, "W/", 2) == 0)
+        etag += 2;
+    return n == std::strlen(etag) && std::memcmp(e, etag, n) == 0;
+}
+
+int month_index(const char *m) {
+    static const char names[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    for (int i = 0; i < 12; i++)
+        if (std::memcmp(names + 3 * i, m, 3) == 0)
+            return i;
+    return -1;
+}
+
+} // namespace
+
+void xps_http_etag_make(uint64_t size, int64_t mtime, char *out) noexcept {
+    std::snprintf(out, XPS_HTTP_ETAG_MAX, "W/\"%" PRIx64 "-%" PRIx64 "\"", size,
+                  static_cast<uint64_t>(mtime));
+}
+
+bool xps_http_etag_list_matches(const char *list, size_t len, const char *etag) noexcept {
+    size_t i = 0;
+    while (i < len) {
+        while (i < len && (is_space(list[i]) || list[i] == ','))
+            i++;
+        size_t start = i;
+        while (i < len && list[i] != ',')
+            i++;
+        size_t end = i;
+        while (end > start && is_space(list[end - 1]))
+            end--;
+        if (end - start == 1 && list[start] == '*')
+            return true;
+        if (end > start && weak_equal(list + start, end - start, etag))
+            return true;
+    }
+    return false;
+}
+
+bool xps_http_date_parse(const char *text, size_t len, int64_t *out) noexcept {
+    // "Sun, 06 Nov 1994 08:49:37 GMT": exactly 29 bytes, fixed positions.
+    if (len != 29 || text[3] != ',' || std::memcmp(text + 25, " GMT", 4) != 0)
+        return false;
+    char copy[30];
+    std::memcpy(copy, text, 29);
+    copy[29] = '\0';
+    char month[4] = "";
+    int day = 0, year = 0, hh = 0, mm = 0, ss = 0, used = 0;
+    if (std::sscanf(copy + 5, "%2d %3c %4d %2d:%2d:%2d GMT%n", &day, month, &year, &hh, &mm,
+                    &ss, &used) != 6 || used != 24)
+        return false;
+    int mon = month_index(month);
+    if (mon < 0 || day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60 || year < 1970)
+        return false;
+    struct tm tm = {};
+    tm.tm_year = year - 1900, tm.tm_mon = mon, tm.tm_mday = day;
+    tm.tm_hour = hh, tm.tm_min = mm, tm.tm_sec = ss;
+    *out = static_cast<int64_t>(timegm(&tm));
+    return true;
+}
+
+bool xps_http_not_modified(const char *inm, size_t inm_len, const char *ims, size_t ims_len,
+                           const char *etag, int64_t mtime) noexcept {
+    if (inm) // §13.1.3: If-None-Match is the more precise validator; it decides alone
+        return xps_http_etag_list_matches(inm, inm_len, etag);
+    int64_t since = 0;
+    if (ims && xps_http_date_parse(ims, ims_len, &since))
+        return mtime <= since;
+    return false;
+}
+
+xps_http_range_result_t xps_http_range_eval(const char *text, size_t len, uint64_t size,
+                                            uint64_t *first, uint64_t *last) noexcept {
+    if (len < 6 || std::strncmp(text, "bytes=", 6) != 0)
+        return XPS_HTTP_RANGE_IGNORE; // another unit, or nonsense: ignore (§14.2)
+    size_t i = 6;
+    while (i < len && is_space(text[i]))
+        i++;
+    uint64_t a = 0, b = 0;
+    bool has_a = read_number(text, len, &i, &a);
+    if (i >= len || text[i] != '-')
+        return XPS_HTTP_RANGE_IGNORE;
+    i++;
+    bool has_b = read_number(text, len, &i, &b);
+    while (i < len && is_space(text[i]))
+        i++;
+    if (i < len) // a ',' (several ranges) or garbage: the whole file, 200
+        return XPS_HTTP_RANGE_IGNORE;
+    if (!has_a && !has_b)
+        return XPS_HTTP_RANGE_IGNORE;
+    if (!has_a) { // "-N": the last N bytes
+        if (b == 0 || size == 0)
+            return XPS_HTTP_RANGE_UNSATISFIABLE;
+        *first = b >= size ? 0 : size - b;
+        *last = size - 1;
+        return XPS_HTTP_RANGE_OK;
+    }
+    if (has_b && b < a) // "5-2" is invalid syntax: ignore it
+        return XPS_HTTP_RANGE_IGNORE;
+    if (a >= size) // starts past the end: nothing of it exists
+        return XPS_HTTP_RANGE_UNSATISFIABLE;
+    *first = a;
+    *last = has_b && b < size - 1 ? b : size - 1;
+    return XPS_HTTP_RANGE_OK;
+}
+
+bool xps_http_keep_alive(int version, bool connection_close, bool connection_keep_alive) noexcept {
+    if (connection_close)
+        return false;
+    return version == 11 || (version == 10 && connection_keep_alive);
+}

@@ -1,0 +1,86 @@
+/*
+ * http/xps_http_semantics.h — the pure decisions of HTTP/1.1 that a file
+ * server makes about a request, separated from any socket so that each can
+ * be tested as a table: validators (ETag, Last-Modified) and conditional
+ * requests (RFC 9110 §8.8, §13), and byte ranges (RFC 9110 §14).
+ *
+ * Why: these rules are short to state and easy to get subtly wrong (which
+ * header wins, what "unsatisfiable" means, a suffix range longer than the
+ * file). Written as functions of strings and numbers, they are checked
+ * exhaustively in tests/unit/http_semantics.c; the session only calls them.
+ *
+ * Introduced in stage 13. Lifecycle: none (functions only). Ownership: the
+ * caller's buffers; nothing is kept. Errors: results are enums, never
+ * codes (a header we cannot understand is ignored, as the RFC says).
+ * Threading: none (no state).
+ */
+#ifndef XPS_HTTP_XPS_HTTP_SEMANTICS_H
+#define XPS_HTTP_XPS_HTTP_SEMANTICS_H
+
+#include "core/xps.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Room for an ETag made by xps_http_etag_make, NUL included. */
+#define XPS_HTTP_ETAG_MAX 48
+
+/* What a Range header asks for, for a representation of known size. */
+typedef enum xps_http_range_result {
+    XPS_HTTP_RANGE_IGNORE = 0,        /* no usable single range: send 200 with
+                                         everything (absent, not "bytes=",
+                                         malformed, or several ranges) */
+    XPS_HTTP_RANGE_OK = 1,            /* one satisfiable range: 206 */
+    XPS_HTTP_RANGE_UNSATISFIABLE = 2, /* valid syntax, no byte of it exists:
+                                         416 with "bytes * /size" */
+} xps_http_range_result_t;
+
+/* --------------------------------------------------------- operations */
+
+/* The ETag of a file from its size and modification time, as a weak
+ * validator: W/"<size hex>-<mtime seconds hex>" (RFC 9110 §8.8.3). Weak
+ * because two different contents written in the same second with the same
+ * size would share it: good enough for "has it changed?", not a promise
+ * that the bytes are identical. out has XPS_HTTP_ETAG_MAX bytes. */
+void xps_http_etag_make(uint64_t size, int64_t mtime, char *out) XPS_NOEXCEPT;
+
+/* Whether the If-None-Match value list[0..len) matches `etag` with the weak
+ * comparison (§8.8.3.2: W/ prefixes ignored): "*" matches anything, else any
+ * element of the comma-separated list equal to etag. */
+bool xps_http_etag_list_matches(const char *list, size_t len, const char *etag) XPS_NOEXCEPT;
+
+/* Parses an HTTP date in the preferred form (IMF-fixdate, "Sun, 06 Nov 1994
+ * 08:49:37 GMT", RFC 9110 §5.6.7) from text[0..len). true and *out (seconds
+ * since 1970) when valid; false otherwise (the header is then ignored). */
+bool xps_http_date_parse(const char *text, size_t len, int64_t *out) XPS_NOEXCEPT;
+
+/* The conditional-GET decision for GET or HEAD (RFC 9110 §13.2.2): true
+ * when the answer is 304 Not Modified. If-None-Match (inm, NULL if absent)
+ * wins: when present, If-Modified-Since is not looked at (§13.1.3). Else
+ * If-Modified-Since (ims, NULL if absent; an invalid date is ignored) gives
+ * 304 when the file was not modified after it (mtime <= date). */
+bool xps_http_not_modified(const char *inm, size_t inm_len, const char *ims, size_t ims_len,
+                           const char *etag, int64_t mtime) XPS_NOEXCEPT;
+
+/* Evaluates the Range value text[0..len) against a representation of
+ * `size` bytes (RFC 9110 §14.1.2): "bytes=first-last", "bytes=first-" and
+ * "bytes=-suffix". last beyond the end is cut to size-1; a suffix longer
+ * than the file means the whole file. For XPS_HTTP_RANGE_OK, *first and
+ * *last (inclusive) are set. Several ranges are IGNOREd (a server may
+ * answer 200 with the whole representation, §14.2). */
+xps_http_range_result_t xps_http_range_eval(const char *text, size_t len, uint64_t size,
+                                            uint64_t *first, uint64_t *last) XPS_NOEXCEPT;
+
+/* Whether a connection stays open after a response (RFC 9112 §9.3):
+ * HTTP/1.1 (version 11) unless Connection has "close"; HTTP/1.0 (10) only
+ * with "keep-alive". The parser applies this rule to every head (its
+ * keep_alive field); here for the tests and the chapter. */
+bool xps_http_keep_alive(int version, bool connection_close,
+                         bool connection_keep_alive) XPS_NOEXCEPT;
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* XPS_HTTP_XPS_HTTP_SEMANTICS_H */

@@ -1,0 +1,490 @@
+/*
+ * tests/stages/stage_13.c — black-box checks for stage 13 (http-spec).
+ *
+ * The binary under test ($XPS_STAGE_BIN) is started with ONE argument,
+ * "config.json", in a scratch working directory holding a copy of
+ * tests/fixtures/stage-13: stage 12's four servers (8001 file_serve from
+ * public/ with "/redirect"; 8002 reverse_proxy to localhost:3000; 8003 a
+ * redirect; 8004 no routes) and public/ with a.txt ("aaaa\n"), b.txt
+ * ("bbbb\n") and digits.txt (100 bytes "0123456789" ten times).
+ *
+ * What is checked (RFC sections in the chapter):
+ *  - curl given two URLs uses ONE connection (curl -v says it re-used it)
+ *    and leaves it open (RFC 9112 §9.3);
+ *  - three requests sent in one write are answered in order, and
+ *    "Connection: close" on the last one closes the connection after it;
+ *  - HTTP/1.0: closed after the response unless the client asked for
+ *    keep-alive, which is then echoed and honoured;
+ *  - HEAD gets the GET's headers and no body; POST on a file gets 405 with
+ *    Allow, and the connection goes on;
+ *  - ETag and Last-Modified, and 304 for If-None-Match / If-Modified-Since,
+ *    with If-None-Match taking precedence;
+ *  - curl -r 0-9 gets 206 and 10 bytes; a range past the end gets 416 with
+ *    "Content-Range: bytes *\/100"; several ranges get the whole file (200);
+ *  - Expect: 100-continue on the proxy (8002, an echo upstream on 3000):
+ *    "100 Continue" before the body is sent, then the body goes up; a
+ *    Content-Length over the limit gets 413;
+ *  - a WebSocket Upgrade on 8002 reaches the upstream with Connection:
+ *    Upgrade and Upgrade: websocket, and then bytes flow through raw;
+ *  - 501 (unknown method), 505 (HTTP/2.0), 414 (long target), 431 (too
+ *    many header lines); an absolute-form target, dot segments and
+ *    percent-escapes resolve to the file; a path climbing above the root
+ *    gets 403.
+ */
+#define _GNU_SOURCE /* strcasestr */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tests/support/harness.h"
+
+enum {
+    START_MS = 5000, /* for the server to start listening */
+    REPLY_MS = 3000, /* for one response */
+    CAP = 16384,     /* room for a few responses (the files are small) */
+};
+
+static const char FIXTURE[] = "tests/fixtures/stage-13";
+static const char DIGITS[] = "0123456789012345678901234567890123456789012345678901234567890123456"
+                             "789012345678901234567890123456789";
+
+/* ------------------------------------------------------------ helpers */
+
+/* One response read off a connection that may stay open: the head up to
+ * its blank line, then Content-Length bytes of body (none for HEAD/304). */
+typedef struct response {
+    char head[4096];  /* the head, NUL-terminated */
+    char body[CAP];   /* the body, NUL-terminated */
+    size_t body_len;
+    int status;       /* 0 when no status line arrived */
+} response_t;
+
+static xt_proc_t *start_server(void)
+{
+    const uint16_t ports[] = {8001, 8002, 8003, 8004};
+    for (int i = 0; i < 4; i++)
+        xt_require_port_free(ports[i]);
+    const char *args[] = {"config.json", NULL};
+    xt_start_opts_t opts = {.fixture_dir = FIXTURE};
+    xt_proc_t *p = xt_start(xt_stage_bin(), args, &opts);
+    for (int i = 0; i < 4; i++)
+        xt_wait_port(p, ports[i], START_MS);
+    /* world-readable whatever the umask: the rule for serving */
+    const char *files[] = {"a.txt", "b.txt", "digits.txt"};
+    for (int i = 0; i < 3; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/public/%s", xt_workdir(p), files[i]);
+        chmod(path, 0644);
+    }
+    return p;
+}
+
+/* The value of header `name` in `head` (any case) into out; false if absent. */
+static bool header_in(const char *head, const char *name, char *out, size_t cap)
+{
+    size_t n = strlen(name);
+    for (const char *line = strstr(head, "\r\n"); line; line = strstr(line + 2, "\r\n")) {
+        const char *l = line + 2;
+        if (strncasecmp(l, name, n) == 0 && l[n] == ':') {
+            l += n + 1;
+            while (*l == ' ')
+                l++;
+            size_t len = strcspn(l, "\r\n");
+            len = len < cap - 1 ? len : cap - 1;
+            memcpy(out, l, len);
+            out[len] = '\0';
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Reads one response from fd: the head byte by byte (so nothing of the
+ * next response is taken), then the body by Content-Length. */
+static response_t *read_response(int fd, bool no_body)
+{
+    response_t *r = test_calloc(1, sizeof *r);
+    size_t n = 0;
+    while (n < sizeof r->head - 1 && (n < 4 || memcmp(r->head + n - 4, "\r\n\r\n", 4) != 0)) {
+        if (xt_recv_deadline(fd, r->head + n, 1, REPLY_MS) != 1)
+            break;
+        n++;
+    }
+    r->head[n] = '\0';
+    if (sscanf(r->head, "HTTP/1.%*d %3d", &r->status) != 1)
+        r->status = 0;
+    char length[32] = "";
+    if (!no_body && header_in(r->head, "Content-Length", length, sizeof length)) {
+        size_t want = strtoul(length, NULL, 10);
+        want = want < sizeof r->body - 1 ? want : sizeof r->body - 1;
+        r->body_len = xt_recv_exact(fd, r->body, want, REPLY_MS, NULL);
+    }
+    r->body[r->body_len] = '\0';
+    return r;
+}
+
+/* Whether the server closes fd (EOF) within the deadline, nothing more sent. */
+static bool closes(int fd)
+{
+    char byte;
+    return xt_recv_deadline(fd, &byte, 1, REPLY_MS) == 0;
+}
+
+static const char *describe(const response_t *r)
+{
+    static char text[1200];
+    snprintf(text, sizeof text, "status %d, head \"%s\", %zu body bytes \"%s\"", r->status,
+             xt_quote(r->head, strlen(r->head)), r->body_len, xt_quote(r->body, r->body_len));
+    return text;
+}
+
+/* Runs curl with args to its end; returns stdout then stderr (free it). */
+static char *run_curl(const char *const *args, int *status)
+{
+    if (access("/usr/bin/curl", X_OK) != 0)
+        xt_fail("/usr/bin/curl is missing: run `make deps`");
+    xt_proc_t *p = xt_start("/usr/bin/curl", args, NULL);
+    if (!xt_wait_exit(p, 5000, status)) {
+        *status = xt_stop(p, 9, 1000);
+        return strdup("(curl still running after 5 s: killed)");
+    }
+    char *out = xt_stdout(p), *err = xt_stderr(p);
+    size_t n = strlen(out) + strlen(err) + 2;
+    char *both = malloc(n);
+    snprintf(both, n, "%s%s", out, err);
+    free(out);
+    free(err);
+    return both;
+}
+
+/* Sends one request on fd and reads its response. */
+static response_t *ask(int fd, const char *request, bool no_body)
+{
+    xt_send_all(fd, request, strlen(request));
+    return read_response(fd, no_body);
+}
+
+/* ------------------------------------------------------------- checks */
+
+static void curl_reuses_one_connection_for_two_urls(void **state)
+{
+    (void)state;
+    xt_proc_t *p = start_server();
+    const char *args[] = {"-sv", "--max-time", "3", "http://127.0.0.1:8001/a.txt",
+                          "http://127.0.0.1:8001/b.txt", NULL};
+    int status = 0;
+    char *said = run_curl(args, &status);
+    bool bodies = strstr(said, "aaaa\nbbbb\n") != NULL;
+    bool reused = strstr(said, "Re-using existing connection") ||
+                  strstr(said, "Reusing existing connection");
+    bool intact = strstr(said, "left intact") != NULL;
+    xt_expect(bodies && reused && intact,
+              "curl -sv URL1 URL2: both bodies (\"aaaa\\nbbbb\\n\"), \"Re-using existing "
+              "connection\" and \"left intact\" in curl's report",
+              "bodies %s, re-use %s, left intact %s; curl %s, said \"%s\" (the server %s)",
+              bodies ? "yes" : "no", reused ? "yes" : "no", intact ? "yes" : "no",
+              xt_status_text(status), xt_quote(said, strlen(said) < 1500 ? strlen(said) : 1500),
+              xt_alive(p) ? "is running" : "has exited");
+    free(said);
+}
+
+static void answers_pipelined_requests_in_order_then_honours_close(void **state)
+{
+    (void)state;
+    start_server();
+    int fd = xt_connect(8001);
+    const char *three = "GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n"
+                        "GET /b.txt HTTP/1.1\r\nHost: x\r\n\r\n"
+                        "GET /a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    xt_send_all(fd, three, strlen(three));
+    const char *want[] = {"aaaa\n", "bbbb\n", "aaaa\n"};
+    for (int i = 0; i < 3; i++) {
+        response_t *r = read_response(fd, false);
+        char expected[200];
+        snprintf(expected, sizeof expected,
+                 "three requests in one write: response %d is 200 with \"%s\"", i + 1,
+                 xt_quote(want[i], 5));
+        xt_expect(r->status == 200 && strcmp(r->body, want[i]) == 0, expected, "%s",
+                  describe(r));
+        if (i == 2) {
+            char conn[64] = "";
+            header_in(r->head, "Connection", conn, sizeof conn);
+            xt_expect(strcasecmp(conn, "close") == 0, "the last response says Connection: close",
+                      "Connection: \"%s\"", conn);
+        }
+        test_free(r);
+    }
+    xt_expect(closes(fd), "the server closes the connection after the \"close\" request",
+              "the connection stayed open for %d ms", REPLY_MS);
+    close(fd);
+}
+
+static void http10_closes_unless_keep_alive_is_asked(void **state)
+{
+    (void)state;
+    start_server();
+    int fd = xt_connect(8001);
+    response_t *r = ask(fd, "GET /a.txt HTTP/1.0\r\n\r\n", false);
+    xt_expect(r->status == 200 && closes(fd),
+              "HTTP/1.0 without keep-alive: 200, then the server closes", "%s", describe(r));
+    test_free(r);
+    close(fd);
+
+    fd = xt_connect(8001);
+    const char *ka = "GET /a.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\n";
+    r = ask(fd, ka, false);
+    char conn[64] = "";
+    header_in(r->head, "Connection", conn, sizeof conn);
+    xt_expect(r->status == 200 && strcasecmp(conn, "keep-alive") == 0,
+              "HTTP/1.0 with Connection: keep-alive: 200 with Connection: keep-alive", "%s",
+              describe(r));
+    test_free(r);
+    r = ask(fd, "GET /b.txt HTTP/1.0\r\n\r\n", false);
+    xt_expect(r->status == 200 && strcmp(r->body, "bbbb\n") == 0,
+              "a second HTTP/1.0 request on the kept connection: 200 \"bbbb\\n\"", "%s",
+              describe(r));
+    test_free(r);
+    close(fd);
+}
+
+static void head_has_no_body_and_post_on_a_file_gets_405_with_allow(void **state)
+{
+    (void)state;
+    start_server();
+    int fd = xt_connect(8001);
+    response_t *r = ask(fd, "HEAD /digits.txt HTTP/1.1\r\nHost: x\r\n\r\n", true);
+    char length[32] = "";
+    header_in(r->head, "Content-Length", length, sizeof length);
+    xt_expect(r->status == 200 && strcmp(length, "100") == 0,
+              "HEAD /digits.txt: 200 with Content-Length 100 (the GET's) and no body",
+              "%s", describe(r));
+    test_free(r);
+    /* the next response must start right here: a body would show up as garbage */
+    r = ask(fd, "POST /digits.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", false);
+    char allow[64] = "";
+    header_in(r->head, "Allow", allow, sizeof allow);
+    xt_expect(r->status == 405 && strstr(allow, "GET") && strstr(allow, "HEAD"),
+              "POST on a file, same connection: 405 with Allow naming GET and HEAD", "%s",
+              describe(r));
+    test_free(r);
+    close(fd);
+}
+
+static void validators_give_304_with_if_none_match_first(void **state)
+{
+    (void)state;
+    start_server();
+    int fd = xt_connect(8001);
+    response_t *r = ask(fd, "GET /digits.txt HTTP/1.1\r\nHost: x\r\n\r\n", false);
+    char etag[128] = "", modified[64] = "";
+    bool has = header_in(r->head, "ETag", etag, sizeof etag) &&
+               header_in(r->head, "Last-Modified", modified, sizeof modified);
+    xt_expect(r->status == 200 && has && strcmp(r->body, DIGITS) == 0,
+              "GET /digits.txt: 200 with ETag and Last-Modified and the 100 bytes", "%s",
+              describe(r));
+    test_free(r);
+    const char *old = "Thu, 01 Jan 1970 00:00:00 GMT";
+    static const struct {
+        const char *what;
+        int inm; /* 0 none, 1 the ETag, 2 another */
+        int ims; /* 0 none, 1 Last-Modified, 2 1970 */
+        int want;
+    } rows[] = {
+        {"If-None-Match: <its ETag>", 1, 0, 304},
+        {"If-None-Match: \"other\"", 2, 0, 200},
+        {"If-Modified-Since: <its Last-Modified>", 0, 1, 304},
+        {"If-Modified-Since: 1970", 0, 2, 200},
+        {"If-None-Match: \"other\" + If-Modified-Since: <Last-Modified> (INM wins)", 2, 1, 200},
+        {"If-None-Match: <its ETag> + If-Modified-Since: 1970 (INM wins)", 1, 2, 304},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
+        char request[600], inm[200] = "", ims[100] = "";
+        if (rows[i].inm)
+            snprintf(inm, sizeof inm, "If-None-Match: %s\r\n",
+                     rows[i].inm == 1 ? etag : "\"other\"");
+        if (rows[i].ims)
+            snprintf(ims, sizeof ims, "If-Modified-Since: %s\r\n",
+                     rows[i].ims == 1 ? modified : old);
+        snprintf(request, sizeof request, "GET /digits.txt HTTP/1.1\r\nHost: x\r\n%s%s\r\n", inm,
+                 ims);
+        r = ask(fd, request, rows[i].want == 304);
+        char expected[300];
+        snprintf(expected, sizeof expected, "GET with %s: %d%s", rows[i].what, rows[i].want,
+                 rows[i].want == 304 ? " and no body" : " with the 100 bytes");
+        bool ok = r->status == rows[i].want &&
+                  (rows[i].want == 304 || strcmp(r->body, DIGITS) == 0);
+        xt_expect(ok, expected, "%s", describe(r));
+        test_free(r);
+    }
+    close(fd);
+}
+
+static void curl_range_gets_206_and_exactly_the_bytes(void **state)
+{
+    (void)state;
+    xt_proc_t *p = start_server();
+    const char *args[] = {"-s", "--max-time", "3", "-r", "0-9", "-w", " %{http_code} %{size_download}",
+                          "http://127.0.0.1:8001/digits.txt", NULL};
+    int status = 0;
+    char *said = run_curl(args, &status);
+    xt_expect(strcmp(said, "0123456789 206 10") == 0,
+              "curl -r 0-9 prints \"0123456789 206 10\" (the bytes, status 206, 10 bytes)",
+              "curl printed \"%s\" and %s (the server %s)", xt_quote(said, strlen(said)),
+              xt_status_text(status), xt_alive(p) ? "is running" : "has exited");
+    free(said);
+
+    int fd = xt_connect(8001);
+    response_t *r = ask(fd, "GET /digits.txt HTTP/1.1\r\nHost: x\r\nRange: bytes=-5\r\n\r\n",
+                        false);
+    char range[64] = "";
+    header_in(r->head, "Content-Range", range, sizeof range);
+    xt_expect(r->status == 206 && strcmp(range, "bytes 95-99/100") == 0 &&
+                  strcmp(r->body, "56789") == 0,
+              "Range: bytes=-5: 206, Content-Range bytes 95-99/100, body \"56789\"", "%s",
+              describe(r));
+    test_free(r);
+    r = ask(fd, "GET /digits.txt HTTP/1.1\r\nHost: x\r\nRange: bytes=200-300\r\n\r\n", false);
+    range[0] = '\0';
+    header_in(r->head, "Content-Range", range, sizeof range);
+    xt_expect(r->status == 416 && strcmp(range, "bytes */100") == 0,
+              "Range: bytes=200-300 on 100 bytes: 416 with Content-Range \"bytes */100\"", "%s",
+              describe(r));
+    test_free(r);
+    r = ask(fd, "GET /digits.txt HTTP/1.1\r\nHost: x\r\nRange: bytes=0-1,5-6\r\n\r\n", false);
+    xt_expect(r->status == 200 && strcmp(r->body, DIGITS) == 0,
+              "Range: bytes=0-1,5-6 (several ranges): 200 with the whole file", "%s",
+              describe(r));
+    test_free(r);
+    close(fd);
+}
+
+static void expect_100_continue_through_the_proxy_and_413_over_the_limit(void **state)
+{
+    (void)state;
+    start_server();
+    xt_upstream_start(3000, "echo"); /* sends back what the proxy forwards */
+    int fd = xt_connect(8002);
+    const char *head = "POST /up HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                       "Content-Length: 5\r\n\r\n";
+    xt_send_all(fd, head, strlen(head));
+    char got[CAP];
+    size_t n = xt_read_until(fd, got, sizeof got, "\r\n\r\n", REPLY_MS);
+    const char *go = "HTTP/1.1 100 Continue\r\n\r\n";
+    xt_expect(n >= strlen(go) && memcmp(got, go, strlen(go)) == 0,
+              "Expect: 100-continue on 8002, no body sent yet: \"HTTP/1.1 100 Continue\" "
+              "before anything else",
+              "received \"%s\" within %d ms", xt_quote(got, n), REPLY_MS);
+    xt_send_all(fd, "hello", 5);
+    n = xt_read_until(fd, got, sizeof got, "hello", REPLY_MS);
+    xt_expect(strstr(got, "POST /up HTTP/1.1") && strstr(got, "hello"),
+              "then the body goes up after the forwarded head (the echo upstream returns both)",
+              "received \"%s\"", xt_quote(got, n));
+    close(fd);
+
+    fd = xt_connect(8002);
+    response_t *r = ask(fd, "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n",
+                        false);
+    xt_expect(r->status == 413, "a Content-Length of 99999999999 on 8002: 413", "%s",
+              describe(r));
+    test_free(r);
+    close(fd);
+}
+
+static void tunnels_a_websocket_upgrade_through_the_proxy(void **state)
+{
+    (void)state;
+    start_server();
+    xt_upstream_start(3000, "echo"); /* returns the forwarded head, then the tunnel's bytes */
+    int fd = xt_connect(8002);
+    const char *upgrade = "GET /chat HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+                          "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+                          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+    xt_send_all(fd, upgrade, strlen(upgrade));
+    char got[CAP];
+    size_t n = xt_read_until(fd, got, sizeof got, "\r\n\r\n", REPLY_MS);
+    bool asks = strcasestr(got, "\r\nConnection: Upgrade\r\n") &&
+                strcasestr(got, "\r\nUpgrade: websocket\r\n") && strstr(got, "Sec-WebSocket-Key");
+    xt_expect(asks,
+              "the upstream receives the handshake with \"Connection: Upgrade\" and \"Upgrade: "
+              "websocket\" kept (an echo upstream returns what it got)",
+              "received \"%s\"", xt_quote(got, n));
+    char frame[64];
+    xt_random_text(frame, 32);
+    frame[32] = '\0';
+    xt_send_all(fd, frame, 32);
+    n = xt_read_until(fd, got, sizeof got, frame, REPLY_MS);
+    xt_expect(strstr(got, frame) != NULL,
+              "after the handshake, 32 bytes sent by the client come back through the tunnel",
+              "received \"%s\" after sending \"%s\"", xt_quote(got, n), frame);
+    close(fd);
+}
+
+/* The refusals and path rules of the row, each on a new connection. */
+static void answers_the_rfc_status_for_refusals_and_never_leaves_root(void **state)
+{
+    (void)state;
+    start_server();
+    static char long_target[9100], many_headers[4000];
+    memset(long_target, 0, sizeof long_target);
+    strcpy(long_target, "GET /");
+    memset(long_target + 5, 'a', 9000);
+    strcat(long_target, " HTTP/1.1\r\nHost: x\r\n\r\n");
+    strcpy(many_headers, "GET /a.txt HTTP/1.1\r\nHost: x\r\n");
+    for (int i = 0; i < 110; i++)
+        snprintf(many_headers + strlen(many_headers), 30, "X-N%d: 1\r\n", i);
+    strcat(many_headers, "\r\n");
+    static const struct {
+        const char *what, *request;
+        int want;
+        const char *body; /* NULL: not checked */
+    } rows[] = {
+        {"an unknown method BREW", "BREW /a.txt HTTP/1.1\r\nHost: x\r\n\r\n", 501, NULL},
+        {"version HTTP/2.0", "GET /a.txt HTTP/2.0\r\nHost: x\r\n\r\n", 505, NULL},
+        {"a 9000-byte target", long_target, 414, NULL},
+        {"111 header lines", many_headers, 431, NULL},
+        {"the absolute-form target http://x/a.txt",
+         "GET http://x/a.txt HTTP/1.1\r\nHost: y\r\n\r\n", 200, "aaaa\n"},
+        {"/docs/../a.txt (dot segments removed)", "GET /docs/../a.txt HTTP/1.1\r\nHost: x\r\n\r\n",
+         200, "aaaa\n"},
+        {"/%61.txt (percent-decoded)", "GET /%61.txt HTTP/1.1\r\nHost: x\r\n\r\n", 200, "aaaa\n"},
+        {"/%2e%2e/%2e%2e/etc/passwd (climbs above the root)",
+         "GET /%2e%2e/%2e%2e/etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n", 403, NULL},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
+        int fd = xt_connect(8001);
+        response_t *r = ask(fd, rows[i].request, false);
+        char expected[300];
+        snprintf(expected, sizeof expected, "%s: %d%s%s%s", rows[i].what, rows[i].want,
+                 rows[i].body ? " with \"" : "", rows[i].body ? xt_quote(rows[i].body, 5) : "",
+                 rows[i].body ? "\"" : "");
+        xt_expect(r->status == rows[i].want && (!rows[i].body || strcmp(r->body, rows[i].body) == 0),
+                  expected, "%s", describe(r));
+        test_free(r);
+        close(fd);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest checks[] = {
+        XT_CHECK(curl_reuses_one_connection_for_two_urls),
+        XT_CHECK(answers_pipelined_requests_in_order_then_honours_close),
+        XT_CHECK(http10_closes_unless_keep_alive_is_asked),
+        XT_CHECK(head_has_no_body_and_post_on_a_file_gets_405_with_allow),
+        XT_CHECK(validators_give_304_with_if_none_match_first),
+        XT_CHECK(curl_range_gets_206_and_exactly_the_bytes),
+        XT_CHECK(expect_100_continue_through_the_proxy_and_413_over_the_limit),
+        XT_CHECK(tunnels_a_websocket_upgrade_through_the_proxy),
+        XT_CHECK(answers_the_rfc_status_for_refusals_and_never_leaves_root),
+    };
+    return xt_run_checks("stage 13 (http-spec)", checks);
+}

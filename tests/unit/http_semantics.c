@@ -1,0 +1,148 @@
+/*
+ * tests/unit/http_semantics.c — http/xps_http_semantics.h checked as tables:
+ * Range evaluation (RFC 9110 §14.1.2: first-last, first-, -suffix, cut to
+ * the end, unsatisfiable, several ranges and garbage ignored), ETag making
+ * and weak comparison (§8.8.3.2), HTTP date parsing (§5.6.7), the
+ * conditional decision with If-None-Match's precedence (§13.1.3), and the
+ * keep-alive rule (RFC 9112 §9.3). Nothing here allocates.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "http/xps_http_semantics.h"
+
+static void range_table(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *value;
+        uint64_t size;
+        xps_http_range_result_t want;
+        uint64_t first, last;
+    } rows[] = {
+        {"bytes=0-9", 100, XPS_HTTP_RANGE_OK, 0, 9},
+        {"bytes=10-", 100, XPS_HTTP_RANGE_OK, 10, 99},
+        {"bytes=-5", 100, XPS_HTTP_RANGE_OK, 95, 99},
+        {"bytes=-500", 100, XPS_HTTP_RANGE_OK, 0, 99},    /* suffix longer: all */
+        {"bytes=90-200", 100, XPS_HTTP_RANGE_OK, 90, 99}, /* last cut to the end */
+        {"bytes=99-99", 100, XPS_HTTP_RANGE_OK, 99, 99},
+        {"bytes= 1-2 ", 100, XPS_HTTP_RANGE_OK, 1, 2},
+        {"bytes=100-", 100, XPS_HTTP_RANGE_UNSATISFIABLE, 0, 0},
+        {"bytes=200-300", 100, XPS_HTTP_RANGE_UNSATISFIABLE, 0, 0},
+        {"bytes=-0", 100, XPS_HTTP_RANGE_UNSATISFIABLE, 0, 0},
+        {"bytes=0-", 0, XPS_HTTP_RANGE_UNSATISFIABLE, 0, 0}, /* empty file */
+        {"bytes=0-1,5-6", 100, XPS_HTTP_RANGE_IGNORE, 0, 0}, /* several: 200 */
+        {"bytes=5-2", 100, XPS_HTTP_RANGE_IGNORE, 0, 0},
+        {"bytes=-", 100, XPS_HTTP_RANGE_IGNORE, 0, 0},
+        {"bytes=a-b", 100, XPS_HTTP_RANGE_IGNORE, 0, 0},
+        {"items=0-9", 100, XPS_HTTP_RANGE_IGNORE, 0, 0},
+        {"", 100, XPS_HTTP_RANGE_IGNORE, 0, 0},
+        {"bytes=99999999999999999999-", 100, XPS_HTTP_RANGE_IGNORE, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        uint64_t first = 777, last = 777;
+        xps_http_range_result_t got =
+            xps_http_range_eval(rows[i].value, strlen(rows[i].value), rows[i].size, &first, &last);
+        if (got != rows[i].want)
+            fail_msg("Range \"%s\" on %llu bytes: got %d, want %d", rows[i].value,
+                     (unsigned long long)rows[i].size, (int)got, (int)rows[i].want);
+        if (got == XPS_HTTP_RANGE_OK && (first != rows[i].first || last != rows[i].last))
+            fail_msg("Range \"%s\": got %llu-%llu, want %llu-%llu", rows[i].value,
+                     (unsigned long long)first, (unsigned long long)last,
+                     (unsigned long long)rows[i].first, (unsigned long long)rows[i].last);
+    }
+}
+
+static void etag_made_and_compared_weakly(void **state)
+{
+    (void)state;
+    char etag[XPS_HTTP_ETAG_MAX];
+    xps_http_etag_make(100, 0x6b023e63, etag);
+    assert_string_equal(etag, "W/\"64-6b023e63\"");
+    static const struct {
+        const char *list;
+        bool want;
+    } rows[] = {
+        {"W/\"64-6b023e63\"", true},
+        {"\"64-6b023e63\"", true}, /* weak comparison: W/ ignored */
+        {"\"x\", W/\"64-6b023e63\"", true},
+        {"\"x\" ,  \"64-6b023e63\" ", true},
+        {"*", true},
+        {"\"64-6b023e64\"", false},
+        {"\"64-6b023e6\"", false},
+        {"", false},
+        {"W/\"x\"", false},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        if (xps_http_etag_list_matches(rows[i].list, strlen(rows[i].list), etag) != rows[i].want)
+            fail_msg("If-None-Match \"%s\" vs %s: want %s", rows[i].list, etag,
+                     rows[i].want ? "match" : "no match");
+}
+
+static void http_dates_parse_only_in_imf_fixdate(void **state)
+{
+    (void)state;
+    int64_t t = 0;
+    assert_true(xps_http_date_parse("Sun, 06 Nov 1994 08:49:37 GMT", 29, &t));
+    assert_int_equal(t, 784111777);
+    assert_true(xps_http_date_parse("Thu, 01 Jan 1970 00:00:00 GMT", 29, &t));
+    assert_int_equal(t, 0);
+    static const char *bad[] = {
+        "Sunday, 06-Nov-94 08:49:37 GMT", /* RFC 850: obsolete, ignored here */
+        "Sun Nov  6 08:49:37 1994",       /* asctime: likewise */
+        "Sun, 06 Foo 1994 08:49:37 GMT",  "Sun, 06 Nov 1994 25:49:37 GMT",
+        "Sun, 06 Nov 1994 08:49:37 UTC",  "",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (xps_http_date_parse(bad[i], strlen(bad[i]), &t))
+            fail_msg("\"%s\" should not parse as an HTTP date", bad[i]);
+}
+
+static void if_none_match_wins_over_if_modified_since(void **state)
+{
+    (void)state;
+    const char *etag = "W/\"a-1\"";
+    const char *old = "Thu, 01 Jan 1970 00:00:00 GMT"; /* before mtime */
+    const char *later = "Sun, 06 Nov 1994 08:49:37 GMT"; /* after mtime 1000 */
+    static const char match[] = "\"a-1\"", other[] = "\"b-2\"";
+    /* neither header: 200 */
+    assert_false(xps_http_not_modified(NULL, 0, NULL, 0, etag, 1000));
+    /* If-None-Match alone */
+    assert_true(xps_http_not_modified(match, 5, NULL, 0, etag, 1000));
+    assert_false(xps_http_not_modified(other, 5, NULL, 0, etag, 1000));
+    /* If-Modified-Since alone */
+    assert_true(xps_http_not_modified(NULL, 0, later, 29, etag, 1000));
+    assert_false(xps_http_not_modified(NULL, 0, old, 29, etag, 1000));
+    assert_true(xps_http_not_modified(NULL, 0, old, 29, etag, 0)); /* equal: not modified */
+    assert_false(xps_http_not_modified(NULL, 0, "garbage", 7, etag, 1000)); /* ignored */
+    /* both: If-None-Match decides, the date is not looked at (§13.1.3) */
+    assert_false(xps_http_not_modified(other, 5, later, 29, etag, 1000));
+    assert_true(xps_http_not_modified(match, 5, old, 29, etag, 1000));
+}
+
+static void keep_alive_follows_rfc9112_9_3(void **state)
+{
+    (void)state;
+    assert_true(xps_http_keep_alive(11, false, false));  /* 1.1: persistent by default */
+    assert_false(xps_http_keep_alive(11, true, false));  /* Connection: close */
+    assert_false(xps_http_keep_alive(10, false, false)); /* 1.0: closes by default */
+    assert_true(xps_http_keep_alive(10, false, true));   /* 1.0 with keep-alive */
+    assert_false(xps_http_keep_alive(10, true, true));   /* close wins */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(range_table),
+        cmocka_unit_test(etag_made_and_compared_weakly),
+        cmocka_unit_test(http_dates_parse_only_in_imf_fixdate),
+        cmocka_unit_test(if_none_match_wins_over_if_modified_since),
+        cmocka_unit_test(keep_alive_follows_rfc9112_9_3),
+    };
+    return cmocka_run_group_tests_name("http_semantics", tests, NULL, NULL);
+}
