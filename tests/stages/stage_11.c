@@ -39,8 +39,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,413 +50,33 @@
 #include <unistd.h>
 
 #include "tests/support/harness.h"
+#include "tests/support/http_checks.h"
 
 enum {
-    BASE_PORT = 8001, /* the four ports are 8001..8004 */
-    PORTS = 4,
-    START_MS = 5000,  /* for the server to start listening */
+    BASE_PORT = XT_HTTP_BASE_PORT, /* the four ports are 8001..8004 */
+    PORTS = XT_HTTP_PORTS,
     REPLY_MS = 3000,  /* for a whole response */
-    STOP_MS = 3000,   /* for the server to exit after SIGTERM */
     HEAD_CAP = 8192,  /* room for a response head */
     BODY_CAP = 65536, /* room for a response body (the fixtures are small) */
     MAX_HEADERS = 32,
-    PIECE = 3,        /* bytes per piece of a slowly sent request */
-    PIECE_GAP_MS = 20,
-    ROUNDS = 5,       /* responses per port read for the one-write check */
 };
 
 static const char FIXTURE[] = "tests/fixtures/stage-10";
 
-/* ------------------------------------------------------------ helpers */
+/* ------------------------------------------------ stage 10's checks */
 
-/* What came back for one request. */
-typedef struct response {
-    int status;             /* from the status line; 0 if there was none */
-    char head[HEAD_CAP];    /* the head as received, NUL-terminated */
-    size_t head_len;        /* bytes of it, blank line included */
-    size_t first_recv;      /* bytes in the first recv() that had any */
-    char *names[MAX_HEADERS], *values[MAX_HEADERS]; /* into `fields` */
-    int count;              /* header lines */
-    char fields[HEAD_CAP];  /* a copy of the head, cut into names and values */
-    char body[BODY_CAP];    /* the body, Content-Length bytes (or to EOF) */
-    size_t body_len;
-    const char *problem;    /* why the response is unreadable, or NULL */
-} response_t;
-
-static void chmod_in(xt_proc_t *p, const char *rel, mode_t mode)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", xt_workdir(p), rel);
-    if (chmod(path, mode) != 0)
-        xt_fail("fixture file %s: %s (a harness problem)", path, strerror(errno));
-}
-
-/* Starts the binary with no flags in a copy of the fixture, waits for all
- * four ports. The fixture's files are made world-readable whatever umask
- * copied them (the rule for what may be served). */
-static xt_proc_t *start_server(void)
-{
-    static const char *files[] = {"public/index.html", "public/sample.txt", "public/cat.jpg",
-                                  "public/doc.pdf", "public/docs/notes.txt", "temp/file.txt"};
-    for (int i = 0; i < PORTS; i++)
-        xt_require_port_free((uint16_t)(BASE_PORT + i));
-    xt_start_opts_t opts = {.fixture_dir = FIXTURE};
-    xt_proc_t *p = xt_start(xt_stage_bin(), NULL, &opts);
-    for (int i = 0; i < PORTS; i++)
-        xt_wait_port(p, (uint16_t)(BASE_PORT + i), START_MS);
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
-        chmod_in(p, files[i], 0644);
-    return p;
-}
-
-/* The bytes of a fixture file in the server's working directory. */
-static size_t read_fixture(xt_proc_t *p, const char *rel, char *buf, size_t cap)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", xt_workdir(p), rel);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        xt_fail("cannot open fixture file %s: %s", path, strerror(errno));
-    size_t n = fread(buf, 1, cap, f);
-    fclose(f);
-    if (n == 0 || n == cap)
-        xt_fail("fixture file %s is empty or too big for the check", path);
-    return n;
-}
-
-/* A header's value (names in any case), or NULL. */
-static const char *header(const response_t *r, const char *name)
-{
-    for (int i = 0; i < r->count; i++)
-        if (strcasecmp(r->names[i], name) == 0)
-            return r->values[i];
-    return NULL;
-}
-
-/* Cuts a copy of the head into the status and "name: value" pairs. */
-static void parse_head(response_t *r)
-{
-    memcpy(r->fields, r->head, r->head_len + 1);
-    char *line = r->fields, *end;
-    int major = 0, minor = 0;
-    if (sscanf(line, "HTTP/%d.%d %3d", &major, &minor, &r->status) != 3 || major != 1)
-        r->status = 0, r->problem = "no HTTP/1.x status line";
-    while ((end = strstr(line, "\r\n")) && end != line && r->count < MAX_HEADERS) {
-        *end = '\0';
-        if (line != r->fields) {
-            char *colon = strchr(line, ':');
-            if (colon) {
-                *colon = '\0';
-                char *v = colon + 1;
-                while (*v == ' ' || *v == '\t')
-                    v++;
-                r->names[r->count] = line;
-                r->values[r->count++] = v;
-            }
-        }
-        line = end + 2;
-    }
-}
-
-/* Reads one response from fd: the head (up to the blank line), then
- * Content-Length bytes of body, or everything up to EOF without it. */
-static void read_response(int fd, response_t *r, bool head_only)
-{
-    int64_t deadline = xt_now_ms() + REPLY_MS;
-    char *blank = NULL;
-    while (!blank && r->head_len < sizeof r->head - 1) {
-        int64_t left = deadline - xt_now_ms();
-        ssize_t n = xt_recv_deadline(fd, r->head + r->head_len, sizeof r->head - 1 - r->head_len,
-                                     left > 0 ? (int)left : 0);
-        if (n <= 0) {
-            r->problem = n == 0 ? "the connection closed before the end of the head"
-                         : n == XT_TIMEOUT ? "no complete head within 3 s"
-                                           : "a connection reset";
-            r->head[r->head_len] = '\0';
-            return;
-        }
-        if (r->first_recv == 0)
-            r->first_recv = (size_t)n;
-        r->head_len += (size_t)n;
-        r->head[r->head_len] = '\0';
-        blank = strstr(r->head, "\r\n\r\n");
-    }
-    if (!blank) {
-        r->problem = "a head with no blank line";
-        return;
-    }
-    size_t extra = r->head_len - (size_t)(blank + 4 - r->head);
-    r->head_len -= extra;
-    memcpy(r->body, blank + 4, extra); /* body bytes that came with the head */
-    r->body_len = extra;
-    r->head[r->head_len] = '\0';
-    parse_head(r);
-    const char *cl = header(r, "Content-Length");
-    size_t want = cl ? strtoul(cl, NULL, 10) : sizeof r->body;
-    if (head_only || want > sizeof r->body)
-        return;
-    int why = 0;
-    int64_t left = deadline - xt_now_ms();
-    if (r->body_len < want)
-        r->body_len += xt_recv_exact(fd, r->body + r->body_len, want - r->body_len,
-                                     left > 0 ? (int)left : 0, &why);
-    if (cl && r->body_len < want)
-        r->problem = "a body shorter than its Content-Length";
-}
-
-/* One request on a new connection to port, sent at once. */
-static response_t *exchange(uint16_t port, const char *request, size_t len)
-{
-    response_t *r = test_calloc(1, sizeof *r);
-    int fd = xt_connect(port);
-    xt_send_all(fd, request, len); /* a failure shows up as no response */
-    read_response(fd, r, false);
-    close(fd);
-    return r;
-}
-
-static response_t *get(uint16_t port, const char *request)
-{
-    return exchange(port, request, strlen(request));
-}
-
-/* "status 404, Content-Type ..., 28 bytes of body" or the problem. */
-static const char *describe(const response_t *r)
-{
-    static char text[600];
-    const char *type = header(r, "Content-Type"), *server = header(r, "Server");
-    if (r->problem && r->status == 0) {
-        snprintf(text, sizeof text, "%s; received \"%s\"", r->problem,
-                 xt_quote(r->head, r->head_len));
-        return text;
-    }
-    snprintf(text, sizeof text, "status %d, Content-Type %s%s%s, Server %s%s%s, %zu body bytes%s%s",
-             r->status, type ? "\"" : "", type ? type : "(none)", type ? "\"" : "",
-             server ? "\"" : "", server ? server : "(none)", server ? "\"" : "", r->body_len,
-             r->problem ? ", " : "", r->problem ? r->problem : "");
-    return text;
-}
-
-/* A 200 for `path` with exactly the file's bytes and the right headers. */
-static void expect_file(xt_proc_t *p, uint16_t port, const char *path, const char *type)
-{
-    char rel[256], want[BODY_CAP], request[512], expected[400];
-    snprintf(rel, sizeof rel, "public%s", path);
-    size_t len = read_fixture(p, rel, want, sizeof want);
-    snprintf(request, sizeof request, "GET %s HTTP/1.1\r\nHost: localhost:%u\r\n\r\n", path, port);
-    response_t *r = get(port, request);
-    const char *ct = header(r, "Content-Type"), *cl = header(r, "Content-Length"),
-               *server = header(r, "Server");
-    snprintf(expected, sizeof expected,
-             "GET %s on port %u: status 200, Content-Type \"%s\", Content-Length %zu, Server "
-             "\"eXpServer\", the file's %zu bytes as the body",
-             path, port, type, len, len);
-    bool ok = r->status == 200 && ct && strcmp(ct, type) == 0 && cl &&
-              strtoul(cl, NULL, 10) == len && server && strcmp(server, "eXpServer") == 0 &&
-              r->body_len == len && memcmp(r->body, want, len) == 0;
-    xt_expect(ok, expected, "%s%s (the server %s)", describe(r),
-              r->body_len == len && memcmp(r->body, want, len) != 0 ? ", the body differs" : "",
-              xt_alive(p) ? "is running" : "has exited");
-    test_free(r);
-}
-
-/* A response with `status` to a raw request; the body must not hold `secret`. */
-static void expect_status(xt_proc_t *p, uint16_t port, const char *what, const char *request,
-                          int status, const char *secret)
-{
-    char expected[400];
-    response_t *r = get(port, request);
-    snprintf(expected, sizeof expected, "%s (\"%s\") on port %u: status %d", what,
-             xt_quote(request, strlen(request)), port, status);
-    bool leaked = secret && memmem(r->body, r->body_len, secret, strlen(secret));
-    xt_expect(r->status == status && !leaked, expected, "%s%s (the server %s)", describe(r),
-              leaked ? ", and the body holds the secret file" : "",
-              xt_alive(p) ? "is running" : "has exited");
-    test_free(r);
-}
-
-/* ------------------------------------------------------------- checks */
-
-/* The milestone: four kinds of file, each with its exact media type. */
-static void serves_txt_html_jpg_pdf_with_exact_content_types(void **state)
-{
-    (void)state;
-    xt_proc_t *p = start_server();
-    expect_file(p, 8001, "/sample.txt", "text/plain");
-    expect_file(p, 8002, "/index.html", "text/html");
-    expect_file(p, 8003, "/cat.jpg", "image/jpeg");
-    expect_file(p, 8004, "/doc.pdf", "application/pdf");
-    expect_file(p, 8001, "/docs/notes.txt", "text/plain");
-}
-
-/* HTTP/1.0 needs no Host; header names match in any case (RFC 9110 §5.1). */
-static void serves_http_1_0_without_host_and_headers_in_any_case(void **state)
-{
-    (void)state;
-    xt_proc_t *p = start_server();
-    char want[BODY_CAP];
-    size_t len = read_fixture(p, "public/sample.txt", want, sizeof want);
-    const char *requests[] = {"GET /sample.txt HTTP/1.0\r\n\r\n",
-                              "GET /sample.txt HTTP/1.1\r\nhOST: localhost\r\n\r\n"};
-    for (int i = 0; i < 2; i++) {
-        uint16_t port = (uint16_t)(8002 + i);
-        response_t *r = get(port, requests[i]);
-        char expected[300];
-        snprintf(expected, sizeof expected, "\"%s\" on port %u: status 200 and sample.txt",
-                 xt_quote(requests[i], strlen(requests[i])), port);
-        xt_expect(r->status == 200 && r->body_len == len && memcmp(r->body, want, len) == 0,
-                  expected, "%s", describe(r));
-        test_free(r);
-    }
-}
-
-static void answers_404_for_a_missing_file(void **state)
-{
-    (void)state;
-    xt_proc_t *p = start_server();
-    expect_status(p, 8002, "a missing file", "GET /no-such-file.txt HTTP/1.1\r\nHost: h\r\n\r\n",
-                  404, NULL);
-    expect_status(p, 8003, "a missing file in a folder",
-                  "GET /docs/missing.pdf HTTP/1.1\r\nHost: h\r\n\r\n", 404, NULL);
-}
-
-/* Outside the root by "..", and a private file inside it. */
-static void answers_403_outside_the_root_and_for_a_private_file(void **state)
-{
-    (void)state;
-    xt_proc_t *p = start_server();
-    char path[4096];
-    snprintf(path, sizeof path, "%s/public/private.txt", xt_workdir(p));
-    FILE *f = fopen(path, "w");
-    if (!f || fputs("PRIVATE: mode 0600\n", f) < 0 || fclose(f) != 0 || chmod(path, 0600) != 0)
-        xt_fail("cannot make %s: %s (a harness problem)", path, strerror(errno));
-    expect_status(p, 8004, "a path climbing out of the root",
-                  "GET /../temp/file.txt HTTP/1.1\r\nHost: h\r\n\r\n", 403, "SECRET");
-    expect_status(p, 8001, "a path climbing out of the root from a folder",
-                  "GET /docs/../../temp/file.txt HTTP/1.1\r\nHost: h\r\n\r\n", 403, "SECRET");
-    expect_status(p, 8002, "a file in the root that is not world-readable (0600)",
-                  "GET /private.txt HTTP/1.1\r\nHost: h\r\n\r\n", 403, "PRIVATE");
-    /* Percent-encoded dots are decoded by stage 13's rules at the latest;
-     * here any refusal will do, as long as the file stays private. */
-    response_t *r = get(8003, "GET /%2e%2e/temp/file.txt HTTP/1.1\r\nHost: h\r\n\r\n");
-    bool leaked = memmem(r->body, r->body_len, "SECRET", 6) != NULL;
-    xt_expect(r->status >= 400 && r->status < 500 && !leaked,
-              "\"GET /%2e%2e/temp/file.txt\" on port 8003: a 4xx refusal, never the file "
-              "outside the root",
-              "%s%s", describe(r), leaked ? ", and the body holds the secret file" : "");
-    test_free(r);
-}
-
-/* The six kinds of bad request, each a 400; the server serves on after. */
-static void answers_400_for_each_malformed_request(void **state)
-{
-    (void)state;
-    static const struct {
-        const char *what, *request;
-    } bad[] = {
-        {"a malformed request line (one word)", "HELLO\r\nHost: h\r\n\r\n"},
-        {"a malformed request line (junk after the version)",
-         "GET /sample.txt HTTP/1.1 junk\r\nHost: h\r\n\r\n"},
-        {"an invalid method token", "GE@T /sample.txt HTTP/1.1\r\nHost: h\r\n\r\n"},
-        {"a missing version", "GET /sample.txt\r\nHost: h\r\n\r\n"},
-        {"an unknown version", "GET /sample.txt HTTP/2.0\r\nHost: h\r\n\r\n"},
-        {"an unknown version", "GET /sample.txt HTTP/1.7\r\nHost: h\r\n\r\n"},
-        {"a version that is not HTTP", "GET /sample.txt FTP/1.1\r\nHost: h\r\n\r\n"},
-        {"a header line without a colon", "GET /sample.txt HTTP/1.1\r\nHost h\r\n\r\n"},
-        {"HTTP/1.1 without Host", "GET /sample.txt HTTP/1.1\r\nAccept: */*\r\n\r\n"},
-    };
-    xt_proc_t *p = start_server();
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        expect_status(p, (uint16_t)(BASE_PORT + i % PORTS), bad[i].what, bad[i].request, 400, NULL);
-    expect_file(p, 8001, "/sample.txt", "text/plain"); /* and it still serves */
-}
-
-/* 3 bytes every 20 ms, each piece its own segment (TCP_NODELAY): the
- * server must put the head together across many reads. */
-static void answers_a_request_sent_in_tiny_pieces(void **state)
-{
-    (void)state;
-    xt_proc_t *p = start_server();
-    char want[BODY_CAP];
-    size_t len = read_fixture(p, "public/sample.txt", want, sizeof want);
-    const char request[] = "GET /sample.txt HTTP/1.1\r\nHost: localhost\r\nAccept: */*\r\n\r\n";
-    int fd = xt_connect(8004);
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    for (size_t at = 0; at < sizeof request - 1; at += PIECE) {
-        size_t n = sizeof request - 1 - at < PIECE ? sizeof request - 1 - at : PIECE;
-        xt_send_all(fd, request + at, n);
-        xt_sleep_ms(PIECE_GAP_MS);
-    }
-    response_t *r = test_calloc(1, sizeof *r);
-    read_response(fd, r, false);
-    close(fd);
-    xt_expect(r->status == 200 && r->body_len == len && memcmp(r->body, want, len) == 0,
-              "GET /sample.txt on port 8004 sent 3 bytes every 20 ms: status 200 and sample.txt",
-              "%s", describe(r));
-    test_free(r);
-}
-
-/* One client stops half-way through its request line; another is served
- * meanwhile; then the first finishes and is served too. */
-static void a_stalled_client_holds_up_no_one(void **state)
-{
-    (void)state;
-    xt_proc_t *p = start_server();
-    int slow = xt_connect(8001);
-    xt_send_all(slow, "GET /sample.txt HTT", 19);
-    xt_sleep_ms(100);
-    expect_file(p, 8001, "/index.html", "text/html");
-    xt_send_all(slow, "P/1.1\r\nHost: h\r\n\r\n", 19);
-    response_t *r = test_calloc(1, sizeof *r);
-    read_response(slow, r, false);
-    close(slow);
-    xt_expect(r->status == 200,
-              "the client stalled after \"GET /sample.txt HTT\" is answered 200 once it sends the "
-              "rest", "%s", describe(r));
-    test_free(r);
-}
-
-/* The first recv() holds the whole head: one write (see the banner). Each
- * port is asked ROUNDS times: a server that writes line by line would have
- * to see its lines merge every time to pass. */
-static void sends_the_status_line_and_headers_in_one_write(void **state)
-{
-    (void)state;
-    xt_proc_t *p = start_server();
-    const char *paths[] = {"/sample.txt", "/cat.jpg", "/missing.txt", "/doc.pdf"};
-    for (int round = 0; round < ROUNDS * PORTS; round++) {
-        int i = round % PORTS;
-        char request[256], expected[300];
-        snprintf(request, sizeof request, "GET %s HTTP/1.1\r\nHost: h\r\n\r\n", paths[i]);
-        response_t *r = get((uint16_t)(BASE_PORT + i), request);
-        snprintf(expected, sizeof expected,
-                 "GET %s on port %d: the first read holds the status line and every header up to "
-                 "the blank line (%zu bytes), %d times per port", paths[i], BASE_PORT + i,
-                 r->head_len, ROUNDS);
-        xt_expect(r->head_len > 0 && r->first_recv >= r->head_len && !r->problem, expected,
-                  "%zu bytes in the first read: \"%s\"%s%s (the server %s)", r->first_recv,
-                  xt_quote(r->head, r->first_recv < r->head_len ? r->first_recv : r->head_len),
-                  r->problem ? "; " : "", r->problem ? r->problem : "",
-                  xt_alive(p) ? "is running" : "has exited");
-        test_free(r);
-    }
-}
-
-static void exits_0_within_3_s_of_sigterm(void **state)
-{
-    (void)state;
-    xt_proc_t *p = start_server();
-    int idle = xt_connect(8002);
-    xt_send_all(idle, "GET /", 5); /* a request in progress */
-    int64_t sent_at = xt_now_ms();
-    int status = xt_stop(p, SIGTERM, STOP_MS);
-    int64_t took = xt_now_ms() - sent_at;
-    close(idle);
-    xt_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-              "the server exits with status 0 within 3 s of SIGTERM, a request half-sent",
-              "%s after %lld ms", xt_status_text(status), (long long)took);
-}
+/* Everything stage 10 is checked for: the shared checks of
+ * tests/support/http_checks.h (what each verifies is said there), run on
+ * stage 10's fixture. */
+XT_HTTP_CHECK_ON(serves_txt_html_jpg_pdf_with_exact_content_types, FIXTURE)
+XT_HTTP_CHECK_ON(serves_http_1_0_without_host_and_headers_in_any_case, FIXTURE)
+XT_HTTP_CHECK_ON(answers_404_for_a_missing_file, FIXTURE)
+XT_HTTP_CHECK_ON(answers_403_outside_the_root_and_for_a_private_file, FIXTURE)
+XT_HTTP_CHECK_ON(answers_400_for_each_malformed_request, FIXTURE)
+XT_HTTP_CHECK_ON(answers_a_request_sent_in_tiny_pieces, FIXTURE)
+XT_HTTP_CHECK_ON(a_stalled_client_holds_up_no_one, FIXTURE)
+XT_HTTP_CHECK_ON(sends_the_status_line_and_headers_in_one_write, FIXTURE)
+XT_HTTP_CHECK_ON(exits_0_within_3_s_of_sigterm, FIXTURE)
 
 /* ------------------------------------------------ byte-correct responses */
 
@@ -512,20 +130,7 @@ static void cut_fields(raw_response_t *r)
         return;
     memcpy(r->fields, r->bytes, r->head_len);
     r->fields[r->head_len] = '\0';
-    char *line = strstr(r->fields, "\r\n") + 2, *end;
-    while ((end = strstr(line, "\r\n")) && end != line && r->count < MAX_HEADERS) {
-        *end = '\0';
-        char *colon = strchr(line, ':');
-        if (colon) {
-            *colon = '\0';
-            char *v = colon + 1;
-            while (*v == ' ' || *v == '\t')
-                v++;
-            r->names[r->count] = line;
-            r->values[r->count++] = v;
-        }
-        line = end + 2;
-    }
+    r->count = xt_http_cut_fields(r->fields, r->names, r->values, MAX_HEADERS);
 }
 
 /* Sends kind k to its port (they take turns) and reads until EOF, 3 s at most. */
@@ -591,7 +196,7 @@ static long first_bad_line_end(const raw_response_t *r)
 static void every_head_line_ends_in_crlf_and_the_head_in_crlfcrlf(void **state)
 {
     (void)state;
-    xt_proc_t *p = start_server();
+    xt_proc_t *p = xt_http_start_server(FIXTURE);
     for (size_t k = 0; k < KINDS; k++) {
         raw_response_t *r = fetch(k);
         long bad = first_bad_line_end(r);
@@ -651,7 +256,7 @@ static bool imf_fixdate(const char *v, time_t *t)
 static void sends_exactly_one_date_in_imf_fixdate(void **state)
 {
     (void)state;
-    xt_proc_t *p = start_server();
+    xt_proc_t *p = xt_http_start_server(FIXTURE);
     for (size_t k = 0; k < KINDS; k++) {
         raw_response_t *r = fetch(k);
         const char *date = NULL;
@@ -681,7 +286,7 @@ static void sends_exactly_one_date_in_imf_fixdate(void **state)
 static void content_length_equals_the_body_length(void **state)
 {
     (void)state;
-    xt_proc_t *p = start_server();
+    xt_proc_t *p = xt_http_start_server(FIXTURE);
     for (size_t k = 0; k < KINDS; k++) {
         raw_response_t *r = fetch(k);
         const char *cl = NULL;
@@ -729,7 +334,7 @@ static void content_length_equals_the_body_length(void **state)
 static void no_header_appears_twice(void **state)
 {
     (void)state;
-    xt_proc_t *p = start_server();
+    xt_proc_t *p = xt_http_start_server(FIXTURE);
     for (size_t k = 0; k < KINDS; k++) {
         raw_response_t *r = fetch(k);
         const char *twice = NULL;
@@ -789,7 +394,7 @@ static int run_curl(const char *const *args, char **out, char *got, size_t cap, 
 static void curl_reads_every_response(void **state)
 {
     (void)state;
-    xt_proc_t *p = start_server();
+    xt_proc_t *p = xt_http_start_server(FIXTURE);
     static const struct {
         const char *url, *file, *status_line;
     } rows[] = {
@@ -801,7 +406,7 @@ static void curl_reads_every_response(void **state)
         const char *args[] = {"-sS", "--http1.1", "--max-time", "3", "-D", "-", "-o", "body",
                               rows[i].url, NULL};
         char want[BODY_CAP], got[BODY_CAP], expected[400];
-        size_t want_len = rows[i].file ? read_fixture(p, rows[i].file, want, sizeof want) : 0;
+        size_t want_len = rows[i].file ? xt_http_read_fixture(p, rows[i].file, want, sizeof want) : 0;
         size_t got_len = 0;
         char *out = NULL;
         int code = run_curl(args, &out, got, sizeof got, &got_len);

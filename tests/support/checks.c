@@ -50,7 +50,8 @@ int xt_wait_fd_count_at_most(xt_proc_t *p, int limit, int timeout_ms)
         xt_sleep_ms(5); /* the server closes a connection within a loop turn or two */
         n = xt_fd_count(xt_pid(p));
     }
-    return n;
+    /* A server that has exited has an empty fd list: that is no baseline. */
+    return xt_alive(p) ? n : -1;
 }
 
 void *xt_alloc(size_t len)
