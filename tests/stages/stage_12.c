@@ -27,6 +27,10 @@
  *    body), and the request the upstream received kept the Host header,
  *    gained X-Forwarded-For and Via, and lost the hop-by-hop fields; with no
  *    upstream, or one that closes without answering, the client gets 502;
+ *  - 8002 relays test-upstream's harder replies: /chunked/5 byte for byte,
+ *    /slow/5 completely and as it arrives (not held back until the end),
+ *    /big/64 (64 MiB, verified against the pattern in upstream.h) intact
+ *    within 20 s, and /abort's 1000 bytes followed by a close, nothing more;
  *  - 8003 answers 302 with Location https://expserver.github.io (never
  *    followed: the checks talk to 127.0.0.1 only); 8004 answers 404;
  *  - prefix.json routes by Host and longest prefix (a table of requests);
@@ -56,7 +60,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tests/support/checks.h"
 #include "tests/support/harness.h"
+#include "tests/support/proxy_checks.h"
+#include "tests/support/upstream.h"
 
 enum {
     BASE_PORT = 8001, /* the four servers are 8001..8004 */
@@ -65,6 +72,10 @@ enum {
     START_MS = 5000,  /* for the server to start listening */
     REPLY_MS = 3000,  /* for a whole response */
     STOP_MS = 3000,   /* for the server to exit (SIGTERM, a bad config) */
+    BIG_MIB = 64,     /* size of the large relayed body */
+    BIG_MS = 20000,   /* for all of it to arrive (under a sanitizer too) */
+    SLOW_LINES = 5,   /* /slow/5: the upstream spreads them over 200 ms */
+    SLOW_SPREAD_MS = 100, /* the client must see them spread over at least this */
     CAP = 65536,      /* room for one response (the fixtures are small) */
 };
 
@@ -347,6 +358,196 @@ static void forwards_host_x_forwarded_for_and_via_without_hop_by_hop_fields(void
     test_free(r);
 }
 
+/* A chunked reply is relayed as it is: the chunk sizes, the last chunk and
+ * the blank line after it, byte for byte (stage 12 relays, it does not
+ * re-frame). */
+static void relays_a_chunked_upstream_response_byte_for_byte(void **state)
+{
+    (void)state;
+    xt_require_port_free(UPSTREAM_PORT);
+    xt_upstream_start(UPSTREAM_PORT, "http");
+    xt_proc_t *p = start_server();
+    char request[300], expected[600];
+    get_request(request, sizeof request, "/chunked/5", "localhost:3000");
+    response_t *direct = exchange(UPSTREAM_PORT, request);
+    if (!strstr(direct->raw, "chunk 5 of 5\n")) {
+        test_free(direct);
+        xt_fail("the test upstream does not answer GET /chunked/5 with 5 chunks: rebuild "
+                "test-upstream (a harness problem)");
+    }
+    response_t *proxied = exchange(8002, request);
+    snprintf(expected, sizeof expected,
+             "GET /chunked/5 on 8002: exactly the %zu bytes test-upstream itself answers, "
+             "Transfer-Encoding: chunked with its 5 chunks and the last chunk (\"%s\")",
+             direct->len, xt_quote(direct->raw, direct->len));
+    xt_expect(direct->len > 0 && proxied->len == direct->len &&
+                  memcmp(proxied->raw, direct->raw, direct->len) == 0,
+              expected, "%zu bytes: \"%s\" (the server %s)", proxied->len,
+              xt_quote(proxied->raw, proxied->len), xt_server_state(p));
+    test_free(direct);
+    test_free(proxied);
+}
+
+/* /slow/5 sends its head and first line at once, then a line every 50 ms.
+ * The client must get all of it, and get it as it comes: a proxy that
+ * waited for the whole body would deliver the five lines together. */
+static void relays_a_slow_upstream_response_completely_as_it_arrives(void **state)
+{
+    (void)state;
+    xt_require_port_free(UPSTREAM_PORT);
+    xt_upstream_start(UPSTREAM_PORT, "http");
+    xt_reply_t want;
+    xt_fetch_direct(UPSTREAM_PORT, "/slow/5", &want);
+    const char *want_body = memmem(want.bytes, want.len, "\r\n\r\n", 4);
+    if (!want_body || !memmem(want.bytes, want.len, "line 5 of 5\n", 12))
+        xt_fail("the test upstream does not answer GET /slow/5 with 5 lines: rebuild "
+                "test-upstream (a harness problem)");
+    size_t head_len = (size_t)(want_body + 4 - want.bytes);
+    xt_proc_t *p = start_server();
+
+    int fd = xt_connect(8002);
+    xt_send_get(fd, "/slow/5");
+    char got[sizeof want.bytes];
+    size_t n = 0;
+    int64_t start = xt_now_ms(), first_line = -1, last_line = -1;
+    bool closed = false;
+    while (n < sizeof got && xt_now_ms() - start < REPLY_MS) {
+        ssize_t r = xt_recv_deadline(fd, got + n, sizeof got - n,
+                                     (int)(REPLY_MS - (xt_now_ms() - start)));
+        if (r <= 0) {
+            closed = r == 0 || r == XT_ERROR;
+            break;
+        }
+        n += (size_t)r;
+        if (first_line < 0 && n > head_len)
+            first_line = xt_now_ms();
+        if (n >= want.len && last_line < 0)
+            last_line = xt_now_ms();
+    }
+    close(fd);
+    char expected[400];
+    snprintf(expected, sizeof expected,
+             "GET /slow/5 on 8002: the %zu bytes test-upstream answers (%d lines, one every "
+             "50 ms), then the connection closed within 3 s",
+             want.len, SLOW_LINES);
+    xt_expect(closed && n == want.len && memcmp(got, want.bytes, n) == 0, expected,
+              "%zu bytes%s: \"%s\" (the server %s)", n, closed ? " then a close" : ", no close",
+              xt_quote(got, n), xt_server_state(p));
+    if (n == want.len && first_line >= 0 && last_line >= 0) {
+        xt_expect(last_line - first_line >= SLOW_SPREAD_MS,
+                  "the lines reach the client as the upstream sends them: the last arrives at "
+                  "least 100 ms after the first (the upstream spreads them over 200 ms)",
+                  "the last line arrived %lld ms after the first: the body was held back",
+                  (long long)(last_line - first_line));
+    }
+}
+
+/* Verifies body bytes [off, off + len) of /big/N against the pattern;
+ * returns the offset of the first wrong byte, or -1. */
+static long long big_mismatch(const unsigned char *bytes, size_t len, uint64_t off)
+{
+    for (size_t i = 0; i < len; i++)
+        if (bytes[i] != XT_UPSTREAM_BIG_BYTE(off + i))
+            return (long long)(off + i);
+    return -1;
+}
+
+/* 64 MiB through the proxy: the head as the upstream sends it, then every
+ * body byte checked against upstream.h's pattern as it arrives (nothing is
+ * stored), then the close. Bounded: 20 s is ample on loopback. */
+static void relays_64_mib_from_the_upstream_intact_within_20_s(void **state)
+{
+    (void)state;
+    xt_require_port_free(UPSTREAM_PORT);
+    xt_upstream_start(UPSTREAM_PORT, "http");
+    char want_head[1024];
+    int d = xt_connect(UPSTREAM_PORT);
+    xt_send_get(d, "/big/64");
+    size_t dn = xt_read_until(d, want_head, sizeof want_head, "\r\n\r\n", REPLY_MS);
+    close(d);
+    char *hend = strstr(want_head, "\r\n\r\n");
+    if (dn == 0 || !hend || strncmp(want_head, "HTTP/1.1 200 ", 13) != 0)
+        xt_fail("the test upstream does not answer GET /big/64 with 200: rebuild "
+                "test-upstream (a harness problem)");
+    size_t head_len = (size_t)(hend + 4 - want_head);
+    xt_proc_t *p = start_server();
+
+    const uint64_t total = (uint64_t)BIG_MIB * 1024 * 1024;
+    static unsigned char buf[65536]; /* one recv at a time: the body is never stored */
+    char head[1024];
+    size_t have_head = 0;
+    uint64_t body = 0;
+    long long wrong = -1;
+    bool head_ok = true, closed = false;
+    int fd = xt_connect(8002);
+    xt_send_get(fd, "/big/64");
+    int64_t start = xt_now_ms();
+    while (xt_now_ms() - start < BIG_MS) {
+        ssize_t r = xt_recv_deadline(fd, buf, sizeof buf, (int)(BIG_MS - (xt_now_ms() - start)));
+        if (r <= 0) {
+            closed = r == 0 || r == XT_ERROR;
+            break;
+        }
+        size_t at = 0;
+        if (have_head < head_len) { /* the head first: compared with the direct one */
+            at = (size_t)r < head_len - have_head ? (size_t)r : head_len - have_head;
+            memcpy(head + have_head, buf, at);
+            have_head += at;
+            head_ok = head_ok && memcmp(head, want_head, have_head) == 0;
+        }
+        size_t len = (size_t)r - at;
+        if (wrong < 0 && body + len <= total)
+            wrong = big_mismatch(buf + at, len, body);
+        body += len;
+    }
+    int64_t took = xt_now_ms() - start;
+    close(fd);
+    char expected[400];
+    snprintf(expected, sizeof expected,
+             "GET /big/64 on 8002: the upstream's %zu-byte head, then the %llu body bytes of "
+             "its pattern (byte i = (i * 7 + i / 4096) & 0xff), then a close, within 20 s",
+             head_len, (unsigned long long)total);
+    const char *how = !head_ok || have_head < head_len ? "a different head"
+                      : wrong >= 0                     ? "a wrong body byte"
+                      : body != total                  ? "a body of the wrong length"
+                      : !closed                        ? "no close"
+                                                       : "intact";
+    xt_expect(head_ok && have_head == head_len && wrong < 0 && body == total && closed, expected,
+              "%s: head \"%s\", %llu body bytes, first wrong byte at %lld, %s after %lld ms "
+              "(the server %s)",
+              how, xt_quote(head, have_head), (unsigned long long)body, wrong,
+              closed ? "closed" : "still open", (long long)took, xt_server_state(p));
+}
+
+/* GET /abort: the upstream sends a head announcing 1000000 body bytes, 1000
+ * of them, then resets. The client gets exactly those bytes (none made up,
+ * no error page glued on) and then its connection closes. */
+static void relays_what_an_aborting_upstream_sent_then_closes(void **state)
+{
+    (void)state;
+    xt_require_port_free(UPSTREAM_PORT);
+    xt_upstream_start(UPSTREAM_PORT, "http");
+    xt_reply_t want;
+    xt_fetch_direct(UPSTREAM_PORT, "/abort", &want);
+    xt_proc_t *p = start_server();
+    int fd = xt_connect(8002);
+    xt_send_get(fd, "/abort");
+    char got[sizeof want.bytes];
+    bool closed = false; /* EOF or reset */
+    size_t n = xt_recv_until_eof(fd, got, sizeof got, REPLY_MS, &closed);
+    close(fd);
+    char expected[300];
+    snprintf(expected, sizeof expected,
+             "GET /abort on 8002: the %zu bytes the upstream sent before its reset, nothing "
+             "more, then the connection closed within 3 s",
+             want.len);
+    xt_expect(closed && n == want.len && memcmp(got, want.bytes, n) == 0, expected,
+              "%zu bytes (\"%s\"...), %s (the server %s)", n, xt_quote(got, n < 60 ? n : 60),
+              closed ? "then closed" : "and the connection still open after 3 s",
+              xt_server_state(p));
+    xt_expect_running(p, "the server", "after its upstream reset a connection");
+}
+
 /* Nothing on 3000: the connect is refused. */
 static void answers_502_when_the_upstream_is_down(void **state)
 {
@@ -534,6 +735,10 @@ int main(void)
         XT_CHECK(redirects_slash_redirect_with_302_on_a_segment_boundary),
         XT_CHECK(relays_the_upstream_response_unchanged_on_8002),
         XT_CHECK(forwards_host_x_forwarded_for_and_via_without_hop_by_hop_fields),
+        XT_CHECK(relays_a_chunked_upstream_response_byte_for_byte),
+        XT_CHECK(relays_a_slow_upstream_response_completely_as_it_arrives),
+        XT_CHECK(relays_64_mib_from_the_upstream_intact_within_20_s),
+        XT_CHECK(relays_what_an_aborting_upstream_sent_then_closes),
         XT_CHECK(answers_502_when_the_upstream_is_down),
         XT_CHECK(answers_502_when_the_upstream_closes_without_answering),
         XT_CHECK(redirects_8003_to_the_course_site_and_8004_has_no_routes),

@@ -12,8 +12,22 @@
  *                       /echo-request  200 text/plain whose body is the request
  *                                      head exactly as received (any method; a
  *                                      query is allowed): what a proxy forwarded
+ *                       GET /chunked/N 200 text/plain, Transfer-Encoding: chunked
+ *                                      (no Content-Length), N <= 10000: chunk i
+ *                                      (i = 1..N) carries "chunk i of N\n", then
+ *                                      the zero-size last chunk, no trailers
+ *                       GET /slow/N    200 text/plain with Content-Length, N <= 1000:
+ *                                      the body "line i of N\n" (i = 1..N) sent one
+ *                                      line every 50 ms (the first with the head),
+ *                                      so the whole reply takes about (N-1) * 50 ms
+ *                       GET /big/N     200 application/octet-stream, Content-Length
+ *                                      N MiB (N <= 4096): body byte i (i from 0) is
+ *                                      (i * 7 + i / 4096) & 0xff (XT_UPSTREAM_BIG_BYTE),
+ *                                      so a check verifies it without storing it;
+ *                                      generated as the client takes it (at most
+ *                                      about 1 MiB unsent at any time)
  *                       GET /abort     200 announcing 1000000 body bytes, sends
- *                                      1000, then resets the connection (RST)
+ *                                      1000 ('a'), then resets the connection (RST)
  *                       otherwise      404 text/plain
  *                     Replies carry Server, Content-Type, Content-Length and
  *                     Connection: close, and no Date, so two replies to the
@@ -30,6 +44,9 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* Body byte i (counting from 0) of GET /big/N. */
+#define XT_UPSTREAM_BIG_BYTE(i) ((unsigned char)(((uint64_t)(i) * 7 + (uint64_t)(i) / 4096) & 0xff))
 
 typedef enum { XT_UPSTREAM_HTTP, XT_UPSTREAM_ECHO } xt_upstream_mode_t;
 

@@ -12,6 +12,9 @@ static int usage(FILE *to, int status)
                 "  http: GET /test/N answers \"test N: served by test-upstream\", GET / a page\n"
                 "        of links, GET /abort a truncated reply ended by a reset, /echo-request\n"
                 "        the request head as it arrived (what a proxy forwarded).\n"
+                "        GET /chunked/N  N chunks \"chunk i of N\" (Transfer-Encoding: chunked)\n"
+                "        GET /slow/N     N lines \"line i of N\", one every 50 ms (Content-Length)\n"
+                "        GET /big/N      N MiB, byte i = (i * 7 + i / 4096) & 0xff (Content-Length)\n"
                 "  echo: every byte received is sent back.\n");
     return status;
 }
