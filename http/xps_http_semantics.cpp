@@ -6,6 +6,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
+#include <strings.h>
 #include <ctime>
 
 namespace {
@@ -143,4 +144,63 @@ bool xps_http_keep_alive(int version, bool connection_close, bool connection_kee
     if (connection_close)
         return false;
     return version == 11 || (version == 10 && connection_keep_alive);
+}
+
+// ------------------------------------------------ response heads [stage 13]
+
+namespace {
+
+bool name_is(const char *name, size_t len, const char *want) {
+    return std::strlen(want) == len && strncasecmp(name, want, len) == 0;
+}
+
+// "HTTP/1.x NNN[ reason]" in line[0..len): sets version and status.
+bool status_line(const char *line, size_t len, xps_http_response_head_t *out) {
+    if (len < 12 || std::memcmp(line, "HTTP/1.", 7) != 0 || (line[7] != '0' && line[7] != '1') ||
+        line[8] != ' ')
+        return false;
+    for (size_t i = 9; i < 12; i++)
+        if (line[i] < '0' || line[i] > '9')
+            return false;
+    if (len > 12 && line[12] != ' ')
+        return false;
+    out->version = line[7] == '1' ? 11 : 10;
+    out->status = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
+    return out->status >= 100;
+}
+
+} // namespace
+
+int xps_http_response_head_scan(const char *buf, size_t len,
+                                xps_http_response_head_t *out) noexcept {
+    static const char prefix[] = "HTTP/";
+    size_t p = len < 5 ? len : 5;
+    if (std::memcmp(buf, prefix, p) != 0)
+        return XPS_E_INVAL; // not a response at all (an echo, a 0.9 reply)
+    *out = xps_http_response_head_t{};
+    size_t line = 0; // where the current line starts
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (buf[i] != '\r')
+            continue;
+        if (buf[i + 1] != '\n')
+            return XPS_E_INVAL; // a bare CR
+        size_t n = i - line;
+        if (line == 0) {
+            if (!status_line(buf, n, out))
+                return XPS_E_INVAL;
+        } else if (n == 0) { // the blank line: the head is complete
+            out->head_length = i + 2;
+            return XPS_OK;
+        } else {
+            const char *colon = static_cast<const char *>(std::memchr(buf + line, ':', n));
+            size_t name_len = colon ? static_cast<size_t>(colon - (buf + line)) : 0;
+            if (name_len == 0 || std::memchr(buf + line, ' ', name_len) ||
+                std::memchr(buf + line, '\t', name_len))
+                return XPS_E_INVAL; // no colon, empty name, or obs-fold
+            out->has_content_length |= name_is(buf + line, name_len, "content-length");
+            out->has_transfer_encoding |= name_is(buf + line, name_len, "transfer-encoding");
+        }
+        line = ++i + 1;
+    }
+    return XPS_E_AGAIN;
 }

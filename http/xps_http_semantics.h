@@ -2,7 +2,9 @@
  * http/xps_http_semantics.h — the pure decisions of HTTP/1.1 that a file
  * server makes about a request, separated from any socket so that each can
  * be tested as a table: validators (ETag, Last-Modified) and conditional
- * requests (RFC 9110 §8.8, §13), and byte ranges (RFC 9110 §14).
+ * requests (RFC 9110 §8.8, §13), byte ranges (RFC 9110 §14), and — for
+ * the proxy — scanning an upstream's response head to learn how its body
+ * is framed (RFC 9112 §6.3).
  *
  * Why: these rules are short to state and easy to get subtly wrong (which
  * header wins, what "unsatisfiable" means, a suffix range longer than the
@@ -78,6 +80,25 @@ xps_http_range_result_t xps_http_range_eval(const char *text, size_t len, uint64
  * keep_alive field); here for the tests and the chapter. */
 bool xps_http_keep_alive(int version, bool connection_close,
                          bool connection_keep_alive) XPS_NOEXCEPT;
+
+/* What a proxy needs to know about an upstream's response head to frame
+ * its body towards the client (RFC 9112 §6.3). [stage 13] */
+typedef struct xps_http_response_head {
+    size_t head_length;         /* bytes up to and including the blank line */
+    int status;                 /* 100..999 */
+    int version;                /* 10 or 11 */
+    bool has_content_length;    /* a Content-Length field is present */
+    bool has_transfer_encoding; /* a Transfer-Encoding field is present */
+} xps_http_response_head_t;
+
+/* Scans buf[0..len), the start of a response, for its head: status line
+ * "HTTP/1.x NNN reason" and "name: value" lines up to an empty line, all
+ * ending in CRLF. XPS_OK and *out filled when the head is complete;
+ * XPS_E_AGAIN when more bytes are needed (nothing wrong so far); XPS_E_INVAL
+ * when the bytes cannot be a response head (then relay them untouched).
+ * It rescans from 0 on each call: heads are small and bounded by the caller. */
+int xps_http_response_head_scan(const char *buf, size_t len,
+                                xps_http_response_head_t *out) XPS_NOEXCEPT;
 
 #ifdef __cplusplus
 }

@@ -67,6 +67,18 @@ struct xps_session_s {
     bool body_done;                        // the whole request body went up
     bool tunnel;                           // [stage 13] an Upgrade: raw bytes both ways
     uint64_t relayed;                      // response bytes passed to the client
+    // re-framing a close-delimited response as chunked [stage 13]
+    int reframe;                           // a reframe_mode: how response bytes go down
+    std::string response_head;             // upstream bytes until its head is complete
+    bool upstream_failed;                  // the upstream connection ended in an error
+                                           // (a cut body must not get a last-chunk)
+};
+
+// How the response is relayed to the client. [stage 13]
+enum reframe_mode {
+    reframe_raw = 0, // byte for byte, as received (stage 12; HTTP/1.0 clients)
+    reframe_head,    // collecting the upstream's head to decide
+    reframe_chunked, // each block read becomes one chunk; EOF the last-chunk
 };
 
 namespace session_detail {

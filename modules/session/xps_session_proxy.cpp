@@ -16,7 +16,11 @@
 // has room, and asks to be called when room comes back.
 #include "modules/session/xps_session_internal.hpp"
 
+#include <strings.h>
+
+#include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <cstring>
 #include <new>
 #include <string>
@@ -25,6 +29,7 @@
 #include "core/xps_core.h"
 #include "core/xps_logger.h"
 #include "core/xps_pipe.h"
+#include "http/xps_http_semantics.h"
 
 using namespace session_detail;
 
@@ -177,6 +182,144 @@ void fail(xps_session_t *s, const char *why) {
     finish(s);
 }
 
+// ------------------------------------- re-framing the response [stage 13]
+
+// The most of an upstream's head we hold while deciding; past it the
+// bytes go down untouched.
+constexpr size_t max_response_head = 16 * 1024;
+
+// Hop-by-hop fields of a response (RFC 9110 §7.6.1), besides those its
+// Connection header names.
+constexpr const char *response_hop_by_hop[] = {"connection", "keep-alive", "proxy-connection",
+                                               "te", "trailer", "upgrade", "transfer-encoding"};
+
+// Whether the comma-separated list[0..len) has `token` (case-insensitive).
+bool list_has(const std::string &list, const std::string &token) {
+    size_t at = 0;
+    while (at <= list.size()) {
+        size_t end = list.find(',', at);
+        if (end == std::string::npos)
+            end = list.size();
+        size_t a = at, b = end;
+        while (a < b && (list[a] == ' ' || list[a] == '\t'))
+            a++;
+        while (b > a && (list[b - 1] == ' ' || list[b - 1] == '\t'))
+            b--;
+        if (b - a == token.size() && strncasecmp(list.data() + a, token.data(), b - a) == 0)
+            return true;
+        at = end + 1;
+    }
+    return false;
+}
+
+// The head minus the hop-by-hop fields (and those Connection names), plus
+// our framing: "Transfer-Encoding: chunked" and "Connection: close". The
+// status line says HTTP/1.1 whatever the upstream spoke: a proxy sends its
+// own version, and a client may ignore chunked in an HTTP/1.0 response.
+std::string chunked_head(const std::string &head, size_t head_length) {
+    std::string connection; // every Connection value, comma-joined
+    std::string out;
+    for (int pass = 0; pass < 2; pass++) {
+        size_t line = head.find("\r\n") + 2; // after the status line
+        if (pass == 1) // our own version (RFC 9110 §6.2): 1.1, which has chunked
+            out.assign("HTTP/1.1").append(head, 8, line - 8);
+        while (line + 2 < head_length) {
+            size_t end = head.find("\r\n", line);
+            size_t colon = head.find(':', line);
+            std::string name = head.substr(line, colon - line);
+            for (char &c : name)
+                c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            if (pass == 0 && name == "connection")
+                connection.append(head, colon + 1, end - colon - 1).append(",");
+            bool drop = list_has(connection, name) && name != "content-length";
+            for (const char *h : response_hop_by_hop)
+                drop |= name == h;
+            if (pass == 1 && !drop)
+                out.append(head, line, end + 2 - line);
+            line = end + 2;
+        }
+    }
+    return out + "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+}
+
+// Queues bytes[0..len) for the client: as they are, or as one chunk.
+int write_down(xps_session_t *s, const char *bytes, size_t len) {
+    if (len == 0)
+        return XPS_OK;
+    if (s->reframe != reframe_chunked)
+        return write_copy(s->to_client, bytes, len);
+    char size_line[24];
+    int n = std::snprintf(size_line, sizeof size_line, "%zx\r\n", len);
+    xps_buffer_t *b = xps_buffer_create(static_cast<size_t>(n) + len + 2);
+    if (!b)
+        return XPS_E_NOMEM;
+    char *at = static_cast<char *>(xps_buffer_space(b));
+    std::memcpy(at, size_line, static_cast<size_t>(n));
+    std::memcpy(at + n, bytes, len);
+    std::memcpy(at + n + len, "\r\n", 2);
+    xps_buffer_produce(b, static_cast<size_t>(n) + len + 2);
+    return xps_pipe_write(s->to_client, b);
+}
+
+// The head is complete (or will never be): decide how the body goes down
+// and queue the head, rewritten or not. Whether the body is re-framed:
+// an HTTP/1.1 client (start_relay checked), a response that has a body
+// (not 1xx, 204, 304; HEAD was checked) and no length of its own — the
+// upstream means to end it by closing (RFC 9112 §6.3 rule 8).
+int send_response_head(xps_session_t *s, const xps_http_response_head_t *r, int rc) {
+    std::string &buf = s->response_head;
+    s->reframe = reframe_raw;
+    if (rc == XPS_OK && r->status >= 200 && r->status != 204 && r->status != 304 &&
+        !r->has_content_length && !r->has_transfer_encoding) {
+        std::string head = chunked_head(buf, r->head_length);
+        buf.erase(0, r->head_length);
+        int error = write_copy(s->to_client, head.data(), head.size());
+        if (error != XPS_OK)
+            return error;
+        s->relayed += head.size();
+        s->reframe = reframe_chunked;
+    }
+    int error = write_down(s, buf.data(), buf.size());
+    s->relayed += buf.size();
+    buf.clear();
+    buf.shrink_to_fit();
+    return error;
+}
+
+// While reframe_head: moves upstream bytes into response_head until the
+// head is complete. A 1xx (not 101) goes down as it is, and the final
+// head is looked for after it. Returns false when the session has ended.
+bool take_response_head(xps_session_t *s, xps_pipe_t *pipe) {
+    xps_pipe_chunk_t chunk;
+    std::string &buf = s->response_head;
+    try {
+        while (buf.size() < max_response_head && xps_pipe_peek(pipe, &chunk) == XPS_OK) {
+            size_t n = std::min(chunk.len, max_response_head - buf.size());
+            buf.append(chunk.bytes, n);
+            xps_pipe_consume(pipe, n);
+        }
+    } catch (const std::bad_alloc &) {
+        fail(s, "out of memory");
+        return false;
+    }
+    for (;;) {
+        xps_http_response_head_t r;
+        int rc = xps_http_response_head_scan(buf.data(), buf.size(), &r);
+        if (rc == XPS_E_AGAIN && buf.size() < max_response_head)
+            return true; // wait for more
+        if (rc == XPS_OK && r.status < 200 && r.status != 101) { // 100, 103: pass on
+            if (write_copy(s->to_client, buf.data(), r.head_length) != XPS_OK)
+                return finish(s), false;
+            s->relayed += r.head_length;
+            buf.erase(0, r.head_length);
+            continue;
+        }
+        if (send_response_head(s, &r, rc) != XPS_OK)
+            return finish(s), false;
+        return true;
+    }
+}
+
 // The client stopped sending before the end of its body: its request is
 // malformed (400), unless a response is already on its way.
 void body_cut_short(xps_session_t *s) {
@@ -226,8 +369,10 @@ void stop_reading_client(xps_session_t *s) {
     s->from_client = nullptr;
 }
 
-void on_upstream_closed(xps_connection_t *, int, void *data) {
-    static_cast<xps_session_t *>(data)->upstream = nullptr; // the pipes tell the rest
+void on_upstream_closed(xps_connection_t *, int reason, void *data) {
+    auto *s = static_cast<xps_session_t *>(data);
+    s->upstream = nullptr; // the pipes tell the rest
+    s->upstream_failed |= reason != XPS_OK;
 }
 
 // [stage 13] The head of a tunnelled Upgrade: the usual one-hop rewrite
@@ -315,6 +460,10 @@ void start_relay(xps_session_t *s, xps_connection_t *upstream) {
         return fail(s, "out of memory");
     if (s->tunnel)
         return start_tunnel(s, h);
+    // [stage 13] An HTTP/1.1 client may get a close-delimited response
+    // re-framed as chunked: look at the response head first.
+    if (s->http11 && h->version == XPS_HTTP_VERSION_1_1 && h->method != XPS_HTTP_METHOD_HEAD)
+        s->reframe = reframe_head;
     if (s->http11 && h->expect_continue && h->body != XPS_HTTP_BODY_NONE &&
         s->head_len == h->head_length)
         send_continue(s);
@@ -360,10 +509,14 @@ void on_upstream_gone(xps_pipe_t *pipe, void *data) {
 // client's pipe has room.
 void on_upstream_bytes(xps_pipe_t *pipe, void *data) {
     auto *s = static_cast<xps_session_t *>(data);
+    if (s->reframe == reframe_head && s->to_client && !take_response_head(s, pipe))
+        return; // the session has ended
+    if (s->reframe == reframe_head)
+        return; // the head is not complete yet
     xps_pipe_chunk_t chunk;
     while (s->to_client && xps_pipe_room(s->to_client) > 0 &&
            xps_pipe_peek(pipe, &chunk) == XPS_OK) {
-        if (write_copy(s->to_client, chunk.bytes, chunk.len) != XPS_OK)
+        if (write_down(s, chunk.bytes, chunk.len) != XPS_OK)
             return finish(s); // the client is gone (or memory is): nobody to answer
         xps_pipe_consume(pipe, chunk.len);
         s->relayed += chunk.len;
@@ -380,8 +533,21 @@ void on_upstream_end(xps_pipe_t *pipe, void *data) {
     auto *s = static_cast<xps_session_t *>(data);
     xps_pipe_detach_sink(pipe);
     s->from_upstream = nullptr;
+    if (s->reframe == reframe_head && s->to_client) { // closed inside its head
+        xps_http_response_head_t r;
+        if (send_response_head(s, &r, XPS_E_INVAL) != XPS_OK)
+            return finish(s);
+    }
     if (s->relayed == 0)
         return fail(s, "the upstream closed without answering");
+    // [stage 13] The close ends the re-framed body: tell the client so
+    // with the last-chunk — unless the upstream failed (a reset): then the
+    // client must see a cut body, not a complete one.
+    if (s->reframe == reframe_chunked && s->to_client && !s->upstream_failed) {
+        static const char last[] = "0\r\n\r\n";
+        if (write_copy(s->to_client, last, sizeof last - 1) != XPS_OK)
+            return finish(s);
+    }
     XPS_LOG(XPS_LOG_INFO, log_name, "%s \"%s\" -> proxied to %s, %llu bytes", s->client_ip,
             s->request_line.c_str(), s->upstream_cfg->text,
             static_cast<unsigned long long>(s->relayed));

@@ -4,7 +4,9 @@
  * the end, unsatisfiable, several ranges and garbage ignored), ETag making
  * and weak comparison (§8.8.3.2), HTTP date parsing (§5.6.7), the
  * conditional decision with If-None-Match's precedence (§13.1.3), and the
- * keep-alive rule (RFC 9112 §9.3). Nothing here allocates.
+ * keep-alive rule (RFC 9112 §9.3), and the response-head scanner a proxy
+ * uses to frame a body (RFC 9112 §6.3), each head fed at every split
+ * point from an exact-size heap copy (ASan sees any read past the end).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +14,7 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "http/xps_http_semantics.h"
@@ -135,6 +138,69 @@ static void keep_alive_follows_rfc9112_9_3(void **state)
     assert_false(xps_http_keep_alive(10, true, true));   /* close wins */
 }
 
+/* The response-head scanner: each row complete, then every prefix of it. */
+static void response_heads_scan_at_every_split_point(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *bytes; /* the head, then maybe body bytes */
+        int want;          /* XPS_OK or XPS_E_INVAL for the whole row */
+        int status, version;
+        bool cl, te;
+        size_t head_length; /* for XPS_OK */
+    } rows[] = {
+        {"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nbody", XPS_OK, 200, 10, false,
+         false, 45},
+        {"HTTP/1.1 404 Not Found\r\ncontent-LENGTH: 3\r\n\r\nabc", XPS_OK, 404, 11, true, false,
+         45},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", XPS_OK, 200, 11, false, true,
+         47},
+        {"HTTP/1.1 204\r\n\r\n", XPS_OK, 204, 11, false, false, 16},
+        {"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n", XPS_OK, 100, 11, false, false, 25},
+        {"HTTP/1.1 200 OK\r\nX-Empty:\r\n\r\n", XPS_OK, 200, 11, false, false, 29},
+        {"POST /up HTTP/1.1\r\nHost: x\r\n\r\n", XPS_E_INVAL, 0, 0, false, false, 0},
+        {"HTTP/2.0 200 OK\r\n\r\n", XPS_E_INVAL, 0, 0, false, false, 0},
+        {"HTTP/1.1 2x0 OK\r\n\r\n", XPS_E_INVAL, 0, 0, false, false, 0},
+        {"HTTP/1.1 099 Low\r\n\r\n", XPS_E_INVAL, 0, 0, false, false, 0},
+        {"HTTP/1.1 200OK\r\n\r\n", XPS_E_INVAL, 0, 0, false, false, 0},
+        {"HTTP/1.1 200 OK\r\nno colon\r\n\r\n", XPS_E_INVAL, 0, 0, false, false, 0},
+        {"HTTP/1.1 200 OK\r\n: empty name\r\n\r\n", XPS_E_INVAL, 0, 0, false, false, 0},
+        {"HTTP/1.1 200 OK\r\nA: 1\r\n folded\r\n\r\n", XPS_E_INVAL, 0, 0, false, false, 0},
+        {"HTTP/1.1 200 OK\r\nBad Name: 1\r\n\r\n", XPS_E_INVAL, 0, 0, false, false, 0},
+        {"HTTP/1.1 200 OK\rX: 1\r\n\r\n", XPS_E_INVAL, 0, 0, false, false, 0},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
+        size_t len = strlen(rows[i].bytes);
+        for (size_t cut = 0; cut <= len; cut++) {
+            char *copy = malloc(cut ? cut : 1); /* exactly cut bytes: no slack to read */
+            assert_non_null(copy);
+            memcpy(copy, rows[i].bytes, cut);
+            xps_http_response_head_t r;
+            int rc = xps_http_response_head_scan(copy, cut, &r);
+            free(copy);
+            if (cut == len) {
+                if (rc != rows[i].want)
+                    fail_msg("row %zu \"%s\": %d, want %d", i, rows[i].bytes, rc, rows[i].want);
+            } else if (rows[i].want == XPS_OK && cut < rows[i].head_length) {
+                if (rc != XPS_E_AGAIN)
+                    fail_msg("row %zu cut at %zu: %d, want AGAIN", i, cut, rc);
+                continue;
+            } else if (rows[i].want == XPS_E_INVAL) {
+                if (rc == XPS_OK) /* a prefix of a bad head is never a good one */
+                    fail_msg("row %zu cut at %zu: OK for a bad head", i, cut);
+                continue;
+            }
+            if (rc != XPS_OK)
+                continue;
+            assert_int_equal(r.status, rows[i].status);
+            assert_int_equal(r.version, rows[i].version);
+            assert_int_equal(r.has_content_length, rows[i].cl);
+            assert_int_equal(r.has_transfer_encoding, rows[i].te);
+            assert_int_equal(r.head_length, rows[i].head_length);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -143,6 +209,7 @@ int main(void)
         cmocka_unit_test(http_dates_parse_only_in_imf_fixdate),
         cmocka_unit_test(if_none_match_wins_over_if_modified_since),
         cmocka_unit_test(keep_alive_follows_rfc9112_9_3),
+        cmocka_unit_test(response_heads_scan_at_every_split_point),
     };
     return cmocka_run_group_tests_name("http_semantics", tests, NULL, NULL);
 }
