@@ -141,6 +141,16 @@ void xps_session_destroy(xps_session_t *session) XPS_NOEXCEPT;
  * create, before the loop runs again. */
 void xps_session_set_http11(xps_session_t *session, bool on) XPS_NOEXCEPT;
 
+/* [stage 12] What a config-driven server does to accept clients: one
+ * listener per distinct host:port of `config` (xps_config_listener), and a
+ * session for every client accepted on it, with HTTP/1.1 semantics when
+ * `http11` is true (stage 13). Listeners join the loop's core, so
+ * destroying the core closes them; `config` must outlive the core. Returns
+ * XPS_OK, or the error of the first listener that could not be opened
+ * (logged with its address; those already open are the core's). */
+int xps_session_listen_all(xps_loop_t *loop, const xps_config_t *config,
+                           bool http11) XPS_NOEXCEPT;
+
 /* [stage 12] Decides what to do with `req`, which arrived on the listener
  * listener_host:listener_port (see "The rules" above): fills *out. For a
  * file_serve route it opens the file (under `core`, as xps_file_create).

@@ -10,14 +10,12 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
-#include <new>
 
 #include "core/xps_core.h"
 #include "core/xps_logger.h"
 #include "modules/config/xps_config.h"
 #include "modules/loop/xps_loop.h"
 #include "modules/session/xps_session.h"
-#include "modules/tcp/xps_tcp.h"
 
 namespace {
 
@@ -29,39 +27,9 @@ constexpr const char *usage =
     "    build/bin/stage-12 stages/stage-12-config-session/config.json\n"
     "  XPS_LOG_LEVEL=debug|info|warn|error sets how much it logs.\n";
 
-// What an accept callback needs: one per listener.
-struct listener_ctx {
-    xps_loop_t *loop;                      // borrowed
-    const xps_config_t *config;            // borrowed: outlives the loop
-    const xps_config_listener_t *listener; // this listener's record in config
-};
-
-// Every client gets a session; the session takes the connection.
-void on_accept(xps_listener_t *, xps_connection_t *connection, void *data) {
-    auto *l = static_cast<listener_ctx *>(data);
-    int error = XPS_OK;
-    xps_session_create(l->loop, connection, l->config, l->listener, &error); // logs a failure
-}
-
 void on_signal(xps_loop_signal_t *, int signo, void *loop) {
     XPS_LOG(XPS_LOG_INFO, "stage-12", "%s: shutting down", strsignal(signo));
     xps_loop_stop(static_cast<xps_loop_t *>(loop));
-}
-
-// One listener per distinct host:port of the config. False (with a message
-// on stderr) if one cannot be opened: a port taken, a privileged port.
-bool listen_all(xps_loop_t *loop, const xps_config_t *config, listener_ctx *ctx) {
-    for (size_t i = 0; i < xps_config_listener_count(config); i++) {
-        const xps_config_listener_t *l = xps_config_listener(config, i);
-        ctx[i] = listener_ctx{loop, config, l};
-        int error = XPS_OK;
-        if (!xps_listener_create(loop, l->host, l->port, nullptr, on_accept, &ctx[i], &error)) {
-            std::fprintf(stderr, "stage-12: cannot listen on %s:%u: %s\n", l->host, l->port,
-                         xps_strerror(error));
-            return false;
-        }
-    }
-    return true;
 }
 
 } // namespace
@@ -82,20 +50,18 @@ int main(int argc, char **argv) {
     int error = XPS_OK;
     xps_core_t *core = xps_core_create();
     xps_loop_t *loop = core ? xps_loop_create(core, &error) : nullptr;
-    auto *ctx = new (std::nothrow) listener_ctx[xps_config_listener_count(config)];
     const int signals[] = {SIGINT, SIGTERM};
-    bool ok = loop && ctx && xps_loop_signal_attach(loop, signals, 2, on_signal, loop, &error);
+    bool ok = loop && xps_loop_signal_attach(loop, signals, 2, on_signal, loop, &error);
     if (!ok)
         std::fprintf(stderr, "stage-12: cannot start: %s\n",
                      xps_strerror(error != XPS_OK ? error : XPS_E_NOMEM));
-    ok = ok && listen_all(loop, config, ctx);
+    ok = ok && xps_session_listen_all(loop, config, false) == XPS_OK; // logs a failure
     if (ok)
         XPS_LOG(XPS_LOG_INFO, "stage-12", "%s: %zu server block(s), %zu listener(s)",
                 xps_config_name(config), xps_config_server_count(config),
                 xps_config_listener_count(config));
     int status = ok && xps_loop_run(loop) == XPS_OK ? 0 : 1;
     xps_core_destroy(core); // listeners, sessions, connections, pipes, the loop
-    delete[] ctx;
     xps_config_destroy(config); // last: sessions borrowed it
     return status;
 }

@@ -1,0 +1,73 @@
+// modules/session/xps_session_listen.cpp — xps_session_listen_all(): the
+// composition every config-driven server shares (stages 12, 13, and later
+// apps/xps): one listener per distinct host:port of the config, and a
+// session for every client accepted on it.
+#include <cstdio>
+#include <new>
+#include <vector>
+
+#include "core/xps_core.h"
+#include "core/xps_logger.h"
+#include "modules/session/xps_session.h"
+#include "modules/tcp/xps_tcp.h"
+
+namespace {
+
+// What an accept callback needs: one per listener.
+struct accept_ctx {
+    xps_loop_t *loop;                      // borrowed
+    const xps_config_t *config;            // borrowed: outlives the core
+    const xps_config_listener_t *listener; // this listener's record in config
+    bool http11;                           // [stage 13] sessions keep connections, ...
+};
+
+// The contexts of all listeners, a member of the core: it joins before the
+// listeners, so the core destroys it after them (newest first).
+struct listen_set {
+    std::vector<accept_ctx> ctx;           // sized once: listeners keep pointers into it
+    xps_core_member_t *member;
+};
+
+void on_accept(xps_listener_t *, xps_connection_t *connection, void *data) {
+    auto *a = static_cast<accept_ctx *>(data);
+    int error = XPS_OK;
+    xps_session_t *s = xps_session_create(a->loop, connection, a->config, a->listener, &error);
+    if (s && a->http11) // (a failure is logged by the session)
+        xps_session_set_http11(s, true);
+}
+
+void destroy_set(void *p) {
+    auto *set = static_cast<listen_set *>(p);
+    xps_core_remove_member(set->member);
+    delete set;
+}
+
+} // namespace
+
+int xps_session_listen_all(xps_loop_t *loop, const xps_config_t *config, bool http11) noexcept {
+    xps_core_t *core = xps_loop_core(loop);
+    auto *set = new (std::nothrow) listen_set{};
+    if (!set)
+        return XPS_E_NOMEM;
+    try {
+        set->ctx.resize(xps_config_listener_count(config));
+    } catch (const std::bad_alloc &) {
+        delete set;
+        return XPS_E_NOMEM;
+    }
+    if (!(set->member = xps_core_add_member(core, destroy_set, set))) {
+        delete set;
+        return XPS_E_NOMEM;
+    }
+    for (size_t i = 0; i < set->ctx.size(); i++) {
+        const xps_config_listener_t *l = xps_config_listener(config, i);
+        set->ctx[i] = accept_ctx{loop, config, l, http11};
+        int error = XPS_OK;
+        if (!xps_listener_create(loop, l->host, l->port, nullptr, on_accept, &set->ctx[i], &error)) {
+            XPS_LOG(XPS_LOG_ERROR, "session", "cannot listen on %s:%u: %s", l->host, l->port,
+                    xps_strerror(error));
+            return error; // what was opened is the core's: destroying it closes everything
+        }
+    }
+    return XPS_OK;
+}
