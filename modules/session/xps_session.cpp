@@ -126,8 +126,12 @@ int file_headers(xps_http_response_t *res, const file_answer &a, const xps_file_
     int error = xps_http_response_set_header(res, "Content-Type", xps_file_mime(file));
     if (error == XPS_OK && a.etag[0]) {
         error = xps_http_response_set_header(res, "ETag", a.etag);
+        // Uncached: the per-second cache is for Date; a file's mtime through
+        // it would evict "now" and make every Date a fresh format.
+        char modified[XPS_HTTP_DATE_LEN + 1];
+        xps_http_date_format(a.mtime, modified);
         if (error == XPS_OK)
-            error = xps_http_response_set_header(res, "Last-Modified", xps_http_date(a.mtime));
+            error = xps_http_response_set_header(res, "Last-Modified", modified);
         if (error == XPS_OK) // "we take ranges": curl -C and players rely on it
             error = xps_http_response_set_header(res, "Accept-Ranges", "bytes");
     }
