@@ -31,9 +31,10 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "tests/support/harness.h" /* xt_fd_count */
+
 #include <errno.h>
 #include <fcntl.h>
-#include <dirent.h>
 #include <ftw.h>
 #include <grp.h>
 #include <limits.h>
@@ -323,19 +324,6 @@ static void end_core(xps_core_t *core)
 {
     assert_int_equal(xps_core_member_count(core), 0);
     xps_core_destroy(core);
-}
-
-/* Descriptors open in this process: a stream that is not freed keeps its
- * duplicate open, so this catches a leak even without valgrind. */
-static int open_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    assert_non_null(d);
-    int n = 0;
-    while (readdir(d) != NULL)
-        n++;
-    closedir(d);
-    return n;
 }
 
 static xps_file_t *open_ok(xps_core_t *core, const char *path)
@@ -819,7 +807,7 @@ static void sink_leaving_ends_the_stream(void **state)
     (void)state;
     const xps_file_mode_t modes[] = {XPS_FILE_RANGE, XPS_FILE_BUFFERS};
     for (size_t m = 0; m < 2; m++) {
-        int fds = open_fds();
+        int fds = xt_fd_count(getpid());
         xps_core_t *core = new_core();
         struct sink s = {.stop_after = 1};
         xps_pipe_t *pipe = sink_attach(core, &s);
@@ -832,7 +820,7 @@ static void sink_leaving_ends_the_stream(void **state)
         assert_int_equal(s.consume_calls, 1);
         if (modes[m] == XPS_FILE_BUFFERS) /* the rest was never read */
             assert_int_equal(s.len, XPS_FILE_CHUNK);
-        assert_int_equal(open_fds(), fds); /* the stream's and the pipe's */
+        assert_int_equal(xt_fd_count(getpid()), fds); /* the stream's and the pipe's */
         free(s.bytes);
         end_core(core); /* member count 0: the stream is gone */
     }
@@ -844,7 +832,7 @@ static void sink_leaving_ends_the_stream(void **state)
 static void core_destroy_ends_a_running_stream(void **state)
 {
     (void)state;
-    int fds = open_fds();
+    int fds = xt_fd_count(getpid());
     xps_core_t *core = new_core();
     struct sink s = {0};
     xps_pipe_t *pipe = sink_attach(core, &s);
@@ -864,7 +852,7 @@ static void core_destroy_ends_a_running_stream(void **state)
     assert_true(s.detached);
     assert_int_equal(s.done_calls, 0);
     assert_int_equal(s.consume_calls, consumed);
-    assert_int_equal(open_fds(), fds); /* the stream's descriptor is closed */
+    assert_int_equal(xt_fd_count(getpid()), fds); /* the stream's descriptor is closed */
     free(s.bytes);
 }
 

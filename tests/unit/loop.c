@@ -27,8 +27,9 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "tests/support/harness.h" /* xt_fd_count */
+
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -58,22 +59,11 @@ typedef struct fixture {
     int fds_before; /* descriptors open before the test, epoll excluded */
 } fixture_t;
 
-static int open_fd_count(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    assert_non_null(d);
-    int n = 0;
-    for (struct dirent *e; (e = readdir(d));)
-        n += e->d_name[0] != '.';
-    closedir(d);
-    return n - 1; /* the directory stream's own descriptor */
-}
-
 static int setup(void **state)
 {
     static fixture_t f;
     alarm(ALARM_S);
-    f.fds_before = open_fd_count();
+    f.fds_before = xt_fd_count(getpid());
     f.core = xps_core_create();
     assert_non_null(f.core);
     int err = 12345;
@@ -93,7 +83,7 @@ static int teardown(void **state)
     fixture_t *f = *state;
     assert_int_equal(xps_core_member_count(f->core), 1);
     xps_core_destroy(f->core);
-    assert_int_equal(open_fd_count(), f->fds_before);
+    assert_int_equal(xt_fd_count(getpid()), f->fds_before);
     alarm(0);
     return 0;
 }
@@ -1029,7 +1019,7 @@ static void member_destroy(void *object)
         close(m->sv[1]);
     } else {
         assert_int_equal(xps_core_member_count(m->core), 0);
-        assert_int_equal(open_fd_count(), m->fds_expected);
+        assert_int_equal(xt_fd_count(getpid()), m->fds_expected);
     }
 }
 
@@ -1042,7 +1032,7 @@ static void loop_is_destroyed_with_the_core_newest_member_first(void **state)
 {
     (void)state;
     alarm(ALARM_S);
-    int fds_before = open_fd_count();
+    int fds_before = xt_fd_count(getpid());
     xps_core_t *core = xps_core_create();
     assert_non_null(core);
     int err;
@@ -1051,7 +1041,7 @@ static void loop_is_destroyed_with_the_core_newest_member_first(void **state)
     assert_int_equal(xps_core_member_count(core), 1);
     xps_loop_destroy(loop);
     assert_int_equal(xps_core_member_count(core), 0);
-    assert_int_equal(open_fd_count(), fds_before);
+    assert_int_equal(xt_fd_count(getpid()), fds_before);
 
     member_probe_t old = {"old", NULL, NULL, {-1, -1}, core, fds_before};
     old.member = xps_core_add_member(core, member_destroy, &old);
@@ -1069,7 +1059,7 @@ static void loop_is_destroyed_with_the_core_newest_member_first(void **state)
     trace_reset();
     xps_core_destroy(core);
     assert_string_equal(trace, "new old ");
-    assert_int_equal(open_fd_count(), fds_before);
+    assert_int_equal(xt_fd_count(getpid()), fds_before);
     alarm(0);
 }
 
@@ -1081,7 +1071,7 @@ static void loop_is_destroyed_with_the_core_newest_member_first(void **state)
 static void loop_destroy_frees_leftover_watchers_but_not_their_fds(void **state)
 {
     (void)state;
-    int fds_before = open_fd_count();
+    int fds_before = xt_fd_count(getpid());
     xps_core_t *core = xps_core_create();
     assert_non_null(core);
     int err;
@@ -1106,7 +1096,7 @@ static void loop_destroy_frees_leftover_watchers_but_not_their_fds(void **state)
     close(sv[0]);
     close(sv[1]);
     xps_core_destroy(core);
-    assert_int_equal(open_fd_count(), fds_before);
+    assert_int_equal(xt_fd_count(getpid()), fds_before);
 }
 
 int main(void)

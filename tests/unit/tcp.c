@@ -32,8 +32,9 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "tests/support/harness.h" /* xt_fd_count */
+
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -86,19 +87,6 @@ static int64_t now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Open descriptors of this process: a test must end with as many as it
- * began with (sockets, the epoll fd, the listener's spare, pipe dups). */
-static int fd_count(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    assert_non_null(d);
-    int n = 0;
-    while (readdir(d))
-        n++;
-    closedir(d);
-    return n;
 }
 
 static bool fd_is_open(int fd) { return fcntl(fd, F_GETFD) != -1 || errno != EBADF; }
@@ -391,7 +379,7 @@ static void server_start(server_t *s, const xps_tcp_options_t *options, size_t t
                          accept_action_t action)
 {
     *s = (server_t){.threshold = threshold, .action = action, .file_fd = -1};
-    s->fds_before = fd_count();
+    s->fds_before = xt_fd_count(getpid());
     s->core = xps_core_create();
     assert_non_null(s->core);
     int err = 12345;
@@ -443,7 +431,7 @@ static void server_finish(server_t *s)
     xps_core_destroy(s->core);
     if (s->file_fd >= 0)
         close(s->file_fd);
-    assert_int_equal(fd_count(), s->fds_before);
+    assert_int_equal(xt_fd_count(getpid()), s->fds_before);
 }
 
 /* -------------------------------------------------------- stop conditions */
@@ -976,7 +964,7 @@ static void core_destroy_with_live_connections_frees_everything(void **state)
     }
     for (int i = 0; i < s.n_clients; i++)
         client_close(&s.clients[i]);
-    assert_int_equal(fd_count(), s.fds_before);
+    assert_int_equal(xt_fd_count(getpid()), s.fds_before);
     free(out);
 }
 

@@ -25,8 +25,9 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "tests/support/harness.h" /* xt_fd_count */
+
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -57,22 +58,11 @@ typedef struct fixture {
     int fds_before; /* descriptors open before the test */
 } fixture_t;
 
-static int open_fd_count(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    assert_non_null(d);
-    int n = 0;
-    for (struct dirent *e; (e = readdir(d));)
-        n += e->d_name[0] != '.';
-    closedir(d);
-    return n - 1; /* the directory stream's own descriptor */
-}
-
 static int setup(void **state)
 {
     static fixture_t f;
     alarm(ALARM_S);
-    f.fds_before = open_fd_count();
+    f.fds_before = xt_fd_count(getpid());
     f.core = xps_core_create();
     assert_non_null(f.core);
     int err = XPS_E_FAIL;
@@ -91,7 +81,7 @@ static int teardown(void **state)
         assert_int_equal(xps_core_member_count(f->core), 1);
         xps_core_destroy(f->core);
     }
-    assert_int_equal(open_fd_count(), f->fds_before);
+    assert_int_equal(xt_fd_count(getpid()), f->fds_before);
     alarm(0);
     return 0;
 }
