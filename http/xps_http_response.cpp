@@ -403,6 +403,11 @@ void put(char *&at, std::string_view text) {
 
 xps_buffer_t *xps_http_response_serialize(const xps_http_response_t *res, int64_t now,
                                           int *error) noexcept {
+    return xps_http_response_serialize_with_room(res, now, 0, error);
+}
+
+xps_buffer_t *xps_http_response_serialize_with_room(const xps_http_response_t *res, int64_t now,
+                                                    size_t room, int *error) noexcept {
     assert(res);
     int dummy;
     int &err = error ? *error : dummy;
@@ -426,7 +431,7 @@ xps_buffer_t *xps_http_response_serialize(const xps_http_response_t *res, int64_
         size += h.name.size() + 2 + h.value.size() + 2;
     if (with_body)
         size += res->body.size();
-    xps_buffer_t *out = xps_buffer_create(size);
+    xps_buffer_t *out = size + room >= size ? xps_buffer_create(size + room) : nullptr;
     if (!out) {
         err = XPS_E_NOMEM;
         return nullptr;

@@ -172,6 +172,13 @@ void xps_http_response_omit_body(xps_http_response_t *res) XPS_NOEXCEPT;
 xps_buffer_t *xps_http_response_serialize(const xps_http_response_t *res, int64_t now,
                                           int *error) XPS_NOEXCEPT;
 
+/* The same, with `room` free bytes left in the buffer after what it holds
+ * (xps_buffer_space), for a body the caller writes in itself — a small
+ * file read straight into it, so that head and body leave in one send().
+ * [stage 13] */
+xps_buffer_t *xps_http_response_serialize_with_room(const xps_http_response_t *res, int64_t now,
+                                                    size_t room, int *error) XPS_NOEXCEPT;
+
 /* ---------------------------------------------------------- accessors */
 
 int xps_http_response_status(const xps_http_response_t *res) XPS_NOEXCEPT;
