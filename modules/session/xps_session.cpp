@@ -14,8 +14,10 @@
 #include "modules/session/xps_session_internal.hpp"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cassert>
+#include <cerrno>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
@@ -33,6 +35,21 @@ using namespace session_detail;
 
 namespace {
 
+// A file body up to this size is read into the response's own buffer
+// instead of being sent with sendfile(): for small files one pread() and
+// one send() cost less than duplicating the descriptor and a sendfile(),
+// and a queued small response holds no descriptor. 64 KiB: past it the
+// copy through user space starts to cost more than sendfile saves.
+constexpr size_t inline_file_max = 64 * 1024;
+
+// The threshold of the pipe to the client: what one connection may have
+// queued before it must read some (pipelined responses wait behind it,
+// parse_heads), and the proxy's buffer for a response on its way down.
+// 256 KiB keeps a fast client's socket busy through a loop round, and
+// with inline_file_max bounds the file descriptors one client can make us
+// hold to 256 / 64 + 1 = 5.
+constexpr size_t client_queue_max = 256 * 1024;
+
 void free_session(void *p) { delete static_cast<xps_session_t *>(p); }
 
 void destroy_member(void *s) { xps_session_destroy(static_cast<xps_session_t *>(s)); }
@@ -48,27 +65,40 @@ void strip_port(const char *peer, char *out, size_t cap) {
     out[n] = '\0';
 }
 
-// Serialises `res` and queues it as ONE buffer, so the status line and
-// every header leave in one write. HEAD gets no body. The connection
-// header says what happens next: "close" (stage 12, or the client asked,
-// or we cannot go on), nothing for an HTTP/1.1 keep-alive (persistence is
-// 1.1's default), "keep-alive" for an HTTP/1.0 client that asked for it —
-// a 1.0 client assumes close otherwise (RFC 9112 §9.3). [stage 13]
-int queue_response(xps_session_t *s, xps_http_response_t *res) {
+// Serialises `res` as ONE buffer (with `room` bytes free after it for a
+// body the caller reads in), so the status line and every header leave in
+// one write. HEAD gets no body. The connection header says what happens
+// next: "close" (stage 12, or the client asked, or we cannot go on),
+// nothing for an HTTP/1.1 keep-alive (persistence is 1.1's default),
+// "keep-alive" for an HTTP/1.0 client that asked for it — a 1.0 client
+// assumes close otherwise (RFC 9112 §9.3). [stage 13]
+xps_buffer_t *response_bytes(xps_session_t *s, xps_http_response_t *res, size_t room,
+                             int *error) {
     if (s->method == XPS_HTTP_METHOD_HEAD)
         xps_http_response_omit_body(res);
-    int error = XPS_OK;
+    *error = XPS_OK;
     if (!s->keep)
-        error = xps_http_response_set_header(res, "Connection", "close");
+        *error = xps_http_response_set_header(res, "Connection", "close");
     else if (s->version == XPS_HTTP_VERSION_1_0)
-        error = xps_http_response_set_header(res, "Connection", "keep-alive");
-    xps_buffer_t *bytes =
-        error == XPS_OK ? xps_http_response_serialize(res, time(nullptr), &error) : nullptr;
-    if (bytes && s->to_client)
-        error = xps_pipe_write(s->to_client, bytes); // the pipe takes the buffer
-    else
-        xps_buffer_destroy(bytes);
-    return error;
+        *error = xps_http_response_set_header(res, "Connection", "keep-alive");
+    if (*error != XPS_OK)
+        return nullptr;
+    return xps_http_response_serialize_with_room(res, time(nullptr), room, error);
+}
+
+// Queues `bytes` for the client (the pipe takes the buffer; so does this
+// function when the client is gone: nobody will read it).
+int queue_bytes(xps_session_t *s, xps_buffer_t *bytes) {
+    if (s->to_client)
+        return xps_pipe_write(s->to_client, bytes);
+    xps_buffer_destroy(bytes);
+    return XPS_OK;
+}
+
+int queue_response(xps_session_t *s, xps_http_response_t *res) {
+    int error = XPS_OK;
+    xps_buffer_t *bytes = response_bytes(s, res, 0, &error);
+    return bytes ? queue_bytes(s, bytes) : error;
 }
 
 // The request header `name`'s value (NULL if absent) and its length.
@@ -143,9 +173,32 @@ int file_headers(xps_http_response_t *res, const file_answer &a, const xps_file_
     return error;
 }
 
-// The file: the head, then the bytes as one file range in the same pipe
-// (the connection sends it with sendfile(); the pipe keeps its own
-// duplicate of the descriptor, so the file may be destroyed at once).
+// Reads len bytes of `file` from `first` into the free space of `b`
+// (which has room for them). XPS_E_EOF when the file has become shorter
+// than it was when opened; an errno code when pread fails.
+int read_file_into(xps_buffer_t *b, const xps_file_t *file, uint64_t first, size_t len) {
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = pread(xps_file_fd(file), xps_buffer_space(b) + got, len - got,
+                          static_cast<off_t>(first + got));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return n == 0 ? XPS_E_EOF : xps_error_from_errno(errno);
+        got += static_cast<size_t>(n);
+    }
+    xps_buffer_produce(b, len);
+    return XPS_OK;
+}
+
+// The file. A small body (up to inline_file_max) is read into the same
+// buffer as the head: one send() for the whole response, and nothing of
+// the file left open while it waits in the pipe. A bigger one follows the
+// head as a file range in the same pipe, sent with sendfile() (the pipe
+// keeps its own duplicate of the descriptor, so the file may be destroyed
+// at once) — and, being big, fills the pipe: parse_heads answers no more
+// pipelined requests until the client has taken it, so a client holds at
+// most a few descriptors whatever it sends. [stage 13]
 void send_file(xps_session_t *s, xps_file_t *file) {
     file_answer a = evaluate(s, file);
     if (a.status == XPS_HTTP_STATUS_RANGE_NOT_SATISFIABLE) {
@@ -156,15 +209,28 @@ void send_file(xps_session_t *s, xps_file_t *file) {
     int error = XPS_OK;
     xps_http_response_t *res = xps_http_response_create(a.status, &error);
     if (res && (error = file_headers(res, a, file)) == XPS_OK) {
-        if (a.status != XPS_HTTP_STATUS_NOT_MODIFIED) // a 304 has no body nor its length
+        bool body = a.status != XPS_HTTP_STATUS_NOT_MODIFIED; // a 304 has no body nor length
+        if (body)
             xps_http_response_set_body_length(res, a.length);
-        error = queue_response(s, res);
+        body = body && s->method != XPS_HTTP_METHOD_HEAD && a.length > 0;
+        size_t inline_len = body && a.length <= inline_file_max ? a.length : 0;
+        xps_buffer_t *bytes = response_bytes(s, res, inline_len, &error);
+        if (bytes && inline_len > 0 && (error = read_file_into(bytes, file, a.first, inline_len)))
+            xps_buffer_destroy(bytes), bytes = nullptr;
+        if (bytes && (error = queue_bytes(s, bytes)) == XPS_OK && body && inline_len == 0)
+            error = xps_pipe_write_file(s->to_client, xps_file_fd(file),
+                                        static_cast<int64_t>(a.first), a.length);
+        if (!bytes && error != XPS_OK) { // nothing queued yet: the client can be told
+            xps_http_response_destroy(res);
+            XPS_LOG(XPS_LOG_ERROR, log_name, "%s: reading %s: %s", s->client_ip,
+                    xps_file_path(file), xps_strerror(error));
+            s->keep = false;
+            return reply(s, XPS_HTTP_STATUS_INTERNAL_SERVER_ERROR, "cannot read the file",
+                         nullptr, nullptr);
+        }
     }
     XPS_LOG(XPS_LOG_INFO, log_name, "%s \"%s\" -> %d %s", s->client_ip, s->request_line.c_str(),
             a.status, xps_file_path(file));
-    if (error == XPS_OK && xps_http_response_has_body(res) && a.length > 0)
-        error = xps_pipe_write_file(s->to_client, xps_file_fd(file),
-                                    static_cast<int64_t>(a.first), a.length);
     if (error != XPS_OK) { // the client may get a head and a short body: it sees the close
         XPS_LOG(XPS_LOG_ERROR, log_name, "%s: sending %s: %s", s->client_ip, xps_file_path(file),
                 xps_strerror(error));
@@ -239,22 +305,44 @@ void on_head(xps_session_t *s) {
     xps_session_action_release(&action);
 }
 
+// Stops answering pipelined requests while the client's pipe is full: it
+// is not reading what we send. We stop reading its requests too (the
+// pipe from it fills, the connection stops reading the socket, TCP pushes
+// back), so what one connection queues stays bounded — bytes by the pipe's
+// threshold, descriptors by the few big files that fit in it — however
+// many requests it sends. on_client_room resumes. [stage 13]
+void pause_requests(xps_session_t *s) {
+    s->paused = true;
+    if (s->from_client)
+        xps_pipe_set_sink_ready(s->from_client, false);
+    xps_pipe_set_source_ready(s->to_client, true); // call on_client_room when there is room
+}
+
 // Parses what the head buffer holds. With keep-alive the buffer may hold
 // several pipelined requests: each complete head is answered (its
 // response queued whole, so responses leave in request order), then
 // end_request moves the rest to the front and sets s->next, and the loop
-// parses the next one — a loop, not recursion, however many were sent.
+// parses the next one — a loop, not recursion, however many were sent,
+// until the client's pipe is full (pause_requests). Once the client has
+// sent FIN, what is left is answered and the session ends.
 void parse_heads(xps_session_t *s) {
     while (s->phase == session_phase::head) {
+        if (s->to_client && xps_pipe_room(s->to_client) == 0)
+            return pause_requests(s);
+        if (s->head_len == 0 && s->client_eof)
+            return finish(s); // every request answered; the client sends no more
         int rc = xps_http_parser_parse_head(s->parser, s->head.get(), s->head_len);
-        if (rc == XPS_E_AGAIN && s->head_len < s->head_cap)
-            return; // wait for more bytes
+        if (rc == XPS_E_AGAIN && s->head_len < s->head_cap) {
+            if (!s->client_eof)
+                return; // wait for more bytes
+            rc = XPS_E_EOF; // ...that will never come: a head cut short
+        }
         s->next = false;
         if (rc == XPS_OK)
             on_head(s);
         else
             refuse(s, rc);
-        if (!s->next || s->head_len == 0)
+        if (!s->next)
             return;
     }
 }
@@ -266,7 +354,7 @@ void on_client_bytes(xps_pipe_t *pipe, void *data) {
     auto *s = static_cast<xps_session_t *>(data);
     if (s->phase == session_phase::proxying)
         return proxy_client_bytes(s);
-    if (s->phase != session_phase::head) { // connecting: the bytes wait in the pipe
+    if (s->phase != session_phase::head || s->paused) { // the bytes wait in the pipe
         xps_pipe_set_sink_ready(pipe, false);
         return;
     }
@@ -277,25 +365,34 @@ void on_client_bytes(xps_pipe_t *pipe, void *data) {
     parse_heads(s);
 }
 
-// source_done() of from_client: the client sent FIN (or vanished). With
-// part of a head, that is a malformed request (400); with nothing, the
-// client just left.
+// source_done() of from_client: the client sent FIN (or vanished) and we
+// have read everything it sent. What is in the head buffer is still
+// answered (pipelined requests, then FIN, is a valid way to ask); part of
+// a head is a malformed request (400); nothing: the client just left.
 void on_client_end(xps_pipe_t *pipe, void *data) {
     auto *s = static_cast<xps_session_t *>(data);
     xps_pipe_detach_sink(pipe);
     s->from_client = nullptr;
     if (s->phase != session_phase::head)
         return proxy_client_end(s);
-    if (s->head_len == 0)
-        return finish(s);
-    refuse(s, XPS_E_EOF);
+    s->client_eof = true;
+    if (!s->paused)
+        parse_heads(s);
 }
 
-// produce() of to_client: the client took some of the response (asked for
-// only while a proxy relay waits for room).
+// produce() of to_client: the client took some of what we queued (asked
+// for only while a proxy relay, or paused requests, wait for room).
 void on_client_room(xps_pipe_t *pipe, void *data) {
+    auto *s = static_cast<xps_session_t *>(data);
     xps_pipe_set_source_ready(pipe, false);
-    proxy_client_room(static_cast<xps_session_t *>(data));
+    if (s->phase != session_phase::head)
+        return proxy_client_room(s);
+    if (!s->paused)
+        return;
+    s->paused = false;
+    if (s->from_client)
+        xps_pipe_set_sink_ready(s->from_client, true);
+    parse_heads(s);
 }
 
 // sink_gone() of to_client: the client connection is gone; nobody will
@@ -362,7 +459,7 @@ void finish(xps_session_t *s) { xps_session_destroy(s); }
 
 void end_request(xps_session_t *s) {
     s->served++;
-    if (!s->keep || s->phase != session_phase::head || !s->to_client || !s->from_client)
+    if (!s->keep || s->phase != session_phase::head || !s->to_client)
         return finish(s);
     // [stage 13] Keep-alive: drop this request's head, keep what follows it
     // (the start of the next request, or several: pipelining), and parse
@@ -395,7 +492,7 @@ xps_session_t *xps_session_create(xps_loop_t *loop, xps_connection_t *client,
         s->parser = xps_http_parser_create(&limits);
         // The head is read no further ahead than the buffer can take.
         s->from_client = xps_pipe_create(core, s->head_cap);
-        s->to_client = xps_pipe_create(core, XPS_PIPE_DEFAULT_THRESHOLD);
+        s->to_client = xps_pipe_create(core, client_queue_max);
     }
     if (!s || !s->head || !s->parser || !s->from_client || !s->to_client ||
         !(s->member = xps_core_add_member(core, destroy_member, s))) {

@@ -29,25 +29,42 @@
  * client allows it (RFC 9112 §9.3: HTTP/1.1 unless "Connection: close";
  * HTTP/1.0 only with "Connection: keep-alive", echoed back) and the request
  * had no body; the bytes after the head are the next request, answered in
- * order (each response is queued whole before the next head is parsed).
- * A refused head, a proxied request, or a request with a body still close
- * the connection. The rules, in the order they apply:
+ * order (each response is queued whole before the next head is parsed),
+ * while the client takes what is queued: with 256 KiB waiting for it, no
+ * more requests are read until it has read some (back-pressure: a client
+ * that sends and never reads holds a bounded amount of memory and at most
+ * a few file descriptors). A refused head, a proxied request, or a request
+ * with a body still close the connection. The rules, in the order they
+ * apply:
  *  - the head is read into one buffer of the parser's max_head (+1) bytes;
  *    a head the parser refuses is answered with its status (400, 413, 414,
  *    431, 501, 505) and reason; a client that stops half-way gets 400.
  *  - route (xps_session_route): listener + Host + longest req_path
  *    (xps_config_lookup); none → 404.
- *  - file_serve: GET and HEAD (405 otherwise, with Allow); a folder named
- *    without its final '/' → 301 to the same path with it; a folder → its
- *    index files, in order; XPS_E_NOTFOUND → 404, XPS_E_PERMISSION → 403.
+ *  - file_serve: GET and HEAD; OPTIONS → 200 with Allow (also "OPTIONS *",
+ *    the server as a whole); other methods 405 with Allow (501 for one no
+ *    RFC defines); a folder named without its final '/' → 301 to the same
+ *    path with it — built from the normalised path, so the Location can
+ *    never name another origin; a folder → its index files, in order;
+ *    XPS_E_NOTFOUND → 404, XPS_E_PERMISSION → 403. A file of up to 64 KiB
+ *    leaves in the same send() as its head; a bigger one by sendfile().
  *  - redirect: the route's status and Location, no body.
  *  - reverse_proxy: see xps_session_forward_head for the request rewrite;
- *    the upstream's response is relayed byte for byte until the upstream
- *    closes (the forwarded request says "Connection: close", so it does);
- *    502 when the upstream cannot be reached, or closes before sending a
- *    byte. A request body (Content-Length or chunked) is forwarded as it
- *    arrives, framing unchanged. There is no timeout for an upstream that
- *    accepts and then stays silent until stage 18.
+ *    the upstream's response is relayed until the upstream closes (the
+ *    forwarded request says "Connection: close", so it does) — byte for
+ *    byte in stage 12; in stage 13 an HTTP/1.1 client gets a response of
+ *    unknown length re-framed as chunked; 502 when the upstream cannot be
+ *    reached, or closes before sending a byte. A request body is forwarded
+ *    as it arrives, RE-FRAMED by us: its data bytes with our own
+ *    Content-Length, or in chunks of our own (the client's chunk sizes,
+ *    extensions and trailers never go up), so the upstream cannot read the
+ *    body differently from the way xps did (request smuggling, RFC 9112
+ *    §6.3, §7.1). [stage 13] An Upgrade request (not h2c) is forwarded
+ *    with its Upgrade; the client's following bytes are held until the
+ *    upstream answers: 101 → a raw tunnel both ways; anything else → a
+ *    normal response, and the held bytes are never relayed. There is no
+ *    timeout for an upstream that accepts and then stays silent until
+ *    stage 18.
  *
  * Lifecycle: create (takes the accepted connection) → runs by itself from
  * the loop → destroys itself when the response is queued or either side is
@@ -171,13 +188,18 @@ void xps_session_action_release(xps_session_action_t *action) XPS_NOEXCEPT;
  *  - Host: kept as sent; taken from an absolute-form target; for a request
  *    without one, fwd->default_host;
  *  - removed (hop-by-hop, §7.6.1): Connection, every field it names
- *    (except Host, Content-Length and Transfer-Encoding, which frame the
- *    message: naming them there is an attack, not a request), Keep-Alive,
- *    Proxy-Connection, TE, Upgrade;
+ *    (except Host: naming it there is an attack, not a request),
+ *    Keep-Alive, Proxy-Connection, TE, Upgrade, HTTP2-Settings; every
+ *    field whose name has '_' (a CGI-style upstream reads
+ *    "Transfer_Encoding" as Transfer-Encoding: nginx drops them too);
+ *  - the framing as received (Content-Length, Transfer-Encoding), replaced
+ *    by ours after the other fields: "Content-Length: <the one value the
+ *    parser accepted>", or "Transfer-Encoding: chunked" for a chunked body
+ *    (the session re-encodes its chunks), nothing for a body-less request;
  *  - X-Forwarded-For: the client's address appended to any received list;
  *    Via (§7.6.3): "<1.0|1.1> <via_name>" appended likewise;
  *  - Connection: close (this hop ends after one response);
- *  - every other field in the order received, the body framing untouched.
+ *  - every other field in the order received.
  * `head` and `buf` as the parser gave them. NULL and *error XPS_E_NOMEM. */
 xps_buffer_t *xps_session_forward_head(const xps_http_head_t *head, const char *buf,
                                        const xps_session_forward_t *fwd,

@@ -55,6 +55,9 @@ struct xps_session_s {
                                            // connection open (decided in on_head)
     bool next;                             // set by end_request: the head buffer
                                            // was shifted; parse the next request
+    bool paused;                           // pipelined requests wait: the client's
+                                           // pipe is full (pause_requests)
+    bool client_eof;                       // the client sent FIN; answer what it sent
     uint64_t served;                       // requests answered on this connection
     std::string request_line;              // "GET /x" for the log
 
@@ -65,7 +68,10 @@ struct xps_session_s {
     xps_pipe_t *to_upstream;               // we are its source; NULL once detached
     xps_pipe_t *from_upstream;             // we are its sink; NULL once detached
     bool body_done;                        // the whole request body went up
-    bool tunnel;                           // [stage 13] an Upgrade: raw bytes both ways
+    bool upgrade_asked;                    // [stage 13] the head asked to switch protocols;
+                                           // the client's next bytes wait for the answer
+    bool tunnel;                           // [stage 13] the upstream said 101: raw bytes
+                                           // both ways from now on
     uint64_t relayed;                      // response bytes passed to the client
     // re-framing a close-delimited response as chunked [stage 13]
     int reframe;                           // a reframe_mode: how response bytes go down

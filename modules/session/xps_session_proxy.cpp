@@ -8,7 +8,9 @@
 //
 // The session sits in the middle of both directions (the stage 08 tunnel
 // joined the two connections directly) because it has something to do in
-// each: upward it rewrites the head and finds where the body ends; downward
+// each: upward it rewrites the head, finds where the body ends and frames
+// the body itself (what goes up is only what xps parsed: request smuggling
+// needs two parsers that disagree, and this way there is one); downward
 // it must know whether any byte came back, since a client that got nothing
 // is owed a 502, and one that got half a response can only be cut off.
 // Each direction copies what it moves (one memcpy per chunk) and obeys the
@@ -39,13 +41,18 @@ namespace {
 
 // Hop-by-hop fields (RFC 9110 §7.6.1): they describe this connection, not
 // the message, and must not travel past it. Connection names more.
+// HTTP2-Settings belongs to an "Upgrade: h2c" (RFC 7540 §3.2.1), which we
+// never pass on: xps speaks no HTTP/2.
 constexpr const char *hop_by_hop[] = {"connection", "keep-alive", "proxy-connection", "te",
-                                      "upgrade"};
+                                      "upgrade", "http2-settings"};
 
-// Fields a Connection header may NOT make us drop: they frame the message
-// (or route it). "Connection: content-length" would otherwise strip the
-// body's length on the way up: a request-smuggling trick.
-constexpr const char *protected_fields[] = {"host", "content-length", "transfer-encoding"};
+// The body's framing. Never forwarded as received: forward_head writes
+// its own from what the parser decided (one Content-Length value, or
+// "Transfer-Encoding: chunked" for a body that forward_body re-encodes),
+// so the upstream can only read the body where xps read it (RFC 9112
+// §6.3; "Content-Length: 5, 5" and "Transfer-Encoding: ,chunked," are
+// accepted from the client but leave as "5" and "chunked").
+constexpr const char *framing_fields[] = {"content-length", "transfer-encoding"};
 
 bool in_list(const char *buf, xps_http_slice_t name, const char *const *list, size_t n) {
     for (size_t i = 0; i < n; i++)
@@ -64,12 +71,22 @@ bool named_by_connection(const xps_http_head_t *h, const char *buf, xps_http_sli
     return false;
 }
 
+// A field name with '_' is a valid token, but a CGI-style upstream maps
+// '_' and '-' both to '_' ("Transfer_Encoding" reaches it as
+// HTTP_TRANSFER_ENCODING): such a name could smuggle a field past our
+// checks under the name of another. Dropped, as nginx does by default.
+bool has_underscore(const char *buf, xps_http_slice_t name) {
+    return std::memchr(buf + name.offset, '_', name.length) != nullptr;
+}
+
+// Whether a received field stays behind. Host is never dropped, even if
+// Connection names it ("Connection: host" is an attack, not a request).
 bool dropped(const xps_http_head_t *h, const char *buf, xps_http_slice_t name) {
-    if (in_list(buf, name, hop_by_hop, sizeof hop_by_hop / sizeof *hop_by_hop))
+    if (in_list(buf, name, hop_by_hop, sizeof hop_by_hop / sizeof *hop_by_hop) ||
+        in_list(buf, name, framing_fields, sizeof framing_fields / sizeof *framing_fields) ||
+        has_underscore(buf, name))
         return true;
-    if (in_list(buf, name, protected_fields, sizeof protected_fields / sizeof *protected_fields))
-        return false;
-    return named_by_connection(h, buf, name);
+    return !xps_http_slice_iequals(buf, name, "host") && named_by_connection(h, buf, name);
 }
 
 void append_slice(std::string &out, const char *buf, xps_http_slice_t s) {
@@ -150,6 +167,10 @@ std::string forward_head(const xps_http_head_t *h, const char *buf,
         (out += "Host: ") += fwd->default_host;
         out += "\r\n";
     }
+    if (h->body == XPS_HTTP_BODY_LENGTH) // our framing, from what the parser read
+        out += "Content-Length: " + std::to_string(h->content_length) + "\r\n";
+    else if (h->body == XPS_HTTP_BODY_CHUNKED)
+        out += "Transfer-Encoding: chunked\r\n";
     append_list(out, h, buf, "X-Forwarded-For", fwd->client_ip ? fwd->client_ip : "unknown");
     append_list(out, h, buf, "Via",
                 (h->version == XPS_HTTP_VERSION_1_0 ? "1.0 " : "1.1 ") + via_token(fwd->via_name));
@@ -163,6 +184,7 @@ void on_upstream_room(xps_pipe_t *pipe, void *data);
 void on_upstream_gone(xps_pipe_t *pipe, void *data);
 void on_upstream_bytes(xps_pipe_t *pipe, void *data);
 void on_upstream_end(xps_pipe_t *pipe, void *data);
+void start_tunnel(xps_session_t *s);
 
 // Writes a copy of `len` bytes into `pipe` (we are its source).
 int write_copy(xps_pipe_t *pipe, const char *bytes, size_t len) {
@@ -171,6 +193,27 @@ int write_copy(xps_pipe_t *pipe, const char *bytes, size_t len) {
     xps_buffer_t *b = xps_buffer_copy_of(bytes, len);
     return b ? xps_pipe_write(pipe, b) : XPS_E_NOMEM;
 }
+
+// Writes bytes[0..len) into `pipe` as one chunk of the chunked coding
+// (RFC 9112 §7.1): the size in hex, CRLF, the data, CRLF — framing of our
+// own, in one buffer. Nothing for len 0 (that would be the last-chunk).
+int write_chunk(xps_pipe_t *pipe, const char *bytes, size_t len) {
+    if (len == 0)
+        return XPS_OK;
+    char size_line[24];
+    int n = std::snprintf(size_line, sizeof size_line, "%zx\r\n", len);
+    xps_buffer_t *b = xps_buffer_create(static_cast<size_t>(n) + len + 2);
+    if (!b)
+        return XPS_E_NOMEM;
+    char *at = xps_buffer_space(b);
+    std::memcpy(at, size_line, static_cast<size_t>(n));
+    std::memcpy(at + n, bytes, len);
+    std::memcpy(at + n + len, "\r\n", 2);
+    xps_buffer_produce(b, static_cast<size_t>(n) + len + 2);
+    return xps_pipe_write(pipe, b);
+}
+
+constexpr char last_chunk[] = "0\r\n\r\n"; // the end of a chunked body, no trailers
 
 // No response can be relayed: 502 if the client has had nothing yet,
 // else the client is cut off (it sees the response end early).
@@ -244,21 +287,8 @@ std::string chunked_head(const std::string &head, size_t head_length) {
 
 // Queues bytes[0..len) for the client: as they are, or as one chunk.
 int write_down(xps_session_t *s, const char *bytes, size_t len) {
-    if (len == 0)
-        return XPS_OK;
-    if (s->reframe != reframe_chunked)
-        return write_copy(s->to_client, bytes, len);
-    char size_line[24];
-    int n = std::snprintf(size_line, sizeof size_line, "%zx\r\n", len);
-    xps_buffer_t *b = xps_buffer_create(static_cast<size_t>(n) + len + 2);
-    if (!b)
-        return XPS_E_NOMEM;
-    char *at = static_cast<char *>(xps_buffer_space(b));
-    std::memcpy(at, size_line, static_cast<size_t>(n));
-    std::memcpy(at + n, bytes, len);
-    std::memcpy(at + n + len, "\r\n", 2);
-    xps_buffer_produce(b, static_cast<size_t>(n) + len + 2);
-    return xps_pipe_write(s->to_client, b);
+    return s->reframe == reframe_chunked ? write_chunk(s->to_client, bytes, len)
+                                         : write_copy(s->to_client, bytes, len);
 }
 
 // The head is complete (or will never be): decide how the body goes down
@@ -314,9 +344,18 @@ bool take_response_head(xps_session_t *s, xps_pipe_t *pipe) {
             buf.erase(0, r.head_length);
             continue;
         }
+        bool switched = rc == XPS_OK && r.status == 101;
+        if (switched && !s->upgrade_asked) { // a server MUST NOT (RFC 9110 §15.2.2)
+            fail(s, "the upstream switched protocols without being asked");
+            return false;
+        }
         if (send_response_head(s, &r, rc) != XPS_OK)
             return finish(s), false;
-        return true;
+        if (switched)
+            start_tunnel(s);
+        // Refused (any other answer): the bytes the client sent after its
+        // head are never relayed raw; the connection ends with this response.
+        return s->phase != session_phase::done;
     }
 }
 
@@ -329,19 +368,28 @@ void body_cut_short(xps_session_t *s) {
     finish(s);
 }
 
-// Runs the body parser over in[0..len) and forwards what it used, framing
-// included (a chunked body goes up chunked, as it came). *used gets the
-// bytes used: all of them, unless the body ends inside `in` (what follows
-// is a pipelined request: stage 13). Sets body_done at the end of the body.
-// Returns false when the session has ended: broken chunked framing (the
-// parser's 400) or no memory.
+// Runs the body parser over in[0..len) and forwards the body's DATA, re-
+// framed by us: as it is for a Content-Length body (forward_head sent the
+// length), as chunks of our own for a chunked one, with our last-chunk at
+// its end. The client's framing bytes — sizes, extensions, trailers —
+// never go up: an upstream cannot read a body we forward differently from
+// the way we read it (RFC 9112 §7.1, the defence against smuggling
+// through chunked framing). *used gets the bytes used: all of them, unless
+// the body ends inside `in` (what follows is a pipelined request: stage
+// 13). Sets body_done at the end of the body. Returns false when the
+// session has ended: broken framing (the parser's 400) or no memory.
 bool forward_body(xps_session_t *s, const char *in, size_t len, size_t *used) {
+    bool chunked = xps_http_parser_head(s->parser)->body == XPS_HTTP_BODY_CHUNKED;
     size_t off = 0;
-    int rc;
+    int rc, error = XPS_OK;
     do {
         size_t n = 0;
         xps_http_slice_t data;
         rc = xps_http_parser_parse_body(s->parser, in + off, len - off, &n, &data);
+        const char *bytes = in + off + data.offset;
+        if (rc == XPS_E_NEXT && s->to_upstream && error == XPS_OK)
+            error = chunked ? write_chunk(s->to_upstream, bytes, data.length)
+                            : write_copy(s->to_upstream, bytes, data.length);
         off += n;
     } while (rc == XPS_E_NEXT);
     *used = off;
@@ -354,7 +402,9 @@ bool forward_body(xps_session_t *s, const char *in, size_t len, size_t *used) {
         return false;
     }
     s->body_done = rc == XPS_OK;
-    if (s->to_upstream && write_copy(s->to_upstream, in, off) != XPS_OK) {
+    if (s->body_done && chunked && s->to_upstream && error == XPS_OK)
+        error = write_copy(s->to_upstream, last_chunk, sizeof last_chunk - 1);
+    if (error != XPS_OK) {
         fail(s, "out of memory");
         return false;
     }
@@ -375,36 +425,68 @@ void on_upstream_closed(xps_connection_t *, int reason, void *data) {
     s->upstream_failed |= reason != XPS_OK;
 }
 
-// [stage 13] The head of a tunnelled Upgrade: the usual one-hop rewrite
+// [stage 13] The protocols of the client's Upgrade (RFC 9110 §7.8) that
+// we ask the upstream for: all but h2c. xps speaks no HTTP/2, and an
+// upstream that switched to it would send frames we would relay as if
+// they were an HTTP/1.1 answer. "" when none is left (or the request asks
+// for none: the parser ignores Upgrade in HTTP/1.0): no upgrade at all.
+std::string upgrade_offer(const xps_http_head_t *h, const char *buf) {
+    std::string offer;
+    size_t at = h->upgrade_protocols.offset, end = at + h->upgrade_protocols.length;
+    while (h->upgrade && at < end) {
+        size_t a = at, b = at;
+        while (b < end && buf[b] != ',')
+            b++;
+        at = b + 1;
+        while (a < b && (buf[a] == ' ' || buf[a] == '\t'))
+            a++;
+        while (b > a && (buf[b - 1] == ' ' || buf[b - 1] == '\t'))
+            b--;
+        size_t name = a; // protocol = protocol-name ["/" protocol-version]
+        while (name < b && buf[name] != '/')
+            name++;
+        if (a == b || xps_http_slice_iequals(buf, xps_http_slice_t{a, name - a}, "h2c"))
+            continue;
+        offer.append(offer.empty() ? "" : ", ").append(buf + a, b - a);
+    }
+    return offer;
+}
+
+// [stage 13] The head of an Upgrade request: the usual one-hop rewrite
 // (Upgrade and Connection are hop-by-hop, so it drops them), then the one
 // hop-by-hop request this upstream must see put back: instead of
-// "Connection: close", "Connection: Upgrade" and the client's Upgrade
-// value (RFC 9110 §7.8). NULL when out of memory.
+// "Connection: close", "Connection: Upgrade" and the protocols we offer
+// (RFC 9110 §7.8). NULL when out of memory.
 xps_buffer_t *upgrade_head(const xps_http_head_t *h, const char *buf,
-                           const xps_session_forward_t *fwd) {
+                           const xps_session_forward_t *fwd, const std::string &offer) {
     try {
         std::string out = forward_head(h, buf, fwd);
         static const char close_line[] = "Connection: close\r\n\r\n";
         out.resize(out.size() - (sizeof close_line - 1)); // forward_head's last line
-        out.append("Connection: Upgrade\r\nUpgrade: ")
-            .append(buf + h->upgrade_protocols.offset, h->upgrade_protocols.length)
-            .append("\r\n\r\n");
+        out.append("Connection: Upgrade\r\nUpgrade: ").append(offer).append("\r\n\r\n");
         return xps_buffer_copy_of(out.data(), out.size());
     } catch (const std::bad_alloc &) {
         return nullptr;
     }
 }
 
-// [stage 13] The tunnel's first client bytes (after the head, if any) go
-// up raw; from now on proxy_client_bytes relays everything the client
-// sends, and the response direction is the usual relay: the upstream's
-// 101 and whatever follows, until it closes.
-void start_tunnel(xps_session_t *s, const xps_http_head_t *h) {
+// [stage 13] The upstream answered the Upgrade with 101 Switching
+// Protocols: only now does the connection stop carrying HTTP. The bytes
+// the client sent after its head (held until now) go up raw, and from
+// here proxy_client_bytes relays everything the client sends; the
+// response direction relays the 101 and whatever follows, until the
+// upstream closes. Before the 101 those bytes were not ours to pass on
+// unparsed: an upstream that answers 200 instead would read them as a
+// request xps never saw — request smuggling (RFC 9110 §7.8).
+void start_tunnel(xps_session_t *s) {
+    const xps_http_head_t *h = xps_http_parser_head(s->parser);
+    s->tunnel = true;
     size_t extra = s->head_len - h->head_length;
-    if (extra > 0 && write_copy(s->to_upstream, s->head.get() + h->head_length, extra) != XPS_OK)
-        return fail(s, "out of memory");
-    XPS_LOG(XPS_LOG_INFO, log_name, "%s \"%s\" -> upgrade tunnelled to %s", s->client_ip,
-            s->request_line.c_str(), s->upstream_cfg->text);
+    if (extra > 0 && s->to_upstream &&
+        write_copy(s->to_upstream, s->head.get() + h->head_length, extra) != XPS_OK)
+        return finish(s); // the 101 is on its way down: nothing else to say
+    XPS_LOG(XPS_LOG_INFO, log_name, "%s \"%s\" -> switched protocols, tunnelled to %s",
+            s->client_ip, s->request_line.c_str(), s->upstream_cfg->text);
     if (s->from_client)
         xps_pipe_set_sink_ready(s->from_client, true);
     else if (s->to_upstream) // the client already sent FIN: pass it on
@@ -447,23 +529,34 @@ void start_relay(xps_session_t *s, xps_connection_t *upstream) {
     s->phase = session_phase::proxying;
 
     const xps_http_head_t *h = xps_http_parser_head(s->parser);
-    // [stage 13] An Upgrade (WebSocket) request without a body becomes a
-    // tunnel: the head asks the upstream to switch, then bytes flow both
-    // ways unchanged until either side closes (RFC 9110 §7.8).
-    s->tunnel = s->http11 && h->upgrade && h->body == XPS_HTTP_BODY_NONE;
+    // [stage 13] An Upgrade (WebSocket) request without a body asks the
+    // upstream to switch protocols; the bytes the client sends after it
+    // wait until the answer says whether it did (start_tunnel).
+    std::string offer;
+    try {
+        if (s->http11 && h->body == XPS_HTTP_BODY_NONE)
+            offer = upgrade_offer(h, s->head.get());
+    } catch (const std::bad_alloc &) {
+        return fail(s, "out of memory");
+    }
+    s->upgrade_asked = !offer.empty();
     xps_session_forward_t fwd{s->client_ip, xps_config_server_name(s->config),
                               s->upstream_cfg->text};
     int error = XPS_OK;
-    xps_buffer_t *head = s->tunnel ? upgrade_head(h, s->head.get(), &fwd)
-                                   : xps_session_forward_head(h, s->head.get(), &fwd, &error);
+    xps_buffer_t *head = s->upgrade_asked
+                             ? upgrade_head(h, s->head.get(), &fwd, offer)
+                             : xps_session_forward_head(h, s->head.get(), &fwd, &error);
     if (!head || xps_pipe_write(s->to_upstream, head) != XPS_OK)
         return fail(s, "out of memory");
-    if (s->tunnel)
-        return start_tunnel(s, h);
     // [stage 13] An HTTP/1.1 client may get a close-delimited response
-    // re-framed as chunked: look at the response head first.
+    // re-framed as chunked, and an Upgrade needs its 101 seen: look at the
+    // response head first.
     if (s->http11 && h->version == XPS_HTTP_VERSION_1_1 && h->method != XPS_HTTP_METHOD_HEAD)
         s->reframe = reframe_head;
+    if (s->upgrade_asked) { // no body; the client's next bytes stay in its pipe
+        s->body_done = true;
+        return;
+    }
     if (s->http11 && h->expect_continue && h->body != XPS_HTTP_BODY_NONE &&
         s->head_len == h->head_length)
         send_continue(s);
@@ -544,8 +637,7 @@ void on_upstream_end(xps_pipe_t *pipe, void *data) {
     // with the last-chunk — unless the upstream failed (a reset): then the
     // client must see a cut body, not a complete one.
     if (s->reframe == reframe_chunked && s->to_client && !s->upstream_failed) {
-        static const char last[] = "0\r\n\r\n";
-        if (write_copy(s->to_client, last, sizeof last - 1) != XPS_OK)
+        if (write_copy(s->to_client, last_chunk, sizeof last_chunk - 1) != XPS_OK)
             return finish(s);
     }
     XPS_LOG(XPS_LOG_INFO, log_name, "%s \"%s\" -> proxied to %s, %llu bytes", s->client_ip,
@@ -577,6 +669,8 @@ void proxy_start(xps_session_t *s, const xps_config_upstream_t *upstream) {
 
 void proxy_client_bytes(xps_session_t *s) {
     xps_pipe_chunk_t chunk;
+    if (s->upgrade_asked && !s->tunnel) // [stage 13] held until the upstream's 101
+        return xps_pipe_set_sink_ready(s->from_client, false);
     if (s->tunnel) { // [stage 13] raw bytes up, as long as the upstream takes them
         while (s->to_upstream && xps_pipe_room(s->to_upstream) > 0 &&
                xps_pipe_peek(s->from_client, &chunk) == XPS_OK) {

@@ -8,15 +8,18 @@
 //     ├─ redirect ──────── REPLY <http_status_code>, Location: <redirect_url>
 //     ├─ reverse_proxy ─── PROXY upstreams[0]   (CONNECT: REPLY 501)
 //     ├─ metrics ───────── REPLY 501 (served by apps/xps)
-//     └─ file_serve ────── serve_file(): GET/HEAD only; the file, or for a
-//                          folder a 301 to "path/", then its index files
+//     └─ file_serve ────── serve_file(): GET/HEAD: the file, or for a folder
+//                          a 301 to "path/", then its index files;
+//                          OPTIONS: 200 with Allow; other methods 405/501
 #include "modules/session/xps_session_internal.hpp"
 
 #include <sys/stat.h>
 
+#include <cctype>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 #include <string>
 
 namespace {
@@ -41,18 +44,43 @@ bool is_folder(const char *root, const char *path) {
            S_ISDIR(st.st_mode);
 }
 
-// "/docs?x=1" → "/docs/?x=1": the target as sent (still percent-encoded,
-// so the Location is a valid URL), a '/' added at the end of its path.
-char *with_slash(const char *target) {
-    size_t path_len = std::strcspn(target, "?");
-    size_t len = std::strlen(target);
-    auto *loc = static_cast<char *>(std::malloc(len + 2));
-    if (loc) {
-        std::memcpy(loc, target, path_len);
-        loc[path_len] = '/';
-        std::memcpy(loc + path_len + 1, target + path_len, len - path_len + 1);
+// The Location of a folder's 301: "/docs" → "/docs/", "/docs?x=1" →
+// "/docs/?x=1". Built from the NORMALISED path, never from the target as
+// sent: "//evil.example/%2e%2e/docs" names the folder /docs too, and
+// echoing it would send the browser to "//evil.example/..." — a network-
+// path reference, i.e. another origin (RFC 3986 §4.2): an open redirect.
+// The normalised path has no "//", "." or ".." (xps_http_request_path);
+// bytes outside RFC 3986's pchar are percent-encoded ('\\', which browsers
+// read as '/', becomes %5C), so the result is always a path on this origin.
+// The query is passed on as sent. NULL when out of memory.
+char *folder_location(const char *path, const char *query) {
+    static const char hex[] = "0123456789ABCDEF";
+    std::string loc;
+    try {
+        for (const char *p = path; *p; p++) {
+            auto c = static_cast<unsigned char>(*p);
+            if (std::isalnum(c) || std::strchr("-._~!$&'()*+,;=:@/", c))
+                loc += static_cast<char>(c);
+            else
+                (loc += '%') += hex[c >> 4], loc += hex[c & 15];
+        }
+        loc += '/';
+        if (query)
+            (loc += '?') += query;
+    } catch (const std::bad_alloc &) {
+        return nullptr;
     }
-    return loc;
+    return strdup(loc.c_str());
+}
+
+// What a file_serve route answers to: 405's Allow and OPTIONS's.
+constexpr const char *file_methods = "GET, HEAD, OPTIONS";
+
+// OPTIONS (RFC 9110 §9.3.7): 200, no body, the methods in Allow.
+int answer_options(xps_session_action_t *out) {
+    out->kind = XPS_SESSION_REPLY, out->status = 200, out->reason = "options";
+    out->allow = file_methods;
+    return XPS_OK;
 }
 
 // A folder: its index files, in order; the first that opens is served.
@@ -83,20 +111,10 @@ int serve_index(xps_core_t *core, const xps_config_route_match_t &m, const char 
     return XPS_OK;
 }
 
-// file_serve: the file at dir_path + the whole request path (the route's
-// req_path is not cut off: docs/config.md, "file_serve").
-int serve_file(xps_core_t *core, const xps_config_route_match_t &m,
-               const xps_http_request_t *req, xps_session_action_t *out) {
-    int method = xps_http_request_method(req);
-    if (method != XPS_HTTP_METHOD_GET && method != XPS_HTTP_METHOD_HEAD) {
-        // A method nobody defined is not implemented; a known one is not
-        // allowed on a file (RFC 9110 §15.5.6: 405 lists what is, in Allow).
-        out->kind = XPS_SESSION_REPLY;
-        out->status = method == XPS_HTTP_METHOD_OTHER ? 501 : 405;
-        out->reason = "files are served to GET and HEAD only";
-        out->allow = out->status == 405 ? "GET, HEAD" : nullptr;
-        return XPS_OK;
-    }
+// The file at dir_path + the whole request path (the route's req_path is
+// not cut off: docs/config.md, "file_serve"), a folder's 301 or its index.
+int find_file(xps_core_t *core, const xps_config_route_match_t &m,
+              const xps_http_request_t *req, xps_session_action_t *out) {
     const char *path = xps_http_request_path(req);
     int error = XPS_OK;
     out->file = xps_file_create(core, m.dir_path, path, &error);
@@ -113,10 +131,36 @@ int serve_file(xps_core_t *core, const xps_config_route_match_t &m,
         // relative links of its index page resolve inside it (nginx does
         // the same). 301: the folder will stay a folder.
         out->kind = XPS_SESSION_REPLY, out->status = 301, out->reason = "folder: add the '/'";
-        out->location = with_slash(xps_http_request_target(req));
+        out->location = folder_location(path, xps_http_request_query(req));
         return out->location ? XPS_OK : XPS_E_NOMEM;
     }
     return serve_index(core, m, path, out);
+}
+
+// file_serve: GET and HEAD get the file; OPTIONS what may be done with
+// it, or with the server as a whole for "OPTIONS *" (RFC 9110 §9.3.7).
+int serve_file(xps_core_t *core, const xps_config_route_match_t &m,
+               const xps_http_request_t *req, xps_session_action_t *out) {
+    int method = xps_http_request_method(req);
+    bool options = method == XPS_HTTP_METHOD_OPTIONS;
+    if (method != XPS_HTTP_METHOD_GET && method != XPS_HTTP_METHOD_HEAD && !options) {
+        // A method nobody defined is not implemented; a known one is not
+        // allowed on a file (RFC 9110 §15.5.6: 405 lists what is, in Allow).
+        out->kind = XPS_SESSION_REPLY;
+        out->status = method == XPS_HTTP_METHOD_OTHER ? 501 : 405;
+        out->reason = "files are served to GET and HEAD only";
+        out->allow = out->status == 405 ? file_methods : nullptr;
+        return XPS_OK;
+    }
+    if (options && std::strcmp(xps_http_request_target(req), "*") == 0)
+        return answer_options(out);
+    int rc = find_file(core, m, req, out);
+    if (options && out->kind == XPS_SESSION_FILE) { // it exists: no body, just Allow
+        xps_file_destroy(out->file);
+        out->file = nullptr;
+        return answer_options(out);
+    }
+    return rc;
 }
 
 } // namespace

@@ -176,7 +176,25 @@ static void routes_requests_to_actions(void **state)
         {9001, "GET /private.txt HTTP/1.1\r\nHost: site.test\r\n\r\n", XPS_SESSION_REPLY, 403,
          NULL},
         {9001, "POST /a.txt HTTP/1.1\r\nHost: site.test\r\nContent-Length: 0\r\n\r\n",
-         XPS_SESSION_REPLY, 405, "GET, HEAD"},
+         XPS_SESSION_REPLY, 405, "GET, HEAD, OPTIONS"},
+        /* OPTIONS (RFC 9110 §9.3.7): "*" is the server as a whole */
+        {9001, "OPTIONS * HTTP/1.1\r\nHost: site.test\r\n\r\n", XPS_SESSION_REPLY, 200,
+         "GET, HEAD, OPTIONS"},
+        {9001, "OPTIONS /a.txt HTTP/1.1\r\nHost: site.test\r\n\r\n", XPS_SESSION_REPLY, 200,
+         "GET, HEAD, OPTIONS"},
+        {9001, "OPTIONS /docs/ HTTP/1.1\r\nHost: site.test\r\n\r\n", XPS_SESSION_REPLY, 200,
+         "GET, HEAD, OPTIONS"},
+        {9001, "OPTIONS /missing HTTP/1.1\r\nHost: site.test\r\n\r\n", XPS_SESSION_REPLY, 404,
+         NULL},
+        /* a folder's 301 is built from the normalised path: never another origin */
+        {9001, "GET //evil.example/%2e%2e/docs HTTP/1.1\r\nHost: site.test\r\n\r\n",
+         XPS_SESSION_REPLY, 301, "/docs/"},
+        {9001, "GET //evil.example/../docs HTTP/1.1\r\nHost: site.test\r\n\r\n",
+         XPS_SESSION_REPLY, 301, "/docs/"},
+        {9001, "GET /\\evil.example/%2e%2e/docs?a=b HTTP/1.1\r\nHost: site.test\r\n\r\n",
+         XPS_SESSION_REPLY, 301, "/docs/?a=b"},
+        {9001, "GET /%64ocs HTTP/1.1\r\nHost: site.test\r\n\r\n", XPS_SESSION_REPLY, 301,
+         "/docs/"},
         {9001, "PROPFIND /a.txt HTTP/1.1\r\nHost: site.test\r\n\r\n", XPS_SESSION_REPLY, 501, NULL},
         {9001, "GET /go/far HTTP/1.1\r\nHost: site.test\r\n\r\n", XPS_SESSION_REPLY, 301,
          "https://x.test/"},
@@ -258,10 +276,36 @@ static void forward_head_rewrites_for_one_hop(void **state)
          "\r\nok", "xps",
          "POST /u HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\nX-Forwarded-For: 10.1.2.3\r\n"
          "Via: 1.1 xps\r\nConnection: close\r\n\r\n"},
-        {"chunked framing is kept: the body goes up as it came",
-         "POST /u HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n", "xps",
+        {"chunked framing: ours, after the other fields (forward_body re-encodes the body)",
+         "POST /u HTTP/1.1\r\nTransfer-Encoding: chunked\r\nHost: h\r\n\r\n", "xps",
          "POST /u HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
          "X-Forwarded-For: 10.1.2.3\r\nVia: 1.1 xps\r\nConnection: close\r\n\r\n"},
+        {"Content-Length: 5, 5 leaves as one value",
+         "POST /u HTTP/1.1\r\nContent-Length: 5, 5\r\nHost: h\r\n\r\n", "xps",
+         "POST /u HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n"
+         "X-Forwarded-For: 10.1.2.3\r\nVia: 1.1 xps\r\nConnection: close\r\n\r\n"},
+        {"two equal Content-Length lines leave as one",
+         "POST /u HTTP/1.1\r\nContent-Length: 5\r\nHost: h\r\ncontent-length: 5\r\n\r\n", "xps",
+         "POST /u HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n"
+         "X-Forwarded-For: 10.1.2.3\r\nVia: 1.1 xps\r\nConnection: close\r\n\r\n"},
+        {"Transfer-Encoding: ,chunked, leaves as chunked",
+         "POST /u HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: ,chunked,\r\n\r\n", "xps",
+         "POST /u HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
+         "X-Forwarded-For: 10.1.2.3\r\nVia: 1.1 xps\r\nConnection: close\r\n\r\n"},
+        {"field names with '_' are dropped (a CGI upstream reads them as '-')",
+         "GET / HTTP/1.1\r\nHost: h\r\nTransfer_Encoding: chunked\r\nX_Real_IP: 6.6.6.6\r\n"
+         "X-Ok: 1\r\n\r\n", "xps",
+         "GET / HTTP/1.1\r\nHost: h\r\nX-Ok: 1\r\nX-Forwarded-For: 10.1.2.3\r\n"
+         "Via: 1.1 xps\r\nConnection: close\r\n\r\n"},
+        {"a field Connection names is dropped; Host is kept even when named",
+         "GET / HTTP/1.1\r\nConnection: X-Drop, host\r\nX-Drop: 1\r\nHost: h\r\n\r\n", "xps",
+         "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 10.1.2.3\r\nVia: 1.1 xps\r\n"
+         "Connection: close\r\n\r\n"},
+        {"Upgrade: h2c and its HTTP2-Settings go no further",
+         "GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n"
+         "HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n", "xps",
+         "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 10.1.2.3\r\nVia: 1.1 xps\r\n"
+         "Connection: close\r\n\r\n"},
         {"received X-Forwarded-For and Via lists are extended",
          "GET / HTTP/1.1\r\nX-Forwarded-For: 1.1.1.1\r\nHost: h\r\nVia: 1.0 edge\r\n"
          "x-forwarded-for: 2.2.2.2, 3.3.3.3\r\n\r\n", "xps",
@@ -522,7 +566,7 @@ static void a_session_proxies_a_chunked_post_with_a_rewritten_head(void **state)
     assert_string_equal(r.up_got, "POST /api/x HTTP/1.1\r\nHost: site.test\r\n"
                                   "Transfer-Encoding: chunked\r\nX-Forwarded-For: 127.0.0.1\r\n"
                                   "Via: 1.1 unit-test\r\nConnection: close\r\n\r\n"
-                                  "5\r\nhello\r\n0\r\n\r\n");
+                                  "3\r\nhel\r\n2\r\nlo\r\n0\r\n\r\n"); /* our chunks */
     rig_stop(&r);
 }
 
