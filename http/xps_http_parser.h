@@ -145,9 +145,12 @@ typedef struct xps_http_head {
                                      1.1 without "close", or 1.0 with
                                      "keep-alive" (Connection tokens, §9.3) */
     bool connection_close;        /* Connection lists "close" */
-    bool upgrade;                 /* Connection lists "upgrade" AND an Upgrade
-                                     header is present (RFC 9110 §7.8) */
-    xps_http_slice_t upgrade_protocols; /* the Upgrade header's value */
+    bool upgrade;                 /* HTTP/1.1, Connection lists "upgrade" AND
+                                     an Upgrade header is present (RFC 9110
+                                     §7.8: a server MUST ignore Upgrade in an
+                                     HTTP/1.0 request) */
+    xps_http_slice_t upgrade_protocols; /* the Upgrade header's value, as sent
+                                           (set even when upgrade is false) */
     bool expect_continue;         /* Expect: 100-continue (RFC 9110 §10.1.1) */
     size_t head_length;           /* bytes of the head, blank line included:
                                      the body (or the next request) starts here */
