@@ -1,8 +1,14 @@
 // http/xps_http_body.cpp — the request parser's body: a second state
 // machine, armed by the head's framing checks, that counts down a
 // Content-Length body or decodes chunked framing (RFC 9112 §6.3, §7.1):
-// chunk sizes checked against the body limit, extensions skipped, trailers
-// checked like header lines and skipped.
+// chunk sizes checked against the body limit, extensions parsed by their
+// grammar and skipped, trailers checked like header lines and skipped.
+//
+// Strict on purpose. When xps is a proxy, the server behind it reads the
+// same chunked bytes, and any byte the two read differently (a bare LF, a
+// space before the CRLF, an extension one of them ends early) lets a client
+// hide a second request inside a body. So every framing line ends in CRLF,
+// and whitespace is accepted only where the grammar says BWS.
 //
 // The data is never copied: each call reports the data bytes at hand as one
 // slice of the caller's input. Only the framing bytes (sizes, CRLFs,
@@ -16,11 +22,34 @@ using namespace parser_detail; // the shared states, classes and helpers
 
 namespace {
 
+// A 64-bit size takes 16 hex digits. A 17th can only be a leading zero (a
+// bigger value is over max_body first), and leading zeros without end
+// would be framing without end, which the limits below exist to prevent.
+constexpr unsigned max_size_digits = 16;
+static_assert(XPS_HTTP_CHUNK_LINE_MAX == 1024 && XPS_HTTP_CHUNK_EXT_MAX == 16384,
+              "the reasons below name these values");
+
 step body_fail(xps_http_parser_t *p, int status, const char *reason) {
     p->bst = body_state::failed;
     p->status = status;
     p->reason = reason;
     return step::failed;
+}
+
+step bad_request(xps_http_parser_t *p, const char *reason) {
+    return body_fail(p, XPS_HTTP_STATUS_BAD_REQUEST, reason);
+}
+
+// The byte moved the machine to `next`.
+step enter(xps_http_parser_t *p, body_state next) {
+    p->bst = next;
+    return step::more;
+}
+
+// A CR ended a framing line: the LF must come next, then `next`.
+step line_end(xps_http_parser_t *p, body_state next) {
+    p->after_lf = next;
+    return enter(p, body_state::lf);
 }
 
 // A hex digit of chunk-size, with the body limit checked before the size
@@ -30,54 +59,127 @@ step size_digit(xps_http_parser_t *p, unsigned char c) {
     auto v = static_cast<uint64_t>(hex_value(c));
     if (v > room || p->chunk_size > (room - v) / 16)
         return body_fail(p, XPS_HTTP_STATUS_CONTENT_TOO_LARGE, "chunk over the body limit");
+    if (p->size_digits == max_size_digits)
+        return bad_request(p, "chunk size longer than 16 hex digits");
     p->chunk_size = p->chunk_size * 16 + v;
     p->size_digits++;
     return step::more;
 }
 
-// The chunk-size line ended: data follows, or the last chunk's trailers.
+// The CR of a chunk-size line. The line may end after the size, a name or
+// a value, nowhere else (BWS stands only before ";" and around "=", so
+// "5 \r\n" is refused). Then data follows, or the last chunk's trailers.
 step end_size_line(xps_http_parser_t *p) {
-    if (p->size_digits == 0)
-        return body_fail(p, XPS_HTTP_STATUS_BAD_REQUEST, "chunk size missing");
+    switch (p->bst) {
+    case body_state::size:
+        if (p->size_digits == 0)
+            return bad_request(p, "chunk size missing");
+        break;
+    case body_state::ext_name:
+    case body_state::ext_token:
+    case body_state::ext_quoted_end:
+        break;
+    case body_state::size_bws:
+    case body_state::ext_name_bws:
+        return bad_request(p, "whitespace at the end of a chunk-size line");
+    case body_state::ext_name_start:
+        return bad_request(p, "chunk extension without a name");
+    case body_state::ext_value_start:
+        return bad_request(p, "chunk extension without a value");
+    default: // ext_quoted, ext_quoted_pair
+        return bad_request(p, "unterminated quoted string in a chunk extension");
+    }
     p->body_total += p->chunk_size;
     p->remaining = p->chunk_size;
-    p->bst = p->chunk_size == 0 ? body_state::trailer : body_state::data;
+    body_state next = p->chunk_size == 0 ? body_state::trailer : body_state::data;
     p->chunk_size = 0;
     p->size_digits = 0;
     p->line_len = 0;
-    return step::more;
+    return line_end(p, next);
 }
 
-// A CR or LF ending a line inside the body. CR: go to `after_cr` (which
-// expects the LF), step::more. A bare LF: step::complete, the line has
-// ended now (the caller acts on it), or an error in strict mode.
-step body_line_end(xps_http_parser_t *p, unsigned char c, body_state after_cr) {
-    if (c == '\r')
-        return p->bst = after_cr, step::more;
-    if (p->limits.strict_crlf)
-        return body_fail(p, XPS_HTTP_STATUS_BAD_REQUEST, "bare LF line ending (strict CRLF mode)");
-    return step::complete;
-}
-
-// The chunk-size line: size, BWS, extensions (skipped), line end.
-step size_line_byte(xps_http_parser_t *p, unsigned char c) {
-    if (++p->line_len > p->limits.max_request_line)
-        return body_fail(p, XPS_HTTP_STATUS_BAD_REQUEST, "chunk-size line too long");
-    if (c == '\r' || c == '\n') {
-        step s = body_line_end(p, c, body_state::size_lf);
-        return s == step::complete ? end_size_line(p) : s;
+// chunk-size [ chunk-ext ], one byte (not the CR), by the grammar of
+// §7.1.1; the states are described in xps_http_parser_internal.hpp. One
+// case per state, as in the head machine, hence the length.
+step size_line_state(xps_http_parser_t *p, unsigned char c) {
+    bool ows = is_ows(c), tchar = is_tchar(c);
+    switch (p->bst) {
+    case body_state::size:
+        if (is_hex(c))
+            return size_digit(p, c);
+        if (p->size_digits > 0 && c == ';')
+            return enter(p, body_state::ext_name_start);
+        if (p->size_digits > 0 && ows)
+            return enter(p, body_state::size_bws);
+        return bad_request(p, "invalid chunk size");
+    case body_state::size_bws: // after the size or a value: only ";" may follow
+        if (ows)
+            return step::more;
+        if (c == ';')
+            return enter(p, body_state::ext_name_start);
+        return bad_request(p, "whitespace not followed by \";\" in a chunk-size line");
+    case body_state::ext_name_start:
+        if (ows)
+            return step::more;
+        if (tchar)
+            return enter(p, body_state::ext_name);
+        return bad_request(p, "chunk extension without a name");
+    case body_state::ext_name:
+    case body_state::ext_name_bws:
+        if (tchar && p->bst == body_state::ext_name)
+            return step::more;
+        if (ows)
+            return enter(p, body_state::ext_name_bws);
+        if (c == '=')
+            return enter(p, body_state::ext_value_start);
+        if (c == ';')
+            return enter(p, body_state::ext_name_start);
+        return bad_request(p, p->bst == body_state::ext_name
+                                  ? "invalid character in a chunk extension name"
+                                  : "whitespace inside a chunk extension name");
+    case body_state::ext_value_start:
+        if (ows)
+            return step::more;
+        if (c == '"')
+            return enter(p, body_state::ext_quoted);
+        if (tchar)
+            return enter(p, body_state::ext_token);
+        return bad_request(p, "chunk extension without a value");
+    case body_state::ext_token:
+    case body_state::ext_quoted_end:
+        if (tchar && p->bst == body_state::ext_token)
+            return step::more;
+        if (ows)
+            return enter(p, body_state::size_bws);
+        if (c == ';')
+            return enter(p, body_state::ext_name_start);
+        return bad_request(p, "invalid character in a chunk extension value");
+    case body_state::ext_quoted: // qdtext: any byte but DQUOTE, "\" and controls
+        if (c == '"')
+            return enter(p, body_state::ext_quoted_end);
+        if (c == '\\')
+            return enter(p, body_state::ext_quoted_pair);
+        return step::more;
+    default: // ext_quoted_pair: "\" escapes any byte but a control
+        return enter(p, body_state::ext_quoted);
     }
-    if (p->bst == body_state::size && is_hex(c))
-        return size_digit(p, c);
-    if (p->bst == body_state::ext)
-        return is_field_vchar(c) || is_ows(c) ? step::more
-                                              : body_fail(p, XPS_HTTP_STATUS_BAD_REQUEST,
-                                                          "control character in a chunk extension");
-    if (p->size_digits > 0 && c == ';')
-        return p->bst = body_state::ext, step::more;
-    if (p->size_digits > 0 && is_ows(c))
-        return p->bst = body_state::size_ws, step::more;
-    return body_fail(p, XPS_HTTP_STATUS_BAD_REQUEST, "invalid chunk size");
+}
+
+// The chunk-size line: checked against its limits, then by the grammar.
+// Every byte counts against XPS_HTTP_CHUNK_LINE_MAX; those after the size
+// also against the body's XPS_HTTP_CHUNK_EXT_MAX, and may not be controls
+// (a quoted-string holds no control either, RFC 9110 §5.6.4).
+step size_line_byte(xps_http_parser_t *p, unsigned char c) {
+    if (c == '\r')
+        return end_size_line(p);
+    if (++p->line_len > XPS_HTTP_CHUNK_LINE_MAX)
+        return bad_request(p, "chunk-size line longer than 1024 bytes");
+    bool in_size = p->bst == body_state::size;
+    if (!(in_size && is_hex(c)) && ++p->ext_bytes > XPS_HTTP_CHUNK_EXT_MAX)
+        return bad_request(p, "chunk extensions over 16384 bytes in one body");
+    if (!in_size && !is_field_vchar(c) && !is_ows(c))
+        return bad_request(p, "control character in a chunk extension");
+    return size_line_state(p, c);
 }
 
 // The trailer section (§7.1.2): field lines, checked like headers, then
@@ -85,61 +187,45 @@ step size_line_byte(xps_http_parser_t *p, unsigned char c) {
 step trailer_byte(xps_http_parser_t *p, unsigned char c) {
     if (++p->trailer_bytes > p->limits.max_head)
         return body_fail(p, XPS_HTTP_STATUS_REQUEST_HEADER_FIELDS_TOO_LARGE, "trailers over the limit");
-    bool line_end = c == '\r' || c == '\n';
     switch (p->bst) {
     case body_state::trailer:
-        if (line_end) {
-            step s = body_line_end(p, c, body_state::end_lf);
-            return s == step::complete ? (p->bst = body_state::done, step::more) : s;
-        }
+        if (c == '\r') // the blank line: the body is complete once its LF is here
+            return line_end(p, body_state::done);
         if (!is_tchar(c))
-            return body_fail(p, XPS_HTTP_STATUS_BAD_REQUEST, "invalid trailer line");
+            return bad_request(p, "invalid trailer line");
         if (++p->trailer_lines > p->limits.max_headers)
             return body_fail(p, XPS_HTTP_STATUS_REQUEST_HEADER_FIELDS_TOO_LARGE, "too many trailer lines");
-        return p->bst = body_state::trailer_name, step::more;
+        return enter(p, body_state::trailer_name);
     case body_state::trailer_name:
         if (c == ':')
-            return p->bst = body_state::trailer_value, step::more;
-        return is_tchar(c) ? step::more
-                           : body_fail(p, XPS_HTTP_STATUS_BAD_REQUEST, "trailer line without a colon");
+            return enter(p, body_state::trailer_value);
+        return is_tchar(c) ? step::more : bad_request(p, "trailer line without a colon");
     default: // trailer_value
-        if (line_end) {
-            step s = body_line_end(p, c, body_state::trailer_lf);
-            return s == step::complete ? (p->bst = body_state::trailer, step::more) : s;
-        }
-        return is_field_vchar(c) || is_ows(c)
-                   ? step::more
-                   : body_fail(p, XPS_HTTP_STATUS_BAD_REQUEST, "control character in a trailer");
+        if (c == '\r')
+            return line_end(p, body_state::trailer);
+        return is_field_vchar(c) || is_ows(c) ? step::more
+                                              : bad_request(p, "control character in a trailer");
     }
 }
 
-// One framing byte of a chunked body (not chunk data).
+// One framing byte of a chunked body (not chunk data). A LF is valid only
+// right after a CR: RFC 9112 §7.1 writes CRLF, and §2.2's leave to accept a
+// bare LF covers the start line and header fields, not the framing.
 step chunk_byte(xps_http_parser_t *p, unsigned char c) {
+    if (p->bst == body_state::lf)
+        return c == '\n' ? enter(p, p->after_lf) : bad_request(p, "CR not followed by LF");
+    if (c == '\n')
+        return bad_request(p, "bare LF in chunked framing (CRLF required)");
     switch (p->bst) {
-    case body_state::size:
-    case body_state::size_ws:
-    case body_state::ext:
-        return size_line_byte(p, c);
-    case body_state::size_lf:
-        return c == '\n' ? end_size_line(p)
-                         : body_fail(p, XPS_HTTP_STATUS_BAD_REQUEST, "CR not followed by LF");
-    case body_state::data_cr: {
-        if (c != '\r' && c != '\n')
-            return body_fail(p, XPS_HTTP_STATUS_BAD_REQUEST, "chunk data longer than its size");
-        step s = body_line_end(p, c, body_state::data_lf);
-        return s == step::complete ? (p->bst = body_state::size, step::more) : s;
-    }
-    case body_state::data_lf:
-        return c == '\n' ? (p->bst = body_state::size, step::more)
-                         : body_fail(p, XPS_HTTP_STATUS_BAD_REQUEST, "CR not followed by LF");
-    case body_state::trailer_lf:
-        return c == '\n' ? (p->bst = body_state::trailer, step::more)
-                         : body_fail(p, XPS_HTTP_STATUS_BAD_REQUEST, "CR not followed by LF");
-    case body_state::end_lf:
-        return c == '\n' ? (p->bst = body_state::done, step::more)
-                         : body_fail(p, XPS_HTTP_STATUS_BAD_REQUEST, "CR not followed by LF");
-    default:
+    case body_state::data_cr:
+        return c == '\r' ? line_end(p, body_state::size)
+                         : bad_request(p, "chunk data longer than its size");
+    case body_state::trailer:
+    case body_state::trailer_name:
+    case body_state::trailer_value:
         return trailer_byte(p, c);
+    default: // size .. ext_quoted_end
+        return size_line_byte(p, c);
     }
 }
 

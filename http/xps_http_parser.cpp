@@ -420,7 +420,10 @@ step end_head(xps_http_parser_t *p, const char *buf) {
         parse_authority(buf, h.host_header, false, true, &h.host, &h.port);
     h.keep_alive = !h.connection_close &&
                    (h.version == XPS_HTTP_VERSION_1_1 || p->conn_keep_alive);
-    h.upgrade = p->conn_upgrade && p->upgrade_seen;
+    // RFC 9110 §7.8: a server MUST ignore Upgrade in an HTTP/1.0 request
+    // (a 1.0 intermediary does not honour Connection, so the hop-by-hop
+    // field may have reached us without being meant for us).
+    h.upgrade = h.version == XPS_HTTP_VERSION_1_1 && p->conn_upgrade && p->upgrade_seen;
     h.headers = p->headers.data();
     h.header_count = p->headers.size();
     h.head_length = p->pos + 1;

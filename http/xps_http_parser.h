@@ -40,8 +40,8 @@
  *    (obsolete folding, §5.2), a NUL or other control byte → 400. Names
  *    are compared without regard to case.
  *  - line endings: CRLF; a CR not followed by LF → 400. A bare LF also ends
- *    a line (RFC 9112 §2.2 lets a recipient accept it: typing at nc sends
- *    LF), unless limits.strict_crlf, then → 400.
+ *    a line of the head (RFC 9112 §2.2 lets a recipient accept it: typing
+ *    at nc sends LF), unless limits.strict_crlf, then → 400.
  *  - semantics checked when the head completes: HTTP/1.1 without Host, or
  *    two Host lines, or an invalid Host value → 400 (§3.2). Framing
  *    (§6.1, §6.3, the request-smuggling defences): Content-Length must be
@@ -55,9 +55,22 @@
  *
  * The body: after the head, xps_http_parser_parse_body() is fed the bytes
  * that follow it (the rest of the head buffer, then each read) from any
- * buffer, and reports the body's data one slice at a time, decoding chunked
- * framing (extensions skipped, trailers checked and skipped, sizes checked
- * against limits.max_body → 413, bad framing → 400).
+ * buffer, and reports the body's data one slice at a time. Content-Length
+ * is counted down. Chunked framing (§7.1) is decoded strictly, because a
+ * proxy and the server behind it must agree on where a chunked body ends:
+ *  - every framing line (chunk-size line, the CRLF after chunk data, trailer
+ *    lines, the final blank line) ends in CRLF; a bare LF → 400 whatever
+ *    limits.strict_crlf says (§2.2's leniency is for the head only).
+ *  - chunk-size = 1*HEXDIG, at most 16 digits (64 bits; more can only be
+ *    leading zeros) → else 400; the sizes summing over max_body → 413.
+ *  - extensions (§7.1.1) are parsed by their grammar, then skipped:
+ *    *( BWS ";" BWS token [ BWS "=" BWS ( token / quoted-string ) ] ).
+ *    Whitespace anywhere else ("5 \r\n", "5;a \r\n") → 400; a chunk-size
+ *    line over XPS_HTTP_CHUNK_LINE_MAX bytes, or extensions over
+ *    XPS_HTTP_CHUNK_EXT_MAX bytes in one body → 400.
+ *  - trailer lines (§7.1.2) are checked like header lines (more than
+ *    max_head bytes or max_headers lines → 431) and skipped: never merged
+ *    into the head, never handed out.
  *
  * Lifecycle: create → parse_head ... → [parse_body ...] → reset (next
  * request on the same connection) or destroy.
@@ -85,11 +98,27 @@ typedef struct xps_http_limits {
     size_t max_head;         /* bytes from the first byte to the end of the blank line → 431 */
     size_t max_headers;      /* header lines → 431 */
     uint64_t max_body;       /* body bytes: Content-Length, or the sum of the chunks → 413 */
-    bool strict_crlf;        /* true: a bare LF is an error (400) instead of a line end */
+    bool strict_crlf;        /* true: a bare LF in the head is an error (400)
+                                instead of a line end (chunked framing never
+                                accepts one) */
 } xps_http_limits_t;
 
+/* The longest chunk-size line accepted, CRLF excluded (RFC 9112 §7.1.1
+ * asks a server to limit extensions). The size takes at most 16 hex
+ * digits; the extensions used in practice (a per-chunk signature, under
+ * 100 bytes) fit ten times over. Longer → 400. */
+#define XPS_HTTP_CHUNK_LINE_MAX 1024
+
+/* The most chunk-extension bytes (all that follows the size on its line)
+ * one body may carry, its chunks together. The line bound alone would let
+ * a body of 1-byte chunks make xps read and skip a kilobyte of framing per
+ * byte of data; 16 KiB, a default head's worth, is what hyper allows per
+ * body too. More → 400. */
+#define XPS_HTTP_CHUNK_EXT_MAX 16384
+
 /* 8 KiB request line (RFC 9112 §3 recommends supporting at least 8000
- * octets), 16 KiB head, 100 header lines, 1 MiB body, bare LF accepted. */
+ * octets), 16 KiB head, 100 header lines, 1 MiB body, bare LF accepted
+ * in the head. */
 xps_http_limits_t xps_http_default_limits(void) XPS_NOEXCEPT;
 
 /* The form of the request-target (RFC 9112 §3.2). */
@@ -145,9 +174,12 @@ typedef struct xps_http_head {
                                      1.1 without "close", or 1.0 with
                                      "keep-alive" (Connection tokens, §9.3) */
     bool connection_close;        /* Connection lists "close" */
-    bool upgrade;                 /* Connection lists "upgrade" AND an Upgrade
-                                     header is present (RFC 9110 §7.8) */
-    xps_http_slice_t upgrade_protocols; /* the Upgrade header's value */
+    bool upgrade;                 /* HTTP/1.1, Connection lists "upgrade" AND
+                                     an Upgrade header is present (RFC 9110
+                                     §7.8: a server MUST ignore Upgrade in an
+                                     HTTP/1.0 request) */
+    xps_http_slice_t upgrade_protocols; /* the Upgrade header's value, as sent
+                                           (set even when upgrade is false) */
     bool expect_continue;         /* Expect: 100-continue (RFC 9110 §10.1.1) */
     size_t head_length;           /* bytes of the head, blank line included:
                                      the body (or the next request) starts here */

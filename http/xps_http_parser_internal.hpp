@@ -50,23 +50,30 @@ enum class state : uint8_t {
     failed,        // refused; parse_head returns XPS_E_INVAL from now on
 };
 
-// The states of the body machine (RFC 9112 §6.3, §7.1).
+// The states of the body machine (RFC 9112 §6.3, §7.1). The chunk-size
+// line states (size .. ext_quoted_end) follow the grammar of §7.1.1:
+//   chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
+// so whitespace is accepted exactly where BWS stands, nowhere else.
 enum class body_state : uint8_t {
-    length,       // Content-Length: `remaining` bytes of data
-    size,         // chunk-size = 1*HEXDIG
-    size_ws,      // BWS after the size, before ';' or the line end
-    ext,          // chunk-ext: skipped up to the line end
-    size_lf,      // CR of the size line: LF must follow
-    data,         // chunk-data: `remaining` bytes
-    data_cr,      // CRLF after chunk-data: the CR
-    data_lf,      // ... and the LF
-    trailer,      // start of a trailer line, or the final CRLF
-    trailer_name, // trailer field name, until ':'
-    trailer_value,// trailer field value, until the line end
-    trailer_lf,   // CR of a trailer line: LF must follow
-    end_lf,       // CR of the final blank line: LF must follow
-    done,         // body complete
-    failed,       // refused
+    length,          // Content-Length: `remaining` bytes of data
+    size,            // chunk-size = 1*HEXDIG
+    size_bws,        // BWS after the size or a value: only ";" may follow
+    ext_name_start,  // after ";": BWS, then chunk-ext-name = token
+    ext_name,        // the name
+    ext_name_bws,    // BWS after the name: "=" or ";" must follow
+    ext_value_start, // after "=": BWS, then chunk-ext-val = token / quoted-string
+    ext_token,       // a token value
+    ext_quoted,      // inside a quoted-string value (RFC 9110 §5.6.4)
+    ext_quoted_pair, // after "\" in it: the escaped byte
+    ext_quoted_end,  // after its closing DQUOTE
+    data,            // chunk-data: `remaining` bytes
+    data_cr,         // the CR of the CRLF after chunk-data
+    trailer,         // start of a trailer line, or the final CRLF
+    trailer_name,    // trailer field name, until ':'
+    trailer_value,   // trailer field value, until the CR
+    lf,              // a CR ended a line: LF must follow, then `after_lf`
+    done,            // body complete
+    failed,          // refused
 };
 
 // What one step of the head machine decided.
@@ -186,7 +193,9 @@ struct xps_http_parser_s {
     uint64_t chunk_size;            // the chunk size being read
     unsigned size_digits;           // hex digits read of it
     uint64_t body_total;            // body bytes announced so far (against max_body)
-    size_t line_len;                // bytes of the current chunk-size or trailer line
+    parser_detail::body_state after_lf; // state `lf` goes to once the LF is there
+    size_t line_len;                // bytes of the current chunk-size line, CRLF excluded
+    size_t ext_bytes;               // chunk-ext bytes of the whole body (XPS_HTTP_CHUNK_EXT_MAX)
     size_t trailer_bytes;           // bytes of the trailer section (against max_head)
     size_t trailer_lines;           // trailer lines (against max_headers)
 };

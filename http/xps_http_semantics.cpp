@@ -105,6 +105,21 @@ bool xps_http_not_modified(const char *inm, size_t inm_len, const char *ims, siz
     return false;
 }
 
+bool xps_http_if_range_holds(const char *value, size_t len, const char *etag, int64_t mtime,
+                             int64_t now) noexcept {
+    // Two bytes tell the forms apart (§13.1.5): an entity-tag starts with
+    // DQUOTE, or "W/" when weak; a date with a day name ("Wed", not "W/").
+    if (len >= 2 && value[0] == 'W' && value[1] == '/')
+        return false; // a weak tag never matches strongly (§8.8.3.2)
+    if (len >= 1 && value[0] == '"') // strong comparison: etag strong too, the same bytes
+        return etag && etag[0] == '"' && std::strlen(etag) == len &&
+               std::memcmp(value, etag, len) == 0;
+    // A date is a strong validator only if the file cannot have changed twice
+    // within the second it names: that second must be over (§8.8.2.2).
+    int64_t date = 0;
+    return xps_http_date_parse(value, len, &date) && date == mtime && mtime < now;
+}
+
 xps_http_range_result_t xps_http_range_eval(const char *text, size_t len, uint64_t size,
                                             uint64_t *first, uint64_t *last) noexcept {
     if (len < 6 || std::strncmp(text, "bytes=", 6) != 0)

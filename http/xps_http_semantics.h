@@ -2,9 +2,9 @@
  * http/xps_http_semantics.h — the pure decisions of HTTP/1.1 that a file
  * server makes about a request, separated from any socket so that each can
  * be tested as a table: validators (ETag, Last-Modified) and conditional
- * requests (RFC 9110 §8.8, §13), byte ranges (RFC 9110 §14), and — for
- * the proxy — scanning an upstream's response head to learn how its body
- * is framed (RFC 9112 §6.3).
+ * requests (RFC 9110 §8.8, §13, If-Range included), byte ranges (RFC 9110
+ * §14), and — for the proxy — scanning an upstream's response head to
+ * learn how its body is framed (RFC 9112 §6.3).
  *
  * Why: these rules are short to state and easy to get subtly wrong (which
  * header wins, what "unsatisfiable" means, a suffix range longer than the
@@ -64,6 +64,15 @@ bool xps_http_date_parse(const char *text, size_t len, int64_t *out) XPS_NOEXCEP
  * 304 when the file was not modified after it (mtime <= date). */
 bool xps_http_not_modified(const char *inm, size_t inm_len, const char *ims, size_t ims_len,
                            const char *etag, int64_t mtime) XPS_NOEXCEPT;
+
+/* If-Range value[0..len) (RFC 9110 §13.1.5): true when the Range may be
+ * applied, false to send the whole representation (200). An entity-tag
+ * holds on a strong match with etag (§8.8.3.2: a weak tag on either side
+ * never matches; xps's own ETags are weak, so for them it never holds). An
+ * HTTP-date holds when it equals mtime and that Last-Modified is strong, at
+ * least 1 s before now (§8.8.2.2). Anything else → false. etag may be NULL. */
+bool xps_http_if_range_holds(const char *value, size_t len, const char *etag, int64_t mtime,
+                             int64_t now) XPS_NOEXCEPT;
 
 /* Evaluates the Range value text[0..len) against a representation of
  * `size` bytes (RFC 9110 §14.1.2): "bytes=first-last", "bytes=first-" and

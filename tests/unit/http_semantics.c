@@ -3,10 +3,11 @@
  * Range evaluation (RFC 9110 §14.1.2: first-last, first-, -suffix, cut to
  * the end, unsatisfiable, several ranges and garbage ignored), ETag making
  * and weak comparison (§8.8.3.2), HTTP date parsing (§5.6.7), the
- * conditional decision with If-None-Match's precedence (§13.1.3), and the
- * keep-alive rule (RFC 9112 §9.3), and the response-head scanner a proxy
- * uses to frame a body (RFC 9112 §6.3), each head fed at every split
- * point from an exact-size heap copy (ASan sees any read past the end).
+ * conditional decision with If-None-Match's precedence (§13.1.3), If-Range
+ * (§13.1.5: only a strong validator lets a Range through), the keep-alive
+ * rule (RFC 9112 §9.3), and the response-head scanner a proxy uses to frame
+ * a body (RFC 9112 §6.3), each head fed at every split point from an
+ * exact-size heap copy (ASan sees any read past the end).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -128,6 +129,62 @@ static void if_none_match_wins_over_if_modified_since(void **state)
     assert_true(xps_http_not_modified(match, 5, old, 29, etag, 1000));
 }
 
+/* If-Range (RFC 9110 §13.1.5): the Range holds only on a strong match. Each
+ * value is fed from an exact-size heap copy (no NUL after it). */
+static void if_range_holds_only_for_a_strong_validator(void **state)
+{
+    (void)state;
+    enum { T = 784111777 }; /* Sun, 06 Nov 1994 08:49:37 GMT */
+    static const char date[] = "Sun, 06 Nov 1994 08:49:37 GMT";
+    char weak[XPS_HTTP_ETAG_MAX]; /* what xps itself sends as ETag */
+    xps_http_etag_make(100, T, weak);
+    const struct { /* not static: one row uses `weak` */
+        const char *why;
+        const char *value; /* the If-Range value */
+        const char *etag;  /* the representation's ETag; NULL: none */
+        int64_t mtime, now;
+        bool want;
+    } rows[] = {
+        {"date equal to Last-Modified, a day old", date, NULL, T, T + 86400, true},
+        {"date equal, Last-Modified one second old", date, NULL, T, T + 1, true},
+        {"date equal, modified this very second: weak", date, NULL, T, T, false},
+        {"date equal, Last-Modified in the future", date, NULL, T, T - 5, false},
+        {"date one second after Last-Modified", date, NULL, T - 1, T + 100, false},
+        {"date one second before Last-Modified", date, NULL, T + 1, T + 100, false},
+        {"the issue's 1970 date against a 1994 file", "Thu, 01 Jan 1970 00:00:00 GMT", NULL, T,
+         T + 100, false},
+        {"1970 date against a file of mtime 0", "Thu, 01 Jan 1970 00:00:00 GMT", NULL, 0, 100, true},
+        {"a date on a Wednesday is not a weak tag", "Wed, 01 Jan 2020 00:00:00 GMT", NULL,
+         1577836800, 1577836900, true},
+        {"date with an ETag present: the date rule", date, "\"a-1\"", T, T + 100, true},
+        {"obsolete RFC 850 date", "Sunday, 06-Nov-94 08:49:37 GMT", NULL, T, T + 100, false},
+        {"strong tags equal", "\"a-1\"", "\"a-1\"", T, T + 100, true},
+        {"strong tags equal, modified this second", "\"a-1\"", "\"a-1\"", T, T, true},
+        {"strong tags differ", "\"a-2\"", "\"a-1\"", T, T + 100, false},
+        {"a prefix of the tag", "\"a-\"", "\"a-1\"", T, T + 100, false},
+        {"weak value, strong ETag", "W/\"a-1\"", "\"a-1\"", T, T + 100, false},
+        {"strong value, weak ETag", "\"a-1\"", "W/\"a-1\"", T, T + 100, false},
+        {"weak tags equal: still no strong match", "W/\"a-1\"", "W/\"a-1\"", T, T + 100, false},
+        {"xps's own weak ETag sent back", weak, weak, T, T + 100, false},
+        {"a tag and no ETag", "\"a-1\"", NULL, T, T + 100, false},
+        {"\"*\" is not a validator", "*", "\"a-1\"", T, T + 100, false},
+        {"W/ alone", "W/", "\"a-1\"", T, T + 100, false},
+        {"garbage", "yesterday", "\"a-1\"", T, T + 100, false},
+        {"empty", "", "\"a-1\"", T, T + 100, false},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        size_t len = strlen(rows[i].value);
+        char *copy = malloc(len ? len : 1);
+        assert_non_null(copy);
+        memcpy(copy, rows[i].value, len);
+        bool got = xps_http_if_range_holds(copy, len, rows[i].etag, rows[i].mtime, rows[i].now);
+        free(copy);
+        if (got != rows[i].want)
+            fail_msg("If-Range: %s (\"%s\"): %s, want %s", rows[i].why, rows[i].value,
+                     got ? "holds" : "fails", rows[i].want ? "holds" : "fails");
+    }
+}
+
 static void keep_alive_follows_rfc9112_9_3(void **state)
 {
     (void)state;
@@ -208,6 +265,7 @@ int main(void)
         cmocka_unit_test(etag_made_and_compared_weakly),
         cmocka_unit_test(http_dates_parse_only_in_imf_fixdate),
         cmocka_unit_test(if_none_match_wins_over_if_modified_since),
+        cmocka_unit_test(if_range_holds_only_for_a_strong_validator),
         cmocka_unit_test(keep_alive_follows_rfc9112_9_3),
         cmocka_unit_test(response_heads_scan_at_every_split_point),
     };
