@@ -111,7 +111,8 @@ const char *request_header(const xps_session_t *s, const char *name, size_t *len
 
 // What part of the file to send, and with which status [stage 13]:
 // validators first (a client that has the file gets 304, RFC 9110 §13.2.2),
-// then Range (§14): one satisfiable range → 206, none → 416.
+// then Range (§14): one satisfiable range → 206, none → 416 — unless an
+// If-Range names another version than ours (§13.1.5): then 200, all of it.
 struct file_answer {
     int status;                // 200, 206, 304 or 416
     uint64_t first, length;    // the bytes to send (206: the range)
@@ -134,6 +135,10 @@ file_answer evaluate(const xps_session_t *s, const xps_file_t *file) {
         return a;
     }
     const char *range = request_header(s, "Range", &range_len);
+    size_t if_range_len = 0; // §13.1.5: a Range only for the version the client has
+    const char *if_range = range ? request_header(s, "If-Range", &if_range_len) : nullptr;
+    if (if_range && !xps_http_if_range_holds(if_range, if_range_len, a.etag, a.mtime, time(nullptr)))
+        range = nullptr; // it changed (or we cannot tell): the whole file, 200
     uint64_t first = 0, last = 0;
     switch (range && s->method == XPS_HTTP_METHOD_GET
                 ? xps_http_range_eval(range, range_len, a.length, &first, &last)

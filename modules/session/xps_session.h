@@ -153,7 +153,9 @@ void xps_session_destroy(xps_session_t *session) XPS_NOEXCEPT;
  * alive and pipelining (above), and for files the validators (ETag W/"size-
  * mtime", Last-Modified; If-None-Match, else If-Modified-Since → 304) and
  * one byte range (Range → 206 with Content-Range; unsatisfiable → 416;
- * several ranges → 200 with everything), see http/xps_http_semantics.h.
+ * several ranges → 200 with everything; an If-Range that does not match
+ * this version of the file → 200 with everything), see
+ * http/xps_http_semantics.h.
  * Off by default: stage 12's behaviour, exactly. Call it right after
  * create, before the loop runs again. */
 void xps_session_set_http11(xps_session_t *session, bool on) XPS_NOEXCEPT;
