@@ -29,12 +29,17 @@
  *    Transfer-Encoding: chunked whose chunks decode to the upstream's
  *    bytes, ending in the last-chunk; an HTTP/1.0 client gets the body
  *    close-delimited, as sent (RFC 9112 §6.3, §7.1);
- *  - a WebSocket Upgrade on 8002 reaches the upstream with Connection:
- *    Upgrade and Upgrade: websocket, and then bytes flow through raw;
  *  - 501 (unknown method), 505 (HTTP/2.0), 414 (long target), 431 (too
  *    many header lines); an absolute-form target, dot segments and
  *    percent-escapes resolve to the file; a path climbing above the root
- *    gets 403.
+ *    gets 403;
+ *  - then the hardening checks of tests/support/hardening_checks.h, with
+ *    the strict test upstream on 3000: no tunnel before the upstream's
+ *    101 (and the WebSocket tunnel after it), loose chunked framing
+ *    refused, framing forwarded as xps parsed it, '_' fields and fields
+ *    named by Connection dropped, a folder's 301 only to this origin, a
+ *    bounded pipeline for a client that never reads, If-Range, a 413 that
+ *    survives an unread upload, OPTIONS *.
  */
 #define _GNU_SOURCE /* strcasestr */
 #include <stdarg.h>
@@ -53,6 +58,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include "tests/support/hardening_checks.h"
 #include "tests/support/harness.h"
 #include "tests/support/proxy_checks.h"
 
@@ -522,35 +528,6 @@ static void reframes_an_unknown_length_response_as_chunked_for_http11(void **sta
     }
 }
 
-static void tunnels_a_websocket_upgrade_through_the_proxy(void **state)
-{
-    (void)state;
-    start_server();
-    xt_upstream_start(3000, "echo"); /* returns the forwarded head, then the tunnel's bytes */
-    int fd = xt_connect(8002);
-    const char *upgrade = "GET /chat HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
-                          "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
-                          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
-    xt_send_all(fd, upgrade, strlen(upgrade));
-    char got[CAP];
-    size_t n = xt_read_until(fd, got, sizeof got, "\r\n\r\n", REPLY_MS);
-    bool asks = strcasestr(got, "\r\nConnection: Upgrade\r\n") &&
-                strcasestr(got, "\r\nUpgrade: websocket\r\n") && strstr(got, "Sec-WebSocket-Key");
-    xt_expect(asks,
-              "the upstream receives the handshake with \"Connection: Upgrade\" and \"Upgrade: "
-              "websocket\" kept (an echo upstream returns what it got)",
-              "received \"%s\"", xt_quote(got, n));
-    char frame[64];
-    xt_random_text(frame, 32);
-    frame[32] = '\0';
-    xt_send_all(fd, frame, 32);
-    n = xt_read_until(fd, got, sizeof got, frame, REPLY_MS);
-    xt_expect(strstr(got, frame) != NULL,
-              "after the handshake, 32 bytes sent by the client come back through the tunnel",
-              "received \"%s\" after sending \"%s\"", xt_quote(got, n), frame);
-    close(fd);
-}
-
 /* The refusals and path rules of the row, each on a new connection. */
 static void answers_the_rfc_status_for_refusals_and_never_leaves_root(void **state)
 {
@@ -596,6 +573,19 @@ static void answers_the_rfc_status_for_refusals_and_never_leaves_root(void **sta
     }
 }
 
+/* The hardening checks (tests/support/hardening_checks.h): the exact bytes
+ * outside test suites broke stage 13 with, on this stage's fixture. */
+XT_HARD_CHECK_ON(refuses_to_tunnel_before_the_upstreams_101, FIXTURE)
+XT_HARD_CHECK_ON(tunnels_a_websocket_upgrade_after_the_101, FIXTURE)
+XT_HARD_CHECK_ON(refuses_loose_chunked_framing_with_400, FIXTURE)
+XT_HARD_CHECK_ON(forwards_framing_of_its_own_not_the_clients, FIXTURE)
+XT_HARD_CHECK_ON(drops_underscore_fields_and_those_connection_names, FIXTURE)
+XT_HARD_CHECK_ON(redirects_a_folder_only_to_this_origin, FIXTURE)
+XT_HARD_CHECK_ON(bounds_what_a_client_that_never_reads_holds, FIXTURE)
+XT_HARD_CHECK_ON(if_range_for_another_version_gets_the_whole_file, FIXTURE)
+XT_HARD_CHECK_ON(an_upload_over_the_limit_gets_its_413_not_a_reset, FIXTURE)
+XT_HARD_CHECK_ON(answers_options_star_with_200_and_allow, FIXTURE)
+
 int main(void)
 {
     const struct CMUnitTest checks[] = {
@@ -607,8 +597,17 @@ int main(void)
         XT_CHECK(curl_range_gets_206_and_exactly_the_bytes),
         XT_CHECK(expect_100_continue_through_the_proxy_and_413_over_the_limit),
         XT_CHECK(reframes_an_unknown_length_response_as_chunked_for_http11),
-        XT_CHECK(tunnels_a_websocket_upgrade_through_the_proxy),
         XT_CHECK(answers_the_rfc_status_for_refusals_and_never_leaves_root),
+        XT_CHECK(refuses_to_tunnel_before_the_upstreams_101),
+        XT_CHECK(tunnels_a_websocket_upgrade_after_the_101),
+        XT_CHECK(refuses_loose_chunked_framing_with_400),
+        XT_CHECK(forwards_framing_of_its_own_not_the_clients),
+        XT_CHECK(drops_underscore_fields_and_those_connection_names),
+        XT_CHECK(redirects_a_folder_only_to_this_origin),
+        XT_CHECK(bounds_what_a_client_that_never_reads_holds),
+        XT_CHECK(if_range_for_another_version_gets_the_whole_file),
+        XT_CHECK(an_upload_over_the_limit_gets_its_413_not_a_reset),
+        XT_CHECK(answers_options_star_with_200_and_allow),
     };
     return xt_run_checks("stage 13 (http-spec)", checks);
 }
