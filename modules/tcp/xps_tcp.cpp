@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cassert>
 #include <cerrno>
 #include <cstring>
@@ -28,6 +29,14 @@ struct xps_listener_s {
     bool destroyed;                   // destroyed inside a callback; freed after the batch
 };
 
+// Where a connection is in its life; it only moves forward:
+// open → closed, or open → lingering → closed.
+enum class conn_state : unsigned char {
+    open,      // reading into and sending from its pipes
+    lingering, // all sent, FIN sent, no pipe: reading and discarding until EOF or a bound
+    closed,    // torn down; memory waits for the batch to end
+};
+
 struct xps_connection_s {
     xps_loop_t *loop;                 // borrowed
     xps_core_member_t *member;        // destroyed with the core
@@ -35,11 +44,16 @@ struct xps_connection_s {
     xps_loop_io_t *io;                // watches the socket
     xps_pipe_t *source_pipe;          // bytes we read go here; NULL when none or ended
     xps_pipe_t *sink_pipe;            // bytes we send come from here; NULL when none or ended
+    xps_tcp_options_t options;        // trigger and lingering bounds, copied at creation
+    conn_state state;
     bool had_pipes;                   // a pipe was ever attached (so "none left" means done)
     bool readable;                    // last edge said readable, no EAGAIN since
     bool writable;                    // last edge said writable, no EAGAIN since
-    bool closed;                      // torn down; memory waits for the batch to end
+    bool reading_stopped;             // the owner left our source pipe before the peer's FIN
+    bool fin_sent;                    // everything was sent and shutdown(SHUT_WR) succeeded
     int error;                        // first error seen (a failed send): the close reason
+    xps_loop_timer_t *linger_timer;   // while lingering: fires at the time bound
+    size_t discarded;                 // bytes read and dropped while lingering
     xps_connection_close_cb on_close; // the owner's notification
     void *close_data;
 };
@@ -50,6 +64,13 @@ constexpr size_t read_block = 64 * 1024;     // one recv() asks for at most this
 constexpr size_t keep_block_above = 32 * 1024; // a read this big keeps its block; smaller are copied
 constexpr size_t sendfile_max = 0x7ffff000;  // the kernel's cap for one sendfile()
 
+// Where a lingering connection reads the bytes it drops. One for the whole
+// process: the loop is single-threaded and nothing ever reads it back, so a
+// lingering connection costs no buffer of its own and no allocation per read.
+// (recv(MSG_TRUNC) would drop them in the kernel, but a NULL buffer upsets
+// valgrind's and ASan's checks of recv(); a copy of a few MiB is cheap.)
+char discard_scratch[64 * 1024];
+
 // -------------------------------------------------------------- connection
 
 void free_connection(void *p) { delete static_cast<xps_connection_t *>(p); }
@@ -57,10 +78,12 @@ void free_connection(void *p) { delete static_cast<xps_connection_t *>(p); }
 // Tears the connection down: both ends detached (the other ends are told),
 // watcher and socket gone, memory freed after the batch.
 void teardown(xps_connection_t *c) {
-    if (c->closed) // e.g. an on_close callback destroyed it already
+    if (c->state == conn_state::closed) // e.g. an on_close callback destroyed it already
         return;
-    c->closed = true;
+    c->state = conn_state::closed;
     xps_core_remove_member(c->member);
+    xps_loop_timer_destroy(c->linger_timer); // no time bound fires for a closed connection
+    c->linger_timer = nullptr;
     if (c->source_pipe)
         xps_pipe_detach_source(c->source_pipe);
     if (c->sink_pipe)
@@ -73,7 +96,7 @@ void teardown(xps_connection_t *c) {
 
 // The connection ends itself: tell the owner, then tear down.
 void close_self(xps_connection_t *c, int reason) {
-    if (c->closed)
+    if (c->state == conn_state::closed)
         return;
     if (reason != XPS_OK)
         XPS_LOG(XPS_LOG_DEBUG, "tcp", "%s: closing: %s", xps_socket_peer(c->socket),
@@ -83,9 +106,75 @@ void close_self(xps_connection_t *c, int reason) {
     teardown(c);
 }
 
-// With neither pipe end left, there is nothing more to read or send.
+// Reads and drops what the peer sends while lingering: until EAGAIN (edge-
+// triggered: the next edge brings us back), the peer's FIN (the orderly
+// end: XPS_OK), an error, or the byte bound (XPS_E_LIMIT: a peer that
+// floods us is not read for ever; closing with its bytes unread resets the
+// connection, which is then the peer's doing).
+void discard(xps_connection_t *c) {
+    int fd = xps_socket_fd(c->socket);
+    for (;;) {
+        size_t want = c->options.linger_bytes - c->discarded;
+        ssize_t n = recv(fd, discard_scratch, std::min(want, sizeof discard_scratch), 0);
+        if (n > 0) {
+            c->discarded += static_cast<size_t>(n);
+            if (c->discarded >= c->options.linger_bytes)
+                return close_self(c, XPS_E_LIMIT);
+        } else if (n == 0) {
+            return close_self(c, XPS_OK);
+        } else if (errno == EAGAIN) {
+            return;
+        } else if (errno != EINTR) {
+            return close_self(c, xps_error_from_errno(errno));
+        }
+    }
+}
+
+// The time bound: the peer has had linger_ms since our FIN to read the
+// answer and close. A silent peer has nothing unread, so this close is a
+// plain FIN-ACK ending, not a reset.
+void on_linger_timeout(xps_loop_timer_t *timer, void *data) {
+    (void)timer;
+    close_self(static_cast<xps_connection_t *>(data), XPS_E_TIMEOUT);
+}
+
+// The staged close of RFC 9112 §9.6, last stage. Everything was sent and
+// FIN is out, but the owner stopped reading before the peer's FIN: the peer
+// may still be sending (the body of a request refused from its head).
+// close() now, with bytes unread, or when the next ones arrive, would make
+// the kernel answer with a reset (RFC 1122 §4.2.2.13), and a reset drops
+// whatever of our answer the peer has not read yet. So read and discard
+// until the peer closes or a bound is reached. Only readability is watched
+// (level-triggered mode would otherwise report "writable" every round), and
+// the timer is the only other thing that can wake it: idle, it costs nothing.
+void start_linger(xps_connection_t *c) {
+    assert(c->state == conn_state::open);
+    c->state = conn_state::lingering;
+    c->linger_timer = xps_loop_timer_create(c->loop, on_linger_timeout, c);
+    if (!c->linger_timer)
+        return close_self(c, XPS_E_NOMEM); // no bound, no linger: close as before
+    int status = xps_loop_io_modify(c->io, XPS_LOOP_READABLE);
+    if (status != XPS_OK)
+        return close_self(c, status); // logged by the loop
+    xps_loop_timer_start(c->linger_timer, c->options.linger_ms);
+    XPS_LOG(XPS_LOG_DEBUG, "tcp", "%s: lingering close (at most %u ms, %zu bytes)",
+            xps_socket_peer(c->socket), c->options.linger_ms, c->options.linger_bytes);
+    discard(c); // bytes that came while nobody read: their edge has passed
+}
+
+bool lingering_enabled(const xps_tcp_options_t *o) {
+    return o->linger_ms > 0 && o->linger_bytes > 0;
+}
+
+// With neither pipe end left, there is nothing more to read or send: close,
+// in stages if the peer may still be sending (see start_linger).
 void close_if_done(xps_connection_t *c) {
-    if (c->had_pipes && !c->source_pipe && !c->sink_pipe)
+    if (!c->had_pipes || c->source_pipe || c->sink_pipe)
+        return;
+    if (c->reading_stopped && c->fin_sent && c->error == XPS_OK &&
+        lingering_enabled(&c->options))
+        start_linger(c);
+    else
         close_self(c, c->error);
 }
 
@@ -195,16 +284,20 @@ void consume(xps_pipe_t *pipe, void *data) {
     }
 }
 
-// Our source pipe lost its sink: nobody will read what we read. Stop.
+// Our source pipe lost its sink: nobody will read what we read. Stop. We
+// have not read the peer's FIN (it would have ended the source first), so
+// the peer may still be sending: the close will linger (see start_linger).
 void sink_gone(xps_pipe_t *pipe, void *data) {
     (void)pipe;
-    end_source(static_cast<xps_connection_t *>(data));
+    auto *c = static_cast<xps_connection_t *>(data);
+    c->reading_stopped = true;
+    end_source(c);
 }
 
 // Everything for this socket has been sent and no more will come: FIN.
 void source_done(xps_pipe_t *pipe, void *data) {
     auto *c = static_cast<xps_connection_t *>(data);
-    shutdown(xps_socket_fd(c->socket), SHUT_WR);
+    c->fin_sent = shutdown(xps_socket_fd(c->socket), SHUT_WR) == 0; // fails if the peer reset
     xps_pipe_detach_sink(pipe);
     c->sink_pipe = nullptr;
     close_if_done(c);
@@ -217,6 +310,11 @@ void on_socket(xps_loop_io_t *io, unsigned events, void *data) {
     (void)io;
     auto *c = static_cast<xps_connection_t *>(data);
     bool broken = events & (XPS_LOOP_HANGUP | XPS_LOOP_ERROR);
+    if (c->state == conn_state::lingering) {
+        if (broken || (events & XPS_LOOP_READABLE))
+            discard(c);
+        return;
+    }
     if (broken || (events & XPS_LOOP_READABLE)) {
         c->readable = true;
         if (c->source_pipe)
@@ -246,6 +344,8 @@ xps_connection_t *connection_from_socket(xps_loop_t *loop, xps_socket_t *socket,
     }
     c->loop = loop;
     c->socket = socket;
+    c->options = *options;
+    c->state = conn_state::open;
     c->io = xps_loop_io_attach(loop, xps_socket_fd(socket), XPS_LOOP_READABLE | XPS_LOOP_WRITABLE,
                                options->trigger, on_socket, c, error);
     c->member = c->io ? xps_core_add_member(xps_loop_core(loop), destroy_connection_member, c)
@@ -305,7 +405,9 @@ void destroy_listener_member(void *l) { xps_listener_destroy(static_cast<xps_lis
 
 } // namespace
 
-xps_tcp_options_t xps_tcp_default_options(void) noexcept { return xps_tcp_options_t{XPS_LOOP_EDGE}; }
+xps_tcp_options_t xps_tcp_default_options(void) noexcept {
+    return xps_tcp_options_t{XPS_LOOP_EDGE, XPS_TCP_LINGER_MS, XPS_TCP_LINGER_BYTES};
+}
 
 // ---------------------------------------------------------------- listener
 
@@ -374,6 +476,7 @@ void xps_connection_destroy(xps_connection_t *c) noexcept {
 }
 
 int xps_connection_attach_source(xps_connection_t *c, xps_pipe_t *pipe) noexcept {
+    assert(c->state == conn_state::open);
     if (c->source_pipe || xps_pipe_attach_source(pipe, produce, sink_gone, c) != XPS_OK)
         return XPS_E_FAIL;
     c->source_pipe = pipe;
@@ -383,6 +486,7 @@ int xps_connection_attach_source(xps_connection_t *c, xps_pipe_t *pipe) noexcept
 }
 
 int xps_connection_attach_sink(xps_connection_t *c, xps_pipe_t *pipe) noexcept {
+    assert(c->state == conn_state::open);
     if (c->sink_pipe || xps_pipe_attach_sink(pipe, consume, source_done, c) != XPS_OK)
         return XPS_E_FAIL;
     c->sink_pipe = pipe;

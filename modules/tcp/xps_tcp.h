@@ -20,8 +20,28 @@
  *  - the peer sends FIN → the connection ends its source (end of stream);
  *  - its sink is told the source of its pipe is done and everything was sent
  *    → shutdown(SHUT_WR), the peer sees FIN;
- *  - a connection with neither end attached closes and destroys itself.
+ *  - a connection with neither end attached closes and destroys itself: at
+ *    once if the peer's FIN ended its reading; after a lingering close (below)
+ *    if its owner stopped reading first;
  *  - a reset or a socket error ends both ends at once and destroys it.
+ *
+ * Lingering close (RFC 9112 §9.6, "close in stages"). An owner that stops
+ * reading before the peer's FIN (detaches the sink of the connection's
+ * source pipe: a server answering 413 from the head alone) leaves the peer
+ * free to go on sending. Closing a socket with bytes unread, or receiving
+ * bytes after closing it, makes the kernel send a reset (RFC 1122
+ * §4.2.2.13), and a reset throws away the part of our answer the peer has
+ * not read yet. So such a connection, once its last byte is sent and its FIN
+ * is out, stays open with no pipe, watching readability only: it reads and
+ * discards what arrives (into a process-wide scratch buffer: no allocation,
+ * no CPU while idle) until the first of
+ *  - the peer's FIN                       → close reason XPS_OK;
+ *  - a socket error (the peer reset)      → that error (XPS_E_CLOSED);
+ *  - options.linger_ms since our FIN      → XPS_E_TIMEOUT;
+ *  - options.linger_bytes discarded       → XPS_E_LIMIT (a reset, then);
+ * and then closes. A connection whose peer sent FIN first, or whose send
+ * failed, never lingers. xps_connection_destroy() still closes at once, in
+ * any state.
  *
  * Lifecycle: listener: create → accept callbacks → destroy. connection:
  * created by a listener (or from a connected fd, e.g. modules/upstream) →
@@ -50,21 +70,43 @@ typedef struct xps_connection_s xps_connection_t;
 typedef void (*xps_listener_accept_cb)(xps_listener_t *listener, xps_connection_t *connection,
                                        void *data);
 
-/* The connection has closed itself (peer gone, error, or both pipes done)
- * and is about to be freed: forget it. `reason` is XPS_OK for an orderly
- * end, else the error that ended it. Not called for xps_connection_destroy. */
+/* The connection has closed itself (peer gone, error, or both pipes done
+ * and, if it lingered, the lingering close over) and is about to be freed:
+ * forget it. `reason` is XPS_OK for an orderly end, else the error that
+ * ended it (a lingering close: XPS_E_TIMEOUT or XPS_E_LIMIT at its bounds).
+ * Called once at most; not called for xps_connection_destroy. */
 typedef void (*xps_connection_close_cb)(xps_connection_t *connection, int reason, void *data);
 
-/* How listeners and connections register with the loop. The defaults are
- * the correct server; the other values exist to reproduce the failures
- * stage 07 explains. */
+/* Default bounds of a lingering close (see "Lingering close" above).
+ * Time: nginx waits up to 5 s for more client data (lingering_timeout) and
+ * 30 s in all (lingering_time); one bound of 5 s is enough for a client to
+ * read an answer that is already on its way and close. It only matters to a
+ * peer that keeps sending 5 s after our FIN without reading; a silent one
+ * has nothing unread, and closing it is a clean FIN, not a reset. Bytes: a
+ * client that uploads until it notices the answer sends at most a few
+ * round trips' worth; 16 MiB covers a 16 MiB upload refused at its head and
+ * over 100 ms of a 1 Gbit/s sender, while a peer that floods for ever costs
+ * us at most 16 MiB of reading (far less than 5 s at loopback speed). */
+#define XPS_TCP_LINGER_MS 5000u
+#define XPS_TCP_LINGER_BYTES ((size_t)16 << 20)
+
+/* How listeners and connections register with the loop and close. The
+ * defaults are the correct server; the other values exist to reproduce the
+ * failures stage 07 explains, and to test the bounds. */
 typedef struct xps_tcp_options {
     /* XPS_LOOP_EDGE (correct). XPS_LOOP_LEVEL keeps EPOLLOUT registered on
      * an idle socket and so spins the CPU: the stage 07 experiment. */
     xps_loop_trigger_t trigger;
+    /* A lingering close lasts at most this long after our FIN
+     * (XPS_TCP_LINGER_MS). 0: no lingering close, close at once. */
+    uint32_t linger_ms;
+    /* ... and reads at most this many bytes (XPS_TCP_LINGER_BYTES). 0: no
+     * lingering close. */
+    size_t linger_bytes;
 } xps_tcp_options_t;
 
-/* The correct defaults: edge-triggered. */
+/* The correct defaults: edge-triggered, lingering close within
+ * XPS_TCP_LINGER_MS and XPS_TCP_LINGER_BYTES. */
 xps_tcp_options_t xps_tcp_default_options(void) XPS_NOEXCEPT;
 
 /* ------------------------------------------------------------ listener */
@@ -92,8 +134,10 @@ xps_connection_t *xps_connection_create(xps_loop_t *loop, int fd,
                                         const xps_tcp_options_t *options,
                                         int *error) XPS_NOEXCEPT;
 
-/* Closes at once: both pipe ends are detached (the other ends are told),
- * the socket is closed. The close callback is not called. Accepts NULL. */
+/* Closes at once, in any state (lingering included: it is how an owner
+ * aborts): both pipe ends are detached (the other ends are told), the
+ * socket is closed (a reset if bytes were unread), no callback follows.
+ * The close callback is not called. Accepts NULL. */
 void xps_connection_destroy(xps_connection_t *connection) XPS_NOEXCEPT;
 
 /* Bytes read from the socket go into `pipe`; the connection becomes its

@@ -5,14 +5,19 @@
  * (the HTTP head being read) and an output buffer (the reply, or the echo
  * not yet sent). The bodies of /slow/N and /big/N are appended to the output
  * buffer as they fall due (produce(), before each poll(); poll()'s timeout is
- * the next /slow line's time), never by sleeping. Kept deliberately plain: it is test equipment, and a reader
- * should be able to trust it at a glance.
+ * the next /slow line's time), never by sleeping. Strict mode keeps its own
+ * per-connection parser state (struct strict, further down): the bytes of
+ * the request being parsed, how far it got, the decoded body. Kept
+ * deliberately plain: it is test equipment, and a reader should be able to
+ * trust it at a glance.
  */
 #define _GNU_SOURCE
 #include "tests/support/upstream.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -20,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,7 +40,11 @@ enum {
     BIG_MAX_MIB = 4096,          /* /big/N: largest N (MiB) served */
     BIG_PENDING = 1024 * 1024,   /* /big/N: generate only while less than this is unsent */
     BIG_STEP = 64 * 1024,        /* /big/N: bytes generated at a time */
+    STRICT_BODY_LIMIT = 16 * 1024 * 1024, /* strict: a longer request body is refused */
+    CHUNK_LINE_MAX = 64,         /* strict: a chunk-size line longer than this is refused */
 };
+
+struct strict;
 
 /* A reply whose body is produced while it is sent (/slow/N, /big/N). */
 typedef enum { STREAM_NONE, STREAM_SLOW, STREAM_BIG } stream_kind;
@@ -52,6 +62,7 @@ typedef struct {
     unsigned long lines_total, lines_sent; /* /slow/N: N, and lines appended so far */
     long long next_send_ms; /* /slow/N: monotonic time the next line is due */
     unsigned long long big_total, big_made; /* /big/N: body bytes, and bytes generated */
+    struct strict *strict; /* strict mode: the parser's state; NULL in the other modes */
 } client;
 
 static long long now_ms(void)
@@ -69,6 +80,8 @@ static bool stream_unfinished(const client *c)
 
 static void out_append(client *c, const void *data, size_t len)
 {
+    if (len == 0) /* data may be NULL then, which memcpy() does not allow */
+        return;
     if (c->out_off == c->out_len)
         c->out_off = c->out_len = 0;
     if (c->out_len + len > c->out_cap) {
@@ -225,6 +238,452 @@ static void answer(client *c)
     }
 }
 
+/* ------------------------------------------------------------ strict mode */
+
+/* A growable run of bytes. */
+typedef struct {
+    char *data;
+    size_t len, cap;
+} bytes;
+
+static void bytes_add(bytes *b, const void *data, size_t len)
+{
+    if (len == 0) /* data may be NULL then, which memcpy() does not allow */
+        return;
+    if (b->len + len > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + len)
+            cap *= 2;
+        b->data = realloc(b->data, cap);
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, data, len);
+    b->len += len;
+}
+
+/* Where the parser of a strict-mode connection is. */
+typedef enum {
+    AT_HEAD,       /* waiting for the blank line that ends the head */
+    AT_BODY,       /* Content-Length: `need` body bytes still to come */
+    AT_CHUNK_SIZE, /* chunked: waiting for a chunk-size line */
+    AT_CHUNK_DATA, /* chunked: `need` data bytes, then CRLF */
+    AT_LAST_CRLF,  /* chunked: after the last chunk, the CRLF that ends the body */
+    TUNNEL,        /* after a 101: every byte is echoed raw */
+    REFUSED,       /* an error was logged: read no more, close once the output is sent */
+} strict_phase;
+
+struct strict {
+    strict_phase phase;
+    bytes in;                /* received bytes from the start of the request being parsed */
+    size_t pos;              /* how many bytes of `in` have been parsed */
+    unsigned long number;    /* requests parsed on this connection */
+    /* the request being parsed, once its head is complete */
+    size_t head_len;         /* request line to blank line, inclusive */
+    size_t method_len;       /* the method starts `in` */
+    size_t target_off, target_len;
+    bool has_via, has_upgrade;
+    bytes via, upgrade;      /* field values (several lines joined with ", ") */
+    size_t need;             /* AT_BODY / AT_CHUNK_DATA: bytes still expected */
+    bytes body;              /* the decoded body */
+};
+
+static int strict_log_fd = -1; /* the strict log, opened O_APPEND by xt_upstream_serve */
+
+/* One record of the log, with one write(2): readers see whole records. */
+static void log_record(const char *data, size_t len)
+{
+    if (write(strict_log_fd, data, len) != (ssize_t)len)
+        fprintf(stderr, "test-upstream: cannot write the strict log: %s\n", strerror(errno));
+}
+
+/* The request is refused: "error <reason>", no answer, and the connection
+ * closes once what earlier requests were answered is sent. */
+static void refuse_strict(struct strict *s, const char *reason)
+{
+    char line[128];
+    int n = snprintf(line, sizeof line, "error %s\n", reason);
+    log_record(line, (size_t)n);
+    s->phase = REFUSED;
+}
+
+/* RFC 9110 §5.6.2: tchar. */
+static bool is_tchar(unsigned char ch)
+{
+    return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+           (ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
+}
+
+static size_t token_len(const char *p, const char *end)
+{
+    const char *q = p;
+    while (q < end && is_tchar((unsigned char)*q))
+        q++;
+    return (size_t)(q - p);
+}
+
+static bool name_is(const char *name, size_t len, const char *want)
+{
+    return len == strlen(want) && strncasecmp(name, want, len) == 0;
+}
+
+/* Finds the blank line that ends the head in `in`: the head's length, 0
+ * while more bytes are needed, or (size_t)-1 with *reason. Every LF must
+ * follow a CR and every CR precede an LF (RFC 9112 §2.2; the bare LF that
+ * RFC lets a recipient accept is refused here). */
+static size_t find_head_end(const char *in, size_t len, const char **reason)
+{
+    size_t line_start = 0;
+    for (size_t i = 0; i < len && i < HEAD_LIMIT; i++) {
+        if (in[i] == '\r' && i + 1 == len)
+            return 0;
+        if (in[i] == '\r' && in[i + 1] != '\n') {
+            *reason = "bare CR";
+            return (size_t)-1;
+        }
+        if (in[i] == '\n' && (i == 0 || in[i - 1] != '\r')) {
+            *reason = "bare LF";
+            return (size_t)-1;
+        }
+        if (in[i] == '\n' && i + 1 - line_start == 2)
+            return i + 1; /* a line that is CRLF alone */
+        if (in[i] == '\n')
+            line_start = i + 1;
+    }
+    if (len >= HEAD_LIMIT) {
+        *reason = "head too large";
+        return (size_t)-1;
+    }
+    return 0;
+}
+
+/* request-line = method SP request-target SP HTTP-version (RFC 9112 §3),
+ * the method a token, the target visible characters, the version 1.0 or 1.1. */
+static bool request_line_ok(struct strict *s, const char *p, const char *eol)
+{
+    size_t m = token_len(p, eol);
+    if (m == 0 || p + m == eol || p[m] != ' ')
+        return false;
+    const char *t = p + m + 1, *q = t;
+    while (q < eol && *q > ' ' && *q < 0x7f)
+        q++;
+    if (q == t || q == eol || *q != ' ')
+        return false;
+    const char *v = q + 1;
+    if (eol - v != 8 || (memcmp(v, "HTTP/1.1", 8) != 0 && memcmp(v, "HTTP/1.0", 8) != 0))
+        return false;
+    s->method_len = m;
+    s->target_off = (size_t)(t - s->in.data);
+    s->target_len = (size_t)(q - t);
+    return true;
+}
+
+/* What the framing fields said (RFC 9112 §6). */
+typedef struct {
+    int cl_lines, te_lines;
+    const char *cl, *te; /* the value of the (single) line */
+    size_t cl_len, te_len;
+} framing;
+
+/* field-line = field-name ":" OWS field-value OWS (RFC 9112 §5), the name
+ * a token with nothing between it and the colon, no obs-fold (§5.2), the
+ * value visible characters, obs-text, SP and HTAB only. */
+static const char *field_line(struct strict *s, const char *p, const char *eol, framing *f)
+{
+    if (*p == ' ' || *p == '\t')
+        return "obs-fold";
+    size_t n = token_len(p, eol), w = n;
+    while (p + w < eol && (p[w] == ' ' || p[w] == '\t'))
+        w++;
+    if (n > 0 && w > n && p + w < eol && p[w] == ':')
+        return "whitespace before colon";
+    if (n == 0 || p + n == eol || p[n] != ':')
+        return "bad field name";
+    const char *v = p + n + 1, *e = eol;
+    while (v < e && (*v == ' ' || *v == '\t'))
+        v++;
+    while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
+        e--;
+    for (const char *q = v; q < e; q++)
+        if ((unsigned char)*q < ' ' ? *q != '\t' : *q == 0x7f)
+            return "bad field value";
+    size_t len = (size_t)(e - v);
+    bytes *list = NULL;
+    bool *seen = NULL;
+    if (name_is(p, n, "Content-Length"))
+        f->cl_lines++, f->cl = v, f->cl_len = len;
+    else if (name_is(p, n, "Transfer-Encoding"))
+        f->te_lines++, f->te = v, f->te_len = len;
+    else if (name_is(p, n, "Via"))
+        list = &s->via, seen = &s->has_via;
+    else if (name_is(p, n, "Upgrade"))
+        list = &s->upgrade, seen = &s->has_upgrade;
+    if (list && *seen)
+        bytes_add(list, ", ", 2);
+    if (list) {
+        bytes_add(list, v, len);
+        *seen = true;
+    }
+    return NULL;
+}
+
+/* Decides how the body is framed: at most one Content-Length line, of
+ * digits only; Transfer-Encoding exactly "chunked" on one line; not both;
+ * neither: no body. NULL, or the reason to refuse. */
+static const char *choose_framing(struct strict *s, const framing *f)
+{
+    if (f->cl_lines > 1)
+        return "duplicate Content-Length";
+    if (f->te_lines > 1)
+        return "duplicate Transfer-Encoding";
+    if (f->cl_lines && f->te_lines)
+        return "Content-Length with Transfer-Encoding";
+    if (f->te_lines) {
+        if (f->te_len != 7 || strncasecmp(f->te, "chunked", 7) != 0)
+            return "bad Transfer-Encoding";
+        s->phase = AT_CHUNK_SIZE;
+        return NULL;
+    }
+    s->need = 0;
+    for (size_t i = 0; i < f->cl_len; i++) {
+        if (f->cl[i] < '0' || f->cl[i] > '9')
+            return "bad Content-Length";
+        s->need = s->need * 10 + (size_t)(f->cl[i] - '0');
+        if (s->need > STRICT_BODY_LIMIT)
+            return "body too large";
+    }
+    if (f->cl_lines && f->cl_len == 0)
+        return "bad Content-Length";
+    s->phase = AT_BODY; /* need 0: no body (no Content-Length, or 0) */
+    return NULL;
+}
+
+/* The head is complete (s->head_len): checks it line by line. */
+static const char *check_head(struct strict *s)
+{
+    const char *p = s->in.data, *end = s->in.data + s->head_len - 2; /* before the blank line */
+    const char *eol = memchr(p, '\r', (size_t)(end - p + 2));
+    if (!request_line_ok(s, p, eol))
+        return "bad request line";
+    framing f = {0};
+    for (p = eol + 2; p < end; p = eol + 2) {
+        eol = memchr(p, '\r', (size_t)(end - p));
+        const char *why = field_line(s, p, eol, &f);
+        if (why)
+            return why;
+    }
+    return choose_framing(s, &f);
+}
+
+/* chunk = chunk-size CRLF chunk-data CRLF, last-chunk = 1*"0" CRLF, then
+ * the CRLF that ends the (empty) trailer section (RFC 9112 §7.1): no chunk
+ * extensions, no trailers. Parses one chunk-size line at s->pos. Returns
+ * false while the line is incomplete. */
+static bool chunk_size_line(struct strict *s, const char **reason)
+{
+    const char *p = s->in.data + s->pos, *end = s->in.data + s->in.len;
+    size_t size = 0, digits = 0;
+    for (; p < end && isxdigit((unsigned char)*p); p++, digits++) {
+        size = size * 16 + (size_t)(isdigit((unsigned char)*p) ? *p - '0' : (*p | 0x20) - 'a' + 10);
+        if (s->body.len + size > STRICT_BODY_LIMIT) {
+            *reason = "body too large";
+            return true;
+        }
+    }
+    if (p == end || (*p == '\r' && p + 1 == end)) { /* the line goes on */
+        if (end - (s->in.data + s->pos) > CHUNK_LINE_MAX)
+            *reason = "bad chunk size";
+        return *reason != NULL;
+    }
+    if (*p == '\n')
+        *reason = "bare LF";
+    else if (*p == '\r' && p[1] != '\n')
+        *reason = "bare CR";
+    else if (*p == ';' && digits > 0)
+        *reason = "chunk extension";
+    else if (*p != '\r' || digits == 0)
+        *reason = "bad chunk size";
+    if (*reason)
+        return true;
+    s->pos = (size_t)(p + 2 - s->in.data);
+    s->need = size;
+    s->phase = size == 0 ? AT_LAST_CRLF : AT_CHUNK_DATA;
+    return true;
+}
+
+/* One step of the parser over the bytes in s->in: more bytes are needed
+ * (or the request was refused: phase REFUSED), the request is complete
+ * (its body decoded), or it moved on and can take another step. */
+typedef enum { STEP_MORE, STEP_DONE, STEP_ON } step;
+
+static step parse_step(struct strict *s)
+{
+    const char *why = NULL;
+    size_t avail = s->in.len - s->pos, len;
+    switch (s->phase) {
+    case AT_HEAD:
+        if ((len = find_head_end(s->in.data, s->in.len, &why)) == 0)
+            return STEP_MORE;
+        if (!why) {
+            s->head_len = s->pos = len;
+            why = check_head(s); /* and sets the phase for the body */
+        }
+        break;
+    case AT_BODY:
+        if (avail < s->need)
+            return STEP_MORE;
+        bytes_add(&s->body, s->in.data + s->pos, s->need);
+        s->pos += s->need;
+        return STEP_DONE;
+    case AT_CHUNK_SIZE:
+        if (!chunk_size_line(s, &why))
+            return STEP_MORE;
+        break;
+    case AT_CHUNK_DATA:
+        if (avail < s->need + 2)
+            return STEP_MORE;
+        bytes_add(&s->body, s->in.data + s->pos, s->need);
+        if (memcmp(s->in.data + s->pos + s->need, "\r\n", 2) != 0)
+            why = "bad chunk end";
+        s->pos += s->need + 2;
+        s->phase = AT_CHUNK_SIZE;
+        break;
+    case AT_LAST_CRLF:
+        if (avail < 2)
+            return STEP_MORE;
+        if (memcmp(s->in.data + s->pos, "\r\n", 2) != 0) {
+            why = "trailer section";
+            break;
+        }
+        s->pos += 2;
+        return STEP_DONE;
+    case TUNNEL:
+    case REFUSED:
+        return STEP_MORE;
+    }
+    if (why) {
+        refuse_strict(s, why);
+        return STEP_MORE;
+    }
+    return STEP_ON;
+}
+
+/* True when a whole request is parsed. */
+static bool parse_request(struct strict *s)
+{
+    step r;
+    while ((r = parse_step(s)) == STEP_ON)
+        continue;
+    return r == STEP_DONE;
+}
+
+/* "request <n> <method> <target> via=<Via or -> body=<body>\n". */
+static void log_request(const struct strict *s)
+{
+    bytes line = {0};
+    char head[64];
+    int n = snprintf(head, sizeof head, "request %lu ", s->number);
+    bytes_add(&line, head, (size_t)n);
+    bytes_add(&line, s->in.data, s->method_len);
+    bytes_add(&line, " ", 1);
+    bytes_add(&line, s->in.data + s->target_off, s->target_len);
+    bytes_add(&line, " via=", 5);
+    if (s->has_via)
+        bytes_add(&line, s->via.data, s->via.len);
+    else
+        bytes_add(&line, "-", 1);
+    bytes_add(&line, " body=", 6);
+    bytes_add(&line, s->body.data, s->body.len);
+    bytes_add(&line, "\n", 1);
+    log_record(line.data, line.len);
+    free(line.data);
+}
+
+/* Answers the complete request: 101 and a tunnel for an Upgrade to a
+ * target starting /ws-accept, otherwise 200 whose body is the head as
+ * received and the decoded body. */
+static void answer_strict(client *c)
+{
+    struct strict *s = c->strict;
+    char head[256];
+    if (s->has_upgrade && s->target_len >= 10 &&
+        memcmp(s->in.data + s->target_off, "/ws-accept", 10) == 0) {
+        int n = snprintf(head, sizeof head,
+                         "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ");
+        out_append(c, head, (size_t)n);
+        out_append(c, s->upgrade.data, s->upgrade.len);
+        out_append(c, "\r\n\r\n", 4);
+        log_record("tunnel\n", 7);
+        s->phase = TUNNEL;
+        return;
+    }
+    int n = snprintf(head, sizeof head,
+                     "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
+                     "X-Request-Number: %lu\r\n\r\n",
+                     s->head_len + s->body.len, s->number);
+    out_append(c, head, (size_t)n);
+    out_append(c, s->in.data, s->head_len);
+    out_append(c, s->body.data, s->body.len);
+}
+
+/* Drops the parsed request from `in` and forgets it: the next one starts
+ * at the front. */
+static void next_request(struct strict *s)
+{
+    memmove(s->in.data, s->in.data + s->pos, s->in.len - s->pos);
+    s->in.len -= s->pos;
+    s->pos = 0;
+    s->head_len = 0;
+    s->has_via = s->has_upgrade = false;
+    s->via.len = s->upgrade.len = s->body.len = 0;
+    if (s->phase != TUNNEL)
+        s->phase = AT_HEAD;
+}
+
+/* New bytes from a strict-mode client: parsed, each complete request
+ * logged and answered in turn (Connection: close or not), until more bytes
+ * are needed, the connection becomes a tunnel (what follows the request is
+ * echoed) or a request is refused. */
+static void on_strict_bytes(client *c, const char *buf, size_t len)
+{
+    struct strict *s = c->strict;
+    if (s->phase == TUNNEL) {
+        out_append(c, buf, len);
+        return;
+    }
+    if (s->phase == REFUSED)
+        return; /* only a hang-up is still read */
+    bytes_add(&s->in, buf, len);
+    while (parse_request(s)) {
+        s->number++;
+        log_request(s);
+        answer_strict(c);
+        next_request(s);
+        if (s->phase == TUNNEL) {
+            out_append(c, s->in.data, s->in.len); /* the first tunnelled bytes */
+            s->in.len = 0;
+            return;
+        }
+    }
+}
+
+/* The peer closed: a request cut short is logged (nothing is answered). */
+static void on_strict_eof(struct strict *s)
+{
+    if (s->phase != TUNNEL && s->phase != REFUSED && s->in.len > 0)
+        refuse_strict(s, "incomplete request at EOF");
+}
+
+static void strict_free(struct strict *s)
+{
+    if (!s)
+        return;
+    free(s->in.data);
+    free(s->via.data);
+    free(s->upgrade.data);
+    free(s->body.data);
+    free(s);
+}
+
 /* Reads what is available. Returns false when the client is finished with. */
 static bool on_readable(client *c, xt_upstream_mode_t mode)
 {
@@ -234,12 +693,18 @@ static bool on_readable(client *c, xt_upstream_mode_t mode)
         return errno == EAGAIN || errno == EINTR;
     if (n == 0) {
         c->peer_done = true;
+        if (mode == XT_UPSTREAM_STRICT)
+            on_strict_eof(c->strict);
         /* flush what is owed, then close */
         return c->out_off < c->out_len || stream_unfinished(c);
     }
     if (mode == XT_UPSTREAM_ECHO) {
         out_append(c, buf, (size_t)n);
         return true;
+    }
+    if (mode == XT_UPSTREAM_STRICT) { /* a refused request closes once earlier answers are sent */
+        on_strict_bytes(c, buf, (size_t)n);
+        return c->strict->phase != REFUSED || c->out_off < c->out_len;
     }
     if (c->in_len + (size_t)n > HEAD_LIMIT) {
         const char *b = "request head too large\n";
@@ -270,13 +735,17 @@ static bool on_writable(client *c, xt_upstream_mode_t mode)
     }
     if (stream_unfinished(c))
         return true; /* more of a /slow or /big body is still to come */
-    /* HTTP closes after its one reply; echo closes once the client has. */
+    /* HTTP closes after its one reply; echo closes once the client has;
+     * strict too, or after a refusal. */
+    if (mode == XT_UPSTREAM_STRICT)
+        return !c->peer_done && c->strict->phase != REFUSED;
     return mode == XT_UPSTREAM_ECHO && !c->peer_done;
 }
 
 static void drop(client *c)
 {
     close(c->fd);
+    strict_free(c->strict);
     free(c->in);
     free(c->out);
 }
@@ -298,14 +767,40 @@ static int listen_on(uint16_t port)
     return fd;
 }
 
-int xt_upstream_serve(uint16_t port, xt_upstream_mode_t mode)
+static const char *mode_name(xt_upstream_mode_t mode)
+{
+    return mode == XT_UPSTREAM_ECHO ? "echo" : mode == XT_UPSTREAM_STRICT ? "strict" : "http";
+}
+
+/* Whether to poll a client for input: not once it has closed its side,
+ * nor while 1 MiB of output waits (echo, strict: back-pressure), nor after
+ * the HTTP mode's one reply or a strict refusal. */
+static bool wants_input(const client *c, xt_upstream_mode_t mode)
+{
+    if (c->peer_done)
+        return false;
+    if (mode == XT_UPSTREAM_HTTP)
+        return !c->answered;
+    if (mode == XT_UPSTREAM_STRICT && c->strict->phase == REFUSED)
+        return false;
+    return c->out_len - c->out_off < ECHO_BACKLOG;
+}
+
+int xt_upstream_serve(uint16_t port, xt_upstream_mode_t mode, const char *log_path)
 {
     signal(SIGPIPE, SIG_IGN);
+    if (!log_path)
+        log_path = "strict.log";
+    if (mode == XT_UPSTREAM_STRICT &&
+        (strict_log_fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644)) < 0) {
+        fprintf(stderr, "test-upstream: cannot open %s: %s\n", log_path, strerror(errno));
+        return -1;
+    }
     int lfd = listen_on(port);
     if (lfd < 0)
         return -1;
-    fprintf(stderr, "test-upstream: %s mode on 127.0.0.1:%u\n",
-            mode == XT_UPSTREAM_ECHO ? "echo" : "http", port);
+    fprintf(stderr, "test-upstream: %s mode on 127.0.0.1:%u%s%s\n", mode_name(mode), port,
+            mode == XT_UPSTREAM_STRICT ? ", log " : "", mode == XT_UPSTREAM_STRICT ? log_path : "");
 
     client *clients = NULL;
     struct pollfd *pfds = NULL;
@@ -328,9 +823,7 @@ int xt_upstream_serve(uint16_t port, xt_upstream_mode_t mode)
                     timeout = wait < 0 ? 0 : (int)wait;
             }
             bool pending = c->out_off < c->out_len;
-            bool want_read = !c->peer_done && (mode == XT_UPSTREAM_ECHO
-                                                   ? c->out_len - c->out_off < ECHO_BACKLOG
-                                                   : !c->answered);
+            bool want_read = wants_input(c, mode);
             pfds[i + 1] = (struct pollfd){
                 .fd = c->fd, .events = (short)((want_read ? POLLIN : 0) | (pending ? POLLOUT : 0))};
         }
@@ -364,6 +857,8 @@ int xt_upstream_serve(uint16_t port, xt_upstream_mode_t mode)
                     pfds = realloc(pfds, cap * sizeof *pfds);
                 }
                 clients[n++] = (client){.fd = fd};
+                if (mode == XT_UPSTREAM_STRICT)
+                    clients[n - 1].strict = calloc(1, sizeof(struct strict));
             }
         }
     }

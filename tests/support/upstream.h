@@ -3,7 +3,7 @@
  * tested against (and that the chapters use in place of a real web server).
  *
  * It binds 127.0.0.1 only and serves many clients at once from one poll()
- * loop. Two modes:
+ * loop. Three modes:
  *
  *   XT_UPSTREAM_HTTP  one request per connection: read the head (up to the
  *                     blank line), answer, close.
@@ -35,6 +35,58 @@
  *   XT_UPSTREAM_ECHO  raw TCP: every byte received is sent back. It stops
  *                     reading a client that has 1 MiB of echo not yet taken,
  *                     so a slow reader pushes back instead of growing memory.
+ *   XT_UPSTREAM_STRICT a keep-alive HTTP/1.1 upstream that parses strictly
+ *                     and logs every request it parses, so a proxy test can
+ *                     see exactly which requests reached it and how framed.
+ *                     Per connection, requests are parsed one after another
+ *                     (pipelining allowed) by RFC 9112, strictly:
+ *                       request line  method SP target SP HTTP/1.0|HTTP/1.1 CRLF
+ *                                     (method a token, target visible chars)
+ *                       field lines   name ":" OWS value OWS CRLF (name a token,
+ *                                     nothing before the colon; value visible
+ *                                     chars, obs-text, SP, HTAB); no obs-fold
+ *                       then CRLF; no bare LF or bare CR anywhere
+ *                       framing       at most one Content-Length line, 1*DIGIT;
+ *                                     or one Transfer-Encoding line, "chunked"
+ *                                     (case-insensitive); not both; neither: no
+ *                                     body. Chunked: 1*HEXDIG CRLF data CRLF per
+ *                                     chunk, no extensions, then 0 CRLF CRLF, no
+ *                                     trailers
+ *                       limits        head 64 KiB, body 16 MiB
+ *                     `Connection: close` is ignored: after each answer it
+ *                     reads the next request; it closes only when the client
+ *                     does (after sending what it owes) or after a refusal.
+ *                     Answer: 200, Content-Type text/plain, Content-Length,
+ *                     X-Request-Number: n (1, 2, ... on the connection), whose
+ *                     body is the request head exactly as received (request
+ *                     line to blank line) and then the decoded body.
+ *                     Upgrade: a request with an Upgrade header and a target
+ *                     starting "/ws-accept" gets "101 Switching Protocols"
+ *                     (Connection: Upgrade, Upgrade: the request's value); from
+ *                     then on every byte is echoed raw, with echo mode's
+ *                     back-pressure. Any other Upgrade request gets the plain
+ *                     200 (upgrade refused) and parsing goes on: a proxy that
+ *                     tunnels before it sees a 101 lets the bytes after it be
+ *                     parsed as requests, which the log shows without its Via.
+ *                     The log (default strict.log in the working directory,
+ *                     opened O_APPEND|O_CREAT, one write(2) per record) gets
+ *                       request <n> <method> <target> via=<Via, or -> body=<body>\n
+ *                     for each request parsed (several Via lines joined with
+ *                     ", "; the body bytes raw, so a body with LF spans lines),
+ *                       tunnel\n            after the request line of a 101,
+ *                       error <reason>\n    for a refused request: it is not
+ *                                           answered and the connection closes
+ *                                           (answers owed to earlier requests are
+ *                                           sent first); also when the client
+ *                                           closes in the middle of a request
+ *                                           ("incomplete request at EOF").
+ *                     Reasons: bare LF, bare CR, head too large, bad request
+ *                     line, obs-fold, whitespace before colon, bad field name,
+ *                     bad field value, duplicate Content-Length, bad
+ *                     Content-Length, duplicate Transfer-Encoding, bad
+ *                     Transfer-Encoding, Content-Length with Transfer-Encoding,
+ *                     body too large, bad chunk size, chunk extension, bad
+ *                     chunk end, trailer section, incomplete request at EOF.
  */
 #ifndef XPS_TESTS_UPSTREAM_H
 #define XPS_TESTS_UPSTREAM_H
@@ -48,11 +100,12 @@ extern "C" {
 /* Body byte i (counting from 0) of GET /big/N. */
 #define XT_UPSTREAM_BIG_BYTE(i) ((unsigned char)(((uint64_t)(i) * 7 + (uint64_t)(i) / 4096) & 0xff))
 
-typedef enum { XT_UPSTREAM_HTTP, XT_UPSTREAM_ECHO } xt_upstream_mode_t;
+typedef enum { XT_UPSTREAM_HTTP, XT_UPSTREAM_ECHO, XT_UPSTREAM_STRICT } xt_upstream_mode_t;
 
-/* Serves forever on 127.0.0.1:port. Returns only on a setup error (bind,
- * listen), with -1 and a message on stderr. */
-int xt_upstream_serve(uint16_t port, xt_upstream_mode_t mode);
+/* Serves forever on 127.0.0.1:port. log_path: strict mode's log (NULL:
+ * "strict.log"); the other modes ignore it. Returns only on a setup error
+ * (the log cannot be opened, bind, listen), with -1 and a message on stderr. */
+int xt_upstream_serve(uint16_t port, xt_upstream_mode_t mode, const char *log_path);
 
 #ifdef __cplusplus
 }

@@ -19,7 +19,11 @@
  * listener destroyed inside its own callback, a connection made from a
  * connected descriptor as source of one pipe and sink of another, a file
  * range sent with sendfile(), running out of descriptors (EMFILE: waiting
- * clients refused, no spin), and xps_core_destroy with live connections.
+ * clients refused, no spin), xps_core_destroy with live connections, and
+ * the lingering close (issue 7): an early answer reaches a peer that goes
+ * on sending (the reset regression), and the linger ends at the peer's FIN
+ * or reset, at its time bound (idle without CPU), at its byte bound, or at
+ * once when destroyed, with no callback then.
  * Every test ends with the core's member count back where it started and
  * the process's descriptor count back to its value before the test. Run it
  * under `make SAN=1` and valgrind to see that every handle is freed. The
@@ -43,6 +47,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/time.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -120,9 +125,11 @@ typedef struct client {
     size_t got;           /* bytes received into in */
     size_t extra;         /* bytes received beyond in_cap (should stay 0) */
     size_t read_per_tick; /* recv budget per tick: 0 reads nothing */
+    size_t send_per_tick; /* send budget per tick: (size_t)-1 sends what the socket takes */
     bool shut_wr;         /* shutdown(SHUT_WR) once everything is sent */
     bool shut_done;
     bool eof;             /* recv() returned 0 */
+    int64_t eof_ms;       /* ... at this time */
     int recv_errno;       /* recv() failed with this (e.g. ECONNRESET) */
     int send_errno;       /* send() failed with this (not EAGAIN) */
     size_t eagains;       /* send() found the socket full */
@@ -134,7 +141,8 @@ typedef struct client {
 static void client_open(client_t *c, uint16_t port, int sockbuf)
 {
     *c = (client_t){.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0),
-                    .read_per_tick = (size_t)-1, .last_send_ms = now_ms()};
+                    .read_per_tick = (size_t)-1, .send_per_tick = (size_t)-1,
+                    .last_send_ms = now_ms()};
     assert_true(c->fd >= 0);
     if (sockbuf > 0) {
         assert_int_equal(setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &sockbuf, sizeof sockbuf), 0);
@@ -177,10 +185,13 @@ static void client_reset(client_t *c)
 
 static void client_send(client_t *c)
 {
-    while (c->sent < c->out_len && !c->send_errno) {
-        ssize_t n = send(c->fd, c->out + c->sent, c->out_len - c->sent, MSG_NOSIGNAL);
+    size_t budget = c->send_per_tick;
+    while (budget > 0 && c->sent < c->out_len && !c->send_errno) {
+        size_t len = c->out_len - c->sent < budget ? c->out_len - c->sent : budget;
+        ssize_t n = send(c->fd, c->out + c->sent, len, MSG_NOSIGNAL);
         if (n > 0) {
             c->sent += (size_t)n;
+            budget -= (size_t)n;
             c->last_send_ms = now_ms();
         } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             c->eagains++;
@@ -209,6 +220,7 @@ static void client_recv(client_t *c)
             budget -= (size_t)n;
         } else if (n == 0) {
             c->eof = true;
+            c->eof_ms = now_ms();
         } else if (errno != EINTR) {
             if (errno != EAGAIN && errno != EWOULDBLOCK)
                 c->recv_errno = errno;
@@ -242,6 +254,7 @@ typedef enum accept_action {
     ACCEPT_DESTROY,           /* destroy the connection at once */
     ACCEPT_DESTROY_LISTENER,  /* destroy the listener, then echo */
     ACCEPT_SEND_FILE,         /* the connection sinks a pipe holding bytes + a file range */
+    ACCEPT_ANSWER_EARLY,      /* read the first bytes, answer, stop reading (an early 413) */
 } accept_action_t;
 
 typedef struct server server_t;
@@ -275,6 +288,14 @@ struct server {
     int64_t file_offset;
     size_t file_len;
     int file_sink_gone;         /* sink_gone() calls to the test's source end */
+    /* ACCEPT_ANSWER_EARLY */
+    const char *answer;         /* what the owner sends back, borrowed */
+    size_t answer_len;
+    size_t request_read;        /* bytes of the request the owner read before it stopped */
+    xps_pipe_t *answer_pipe;    /* the owner is its source until it has queued the answer */
+    xps_connection_t *conn;     /* the newest connection, until it closes itself */
+    bool stop_on_close;         /* the close callback stops the loop (runs without a tick) */
+    int64_t closed_ms;          /* when the last close callback ran */
 };
 
 static void on_close(xps_connection_t *c, int reason, void *data)
@@ -285,6 +306,10 @@ static void on_close(xps_connection_t *c, int reason, void *data)
     s->closes_ok += reason == XPS_OK;
     s->last_reason = reason;
     s->pipe = NULL; /* freed after this batch */
+    s->conn = NULL;
+    s->closed_ms = now_ms();
+    if (s->stop_on_close)
+        xps_loop_stop(s->loop);
 }
 
 static void attach_echo(server_t *s, xps_connection_t *c)
@@ -320,6 +345,54 @@ static void attach_file(server_t *s, xps_connection_t *c)
     xps_pipe_detach_source(p);
 }
 
+/* The owner of ACCEPT_ANSWER_EARLY, as a server that refuses a request
+ * from its head alone: on the first bytes it reads, it queues the answer,
+ * ends that stream and stops reading. Whatever else the peer sent, or
+ * sends from now on, it never reads. */
+static void early_consume(xps_pipe_t *p, void *data)
+{
+    server_t *s = data;
+    char head[64];
+    size_t n = 0;
+    assert_int_equal(xps_pipe_read(p, head, sizeof head, &n), XPS_OK);
+    s->request_read += n;
+    assert_non_null(s->answer_pipe);
+    assert_int_equal(xps_pipe_write(s->answer_pipe, xps_buffer_copy_of(s->answer, s->answer_len)),
+                     XPS_OK);
+    xps_pipe_detach_source(s->answer_pipe); /* the connection sends it, then FIN */
+    s->answer_pipe = NULL;
+    xps_pipe_detach_sink(p); /* stop reading: the connection is told sink_gone() */
+}
+
+static void early_source_done(xps_pipe_t *p, void *data) /* the peer ended first */
+{
+    (void)data;
+    xps_pipe_detach_sink(p);
+}
+
+static void early_produce(xps_pipe_t *p, void *data) { (void)p, (void)data; }
+
+static void early_sink_gone(xps_pipe_t *p, void *data)
+{
+    xps_pipe_detach_source(p);
+    ((server_t *)data)->answer_pipe = NULL;
+}
+
+static void attach_answer_early(server_t *s, xps_connection_t *c)
+{
+    xps_pipe_t *in = xps_pipe_create(s->core, XPS_PIPE_DEFAULT_THRESHOLD);
+    xps_pipe_t *out = xps_pipe_create(s->core, XPS_PIPE_DEFAULT_THRESHOLD);
+    assert_non_null(in);
+    assert_non_null(out);
+    assert_int_equal(xps_connection_attach_source(c, in), XPS_OK);
+    assert_int_equal(xps_connection_attach_sink(c, out), XPS_OK);
+    assert_int_equal(xps_pipe_attach_sink(in, early_consume, early_source_done, s), XPS_OK);
+    assert_int_equal(xps_pipe_attach_source(out, early_produce, early_sink_gone, s), XPS_OK);
+    xps_pipe_set_sink_ready(in, true);
+    s->answer_pipe = out;
+    s->conn = c;
+}
+
 static void on_accept(xps_listener_t *l, xps_connection_t *c, void *data)
 {
     server_t *s = data;
@@ -338,6 +411,9 @@ static void on_accept(xps_listener_t *l, xps_connection_t *c, void *data)
         return;
     case ACCEPT_SEND_FILE:
         attach_file(s, c);
+        return;
+    case ACCEPT_ANSWER_EARLY:
+        attach_answer_early(s, c);
         return;
     case ACCEPT_ECHO:
         attach_echo(s, c);
@@ -483,8 +559,10 @@ static bool first_client_stalled(server_t *s)
 /* ------------------------------------------------------------------ tests */
 
 /* A line goes out and comes back; the client closes; the server connection
- * sees EOF, drains, closes itself with XPS_OK and frees everything. Same for
- * level-triggered registration (the flawed mode must still be correct). */
+ * sees EOF, drains, closes itself with XPS_OK at once (the peer's FIN ended
+ * its reading: no lingering close, however long one may last) and frees
+ * everything. Same for level-triggered registration (the flawed mode must
+ * still be correct). */
 static void echoes_a_round_trip_and_closes_cleanly(void **state)
 {
     (void)state;
@@ -493,6 +571,7 @@ static void echoes_a_round_trip_and_closes_cleanly(void **state)
         xps_tcp_options_t opts = xps_tcp_default_options();
         assert_int_equal(opts.trigger, XPS_LOOP_EDGE);
         opts.trigger = triggers[i];
+        opts.linger_ms = 60000;
         server_t s;
         server_start(&s, &opts, XPS_PIPE_DEFAULT_THRESHOLD, ACCEPT_ECHO);
         static const char line[] = "hello, xps\n";
@@ -504,7 +583,9 @@ static void echoes_a_round_trip_and_closes_cleanly(void **state)
         assert_int_equal(members_now(&s), s.members + 1); /* the connection */
 
         c->shut_wr = true; /* everything is sent: FIN on the next tick */
+        int64_t t0 = now_ms();
         assert_true(run_until(&s, all_echoed_and_closed, RUN_MS));
+        assert_true(s.closed_ms - t0 < 1000);
         assert_int_equal(s.closes, 1);
         assert_int_equal(s.last_reason, XPS_OK);
         server_finish(&s);
@@ -792,7 +873,8 @@ static void connection_over_a_socketpair_is_source_of_one_pipe_and_sink_of_anoth
 
     /* The peer: a plain non-blocking socket, driven like a TCP client. */
     client_t *peer = &s.clients[s.n_clients++];
-    *peer = (client_t){.fd = sv[1], .read_per_tick = (size_t)-1, .shut_wr = true};
+    *peer = (client_t){.fd = sv[1], .read_per_tick = (size_t)-1, .send_per_tick = (size_t)-1,
+                       .shut_wr = true};
     assert_int_equal(fcntl(sv[1], F_SETFL, O_NONBLOCK), 0);
     client_expect(peer, from_peer, strlen(from_peer), strlen(to_peer));
 
@@ -968,6 +1050,246 @@ static void core_destroy_with_live_connections_frees_everything(void **state)
     free(out);
 }
 
+/* ------------------------------------------------------ lingering close */
+
+enum {
+    TINY_SOCKBUF = 4096,    /* a client receive buffer far smaller than the answer */
+    EARLY_ANSWER = 64 * 1024, /* the early answer: most of it waits in the server's send queue */
+};
+
+static bool client_sent_all_or_failed(server_t *s)
+{
+    const client_t *c = &s->clients[0];
+    return c->sent == c->out_len || c->send_errno;
+}
+
+/* The regression of issue 7 (defect 8), made deterministic. The owner reads
+ * the first bytes, answers 64 KiB and stops reading; the peer, whose tiny
+ * receive buffer holds only a little of the answer, goes on sending 128 KiB
+ * (1 KiB a millisecond, long after the server's FIN), then reads. Closing
+ * with the peer's bytes unread (or when the next ones arrive) makes the
+ * kernel reset the connection and drop the answer still in its send queue;
+ * a lingering close reads and discards them instead, so the peer's send()
+ * never fails and it reads every byte of the answer, then EOF. When it
+ * closes in turn, the connection closes itself at once with XPS_OK. */
+static void early_answer_survives_a_peer_that_goes_on_sending(void **state)
+{
+    (void)state;
+    enum { PEER_SENDS = 128 * 1024 };
+    server_t s;
+    server_start(&s, NULL, XPS_PIPE_DEFAULT_THRESHOLD, ACCEPT_ANSWER_EARLY);
+    char *answer = pattern(EARLY_ANSWER, 21);
+    char *out = pattern(PEER_SENDS, 22);
+    s.answer = answer;
+    s.answer_len = EARLY_ANSWER;
+    client_t *c = add_client(&s, TINY_SOCKBUF);
+    client_expect(c, out, PEER_SENDS, EARLY_ANSWER);
+    c->send_per_tick = 1024;
+    c->read_per_tick = 0;
+    assert_true(run_until(&s, client_sent_all_or_failed, RUN_MS));
+    assert_true(s.request_read > 0 && s.request_read < PEER_SENDS);
+
+    c->read_per_tick = (size_t)-1;
+    assert_true(run_until(&s, all_clients_ended, RUN_MS));
+    print_message("early answer: peer sent %zu bytes (send errno %d), read %zu of %d (recv errno "
+                  "%d)\n", c->sent, c->send_errno, c->got, EARLY_ANSWER, c->recv_errno);
+    assert_int_equal(c->send_errno, 0); /* no reset while it was sending */
+    assert_int_equal(c->recv_errno, 0);
+    assert_int_equal(c->got, EARLY_ANSWER);
+    assert_memory_equal(c->in, answer, EARLY_ANSWER);
+    assert_true(c->eof);
+    assert_int_equal(s.closes, 0); /* lingering: the peer has not closed yet */
+    assert_int_equal(members_now(&s), s.members + 1);
+
+    c->shut_wr = true; /* the peer closes its side: the lingering read sees EOF */
+    assert_true(run_until(&s, one_close_and_no_connection, RUN_MS));
+    assert_int_equal(s.closes, 1);
+    assert_int_equal(s.last_reason, XPS_OK);
+    server_finish(&s);
+    free(answer);
+    free(out);
+}
+
+/* What the tests below start from: a connection in its lingering close. The
+ * client sent a head and part of a body; the owner answered 413 from the
+ * head alone, stopped reading and ended its answer; the client has read the
+ * answer and the server's FIN, and keeps its own side open. */
+static const char early_413[] =
+    "HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+
+static client_t *start_lingering(server_t *s, const xps_tcp_options_t *options, char **body)
+{
+    enum { REQUEST = 8 * 1024 };
+    server_start(s, options, XPS_PIPE_DEFAULT_THRESHOLD, ACCEPT_ANSWER_EARLY);
+    s->answer = early_413;
+    s->answer_len = strlen(early_413);
+    *body = pattern(REQUEST, 31);
+    client_t *c = add_client(s, 0);
+    client_expect(c, *body, REQUEST, s->answer_len);
+    assert_true(run_until(s, all_clients_ended, RUN_MS));
+    assert_true(c->eof);
+    assert_int_equal(c->got, s->answer_len);
+    assert_memory_equal(c->in, early_413, s->answer_len);
+    assert_int_equal(members_now(s), s->members + 1); /* lingering */
+    assert_int_equal(s->closes, 0);
+    assert_non_null(s->conn);
+    return c;
+}
+
+/* Runs the loop with the clients left alone (no tick) until a close
+ * callback stops it or ms pass; true if a close came. */
+static bool run_until_close(server_t *s, int ms)
+{
+    int before = s->closes;
+    s->stop_on_close = true;
+    xps_loop_timer_start(s->deadline, (uint64_t)ms);
+    assert_int_equal(xps_loop_run(s->loop), XPS_OK);
+    xps_loop_timer_stop(s->deadline);
+    s->stop_on_close = false;
+    return s->closes > before;
+}
+
+static int64_t cpu_ms(void)
+{
+    struct rusage u;
+    assert_int_equal(getrusage(RUSAGE_SELF, &u), 0);
+    return ((int64_t)u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1000 +
+           (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1000;
+}
+
+/* A lingering connection closes as soon as the peer ends: at its FIN with
+ * XPS_OK, at its reset with the error, in either case long before the time
+ * bound (60 s here, beyond the run's deadline), and its close callback runs
+ * once. Until then it waits: 100 ms after the peer saw our FIN it is still
+ * there. */
+static void lingering_close_ends_at_once_when_the_peer_closes(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name;
+        bool reset;  /* the peer resets instead of sending FIN */
+        int reason;  /* the close callback's */
+    } cases[] = {
+        {"peer FIN", false, XPS_OK},
+        {"peer reset", true, XPS_E_CLOSED},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        xps_tcp_options_t opts = xps_tcp_default_options();
+        opts.linger_ms = 60000;
+        server_t s;
+        char *body;
+        client_t *c = start_lingering(&s, &opts, &body);
+        run_until(&s, NULL, 100);
+        assert_int_equal(members_now(&s), s.members + 1);
+        assert_int_equal(s.closes, 0);
+
+        int64_t t0 = now_ms();
+        if (cases[i].reset)
+            client_reset(c);
+        else
+            assert_int_equal(shutdown(c->fd, SHUT_WR), 0);
+        assert_true(run_until_close(&s, RUN_MS));
+        print_message("lingering close, %s: closed %lld ms later (%s)\n", cases[i].name,
+                      (long long)(s.closed_ms - t0), xps_strerror(s.last_reason));
+        assert_true(s.closed_ms - t0 < 1000);
+        assert_int_equal(s.last_reason, cases[i].reason);
+        run_until(&s, NULL, 50); /* no second call may come */
+        assert_int_equal(s.closes, 1);
+        assert_int_equal(members_now(&s), s.members);
+        server_finish(&s);
+        free(body);
+    }
+}
+
+/* A peer that neither closes nor sends: the lingering connection closes at
+ * its time bound (XPS_E_TIMEOUT), not before, and while it waits it costs no
+ * CPU. Also level-triggered, where leaving EPOLLOUT registered would report
+ * the idle socket writable every round and spin (stage 07's experiment). */
+static void lingering_close_ends_at_its_time_bound_and_idles_without_cpu(void **state)
+{
+    (void)state;
+    enum { LINGER_MS = 400 };
+    static const xps_loop_trigger_t triggers[] = {XPS_LOOP_EDGE, XPS_LOOP_LEVEL};
+    for (size_t i = 0; i < sizeof triggers / sizeof triggers[0]; i++) {
+        xps_tcp_options_t opts = xps_tcp_default_options();
+        opts.trigger = triggers[i];
+        opts.linger_ms = LINGER_MS;
+        server_t s;
+        char *body;
+        client_t *c = start_lingering(&s, &opts, &body);
+        int64_t cpu0 = cpu_ms();
+        assert_true(run_until_close(&s, RUN_MS));
+        int64_t cpu = cpu_ms() - cpu0, after_fin = s.closed_ms - c->eof_ms;
+        print_message("lingering close, %s-triggered: time bound after %lld ms, %lld ms of CPU\n",
+                      triggers[i] == XPS_LOOP_EDGE ? "edge" : "level", (long long)after_fin,
+                      (long long)cpu);
+        assert_int_equal(s.last_reason, XPS_E_TIMEOUT);
+        assert_int_equal(s.closes, 1);
+        /* Our FIN (the start of the linger) came at most a few ticks
+         * before the client saw it. */
+        assert_true(after_fin >= LINGER_MS / 2 && after_fin <= LINGER_MS + 1000);
+        assert_true(cpu < LINGER_MS / 4);
+        assert_int_equal(members_now(&s), s.members);
+        server_finish(&s);
+        free(body);
+    }
+}
+
+/* A peer that floods after our FIN: the lingering connection reads and
+ * drops up to its byte bound, then closes (XPS_E_LIMIT), long before its
+ * time bound (60 s, beyond the run's deadline). */
+static void lingering_close_ends_at_its_byte_bound_when_the_peer_floods(void **state)
+{
+    (void)state;
+    enum { LINGER_BYTES = 256 * 1024, FLOOD = 64 * 1024 * 1024 };
+    xps_tcp_options_t opts = xps_tcp_default_options();
+    opts.linger_ms = 60000;
+    opts.linger_bytes = LINGER_BYTES;
+    server_t s;
+    char *body;
+    client_t *c = start_lingering(&s, &opts, &body);
+    char *flood = pattern(FLOOD, 32);
+    c->out = flood; /* sends on every tick from now on, as much as it can */
+    c->out_len = FLOOD;
+    c->sent = 0;
+    int64_t t0 = now_ms();
+    assert_true(run_until(&s, one_close_and_no_connection, RUN_MS));
+    print_message("lingering close, flood: closed after %lld ms, peer sent %zu bytes (%s)\n",
+                  (long long)(s.closed_ms - t0), c->sent, xps_strerror(s.last_reason));
+    assert_int_equal(s.last_reason, XPS_E_LIMIT);
+    assert_int_equal(s.closes, 1);
+    assert_true(c->sent > LINGER_BYTES);
+    assert_true(c->sent < FLOOD); /* it stopped reading: the flood was cut off */
+    server_finish(&s);
+    free(body);
+    free(flood);
+}
+
+/* The owner aborts a lingering connection (xps_connection_destroy), or the
+ * whole server goes (xps_core_destroy): it is gone at once, its time bound
+ * never fires, no close callback comes, nothing is left (descriptors here,
+ * memory under ASan). */
+static void lingering_connection_destroyed_is_gone_at_once_without_a_callback(void **state)
+{
+    (void)state;
+    enum { LINGER_MS = 100 };
+    for (int destroy_core = 0; destroy_core <= 1; destroy_core++) {
+        xps_tcp_options_t opts = xps_tcp_default_options();
+        opts.linger_ms = LINGER_MS;
+        server_t s;
+        char *body;
+        start_lingering(&s, &opts, &body);
+        if (!destroy_core) {
+            xps_connection_destroy(s.conn);
+            assert_int_equal(members_now(&s), s.members); /* at once */
+            run_until(&s, NULL, 3 * LINGER_MS); /* past the time bound */
+        }
+        server_finish(&s); /* destroys the core, and a connection still lingering */
+        assert_int_equal(s.closes, 0);
+        free(body);
+    }
+}
+
 int main(void)
 {
     xps_log_set_level(XPS_LOG_WARN); /* XPS_LOG_LEVEL=debug shows the module's detail */
@@ -985,6 +1307,11 @@ int main(void)
         cmocka_unit_test(file_range_is_sent_with_sendfile_byte_exact),
         cmocka_unit_test(out_of_descriptors_refuses_waiting_clients_and_recovers),
         cmocka_unit_test(core_destroy_with_live_connections_frees_everything),
+        cmocka_unit_test(early_answer_survives_a_peer_that_goes_on_sending),
+        cmocka_unit_test(lingering_close_ends_at_once_when_the_peer_closes),
+        cmocka_unit_test(lingering_close_ends_at_its_time_bound_and_idles_without_cpu),
+        cmocka_unit_test(lingering_close_ends_at_its_byte_bound_when_the_peer_floods),
+        cmocka_unit_test(lingering_connection_destroyed_is_gone_at_once_without_a_callback),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
