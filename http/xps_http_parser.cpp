@@ -380,6 +380,16 @@ step end_field(xps_http_parser_t *p, const char *buf) {
     return step::more;
 }
 
+// Sets the body machine going for a body of this kind (and length).
+void arm_body(xps_http_parser_t *p, int body, uint64_t length) {
+    p->head.body = body;
+    p->head.content_length = body == XPS_HTTP_BODY_LENGTH ? length : 0;
+    p->remaining = p->head.content_length;
+    p->bst = body == XPS_HTTP_BODY_CHUNKED ? body_state::size
+             : p->remaining > 0            ? body_state::length
+                                           : body_state::done;
+}
+
 // The framing rules of RFC 9112 §6.1 and §6.3: where request smuggling is
 // stopped. Two parsers (a proxy's and a server's) must never disagree on
 // where a body ends, so every ambiguous case is refused.
@@ -397,14 +407,10 @@ step framing(xps_http_parser_t *p) {
         return fail(p, XPS_HTTP_STATUS_NOT_IMPLEMENTED, "transfer coding other than chunked");
     if (p->length_seen && p->length > p->limits.max_body)
         return fail(p, XPS_HTTP_STATUS_CONTENT_TOO_LARGE, "Content-Length over the body limit");
-    h.body = p->te_seen       ? XPS_HTTP_BODY_CHUNKED
-             : p->length_seen ? XPS_HTTP_BODY_LENGTH
-                              : XPS_HTTP_BODY_NONE;
-    h.content_length = p->length_seen ? p->length : 0;
-    p->remaining = h.content_length;
-    p->bst = h.body == XPS_HTTP_BODY_CHUNKED ? body_state::size
-             : h.content_length > 0          ? body_state::length
-                                             : body_state::done;
+    arm_body(p, p->te_seen ? XPS_HTTP_BODY_CHUNKED
+                : p->length_seen ? XPS_HTTP_BODY_LENGTH
+                                 : XPS_HTTP_BODY_NONE,
+             p->length_seen ? p->length : 0);
     return step::complete;
 }
 
@@ -588,6 +594,13 @@ void xps_http_parser_reset(xps_http_parser_t *p) noexcept {
     p->headers.swap(keep); // the capacity survives: no allocation next time
     p->reason = "";
     p->bst = body_state::failed; // no body before a head
+}
+
+void xps_http_parser_start_body(xps_http_parser_t *p, int body, uint64_t length) noexcept {
+    assert(p && (body == XPS_HTTP_BODY_LENGTH || body == XPS_HTTP_BODY_CHUNKED));
+    xps_http_parser_reset(p);
+    p->st = state::done; // parse_body's precondition: the head is behind us
+    arm_body(p, body, length);
 }
 
 // ----------------------------------------------------------- operations

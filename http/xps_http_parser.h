@@ -198,6 +198,16 @@ void xps_http_parser_destroy(xps_http_parser_t *parser) XPS_NOEXCEPT;
  * buffer (offsets start again at 0). Keeps the header array's memory. */
 void xps_http_parser_reset(xps_http_parser_t *parser) XPS_NOEXCEPT;
 
+/* Arms the body decoder for a message whose head was read elsewhere: a
+ * proxy following an upstream's response to find where it ends (RFC 9112
+ * §6.3). body: XPS_HTTP_BODY_LENGTH (`length` bytes) or
+ * XPS_HTTP_BODY_CHUNKED; then xps_http_parser_parse_body works as after a
+ * head, with the same strict chunked rules and the parser's limits
+ * (create it with the max_body you accept). Forgets the current request.
+ * [stage 13] */
+void xps_http_parser_start_body(xps_http_parser_t *parser, int body,
+                                uint64_t length) XPS_NOEXCEPT;
+
 /* --------------------------------------------------------- operations */
 
 /* Parses the head in buf[0..len), resuming where the previous call stopped

@@ -184,6 +184,58 @@ bool status_line(const char *line, size_t len, xps_http_response_head_t *out) {
     return out->status >= 100;
 }
 
+// Content-Length's value line[0..len): a list of equal 1*DIGIT values
+// (RFC 9110 §8.6). Folds it into *length (seen: an earlier line set it);
+// false when it is not digits, too big, or differs from what was seen.
+bool length_value(const char *v, size_t len, bool seen, uint64_t *length) {
+    size_t i = 0;
+    bool any = false;
+    while (i < len) {
+        while (i < len && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
+            i++;
+        if (i == len)
+            break;
+        uint64_t n = 0;
+        size_t digits = 0;
+        for (; i < len && v[i] >= '0' && v[i] <= '9'; i++, digits++) {
+            if (n > (UINT64_MAX - 9) / 10)
+                return false;
+            n = n * 10 + static_cast<uint64_t>(v[i] - '0');
+        }
+        while (i < len && (v[i] == ' ' || v[i] == '\t'))
+            i++;
+        if (digits == 0 || (i < len && v[i] != ',') || ((seen || any) && n != *length))
+            return false;
+        *length = n;
+        any = true;
+    }
+    return any;
+}
+
+// Whether the last coding of a Transfer-Encoding value v[0..len) is chunked.
+bool chunked_last(const char *v, size_t len) {
+    size_t end = len;
+    while (end > 0 && (v[end - 1] == ' ' || v[end - 1] == '\t' || v[end - 1] == ','))
+        end--;
+    size_t start = end;
+    while (start > 0 && v[start - 1] != ',' && v[start - 1] != ' ' && v[start - 1] != '\t')
+        start--;
+    return name_is(v + start, end - start, "chunked");
+}
+
+// The framing a complete head announces (RFC 9112 §6.3, in rule order).
+int framing_of(const xps_http_response_head_t *h, bool length_ok, bool chunked) {
+    if ((h->status >= 100 && h->status < 200) || h->status == 204 || h->status == 304)
+        return XPS_HTTP_FRAMING_NONE;
+    if (h->has_transfer_encoding && h->has_content_length)
+        return XPS_HTTP_FRAMING_INVALID; // smuggling or splitting: an error (rule 3)
+    if (h->has_transfer_encoding)
+        return chunked ? XPS_HTTP_FRAMING_CHUNKED : XPS_HTTP_FRAMING_CLOSE;
+    if (h->has_content_length)
+        return length_ok ? XPS_HTTP_FRAMING_LENGTH : XPS_HTTP_FRAMING_INVALID;
+    return XPS_HTTP_FRAMING_CLOSE;
+}
+
 } // namespace
 
 int xps_http_response_head_scan(const char *buf, size_t len,
@@ -193,6 +245,7 @@ int xps_http_response_head_scan(const char *buf, size_t len,
     if (std::memcmp(buf, prefix, p) != 0)
         return XPS_E_INVAL; // not a response at all (an echo, a 0.9 reply)
     *out = xps_http_response_head_t{};
+    bool length_ok = true, chunked = false;
     size_t line = 0; // where the current line starts
     for (size_t i = 0; i + 1 < len; i++) {
         if (buf[i] != '\r')
@@ -205,6 +258,9 @@ int xps_http_response_head_scan(const char *buf, size_t len,
                 return XPS_E_INVAL;
         } else if (n == 0) { // the blank line: the head is complete
             out->head_length = i + 2;
+            out->framing = framing_of(out, length_ok, chunked);
+            if (out->framing != XPS_HTTP_FRAMING_LENGTH)
+                out->content_length = 0;
             return XPS_OK;
         } else {
             const char *colon = static_cast<const char *>(std::memchr(buf + line, ':', n));
@@ -212,8 +268,16 @@ int xps_http_response_head_scan(const char *buf, size_t len,
             if (name_len == 0 || std::memchr(buf + line, ' ', name_len) ||
                 std::memchr(buf + line, '\t', name_len))
                 return XPS_E_INVAL; // no colon, empty name, or obs-fold
-            out->has_content_length |= name_is(buf + line, name_len, "content-length");
-            out->has_transfer_encoding |= name_is(buf + line, name_len, "transfer-encoding");
+            const char *value = colon + 1;
+            size_t value_len = n - name_len - 1;
+            if (name_is(buf + line, name_len, "content-length")) {
+                length_ok = length_ok && length_value(value, value_len, out->has_content_length,
+                                                      &out->content_length);
+                out->has_content_length = true;
+            } else if (name_is(buf + line, name_len, "transfer-encoding")) {
+                chunked = chunked_last(value, value_len); // the last line's last coding
+                out->has_transfer_encoding = true;
+            }
         }
         line = ++i + 1;
     }

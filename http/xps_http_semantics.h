@@ -90,6 +90,21 @@ xps_http_range_result_t xps_http_range_eval(const char *text, size_t len, uint64
 bool xps_http_keep_alive(int version, bool connection_close,
                          bool connection_keep_alive) XPS_NOEXCEPT;
 
+/* How a response's body is delimited (RFC 9112 §6.3), as its head says.
+ * [stage 13] */
+typedef enum xps_http_response_framing {
+    XPS_HTTP_FRAMING_NONE = 0, /* no body: 1xx, 204, 304 (an answer to HEAD
+                                  has none either: the caller knows that) */
+    XPS_HTTP_FRAMING_LENGTH,   /* content_length bytes (rule 6) */
+    XPS_HTTP_FRAMING_CHUNKED,  /* chunked is the final coding (rule 4) */
+    XPS_HTTP_FRAMING_CLOSE,    /* until the server closes: no length, or a
+                                  coding other than chunked last (rules 4, 8) */
+    XPS_HTTP_FRAMING_INVALID,  /* a Content-Length that is not digits, or
+                                  values that differ, or one together with
+                                  Transfer-Encoding: the body's end cannot be
+                                  known, and a proxy answers 502 (rules 3, 5) */
+} xps_http_response_framing_t;
+
 /* What a proxy needs to know about an upstream's response head to frame
  * its body towards the client (RFC 9112 §6.3). [stage 13] */
 typedef struct xps_http_response_head {
@@ -98,11 +113,17 @@ typedef struct xps_http_response_head {
     int version;                /* 10 or 11 */
     bool has_content_length;    /* a Content-Length field is present */
     bool has_transfer_encoding; /* a Transfer-Encoding field is present */
+    int framing;                /* enum xps_http_response_framing */
+    uint64_t content_length;    /* FRAMING_LENGTH: the body's size */
 } xps_http_response_head_t;
 
 /* Scans buf[0..len), the start of a response, for its head: status line
  * "HTTP/1.x NNN reason" and "name: value" lines up to an empty line, all
- * ending in CRLF. XPS_OK and *out filled when the head is complete;
+ * ending in CRLF. XPS_OK and *out filled when the head is complete
+ * (framing from the status and the two framing fields: several
+ * Content-Length values, on one line or several, must be equal, RFC 9110
+ * §8.6; of Transfer-Encoding only whether chunked is the last coding of
+ * its last line counts);
  * XPS_E_AGAIN when more bytes are needed (nothing wrong so far); XPS_E_INVAL
  * when the bytes cannot be a response head (then relay them untouched).
  * It rescans from 0 on each call: heads are small and bounded by the caller. */

@@ -1183,6 +1183,69 @@ static void reset_parses_the_next_request_on_the_connection(void **state)
     xps_http_parser_destroy(p);
 }
 
+/* Decodes a body with start_body (no head), fed in two pieces cut at
+ * `cut`; returns the last code, the data and the bytes consumed. */
+static int body_without_head(int kind, uint64_t length, const char *in, size_t cut, char *data,
+                             size_t *consumed)
+{
+    xps_http_limits_t l = xps_http_default_limits();
+    l.max_body = UINT64_MAX; /* a response may be as long as it likes */
+    xps_http_parser_t *p = xps_http_parser_create(&l);
+    assert_non_null(p);
+    xps_http_parser_start_body(p, kind, length);
+    size_t len = strlen(in), at = 0, n = 0;
+    int rc = XPS_E_AGAIN;
+    for (size_t end = cut; rc == XPS_E_AGAIN || rc == XPS_E_NEXT; end = len) {
+        do {
+            size_t used = 0;
+            xps_http_slice_t d;
+            rc = xps_http_parser_parse_body(p, in + at, end - at, &used, &d);
+            memcpy(data + n, in + at + d.offset, d.length);
+            n += d.length, at += used;
+        } while (rc == XPS_E_NEXT);
+        if (end == len)
+            break;
+    }
+    data[n] = '\0';
+    *consumed = at;
+    xps_http_parser_destroy(p);
+    return rc;
+}
+
+/* start_body: the body decoder for a message whose head was read
+ * elsewhere (a proxied response), with the strict chunked rules. */
+static void start_body_decodes_a_body_whose_head_was_read_elsewhere(void **state)
+{
+    (void)state;
+    static const struct {
+        int kind;
+        uint64_t length;
+        const char *in, *data; /* data: NULL for a refusal */
+        size_t consumed;       /* where the next message starts */
+    } rows[] = {
+        {XPS_HTTP_BODY_CHUNKED, 0, "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\nHTTP/1.1 200 OK",
+         "hello world", 26},
+        {XPS_HTTP_BODY_CHUNKED, 0, "5\r\nhello\r\n0\r\nX-T: 1\r\n\r\nnext", "hello", 23},
+        {XPS_HTTP_BODY_LENGTH, 5, "helloNEXT", "hello", 5},
+        {XPS_HTTP_BODY_CHUNKED, 0, "5\nhello\r\n0\r\n\r\n", NULL, 0},
+        {XPS_HTTP_BODY_CHUNKED, 0, "5\r\nhello\n0\r\n\r\n", NULL, 0},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
+        size_t len = strlen(rows[i].in);
+        for (size_t cut = 0; cut <= len; cut++) {
+            char data[64];
+            size_t consumed = 0;
+            int rc = body_without_head(rows[i].kind, rows[i].length, rows[i].in, cut, data,
+                                       &consumed);
+            if (!rows[i].data ? rc != XPS_E_INVAL
+                              : rc != XPS_OK || strcmp(data, rows[i].data) != 0 ||
+                                    consumed != rows[i].consumed)
+                fail_msg("row %zu cut at %zu: rc %d, data \"%s\", consumed %zu", i, cut, rc, data,
+                         consumed);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1199,6 +1262,7 @@ int main(void)
         cmocka_unit_test(helpers_compare_and_find_without_regard_to_case),
         cmocka_unit_test(create_refuses_zero_limits_and_destroy_accepts_null),
         cmocka_unit_test(reset_parses_the_next_request_on_the_connection),
+        cmocka_unit_test(start_body_decodes_a_body_whose_head_was_read_elsewhere),
     };
     return cmocka_run_group_tests_name("http_parser", tests, map_arena, unmap_arena);
 }

@@ -199,32 +199,61 @@ static void keep_alive_follows_rfc9112_9_3(void **state)
 static void response_heads_scan_at_every_split_point(void **state)
 {
     (void)state;
+    enum { NONE = XPS_HTTP_FRAMING_NONE, LENGTH = XPS_HTTP_FRAMING_LENGTH,
+           CHUNKED = XPS_HTTP_FRAMING_CHUNKED, CLOSE = XPS_HTTP_FRAMING_CLOSE,
+           INVALID = XPS_HTTP_FRAMING_INVALID };
     static const struct {
         const char *bytes; /* the head, then maybe body bytes */
         int want;          /* XPS_OK or XPS_E_INVAL for the whole row */
         int status, version;
         bool cl, te;
         size_t head_length; /* for XPS_OK */
+        int framing;        /* for XPS_OK */
+        uint64_t length;    /* for LENGTH */
     } rows[] = {
         {"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nbody", XPS_OK, 200, 10, false,
-         false, 45},
+         false, 45, CLOSE, 0},
         {"HTTP/1.1 404 Not Found\r\ncontent-LENGTH: 3\r\n\r\nabc", XPS_OK, 404, 11, true, false,
-         45},
+         45, LENGTH, 3},
         {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", XPS_OK, 200, 11, false, true,
-         47},
-        {"HTTP/1.1 204\r\n\r\n", XPS_OK, 204, 11, false, false, 16},
-        {"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n", XPS_OK, 100, 11, false, false, 25},
-        {"HTTP/1.1 200 OK\r\nX-Empty:\r\n\r\n", XPS_OK, 200, 11, false, false, 29},
-        {"POST /up HTTP/1.1\r\nHost: x\r\n\r\n", XPS_E_INVAL, 0, 0, false, false, 0},
-        {"HTTP/2.0 200 OK\r\n\r\n", XPS_E_INVAL, 0, 0, false, false, 0},
-        {"HTTP/1.1 2x0 OK\r\n\r\n", XPS_E_INVAL, 0, 0, false, false, 0},
-        {"HTTP/1.1 099 Low\r\n\r\n", XPS_E_INVAL, 0, 0, false, false, 0},
-        {"HTTP/1.1 200OK\r\n\r\n", XPS_E_INVAL, 0, 0, false, false, 0},
-        {"HTTP/1.1 200 OK\r\nno colon\r\n\r\n", XPS_E_INVAL, 0, 0, false, false, 0},
-        {"HTTP/1.1 200 OK\r\n: empty name\r\n\r\n", XPS_E_INVAL, 0, 0, false, false, 0},
-        {"HTTP/1.1 200 OK\r\nA: 1\r\n folded\r\n\r\n", XPS_E_INVAL, 0, 0, false, false, 0},
-        {"HTTP/1.1 200 OK\r\nBad Name: 1\r\n\r\n", XPS_E_INVAL, 0, 0, false, false, 0},
-        {"HTTP/1.1 200 OK\rX: 1\r\n\r\n", XPS_E_INVAL, 0, 0, false, false, 0},
+         47, CHUNKED, 0},
+        {"HTTP/1.1 204\r\n\r\n", XPS_OK, 204, 11, false, false, 16, NONE, 0},
+        {"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n", XPS_OK, 100, 11, false, false, 25,
+         NONE, 0},
+        {"HTTP/1.1 200 OK\r\nX-Empty:\r\n\r\n", XPS_OK, 200, 11, false, false, 29, CLOSE, 0},
+        /* framing (RFC 9112 §6.3) */
+        {"HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\n\r\n", XPS_OK, 200, 11, true, false, 41,
+         LENGTH, 5},
+        {"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length:5\r\n\r\n", XPS_OK, 200, 11,
+         true, false, 56, LENGTH, 5},
+        {"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", XPS_OK, 200, 11,
+         true, false, 57, INVALID, 0},
+        {"HTTP/1.1 200 OK\r\nContent-Length: 5x\r\n\r\n", XPS_OK, 200, 11, true, false, 39,
+         INVALID, 0},
+        {"HTTP/1.1 200 OK\r\nContent-Length:\r\n\r\n", XPS_OK, 200, 11, true, false, 36,
+         INVALID, 0},
+        {"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999\r\n\r\n", XPS_OK, 200, 11,
+         true, false, 60, INVALID, 0},
+        {"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", XPS_OK,
+         200, 11, true, true, 66, INVALID, 0},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", XPS_OK, 200, 11, false,
+         true, 53, CHUNKED, 0},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", XPS_OK, 200, 11, false,
+         true, 53, CLOSE, 0},
+        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n",
+         XPS_OK, 200, 11, false, true, 72, CHUNKED, 0},
+        {"HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n", XPS_OK, 304, 11, true, false,
+         49, NONE, 0},
+        {"POST /up HTTP/1.1\r\nHost: x\r\n\r\n", XPS_E_INVAL, 0, 0, false, false, 0, 0, 0},
+        {"HTTP/2.0 200 OK\r\n\r\n", XPS_E_INVAL, 0, 0, false, false, 0, 0, 0},
+        {"HTTP/1.1 2x0 OK\r\n\r\n", XPS_E_INVAL, 0, 0, false, false, 0, 0, 0},
+        {"HTTP/1.1 099 Low\r\n\r\n", XPS_E_INVAL, 0, 0, false, false, 0, 0, 0},
+        {"HTTP/1.1 200OK\r\n\r\n", XPS_E_INVAL, 0, 0, false, false, 0, 0, 0},
+        {"HTTP/1.1 200 OK\r\nno colon\r\n\r\n", XPS_E_INVAL, 0, 0, false, false, 0, 0, 0},
+        {"HTTP/1.1 200 OK\r\n: empty name\r\n\r\n", XPS_E_INVAL, 0, 0, false, false, 0, 0, 0},
+        {"HTTP/1.1 200 OK\r\nA: 1\r\n folded\r\n\r\n", XPS_E_INVAL, 0, 0, false, false, 0, 0, 0},
+        {"HTTP/1.1 200 OK\r\nBad Name: 1\r\n\r\n", XPS_E_INVAL, 0, 0, false, false, 0, 0, 0},
+        {"HTTP/1.1 200 OK\rX: 1\r\n\r\n", XPS_E_INVAL, 0, 0, false, false, 0, 0, 0},
     };
     for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
         size_t len = strlen(rows[i].bytes);
@@ -254,6 +283,10 @@ static void response_heads_scan_at_every_split_point(void **state)
             assert_int_equal(r.has_content_length, rows[i].cl);
             assert_int_equal(r.has_transfer_encoding, rows[i].te);
             assert_int_equal(r.head_length, rows[i].head_length);
+            if (r.framing != rows[i].framing || r.content_length != rows[i].length)
+                fail_msg("row %zu \"%s\": framing %d length %llu, want %d %llu", i, rows[i].bytes,
+                         r.framing, (unsigned long long)r.content_length, rows[i].framing,
+                         (unsigned long long)rows[i].length);
         }
     }
 }
