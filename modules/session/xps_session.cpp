@@ -553,6 +553,7 @@ void xps_session_destroy(xps_session_t *s) noexcept {
     s->client = s->upstream = nullptr;
     s->attempt = nullptr;
     xps_http_parser_destroy(s->parser);
-    s->parser = nullptr;
+    xps_http_parser_destroy(s->response_body);
+    s->parser = s->response_body = nullptr;
     xps_core_defer_free(xps_loop_core(s->loop), free_session, s);
 }

@@ -73,18 +73,23 @@ struct xps_session_s {
     bool tunnel;                           // [stage 13] the upstream said 101: raw bytes
                                            // both ways from now on
     uint64_t relayed;                      // response bytes passed to the client
-    // re-framing a close-delimited response as chunked [stage 13]
+    // the response
     int reframe;                           // a reframe_mode: how response bytes go down
     std::string response_head;             // upstream bytes until its head is complete
+    xps_http_parser_t *response_body;      // owned: follows a body with a length or
+                                           // chunks to its end; NULL otherwise
+    bool response_done;                    // all of the response has gone down
     bool upstream_failed;                  // the upstream connection ended in an error
                                            // (a cut body must not get a last-chunk)
 };
 
-// How the response is relayed to the client. [stage 13]
+// How the response is relayed to the client.
 enum reframe_mode {
-    reframe_raw = 0, // byte for byte, as received (stage 12; HTTP/1.0 clients)
+    reframe_raw = 0, // byte for byte, as received (the head too, but in stage 13
+                     // for a close-delimited body: then reframe_chunked)
     reframe_head,    // collecting the upstream's head to decide
-    reframe_chunked, // each block read becomes one chunk; EOF the last-chunk
+    reframe_chunked, // [stage 13] each block read becomes one chunk; EOF the
+                     // last-chunk
 };
 
 namespace session_detail {

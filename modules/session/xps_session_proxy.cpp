@@ -225,10 +225,10 @@ void fail(xps_session_t *s, const char *why) {
     finish(s);
 }
 
-// ------------------------------------- re-framing the response [stage 13]
+// ------------------------------------------------------- the response
 
-// The most of an upstream's head we hold while deciding; past it the
-// bytes go down untouched.
+// The most of an upstream's head we hold while reading it; past it the
+// bytes go down untouched, until the upstream closes.
 constexpr size_t max_response_head = 16 * 1024;
 
 // Hop-by-hop fields of a response (RFC 9110 §7.6.1), besides those its
@@ -255,10 +255,11 @@ bool list_has(const std::string &list, const std::string &token) {
     return false;
 }
 
-// The head minus the hop-by-hop fields (and those Connection names), plus
-// our framing: "Transfer-Encoding: chunked" and "Connection: close". The
-// status line says HTTP/1.1 whatever the upstream spoke: a proxy sends its
-// own version, and a client may ignore chunked in an HTTP/1.0 response.
+// [stage 13] The head minus the hop-by-hop fields (and those Connection
+// names), plus our framing: "Transfer-Encoding: chunked" and "Connection:
+// close". The status line says HTTP/1.1 whatever the upstream spoke: a
+// proxy sends its own version, and a client may ignore chunked in an
+// HTTP/1.0 response.
 std::string chunked_head(const std::string &head, size_t head_length) {
     std::string connection; // every Connection value, comma-joined
     std::string out;
@@ -291,29 +292,98 @@ int write_down(xps_session_t *s, const char *bytes, size_t len) {
                                          : write_copy(s->to_client, bytes, len);
 }
 
-// The head is complete (or will never be): decide how the body goes down
-// and queue the head, rewritten or not. Whether the body is re-framed:
-// an HTTP/1.1 client (start_relay checked), a response that has a body
-// (not 1xx, 204, 304; HEAD was checked) and no length of its own — the
-// upstream means to end it by closing (RFC 9112 §6.3 rule 8).
+// Queues response body bytes[0..len) for the client and says how many
+// belong to the response (*used). For a body with a length or chunked
+// framing, the body decoder (a parser armed with start_body) finds its
+// end: bytes after it are not ours to relay, and response_done is set.
+// Otherwise (until the close) all of them. XPS_E_INVAL: the upstream's
+// chunked framing is broken; else XPS_OK or the pipe's error.
+int relay_body(xps_session_t *s, const char *bytes, size_t len, size_t *used) {
+    *used = len;
+    if (s->response_body) {
+        size_t off = 0;
+        int rc;
+        do {
+            size_t n = 0;
+            xps_http_slice_t data;
+            rc = xps_http_parser_parse_body(s->response_body, bytes + off, len - off, &n, &data);
+            off += n;
+        } while (rc == XPS_E_NEXT);
+        if (rc == XPS_E_INVAL)
+            return XPS_E_INVAL;
+        *used = off;
+        s->response_done = rc == XPS_OK;
+    }
+    s->relayed += *used;
+    return write_down(s, bytes, *used); // the framing checked: it goes down as it came
+}
+
+// The whole response has been relayed: the exchange is over, whatever the
+// upstream does with its connection next (it may well keep it open,
+// "Connection: close" or not).
+void response_complete(xps_session_t *s) {
+    XPS_LOG(XPS_LOG_INFO, log_name, "%s \"%s\" -> proxied to %s, %llu bytes", s->client_ip,
+            s->request_line.c_str(), s->upstream_cfg->text,
+            static_cast<unsigned long long>(s->relayed));
+    finish(s);
+}
+
+// How the response's body is delimited: what its head says (RFC 9112
+// §6.3), none for an answer to HEAD, until the close for bytes that are
+// not a head we could read.
+int framing_of(const xps_session_t *s, const xps_http_response_head_t *r, int rc) {
+    if (rc != XPS_OK)
+        return XPS_HTTP_FRAMING_CLOSE;
+    return s->method == XPS_HTTP_METHOD_HEAD ? XPS_HTTP_FRAMING_NONE : r->framing;
+}
+
+// Follows a body with a length or chunked framing: a parser of its own,
+// with no limit on the size (the upstream's body is not ours to bound).
+int follow_body(xps_session_t *s, int framing, uint64_t length) {
+    xps_http_limits_t limits = xps_http_default_limits();
+    limits.max_body = UINT64_MAX;
+    if (!s->response_body && !(s->response_body = xps_http_parser_create(&limits)))
+        return XPS_E_NOMEM;
+    xps_http_parser_start_body(s->response_body,
+                               framing == XPS_HTTP_FRAMING_CHUNKED ? XPS_HTTP_BODY_CHUNKED
+                                                                   : XPS_HTTP_BODY_LENGTH,
+                               length);
+    return XPS_OK;
+}
+
+// The final head is complete (or will never be): decide how its body is
+// framed, queue the head (rewritten or not) and what followed it. [stage
+// 13] A body the upstream means to end by closing (no length, no coding:
+// rule 8) is re-framed as chunked for an HTTP/1.1 client of stage 13.
+// XPS_E_INVAL: the head's framing is invalid (nothing was queued).
 int send_response_head(xps_session_t *s, const xps_http_response_head_t *r, int rc) {
     std::string &buf = s->response_head;
+    int framing = framing_of(s, r, rc);
     s->reframe = reframe_raw;
-    if (rc == XPS_OK && r->status >= 200 && r->status != 204 && r->status != 304 &&
-        !r->has_content_length && !r->has_transfer_encoding) {
+    int error = XPS_OK;
+    if (framing == XPS_HTTP_FRAMING_INVALID)
+        return XPS_E_INVAL;
+    if (framing == XPS_HTTP_FRAMING_LENGTH || framing == XPS_HTTP_FRAMING_CHUNKED)
+        error = follow_body(s, framing, r->content_length);
+    if (framing == XPS_HTTP_FRAMING_CLOSE && rc == XPS_OK && !r->has_transfer_encoding &&
+        s->http11 && s->version == XPS_HTTP_VERSION_1_1) {
         std::string head = chunked_head(buf, r->head_length);
         buf.erase(0, r->head_length);
-        int error = write_copy(s->to_client, head.data(), head.size());
-        if (error != XPS_OK)
-            return error;
+        error = write_copy(s->to_client, head.data(), head.size());
         s->relayed += head.size();
         s->reframe = reframe_chunked;
+    } else if (rc == XPS_OK) { // the head as it came
+        error = error == XPS_OK ? write_copy(s->to_client, buf.data(), r->head_length) : error;
+        s->relayed += r->head_length;
+        buf.erase(0, r->head_length);
     }
-    int error = write_down(s, buf.data(), buf.size());
-    s->relayed += buf.size();
+    s->response_done = framing == XPS_HTTP_FRAMING_NONE;
+    size_t used = 0;
+    if (error == XPS_OK && !s->response_done)
+        error = relay_body(s, buf.data(), buf.size(), &used);
     buf.clear();
     buf.shrink_to_fit();
-    return error;
+    return error == XPS_E_INVAL ? XPS_E_FAIL : error; // broken chunks: cut, not a 502
 }
 
 // While reframe_head: moves upstream bytes into response_head until the
@@ -349,10 +419,23 @@ bool take_response_head(xps_session_t *s, xps_pipe_t *pipe) {
             fail(s, "the upstream switched protocols without being asked");
             return false;
         }
-        if (send_response_head(s, &r, rc) != XPS_OK)
+        int error = switched ? XPS_OK : send_response_head(s, &r, rc);
+        if (switched) { // the 101 and what follows: raw, from now on
+            s->reframe = reframe_raw;
+            error = write_copy(s->to_client, buf.data(), buf.size());
+            s->relayed += buf.size();
+            buf.clear();
+        }
+        if (error == XPS_E_INVAL) { // RFC 9112 §6.3 ¶5: discard it, 502
+            fail(s, "the upstream's response has an invalid Content-Length");
+            return false;
+        }
+        if (error != XPS_OK)
             return finish(s), false;
         if (switched)
             start_tunnel(s);
+        else if (s->response_done)
+            response_complete(s);
         // Refused (any other answer): the bytes the client sent after its
         // head are never relayed raw; the connection ends with this response.
         return s->phase != session_phase::done;
@@ -548,11 +631,11 @@ void start_relay(xps_session_t *s, xps_connection_t *upstream) {
                              : xps_session_forward_head(h, s->head.get(), &fwd, &error);
     if (!head || xps_pipe_write(s->to_upstream, head) != XPS_OK)
         return fail(s, "out of memory");
-    // [stage 13] An HTTP/1.1 client may get a close-delimited response
-    // re-framed as chunked, and an Upgrade needs its 101 seen: look at the
-    // response head first.
-    if (s->http11 && h->version == XPS_HTTP_VERSION_1_1 && h->method != XPS_HTTP_METHOD_HEAD)
-        s->reframe = reframe_head;
+    // The response's head is read before anything goes down: to know where
+    // the response ends (not where the upstream closes: it may keep its
+    // connection open), to see a 101, and [stage 13] to re-frame a close-
+    // delimited body as chunked for an HTTP/1.1 client.
+    s->reframe = reframe_head;
     if (s->upgrade_asked) { // no body; the client's next bytes stay in its pipe
         s->body_done = true;
         return;
@@ -598,8 +681,8 @@ void on_upstream_gone(xps_pipe_t *pipe, void *data) {
     stop_reading_client(s);
 }
 
-// consume() of from_upstream: response bytes, relayed unchanged while the
-// client's pipe has room.
+// consume() of from_upstream: response bytes, relayed while the client's
+// pipe has room, up to the end of the response.
 void on_upstream_bytes(xps_pipe_t *pipe, void *data) {
     auto *s = static_cast<xps_session_t *>(data);
     if (s->reframe == reframe_head && s->to_client && !take_response_head(s, pipe))
@@ -609,10 +692,18 @@ void on_upstream_bytes(xps_pipe_t *pipe, void *data) {
     xps_pipe_chunk_t chunk;
     while (s->to_client && xps_pipe_room(s->to_client) > 0 &&
            xps_pipe_peek(pipe, &chunk) == XPS_OK) {
-        if (write_down(s, chunk.bytes, chunk.len) != XPS_OK)
+        size_t used = 0;
+        int error = relay_body(s, chunk.bytes, chunk.len, &used);
+        if (error == XPS_E_INVAL) {
+            XPS_LOG(XPS_LOG_WARN, log_name, "%s \"%s\": the upstream's chunked framing is broken",
+                    s->client_ip, s->request_line.c_str());
+            return finish(s); // the client sees a body without its end
+        }
+        if (error != XPS_OK)
             return finish(s); // the client is gone (or memory is): nobody to answer
         xps_pipe_consume(pipe, chunk.len);
-        s->relayed += chunk.len;
+        if (s->response_done)
+            return response_complete(s); // anything after it was not ours to relay
     }
     if (s->to_client && xps_pipe_len(pipe) > 0) { // full: wait for on_client_room
         xps_pipe_set_sink_ready(pipe, false);
@@ -621,18 +712,25 @@ void on_upstream_bytes(xps_pipe_t *pipe, void *data) {
 }
 
 // source_done() of from_upstream: the upstream closed and every byte it
-// sent has been relayed. Its response is complete (Connection: close).
+// sent has been relayed. That ends a response delimited by the close;
+// one with a length or chunks that has not reached its end is cut short.
 void on_upstream_end(xps_pipe_t *pipe, void *data) {
     auto *s = static_cast<xps_session_t *>(data);
     xps_pipe_detach_sink(pipe);
     s->from_upstream = nullptr;
     if (s->reframe == reframe_head && s->to_client) { // closed inside its head
-        xps_http_response_head_t r;
+        xps_http_response_head_t r{}; // not read: there is no head
         if (send_response_head(s, &r, XPS_E_INVAL) != XPS_OK)
             return finish(s);
     }
     if (s->relayed == 0)
         return fail(s, "the upstream closed without answering");
+    if (s->response_body) { // it had a length or chunks, and they are not all here
+        XPS_LOG(XPS_LOG_WARN, log_name, "%s \"%s\": the upstream closed before the end of its "
+                "response, after %llu bytes", s->client_ip, s->request_line.c_str(),
+                static_cast<unsigned long long>(s->relayed));
+        return finish(s);
+    }
     // [stage 13] The close ends the re-framed body: tell the client so
     // with the last-chunk — unless the upstream failed (a reset): then the
     // client must see a cut body, not a complete one.
@@ -640,10 +738,7 @@ void on_upstream_end(xps_pipe_t *pipe, void *data) {
         if (write_copy(s->to_client, last_chunk, sizeof last_chunk - 1) != XPS_OK)
             return finish(s);
     }
-    XPS_LOG(XPS_LOG_INFO, log_name, "%s \"%s\" -> proxied to %s, %llu bytes", s->client_ip,
-            s->request_line.c_str(), s->upstream_cfg->text,
-            static_cast<unsigned long long>(s->relayed));
-    finish(s);
+    response_complete(s);
 }
 
 } // namespace
