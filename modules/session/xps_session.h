@@ -50,11 +50,13 @@
  *    leaves in the same send() as its head; a bigger one by sendfile().
  *  - redirect: the route's status and Location, no body.
  *  - reverse_proxy: see xps_session_forward_head for the request rewrite;
- *    the upstream's response is relayed until the upstream closes (the
- *    forwarded request says "Connection: close", so it does) — byte for
- *    byte in stage 12; in stage 13 an HTTP/1.1 client gets a response of
- *    unknown length re-framed as chunked; 502 when the upstream cannot be
- *    reached, or closes before sending a byte. A request body is forwarded
+ *    the upstream's response is relayed to its end as its head frames it
+ *    (Content-Length bytes, the last chunk, or the upstream's close when
+ *    it has neither: RFC 9112 §6.3), whatever the upstream then does with
+ *    its connection — byte for byte in stage 12; in stage 13 an HTTP/1.1
+ *    client gets a response of unknown length re-framed as chunked; 502
+ *    when the upstream cannot be reached, closes before sending a byte, or
+ *    sends an invalid Content-Length. A request body is forwarded
  *    as it arrives, RE-FRAMED by us: its data bytes with our own
  *    Content-Length, or in chunks of our own (the client's chunk sizes,
  *    extensions and trailers never go up), so the upstream cannot read the
