@@ -78,21 +78,28 @@ static bool stream_unfinished(const client *c)
            (c->stream == STREAM_BIG && c->big_made < c->big_total);
 }
 
+/* Appends len bytes to the buffer *data holding *len of *cap, doubling
+ * its capacity as needed. */
+static void append(char **data, size_t *len, size_t *cap, const void *add, size_t add_len)
+{
+    if (add_len == 0) /* add may be NULL then, which memcpy() does not allow */
+        return;
+    if (*len + add_len > *cap) {
+        size_t grown = *cap ? *cap : 4096;
+        while (grown < *len + add_len)
+            grown *= 2;
+        *data = realloc(*data, grown);
+        *cap = grown;
+    }
+    memcpy(*data + *len, add, add_len);
+    *len += add_len;
+}
+
 static void out_append(client *c, const void *data, size_t len)
 {
-    if (len == 0) /* data may be NULL then, which memcpy() does not allow */
-        return;
     if (c->out_off == c->out_len)
         c->out_off = c->out_len = 0;
-    if (c->out_len + len > c->out_cap) {
-        size_t cap = c->out_cap ? c->out_cap : 4096;
-        while (cap < c->out_len + len)
-            cap *= 2;
-        c->out = realloc(c->out, cap);
-        c->out_cap = cap;
-    }
-    memcpy(c->out + c->out_len, data, len);
-    c->out_len += len;
+    append(&c->out, &c->out_len, &c->out_cap, data, len);
 }
 
 static void reply_head(client *c, const char *status, const char *type, size_t announced_len)
@@ -248,17 +255,7 @@ typedef struct {
 
 static void bytes_add(bytes *b, const void *data, size_t len)
 {
-    if (len == 0) /* data may be NULL then, which memcpy() does not allow */
-        return;
-    if (b->len + len > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + len)
-            cap *= 2;
-        b->data = realloc(b->data, cap);
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, data, len);
-    b->len += len;
+    append(&b->data, &b->len, &b->cap, data, len);
 }
 
 /* Where the parser of a strict-mode connection is. */
