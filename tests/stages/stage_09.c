@@ -90,7 +90,7 @@ static xt_proc_t *start_server(const char *const *env)
     for (int i = 0; i < PORTS; i++)
         xt_require_port_free((uint16_t)(BASE_PORT + i));
     xt_start_opts_t opts = {.fixture_dir = FIXTURE, .env = env};
-    xt_proc_t *p = xt_start(xt_stage_bin(), NULL, &opts);
+    xt_proc_t *p = xt_start_stage(NULL, &opts);
     for (int i = 0; i < PORTS; i++)
         xt_wait_port(p, (uint16_t)(BASE_PORT + i), START_MS);
     make_world_readable(p, "public/sample.txt");
