@@ -52,7 +52,7 @@ reply reply_decide(const xps_http_parser_t *parser, int rc, const char *buf, siz
     // well formed); stage 13 answers that. A known method this stage does
     // not serve (POST) is 501 in both readings.
     if (h->method == XPS_HTTP_METHOD_OTHER)
-        return {400, "unknown method (the course's reading: a malformed request)", nullptr, true};
+        return {400, "unknown method (the course's reading: a bad request)", nullptr, true};
     if (h->method != XPS_HTTP_METHOD_GET && h->method != XPS_HTTP_METHOD_HEAD)
         return {501, "only GET and HEAD are served here", nullptr, true};
     // The path, percent-decoded and without dot segments: the one copy.
