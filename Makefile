@@ -63,7 +63,8 @@ UNIT_SRCS   := $(sort $(wildcard tests/unit/*.c))
 UNIT_BINS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit-%,$(UNIT_SRCS))
 CHECK_SRCS  := $(sort $(wildcard tests/stages/stage_[0-9][0-9].c))
 CHECK_BINS  := $(patsubst tests/stages/stage_%.c,$(BUILD)/tests/stage-%,$(CHECK_SRCS))
-GRADER_BINS := $(BUILD)/tests/grader-self-test $(BUILD)/tests/wrong-stage-01
+GRADER_BINS := $(BUILD)/tests/grader-self-test $(BUILD)/tests/wrong-stage-01 \
+               $(BUILD)/tests/course-map $(BUILD)/tests/layout-probe
 CLI_TEST    := $(BUILD)/tests/cli
 TOOL_BINS   := $(BUILD)/bin/test-upstream
 
@@ -80,7 +81,7 @@ help: ## list the targets
 	  awk -F':.*## ' '{ printf "  make %-15s %s\n", $$1, $$2 }'
 	@printf '  make %-15s %s\n' stage-NN "build one stage binary (stages: $(STAGE_NUMS))"
 	@echo
-	@echo "Variables: SAN=1 (ASan+UBSan build in build/san), STAGE=N BIN=path FORMAT=junit (grade)"
+	@echo "Variables: SAN=1 (ASan+UBSan build in build/san), STAGE=N or COURSE=N, BIN=path, FORMAT=junit (grade)"
 
 deps: ## install missing Debian packages (apt-get), saying exactly what it runs
 	@missing=""; \
@@ -122,23 +123,45 @@ check-headers: ## compile every public header alone as C11 with -pedantic -Werro
 	done; echo "check-headers: $(words $(PUBLIC_HEADERS)) header(s) compile alone as C11"
 
 STAGE ?=
+COURSE ?=
 BIN ?=
 FORMAT ?= text
-# Builds only what stage N's checks run: their binary, ours (unless BIN
-# names another), stage 01 (stage 02's checks talk to it) and the test upstream.
-grade: ## grade a stage binary: make grade STAGE=N [BIN=path] [FORMAT=junit]
-	@[ -n "$(STAGE)" ] || { echo "usage: make grade STAGE=N [BIN=path/to/binary] [FORMAT=junit]"; exit 2; }
-	@n=$$(printf '%02d' $$((10#$(STAGE)))); \
+# Builds only what the checks run: their binary, ours (unless BIN names
+# another), stage 01 (stage 02's checks talk to it) and the test upstream.
+# COURSE=N: build/tests/course-map (tests/support/course.c) says which of
+# our stages grades the course's stage N and which flags OUR binary needs
+# there; the checks then start the binary as the course's tester does
+# (XPS_COURSE, see tests/support/harness.h). A student's binary gets no flag.
+grade: ## grade a stage binary: make grade STAGE=N | COURSE=N [BIN=path] [FORMAT=junit]
+	@[ -z "$(STAGE)" ] || [ -z "$(COURSE)" ] || \
+	  { echo "grade: STAGE=N (our numbers) or COURSE=N (the course's), not both"; exit 2; }
+	@[ -n "$(STAGE)$(COURSE)" ] || \
+	  { echo "usage: make grade STAGE=N [BIN=path/to/binary] [FORMAT=junit]"; \
+	    echo "       make grade COURSE=N [BIN=path/to/binary] [FORMAT=junit]   (the course's numbers)"; \
+	    exit 2; }
+	@set -o pipefail; course_env=(); \
+	if [ -n "$(COURSE)" ]; then \
+	  $(MAKE) -s --no-print-directory $(BUILD)/tests/course-map || exit 2; \
+	  line=$$($(BUILD)/tests/course-map "$(COURSE)" 2>&1) || { echo "grade: $$line"; exit 2; }; \
+	  IFS=$$'\t' read -r n title flags <<< "$$line"; \
+	  echo "grade: course stage $(COURSE) ($$title) is our stage $$n: its checks, in the course's layout"; \
+	  [ -z "$(BIN)" ] || [ -z "$$flags" ] || \
+	    echo "grade: (our own stage-$$n would get $$flags there; a student's binary gets no flag)"; \
+	  [ -n "$(BIN)" ] && flags=""; \
+	  course_env=(XPS_COURSE=$(COURSE) "XPS_COURSE_FLAGS=$$flags"); report_name=course-$(COURSE); \
+	else \
+	  n=$$(printf '%02d' $$((10#$(STAGE)))); report_name=stage-$$n; \
+	fi; \
 	[ -f tests/stages/stage_$$n.c ] || { echo "grade: no checks for stage $$n"; exit 2; }; \
 	$(MAKE) -s --no-print-directory $(BUILD)/tests/stage-$$n $(BUILD)/bin/stage-01 $(TOOL_BINS) \
 	  $$([ -n "$(BIN)" ] || echo $(BUILD)/bin/stage-$$n) || exit 2; \
 	bin="$(BIN)"; [ -n "$$bin" ] || bin=$(BUILD)/bin/stage-$$n; \
 	[ -x "$$bin" ] || { echo "grade: $$bin is not an executable file"; exit 2; }; \
 	if [ "$(FORMAT)" = junit ]; then \
-	  mkdir -p $(BUILD)/reports; report=$(abspath $(BUILD))/reports/stage-$$n.xml; \
+	  mkdir -p $(BUILD)/reports; report=$(abspath $(BUILD))/reports/$$report_name.xml; \
 	  export CMOCKA_MESSAGE_OUTPUT=xml CMOCKA_XML_FILE=$$report; \
 	  echo "grade: JUnit report: $$report"; fi; \
-	XPS_GRADE=1 XPS_STAGE_BIN=$$(realpath $$bin) $(BUILD)/tests/stage-$$n
+	env "$${course_env[@]}" XPS_GRADE=1 XPS_STAGE_BIN=$$(realpath $$bin) $(BUILD)/tests/stage-$$n
 
 bench: deps ## measurements: latency with idle connections, RSS per connection
 	@$(MAKE) --no-print-directory $(STAGE_BINS) $(BUILD)/bench/idle-connections
@@ -194,6 +217,14 @@ $(BUILD)/tests/cli: $(BUILD)/obj/tests/stages/cli.o $(SUPPORT_LIB)
 	$(CC) $(LDFLAGS) $^ $(TEST_LIBS) -o $@
 
 $(BUILD)/bench/idle-connections: $(BUILD)/obj/tests/bench/idle_connections.o
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $^ -o $@
+
+$(BUILD)/tests/course-map: $(BUILD)/obj/tests/grader/course_map.o $(BUILD)/obj/tests/support/course.o
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $^ -o $@
+
+$(BUILD)/tests/layout-probe: $(BUILD)/obj/tests/grader/layout_probe.o
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $^ -o $@
 

@@ -413,6 +413,27 @@ int xps_file_resolve(const char *root, const char *path, char *resolved, size_t 
     }
 }
 
+const char *xps_file_default_root(const char **why) noexcept {
+    struct stat st;
+    const char *root = "./public", *reason = "./public is a folder";
+    if (stat("./public", &st) != 0 || !S_ISDIR(st.st_mode)) {
+        bool course = stat("../public", &st) == 0 && S_ISDIR(st.st_mode);
+        root = course ? "../public" : "./public";
+        reason = course ? "./public not found, using the course's ../public"
+                        : "neither ./public nor ../public is a folder: nothing to serve";
+    }
+    if (why)
+        *why = reason;
+    return root;
+}
+
+const char *xps_file_choose_root(const char *given) noexcept {
+    const char *why = "given with --root";
+    const char *root = given ? given : xps_file_default_root(&why);
+    XPS_LOG(XPS_LOG_INFO, "file", "serving files from %s: %s", root, why);
+    return root;
+}
+
 // -------------------------------------------------------------- accessors
 
 size_t xps_file_size(const xps_file_t *file) noexcept { return file->size; }

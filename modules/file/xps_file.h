@@ -132,6 +132,25 @@ int xps_file_attach_part(xps_file_t *file, xps_pipe_t *pipe, xps_file_mode_t mod
 int xps_file_resolve(const char *root, const char *path, char *resolved,
                      size_t size) XPS_NOEXCEPT;
 
+/* The document root a stage uses when it is given none: "./public" if
+ * that is a folder, else "../public" if that is one, else "./public"
+ * (every request then finds nothing, and the stage's log says why).
+ * Why the second: the course's tester runs a stage binary from its own
+ * folder with the stage's files in ../public (/usr/src/app and
+ * /usr/src/public in its container), and its binaries look there; ./public
+ * stays first because it is where our stages document their root
+ * (STAGES.md). Returns one of the three literal strings; *why (may be
+ * NULL) gets a static sentence for the start-up log, e.g. "./public not
+ * found, using the course's ../public". Looks at the working directory at
+ * the time of the call. [stage 09] */
+const char *xps_file_default_root(const char **why) XPS_NOEXCEPT;
+
+/* The root a stage serves: `given` (its --root) when not NULL, else
+ * xps_file_default_root(). Logs the choice and why at info level, once:
+ * "serving files from ../public: ./public not found, using the course's
+ * ../public". For a stage's main, at start-up. [stage 09] */
+const char *xps_file_choose_root(const char *given) XPS_NOEXCEPT;
+
 /* ---------------------------------------------------------- accessors */
 
 /* Size in bytes when the file was opened. */

@@ -3,13 +3,17 @@
 // back-pressure.
 //
 // Each client's connection is both the source and the sink of one pipe:
-// what it reads goes in, what comes out is sent back. The two flags undo the
-// fixes of this stage, to reproduce the failures the chapter explains:
+// what it reads goes in, what comes out is sent back. With --reverse the
+// client gets two pipes and the reverse filter between them
+// (reverse_filter.h): the course's stages 8 and 9, which still reverse.
+// The two other flags undo the fixes of this stage, to reproduce the
+// failures the chapter explains:
 //   --level-triggered  EPOLLOUT stays reported on an idle socket: CPU spin
 //   --unbounded        the pipe has no threshold: a client that sends and
 //                      never reads makes the server's memory grow and grow
 //
-// Usage: stage-07 [--base-port N] [--level-triggered] [--unbounded]
+// Usage: stage-07 [--base-port N] [--reverse] [--level-triggered] [--unbounded]
+//        [CONFIG.json]   (a last PATH.json is the course tester's config, not read)
 
 #include <csignal>
 #include <cstdint>
@@ -22,6 +26,7 @@
 #include "core/xps_pipe.h"
 #include "modules/loop/xps_loop.h"
 #include "modules/tcp/xps_tcp.h"
+#include "stages/stage-07-tcp/reverse_filter.h"
 
 namespace {
 
@@ -31,18 +36,33 @@ struct settings {
     int base_port = 8001;                                   // listens on base..base+3
     xps_tcp_options_t tcp = xps_tcp_default_options();      // edge-triggered unless told
     size_t threshold = XPS_PIPE_DEFAULT_THRESHOLD;          // SIZE_MAX with --unbounded
+    bool reverse = false;                                   // --reverse: the reverse filter
     xps_loop_t *loop = nullptr;                             // set once created
 };
 
 void print_usage(FILE *out) {
     std::fprintf(out,
-                 "usage: stage-07 [--base-port N] [--level-triggered] [--unbounded]\n"
+                 "usage: stage-07 [--base-port N] [--reverse] [--level-triggered] [--unbounded]"
+                 " [CONFIG.json]\n"
                  "  Echo server on ports N..N+3 (default 8001-8004).\n"
                  "  --base-port N       first of the four ports (1-65532)\n"
+                 "  --reverse           send each chunk back reversed, a trailing newline kept\n"
+                 "                      last, through a filter between two pipes: the course's\n"
+                 "                      stages 8 and 9, which still reverse (its 10 echoes)\n"
                  "  --level-triggered   register sockets level-triggered (shows the CPU spin)\n"
                  "  --unbounded         pipes without a threshold (shows memory growth)\n"
+                 "  CONFIG.json         accepted as the last argument and not read: the\n"
+                 "                      course's tester starts every stage as\n"
+                 "                      ./<binary> <its xps_config.json>\n"
                  "  --help              print this help\n"
                  "  XPS_LOG_LEVEL=debug|info|warn|error sets how much it logs.\n");
+}
+
+// The course's tester starts every stage binary as ./<binary> <path of its
+// xps_config.json>: a last argument ending in ".json" (and not a flag).
+bool is_course_config(const char *arg) {
+    size_t len = std::strlen(arg);
+    return arg[0] != '-' && len > 5 && std::strcmp(arg + len - 5, ".json") == 0;
 }
 
 // Returns -1 to go on, or the exit status (0 after --help, 2 on bad usage).
@@ -55,6 +75,8 @@ int parse_args(int argc, char **argv, settings *s) {
             s->tcp.trigger = XPS_LOOP_LEVEL;
         } else if (std::strcmp(argv[i], "--unbounded") == 0) {
             s->threshold = SIZE_MAX;
+        } else if (std::strcmp(argv[i], "--reverse") == 0) {
+            s->reverse = true;
         } else if (std::strcmp(argv[i], "--base-port") == 0 && i + 1 < argc) {
             char *end = nullptr;
             long port = std::strtol(argv[++i], &end, 10);
@@ -71,20 +93,33 @@ int parse_args(int argc, char **argv, settings *s) {
     return -1;
 }
 
-// A new client: one pipe, the connection at both ends of it.
+// A new client. Echo: one pipe, the connection at both ends of it.
+// --reverse: the connection feeds `in`, the reverse filter moves each chunk
+// reversed from `in` to `out`, the connection sends `out`.
 void on_client(xps_listener_t *listener, xps_connection_t *connection, void *data) {
     (void)listener;
     auto *s = static_cast<settings *>(data);
-    xps_pipe_t *echo = xps_pipe_create(xps_loop_core(s->loop), s->threshold);
-    if (!echo || xps_connection_attach_sink(connection, echo) != XPS_OK ||
-        xps_connection_attach_source(connection, echo) != XPS_OK) {
-        XPS_LOG(XPS_LOG_ERROR, "stage-07", "cannot set up an echo pipe for %s",
-                xps_connection_peer(connection));
-        xps_connection_destroy(connection); // detaches whatever end it attached
-        xps_pipe_destroy(echo);
+    xps_core_t *core = xps_loop_core(s->loop);
+    xps_pipe_t *in = xps_pipe_create(core, s->threshold);
+    xps_pipe_t *out = s->reverse && in ? xps_pipe_create(core, s->threshold) : in;
+    int error = out ? XPS_OK : XPS_E_NOMEM;
+    if (error == XPS_OK)
+        error = xps_connection_attach_sink(connection, out);
+    if (error == XPS_OK)
+        error = xps_connection_attach_source(connection, in);
+    if (error == XPS_OK && s->reverse)
+        error = reverse_filter_start(core, in, out);
+    if (error != XPS_OK) {
+        XPS_LOG(XPS_LOG_ERROR, "stage-07", "cannot set up the pipes for %s: %s",
+                xps_connection_peer(connection), xps_strerror(error));
+        xps_connection_destroy(connection); // detaches whatever ends it attached
+        xps_pipe_destroy(in);               // neither pipe had both ends: free them
+        if (out != in)
+            xps_pipe_destroy(out);
         return;
     }
-    XPS_LOG(XPS_LOG_INFO, "stage-07", "new client %s", xps_connection_peer(connection));
+    XPS_LOG(XPS_LOG_INFO, "stage-07", "new client %s%s", xps_connection_peer(connection),
+            s->reverse ? " (reverse)" : "");
 }
 
 void on_signal(xps_loop_signal_t *signal, int signo, void *data) {
@@ -97,10 +132,14 @@ void on_signal(xps_loop_signal_t *signal, int signo, void *data) {
 
 int main(int argc, char **argv) {
     settings s;
-    int status = parse_args(argc, argv, &s);
+    bool config = argc > 1 && is_course_config(argv[argc - 1]);
+    int status = parse_args(argc - config, argv, &s);
     if (status >= 0)
         return status;
     xps_log_init_from_env();
+    if (config)
+        XPS_LOG(XPS_LOG_INFO, "stage-07", "%s: not read (stage 07 has no configuration)",
+                argv[argc - 1]);
 
     int error = XPS_OK;
     xps_core_t *core = xps_core_create();

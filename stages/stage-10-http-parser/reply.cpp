@@ -45,6 +45,14 @@ reply reply_decide(const xps_http_parser_t *parser, int rc, const char *buf, siz
     if (rc != XPS_OK)
         return refused(parser, rc, len, 16384);
     const xps_http_head_t *h = xps_http_parser_head(parser);
+    // [stage 10] A method token no one has heard of ("GOT") gets 400 here,
+    // as the course's tester expects: its parser knows eight methods and
+    // treats any other word as a malformed request line. RFC 9110 §9.1 has
+    // 501 for a method the server does not recognise (the token itself is
+    // well formed); stage 13 answers that. A known method this stage does
+    // not serve (POST) is 501 in both readings.
+    if (h->method == XPS_HTTP_METHOD_OTHER)
+        return {400, "unknown method (the course's reading: a bad request)", nullptr, true};
     if (h->method != XPS_HTTP_METHOD_GET && h->method != XPS_HTTP_METHOD_HEAD)
         return {501, "only GET and HEAD are served here", nullptr, true};
     // The path, percent-decoded and without dot segments: the one copy.

@@ -19,7 +19,8 @@ struct reply {
 // Decides the answer: rc is what parse_head returned for the head in buf.
 // Parser refusals keep their status, except 505, which this stage answers
 // with 400 (the course's rule; stage 13 answers 505). GET and HEAD are
-// served from `root`; other methods get 501.
+// served from `root`; an unknown method token ("GOT") gets 400 (the
+// course's rule again; RFC 9110 and stage 13: 501); other known methods 501.
 reply reply_decide(const xps_http_parser_t *parser, int rc, const char *buf, size_t len,
                    const char *root, xps_core_t *core);
 

@@ -77,6 +77,10 @@ xps_http_response_t *refusal(client *c, int rc, const char **why) {
 // decoded path (*file, for the caller to send and destroy).
 xps_http_response_t *serve(client *c, const xps_http_head_t *h, xps_file_t **file,
                            const char **why) {
+    // An unknown method token ("GOT"): 400, the course's reading, where
+    // RFC 9110 §9.1 and stage 13 say 501 (stage 10's chapter explains).
+    if (h->method == XPS_HTTP_METHOD_OTHER)
+        return error_page(400, *why = "unknown method (the course's reading: a bad request)");
     if (h->method != XPS_HTTP_METHOD_GET && h->method != XPS_HTTP_METHOD_HEAD)
         return error_page(501, *why = "only GET and HEAD are served here");
     int error = XPS_OK;

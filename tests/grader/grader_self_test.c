@@ -6,6 +6,14 @@
  * stage 01 (everything must pass) and against wrong-stage-01, an echo server
  * that behaves like stage 01 in every way but the reversal (the reversal
  * checks, and only they, must fail, each with a readable reason).
+ *
+ * And the course's layout (`make grade COURSE=N`): layout-probe, a binary
+ * that reports how it was started, shows that xt_start_stage() starts it as
+ * the course's tester does (from build/, ./<name> [flags] <abs>/public/
+ * xps_config.json, the tester's configuration there, the fixture beside);
+ * graded as course stage 1, our stage 01 gets full marks and wrong-stage-01,
+ * which refuses every argument as our stages 01-11 once did, fails every
+ * check; course-map names our stage for a course stage, or says why none.
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -21,6 +29,8 @@
 #include <unistd.h>
 
 #include "tests/support/harness.h"
+
+#include <sys/stat.h>
 
 /* A binary built beside this one, in build/tests/. */
 static const char *sibling(const char *name)
@@ -124,12 +134,187 @@ static void junit_report_names_the_failure(void **state)
               "%s", n ? xt_quote(xml, n) : "no file written");
 }
 
+/* The value of the probe's "name: value" line, or "" (static buffer). */
+static const char *probe_line(const char *report, const char *name)
+{
+    static char value[4200];
+    char key[64];
+    snprintf(key, sizeof key, "\n%s: ", name);
+    char *text = malloc(strlen(report) + 2);
+    snprintf(text, strlen(report) + 2, "\n%s", report);
+    const char *at = strstr(text, key);
+    value[0] = '\0';
+    if (at) {
+        at += strlen(key);
+        size_t len = strcspn(at, "\n");
+        snprintf(value, sizeof value, "%.*s", (int)(len < 4100 ? len : 4100), at);
+    }
+    free(text);
+    return value;
+}
+
+/* Starts layout-probe as the binary under test, in the layout that
+ * XPS_COURSE (course, or NULL for ours) asks for, with `args` as a check
+ * of stage 12 gives its config; returns its report (free it). */
+static char *probe(const char *course, xt_proc_t **started)
+{
+    setenv("XPS_STAGE_BIN", sibling("layout-probe"), 1);
+    if (course) {
+        setenv("XPS_COURSE", course, 1);
+        setenv("XPS_COURSE_FLAGS", "--reverse", 1);
+    }
+    const char *args[] = {"config.json", NULL};
+    xt_start_opts_t opts = {.fixture_dir = "tests/fixtures/stage-10"};
+    xt_proc_t *p = xt_start_stage(args, &opts);
+    unsetenv("XPS_COURSE");
+    unsetenv("XPS_COURSE_FLAGS");
+    unsetenv("XPS_STAGE_BIN");
+    int status = 0;
+    xt_expect(xt_wait_exit(p, 5000, &status) && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+              "layout-probe runs and exits 0", "%s", xt_status_text(status));
+    *started = p;
+    return xt_stdout(p);
+}
+
+static void course_layout_starts_the_binary_as_the_tester_does(void **state)
+{
+    (void)state;
+    xt_proc_t *p;
+    char *report = probe("16", &p);
+    char cwd[PATH_MAX + 16], config[PATH_MAX + 32], fixture[PATH_MAX + 32];
+    snprintf(cwd, sizeof cwd, "%s/build", xt_workdir(p));
+    snprintf(config, sizeof config, "%s/public/xps_config.json", xt_workdir(p));
+    snprintf(fixture, sizeof fixture, "%s/public/sample.txt", xt_workdir(p));
+    struct stat st;
+    bool ok = strcmp(probe_line(report, "cwd"), cwd) == 0 &&
+              strcmp(probe_line(report, "argc"), "3") == 0 &&
+              strcmp(probe_line(report, "argv[0]"), "./layout-probe") == 0 &&
+              strcmp(probe_line(report, "argv[1]"), "--reverse") == 0 &&
+              strcmp(probe_line(report, "argv[2]"), config) == 0 &&
+              strcmp(probe_line(report, "../public/xps_config.json"), "the tester's") == 0 &&
+              stat(fixture, &st) == 0;
+    xt_expect(ok,
+              "XPS_COURSE=16: run from <scratch>/build as ./layout-probe --reverse "
+              "<scratch>/public/xps_config.json (the check's own argument dropped), the tester's "
+              "configuration in ../public beside the fixture's files",
+              "report %s", xt_quote(report, strlen(report)));
+    free(report);
+}
+
+static void our_layout_keeps_the_checks_arguments(void **state)
+{
+    (void)state;
+    xt_proc_t *p;
+    char *report = probe(NULL, &p);
+    bool ok = strcmp(probe_line(report, "cwd"), xt_workdir(p)) == 0 &&
+              strcmp(probe_line(report, "argc"), "2") == 0 &&
+              strcmp(probe_line(report, "argv[1]"), "config.json") == 0 &&
+              strcmp(probe_line(report, "../public/xps_config.json"), "missing") == 0;
+    xt_expect(ok, "no XPS_COURSE: run from the scratch folder with the check's own argument, "
+                  "no xps_config.json",
+              "report %s", xt_quote(report, strlen(report)));
+    free(report);
+}
+
+static void course_layout_our_stage_01_gets_full_marks(void **state)
+{
+    (void)state;
+    int status;
+    char *report = grade_stage_01(xt_our_bin("stage-01"), "XPS_COURSE=1", &status);
+    int pass = count_lines_starting(report, "  PASS  ");
+    int fail = count_lines_starting(report, "  FAIL  ");
+    xt_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0 && fail == 0 && pass >= 3 &&
+                  strstr(report, "as the course's stage 1 (TCP Server), in the course's layout"),
+              "graded as course stage 1: the layout announced, exit 0, no FAIL line",
+              "%s, %d PASS / %d FAIL lines; report: %s", xt_status_text(status), pass, fail,
+              xt_quote(report, strlen(report)));
+    free(report);
+}
+
+static void course_layout_fails_a_binary_that_refuses_the_testers_argument(void **state)
+{
+    (void)state;
+    int status;
+    char *report = grade_stage_01(sibling("wrong-stage-01"), "XPS_COURSE=1", &status);
+    int pass = count_lines_starting(report, "  PASS  ");
+    int fail = count_lines_starting(report, "  FAIL  ");
+    char score[64];
+    snprintf(score, sizeof score, "score: 0/%d checks passed", fail);
+    xt_expect(WIFEXITED(status) && WEXITSTATUS(status) != 0 && pass == 0 && fail >= 3 &&
+                  strstr(report, score) && strstr(report, "exited with status 2"),
+              "graded as course stage 1, a binary refusing ./<binary> <config> fails every "
+              "check, each saying it exited with status 2",
+              "%s, %d PASS / %d FAIL lines; report: %s", xt_status_text(status), pass, fail,
+              xt_quote(report, strlen(report)));
+    free(report);
+}
+
+/* course-map N: exit status, stdout and stderr. */
+static int course_map(const char *arg, char **out, char **err)
+{
+    const char *args[] = {arg, NULL};
+    xt_proc_t *p = xt_start(sibling("course-map"), args, NULL);
+    int status = 0;
+    xt_expect(xt_wait_exit(p, 5000, &status), "course-map to exit within 5 s", "%s",
+              xt_status_text(status));
+    *out = xt_stdout(p);
+    *err = xt_stderr(p);
+    return status;
+}
+
+static void course_map_names_our_stage_or_says_why_none(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *course, *out, *err; /* err: NULL means exit 0, else exit 2 with it */
+    } rows[] = {
+        {"1", "01\tTCP Server\t\n", NULL},
+        {"8", "07\tNon-blocking Sockets\t--reverse\n", NULL},
+        {"10", "07\tPipe Module\t\n", NULL},
+        {"13", "09\tSession Module\t\n", NULL},
+        {"14", "10\tHTTP Request Module\t\n", NULL},
+        {"16", "12\tHTTP Config Module\t\n", NULL},
+        {"3", "", "no stage of ours grades it"},
+        {"17", "", "our stage 15, which does not exist yet"},
+        {"2", "", "make grade STAGE=2"},
+        {"18", "", "the course has no stage 18"},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        char *out, *err;
+        int st = course_map(rows[i].course, &out, &err);
+        bool ok = rows[i].err ? WIFEXITED(st) && WEXITSTATUS(st) == 2 && strstr(err, rows[i].err)
+                              : WIFEXITED(st) && WEXITSTATUS(st) == 0;
+        ok = ok && strcmp(out, rows[i].out) == 0;
+        char expected[200];
+        snprintf(expected, sizeof expected, "course-map %s: %s \"%s\"", rows[i].course,
+                 rows[i].err ? "exit 2 saying" : "exit 0 printing",
+                 rows[i].err ? rows[i].err : xt_quote(rows[i].out, strlen(rows[i].out)));
+        xt_expect(ok, expected, "%s, stdout \"%s\", stderr \"%s\"", xt_status_text(st),
+                  xt_quote(out, strlen(out)), xt_quote(err, strlen(err)));
+        free(out);
+        free(err);
+    }
+    char *out, *err;
+    course_map("--list", &out, &err);
+    xt_expect(count_lines_starting(out, "") == 14 && strstr(out, "9\t07\t--reverse\n") &&
+                  strstr(out, "16\t12\t\n") && !strstr(out, "\n3\t") && !strstr(out, "17\t"),
+              "course-map --list: the 14 course stages that one of ours is graded for",
+              "%s", xt_quote(out, strlen(out)));
+    free(out);
+    free(err);
+}
+
 int main(void)
 {
     const struct CMUnitTest checks[] = {
         XT_CHECK(our_stage_01_gets_full_marks),
         XT_CHECK(echo_impostor_fails_only_the_reversal_checks),
         XT_CHECK(junit_report_names_the_failure),
+        XT_CHECK(course_layout_starts_the_binary_as_the_tester_does),
+        XT_CHECK(our_layout_keeps_the_checks_arguments),
+        XT_CHECK(course_layout_our_stage_01_gets_full_marks),
+        XT_CHECK(course_layout_fails_a_binary_that_refuses_the_testers_argument),
+        XT_CHECK(course_map_names_our_stage_or_says_why_none),
     };
     return xt_run_checks("grader self-test", checks);
 }

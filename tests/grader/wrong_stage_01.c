@@ -4,14 +4,23 @@
  * like the real one, but it echoes instead of reversing. The grader's own
  * test (grader_self_test.c) grades it and expects the reversal checks, and
  * only those, to fail with a readable reason.
+ *
+ * Its second mistake is the one our stages 01-11 used to make: it refuses
+ * every argument (exit 2), so the course's tester, which starts it as
+ * ./wrong-stage-01 /usr/src/public/xps_config.json, scores it 0. Graded in
+ * the course's layout (XPS_COURSE=1) it must fail every check.
  */
 #include <netinet/in.h>
 #include <stdio.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc > 1) {
+        fprintf(stderr, "wrong-stage-01: unknown or incomplete argument \"%s\"\n", argv[1]);
+        return 2;
+    }
     int lfd = socket(AF_INET, SOCK_STREAM, 0);
     int one = 1;
     setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);

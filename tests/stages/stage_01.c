@@ -40,7 +40,7 @@ enum {
 static xt_proc_t *start_server(void)
 {
     xt_require_port_free(PORT);
-    xt_proc_t *p = xt_start(xt_stage_bin(), NULL, NULL);
+    xt_proc_t *p = xt_start_stage(NULL, NULL);
     xt_wait_port(p, PORT, START_MS);
     return p;
 }

@@ -15,7 +15,7 @@
  * echoes.
  *
  * What is checked: the file byte for byte then EOF on 8002; the refusal on
- * 8003 (no byte, closed, server alive, 8002 still served); echo on 8004;
+ * 8003 (no byte, a plain close, server alive, 8002 still served); echo on 8004;
  * replies through 8001 byte-identical to the upstream's own for two clients;
  * an upstream that is down closes the 8001 client and nothing else; fifty
  * 8002 clients at once each get the whole file, and afterwards the server
@@ -90,7 +90,7 @@ static xt_proc_t *start_server(const char *const *env)
     for (int i = 0; i < PORTS; i++)
         xt_require_port_free((uint16_t)(BASE_PORT + i));
     xt_start_opts_t opts = {.fixture_dir = FIXTURE, .env = env};
-    xt_proc_t *p = xt_start(xt_stage_bin(), NULL, &opts);
+    xt_proc_t *p = xt_start_stage(NULL, &opts);
     for (int i = 0; i < PORTS; i++)
         xt_wait_port(p, (uint16_t)(BASE_PORT + i), START_MS);
     make_world_readable(p, "public/sample.txt");
@@ -193,11 +193,14 @@ static void refuses_the_file_outside_the_root_on_8003_without_a_byte(void **stat
         int fd = xt_connect(OUTSIDE_PORT);
         size_t n = receive_all(fd, got, sizeof got, CLOSE_MS, &end);
         close(fd);
+        /* A plain close (FIN), not a reset: the client sent nothing, so
+         * closing leaves nothing unread, and the course's tester counts a
+         * reset on this port as an error. */
         snprintf(expected, sizeof expected,
-                 "client %d of port 8003 (../temp/file.txt, outside the root) is closed (EOF or "
-                 "reset) within 3 s without a byte",
+                 "client %d of port 8003 (../temp/file.txt, outside the root) is closed (EOF, "
+                 "not a reset) within 3 s without a byte",
                  i);
-        xt_expect(n == 0 && end != XT_TIMEOUT, expected, "%zu bytes: \"%s\", %s (the server %s)",
+        xt_expect(n == 0 && end == 0, expected, "%zu bytes: \"%s\", %s (the server %s)",
                   n, xt_quote(got, n < sizeof got ? n : sizeof got), ending(end),
                   xt_server_state(p));
         xt_expect_running(p, "the server", "after refusing a path outside the root");

@@ -19,9 +19,11 @@
  *    root that is not world-readable (mode 0600, made by the check: the
  *    course's rule, which holds even for a server running as root); an
  *    encoded "%2e%2e" must not serve the outside file either;
- *  - 400 for a malformed request line, an invalid method token, a missing
- *    version, an unknown version (only 1.0 and 1.1: the course's 400, not
- *    505), a header line without a colon, HTTP/1.1 without Host — and the
+ *  - 400 for a malformed request line, an invalid method token, an unknown
+ *    method ("GOT": the course's 400, where RFC 9110 §9.1 and stage 13 say
+ *    501), a missing version, an unknown version (only 1.0 and 1.1: the
+ *    course's 400, not 505), a header line without a colon, HTTP/1.1
+ *    without Host — each also as the course's tester sends it — and the
  *    server keeps serving afterwards;
  *  - a request sent in 3-byte pieces 20 ms apart is answered, and a client
  *    stalled half-way through its request does not hold up another;

@@ -12,15 +12,16 @@
  *    header names matched in any case;
  *  - 404 for a missing file; 403 for a path out of the root, and for a
  *    file in the root that is not world-readable; "%2e%2e" refused;
- *  - 400 for a malformed request line, an invalid method token, a missing
- *    or unknown version, a header line without a colon, HTTP/1.1 without
- *    Host, and serving on afterwards;
+ *  - 400 for a malformed request line, an invalid method token, an unknown
+ *    method ("GOT": the course's 400, where RFC 9110 §9.1 and stage 13 say
+ *    501), a missing or unknown version, a header line without a colon,
+ *    HTTP/1.1 without Host, and serving on afterwards;
  *  - a request sent in 3-byte pieces is answered; a stalled client holds
  *    up no one; the status line and all headers arrive in one write;
  *    SIGTERM ends the server with status 0.
  * And what this stage adds, responses that are byte-correct HTTP/1.1, on
- * nine kinds of response (200 for GET, for HTTP/1.0 and for HEAD; 404;
- * 403; three kinds of 400):
+ * ten kinds of response (200 for GET, for HTTP/1.0 and for HEAD; 404;
+ * 403; four kinds of 400):
  *  - every head line ends in CRLF, the head in CRLFCRLF, and the status
  *    line is "HTTP/1.1 <status> <reason>";
  *  - exactly one Date header, an IMF-fixdate (RFC 9110 §5.6.7) naming the
@@ -108,6 +109,8 @@ static const struct kind {
      false},
     {"an unknown version", "GET /sample.txt HTTP/2.0\r\nHost: h\r\nConnection: close\r\n\r\n",
      400, NULL, false},
+    {"an unknown method (the course's 400)",
+     "GOT /index.html HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", 400, NULL, false},
 };
 #define KINDS (sizeof kinds / sizeof kinds[0])
 
@@ -216,7 +219,7 @@ static void every_head_line_ends_in_crlf_and_the_head_in_crlfcrlf(void **state)
                   xt_alive(p) ? "is running" : "has exited");
         test_free(r);
     }
-    xt_expect(true, "all 9 kinds of response: CRLF line ends, CRLFCRLF after the head, "
+    xt_expect(true, "all 10 kinds of response: CRLF line ends, CRLFCRLF after the head, "
               "an HTTP/1.1 status line", "as expected");
 }
 
@@ -276,7 +279,7 @@ static void sends_exactly_one_date_in_imf_fixdate(void **state)
                   xt_alive(p) ? "the server is running" : "the server has exited", head_text(r));
         test_free(r);
     }
-    xt_expect(true, "all 9 kinds of response: exactly one Date, IMF-fixdate, the current time",
+    xt_expect(true, "all 10 kinds of response: exactly one Date, IMF-fixdate, the current time",
               "as expected");
 }
 
@@ -324,7 +327,7 @@ static void content_length_equals_the_body_length(void **state)
                   r->eof ? "then EOF" : "and the connection still open after 3 s", head_text(r));
         test_free(r);
     }
-    xt_expect(true, "all 9 kinds of response: Content-Length equals the body that follows",
+    xt_expect(true, "all 10 kinds of response: Content-Length equals the body that follows",
               "as expected");
 }
 
@@ -351,7 +354,7 @@ static void no_header_appears_twice(void **state)
                   xt_alive(p) ? "is running" : "has exited");
         test_free(r);
     }
-    xt_expect(true, "all 9 kinds of response: every header name at most once", "as expected");
+    xt_expect(true, "all 10 kinds of response: every header name at most once", "as expected");
 }
 
 /* curl's path, from $PATH (the harness execs by path). */

@@ -38,6 +38,26 @@ static const long long STREAM_MIN = 1LL << 30;    /* ...and at least 1 GiB must 
 
 /* ------------------------------------------------------- echo clients */
 
+static xt_echo_reply_t reply_kind = XT_REPLY_COPY; /* see xt_echo_expect */
+
+void xt_echo_expect(xt_echo_reply_t reply) { reply_kind = reply; }
+
+const char *xt_echo_reply_text(void)
+{
+    return reply_kind == XT_REPLY_COPY ? "exactly what it sent"
+                                       : "each chunk it sent, reversed";
+}
+
+/* The reply to one chunk of len bytes: a copy, or the reversal with a
+ * trailing '\n' kept last (stages 01-06's rule). */
+static void reply_to(const unsigned char *sent, size_t len, unsigned char *out)
+{
+    size_t body = len > 0 && sent[len - 1] == '\n' && reply_kind == XT_REPLY_REVERSED ? len - 1
+                                                                                     : len;
+    for (size_t i = 0; i < len; i++)
+        out[i] = reply_kind == XT_REPLY_COPY || i >= body ? sent[i] : sent[body - 1 - i];
+}
+
 int xt_echo_connect(xt_proc_t *server, uint16_t port, const char *who)
 {
     int fd = xt_try_connect(port);
@@ -72,20 +92,23 @@ static void expect_short_echo(xt_proc_t *server, const char *expected, size_t n,
               xt_server_note(server));
 }
 
-void xt_expect_echo(xt_proc_t *server, int fd, const char *who, const void *want, size_t len)
+void xt_expect_echo(xt_proc_t *server, int fd, const char *who, const void *sent, size_t len)
 {
-    static unsigned char got[XT_ECHO_MAX];
+    static unsigned char got[XT_ECHO_MAX], want[XT_ECHO_MAX];
     char expected[300];
     if (len > sizeof got)
         xt_fail("xt_expect_echo: %zu bytes is more than the check can hold", len);
+    reply_to(sent, len, want);
     int why = 0;
     size_t n = xt_recv_exact(fd, got, len, REPLY_MS, &why);
     int err = errno;
+    const char *how = reply_kind == XT_REPLY_COPY ? "" : " reversed";
     if (len <= 64)
-        snprintf(expected, sizeof expected, "%s gets its %zu bytes back: \"%s\"", who, len,
-                 xt_quote(want, len));
+        snprintf(expected, sizeof expected, "%s gets its %zu bytes back%s: \"%s\"", who, len,
+                 how, xt_quote(want, len));
     else
-        snprintf(expected, sizeof expected, "%s gets its %zu bytes back, in order", who, len);
+        snprintf(expected, sizeof expected, "%s gets its %zu bytes back%s, in order", who, len,
+                 how);
     size_t same = xt_first_difference(want, got, n);
     if (n == len && same == len) {
         xt_expect(true, expected, "%zu bytes, identical", n);
@@ -94,8 +117,8 @@ void xt_expect_echo(xt_proc_t *server, int fd, const char *who, const void *want
     if (same < n) {
         size_t show = n - same < 24 ? n - same : 24;
         xt_expect(false, expected, "%zu bytes came, differing from byte %zu on: \"%s\" where "
-                  "\"%s\" was sent", n, same, xt_quote(got + same, show),
-                  xt_quote((const unsigned char *)want + same, show));
+                  "\"%s\" was due", n, same, xt_quote(got + same, show),
+                  xt_quote(want + same, show));
     }
     expect_short_echo(server, expected, n, len, why, err);
 }
@@ -145,7 +168,9 @@ static bool probe_read(probe_t *pr)
     if (pr->got == PROBE_LEN) {
         int64_t now = xt_now_ms(), took = now - pr->sent_at;
         pr->worst_ms = took > pr->worst_ms ? took : pr->worst_ms;
-        pr->wrong += memcmp(pr->in, pr->out, PROBE_LEN) != 0;
+        unsigned char want[PROBE_LEN];
+        reply_to(pr->out, PROBE_LEN, want);
+        pr->wrong += memcmp(pr->in, want, PROBE_LEN) != 0;
         pr->done++;
         pr->in_flight = false;
         pr->next_at = now + PROBE_EVERY_MS;
@@ -204,7 +229,7 @@ static void judge_flood(xt_proc_t *server, const probe_t *pr, const flood_t *f)
     char expected[200];
     snprintf(expected, sizeof expected,
              "while a client streams up to 1 GiB without reading, another client's %d-byte "
-             "echo comes back within %d ms, every time",
+             "reply comes back within %d ms, every time",
              PROBE_LEN, PROBE_MAX_MS);
     if (f->late)
         xt_expect(false, expected, "a probe sent %lld ms into the flood had no complete echo "
@@ -214,7 +239,8 @@ static void judge_flood(xt_proc_t *server, const probe_t *pr, const flood_t *f)
     xt_expect_running(server, "the server", "while a client floods it");
     xt_expect(!f->probe_failed, "the other client's connection stays open during the flood",
               "it was closed after %d probes%s", pr->done, xt_server_note(server));
-    xt_expect(pr->wrong == 0, "every probe comes back exactly as sent",
+    xt_expect(pr->wrong == 0, reply_kind == XT_REPLY_COPY ? "every probe comes back exactly as sent"
+                              : "every probe comes back reversed",
               "%d of %d probes came back different", pr->wrong, pr->done);
     xt_expect(pr->done >= PROBES_MIN && pr->worst_ms < PROBE_MAX_MS, expected,
               "%d probes in %lld ms, the slowest took %lld ms; %.1f MiB flooded", pr->done,
@@ -271,14 +297,21 @@ typedef struct {
     size_t out_pos, in_pos; /* where in the pattern the next byte sent / expected is */
     long long sent, got;    /* bytes sent, bytes of echo read */
     long long first_wrong;  /* offset of the first byte that differs, or -1 */
+    long long counts[256];  /* XT_REPLY_REVERSED: how many bytes of each value came */
     bool failed;            /* the connection broke */
     long base_kib, peak_kib; /* the server's RSS before the stream, and its peak */
     int64_t took_ms;        /* how long the stream ran */
 } stream_t;
 
-/* Compares n received bytes with the pattern, across its wrap. */
+/* Compares n received bytes with the pattern, across its wrap; for a
+ * reversal, whose chunks the client cannot see, counts them by value. */
 static void stream_compare(stream_t *s, const unsigned char *buf, size_t n)
 {
+    if (reply_kind == XT_REPLY_REVERSED) {
+        for (size_t i = 0; i < n; i++)
+            s->counts[buf[i]]++;
+        return;
+    }
     for (size_t i = 0; i < n;) {
         size_t left = s->pattern_len - s->in_pos, k = left < n - i ? left : n - i;
         if (s->first_wrong < 0 && memcmp(buf + i, s->pattern + s->in_pos, k) != 0)
@@ -335,6 +368,28 @@ static void stream_slowly(xt_proc_t *server, stream_t *s)
     s->took_ms = xt_now_ms() - start;
 }
 
+/* XT_REPLY_REVERSED: once sending has stopped, reads (within 3 s) until
+ * every byte sent has come back, then compares the counts of each byte
+ * value with those of the bytes sent (the pattern, repeated from its
+ * start). Sets s->first_wrong to the first value whose count differs. */
+static void stream_drain_and_count(stream_t *s)
+{
+    int64_t deadline = xt_now_ms() + REPLY_MS;
+    while (s->got < s->sent && !s->failed && xt_now_ms() < deadline) {
+        struct pollfd pfd = {.fd = s->fd, .events = POLLIN};
+        poll(&pfd, 1, 10);
+        stream_read(s, s->sent - s->got);
+    }
+    long long want[256] = {0};
+    long long whole = s->sent / (long long)s->pattern_len;
+    size_t rest = (size_t)(s->sent % (long long)s->pattern_len);
+    for (size_t i = 0; i < s->pattern_len; i++)
+        want[s->pattern[i]] += whole + (i < rest);
+    for (int b = 0; b < 256 && s->first_wrong < 0; b++)
+        if (s->counts[b] != want[b])
+            s->first_wrong = b;
+}
+
 const char *xt_asan_quarantine_env(void)
 {
     static char env[512];
@@ -353,6 +408,8 @@ void xt_check_rss_bounded_slow_reader(xt_proc_t *server, uint16_t port)
     xt_echo_round_trip(server, s.fd, "the streaming client", 64);
     xt_set_nonblocking(s.fd);
     stream_slowly(server, &s);
+    if (reply_kind == XT_REPLY_REVERSED)
+        stream_drain_and_count(&s);
     xt_note("stream on port %u: %.0f MiB sent, %.0f MiB echoed in %lld ms; server RSS %ld KiB "
             "before, %ld KiB at most",
             (unsigned)port, s.sent / MIB, s.got / MIB, (long long)s.took_ms, s.base_kib,
@@ -362,8 +419,14 @@ void xt_check_rss_bounded_slow_reader(xt_proc_t *server, uint16_t port)
     xt_expect_running(server, "the server", "while 2 GiB stream through it");
     xt_expect(!s.failed, "the streaming client's connection stays open",
               "it broke after %.0f MiB came back%s", s.got / MIB, xt_server_note(server));
-    xt_expect(s.first_wrong < 0, "every byte of the echo matches what was sent",
-              "the echo differs from byte %lld on", s.first_wrong);
+    if (reply_kind == XT_REPLY_COPY)
+        xt_expect(s.first_wrong < 0, "every byte of the echo matches what was sent",
+                  "the echo differs from byte %lld on", s.first_wrong);
+    else
+        xt_expect(s.got == s.sent && s.first_wrong < 0,
+                  "every byte sent comes back, reversed in its chunk: as many of each value",
+                  "%lld of %lld bytes came back; %s", s.got, s.sent,
+                  s.first_wrong < 0 ? "the counts agree" : "the count of some value differs");
     xt_expect(s.got >= STREAM_MIN, "at least 1 GiB comes back to a client reading at 200 MiB/s "
               "within 15 s", "%.0f MiB came back in %lld ms", s.got / MIB, (long long)s.took_ms);
     xt_expect(s.base_kib > 0 && s.peak_kib - s.base_kib < RSS_GROWTH_MAX_MIB * 1024L,

@@ -4,7 +4,8 @@
  *
  * Stage 07 fixes three failures of a naive event loop, and stages 08 and 09
  * keep echo ports built on the same runtime, so their checks run the same
- * three measurements on their own echo ports:
+ * three measurements on their own echo ports (and stage 07's run them on
+ * its reversal too, as the course's stages 8 and 9: xt_echo_expect):
  *
  *   xt_check_flood_does_not_delay      one client floods without reading;
  *       another client's echo must still come back within 1 s, every time
@@ -42,6 +43,27 @@ extern "C" {
 /* The most bytes xt_expect_echo compares in one call. */
 #define XT_ECHO_MAX 8192
 
+/* What the server sends back for each chunk it receives. */
+typedef enum xt_echo_reply {
+    XT_REPLY_COPY = 0, /* the bytes as they came: stage 07's echo, and the
+                          echo ports of 08 and 09 */
+    XT_REPLY_REVERSED, /* each chunk reversed, a trailing '\n' kept last:
+                          `stage-07 --reverse`, the course's stages 8 and 9 */
+} xt_echo_reply_t;
+
+/* Sets what every helper and check of this file expects back from now on
+ * (a run starts with XT_REPLY_COPY). The helpers send each probe or line
+ * in one send() and at most XT_ECHO_MAX bytes, so on loopback it arrives
+ * as one chunk: its reversal is well defined. The memory check cannot know
+ * how the server's reads cut a 2 GiB stream, so with XT_REPLY_REVERSED it
+ * checks that exactly the bytes sent come back, each value as many times
+ * (a reversal reorders bytes within a chunk, never adds or drops one). */
+void xt_echo_expect(xt_echo_reply_t reply);
+
+/* "exactly what it sent" or "each chunk it sent, reversed": for the texts
+ * of a stage's own checks. */
+const char *xt_echo_reply_text(void);
+
 /* Connects a client to 127.0.0.1:port; a refusal fails the check saying
  * "<who> can connect ..." and whether the server is still running. */
 int xt_echo_connect(xt_proc_t *server, uint16_t port, const char *who);
@@ -50,9 +72,10 @@ int xt_echo_connect(xt_proc_t *server, uint16_t port, const char *who);
 void xt_echo_send(xt_proc_t *server, int fd, const char *who, const void *buf, size_t len);
 
 /* Reads len (at most XT_ECHO_MAX) bytes from fd within 3 s and expects
- * exactly `want`. Short echoes are quoted whole in the messages; for long
- * ones the messages show where they differ. */
-void xt_expect_echo(xt_proc_t *server, int fd, const char *who, const void *want, size_t len);
+ * the reply to `sent` (a copy, or its reversal: xt_echo_expect). Short
+ * replies are quoted whole in the messages; for long ones the messages
+ * show where they differ. */
+void xt_expect_echo(xt_proc_t *server, int fd, const char *who, const void *sent, size_t len);
 
 /* len random printable bytes (readable in a FAIL line) out, the same back. */
 void xt_echo_round_trip(xt_proc_t *server, int fd, const char *who, size_t len);

@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include "tests/support/harness.h"
+#include "tests/support/course.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -34,7 +35,8 @@ struct xt_proc_s {
     bool reaped;        /* waitpid has collected it */
     int status;         /* wait status once reaped */
     int stdin_fd;       /* write end of its stdin pipe, or -1 */
-    char workdir[PATH_MAX];
+    char workdir[PATH_MAX];  /* the scratch folder: fixture, logs; removed at teardown */
+    char cwd[PATH_MAX + 16]; /* where it runs: workdir, or workdir/build (course layout) */
 };
 
 enum { MAX_PROCS = 64 };
@@ -49,9 +51,11 @@ static struct {
     xt_proc_t *procs[MAX_PROCS]; /* started and not yet cleaned up */
     const char *check_name;      /* the check now running */
     bool completed;              /* it returned without failing */
+    bool skipped;                /* it was skipped (xt_skip_in_course_layout) */
+    char skip_why[300];          /* ...and why */
     char expected[512];          /* last xt_expect() texts */
     char observed[512];
-    int passed, total;           /* for the score line */
+    int passed, total, skips;    /* for the score line */
     FILE *report;                /* where PASS/FAIL lines go */
     bool grading;                /* XPS_GRADE=1: report only, CMocka quiet */
 } H;
@@ -189,6 +193,7 @@ int xt_setup(void **state)
     const check_entry *e = *state;
     H.check_name = e->name;
     H.completed = false;
+    H.skipped = false;
     snprintf(H.expected, sizeof H.expected, "(no expectation recorded)");
     H.observed[0] = '\0';
     alarm((unsigned)check_seconds());
@@ -248,20 +253,33 @@ int xt_teardown(void **state)
     for (int i = 0; i < MAX_PROCS; i++)
         if (H.procs[i])
             xt_stop(H.procs[i], SIGTERM, 2000);
-    H.total++;
-    if (H.completed)
-        H.passed++;
-    if (H.completed)
+    H.total += !H.skipped;
+    H.passed += H.completed;
+    H.skips += H.skipped;
+    if (H.skipped)
+        fprintf(H.report, "  SKIP  %-40s %s\n", H.check_name, H.skip_why);
+    else if (H.completed)
         fprintf(H.report, "  PASS  %-40s %s\n", H.check_name, H.expected);
     else
         fprintf(H.report, "  FAIL  %-40s expected: %s; observed: %s\n", H.check_name,
                 H.expected, H.observed[0] ? H.observed : "(nothing)");
-    if (!H.completed)
+    if (!H.completed && !H.skipped)
         show_stderr_tails();
     fflush(H.report);
     cleanup_procs();
     for_each_open_fd(close_if_new);
     return 0;
+}
+
+/* Under `make grade`, the line that says how the binary is started. */
+static void announce_layout(void)
+{
+    const xt_course_step_t *step = xt_course_active();
+    const char *flags = getenv("XPS_COURSE_FLAGS");
+    if (step)
+        fprintf(H.report, "  as the course's stage %d (%s), in the course's layout: "
+                "./<binary> %s%s<scratch>/public/xps_config.json, run from <scratch>/build\n",
+                step->course, step->title, flags ? flags : "", flags && *flags ? " " : "");
 }
 
 int xt_run_checks_n(const char *title, const struct CMUnitTest *checks, size_t count)
@@ -274,6 +292,7 @@ int xt_run_checks_n(const char *title, const struct CMUnitTest *checks, size_t c
     sigaction(SIGALRM, &sa, NULL);
     atexit(cleanup_procs);
 
+    xt_course_active(); /* a wrong $XPS_COURSE stops the run here, before any check */
     H.report = stdout;
     H.grading = getenv("XPS_GRADE") && strcmp(getenv("XPS_GRADE"), "1") == 0;
     if (H.grading) {
@@ -287,6 +306,7 @@ int xt_run_checks_n(const char *title, const struct CMUnitTest *checks, size_t c
         close(devnull);
         const char *bin = getenv("XPS_STAGE_BIN");
         fprintf(H.report, "grading %s: %s\n", title, bin ? bin : "(XPS_STAGE_BIN not set)");
+        announce_layout();
     }
 
     check_entry *entries = calloc(count, sizeof *entries);
@@ -302,7 +322,11 @@ int xt_run_checks_n(const char *title, const struct CMUnitTest *checks, size_t c
     free(wrapped);
     free(entries);
 
-    if (H.grading)
+    if (H.grading && H.skips)
+        fprintf(H.report, "score: %d/%d checks passed%s; %d skipped (they cannot apply in the "
+                "course's layout: see the SKIP lines)\n", H.passed, H.total,
+                H.passed == H.total ? "" : " — see the FAIL lines above", H.skips);
+    else if (H.grading)
         fprintf(H.report, "score: %d/%d checks passed%s\n", H.passed, H.total,
                 H.passed == H.total ? "" : " — see the FAIL lines above");
     fflush(H.report);
@@ -379,6 +403,20 @@ static void remove_tree(const char *dir)
         nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* Runs `cp <flag> src dst`; fails the check if it does not succeed. */
+static void copy_path(const char *flag, const char *src, const char *dst)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        execlp("cp", "cp", flag, src, dst, (char *)NULL);
+        _exit(127);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        xt_fail("could not copy %s to %s", src, dst);
+}
+
 static void copy_fixture(const char *fixture, const char *workdir)
 {
     char src[PATH_MAX * 2];
@@ -386,15 +424,7 @@ static void copy_fixture(const char *fixture, const char *workdir)
         snprintf(src, sizeof src, "%s/.", fixture);
     else
         snprintf(src, sizeof src, "%s/%s/.", repo_root(), fixture);
-    pid_t pid = fork();
-    if (pid == 0) {
-        execlp("cp", "cp", "-R", src, workdir, (char *)NULL);
-        _exit(127);
-    }
-    int status = 0;
-    waitpid(pid, &status, 0);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        xt_fail("could not copy fixture %s into %s", src, workdir);
+    copy_path("-R", src, workdir);
 }
 
 static void register_proc(xt_proc_t *p)
@@ -408,9 +438,11 @@ static void register_proc(xt_proc_t *p)
     xt_fail("more than %d processes started in one check", MAX_PROCS);
 }
 
-/* In the child, between fork and exec. Only async-signal-safe calls. */
-static void exec_child(const char *bin, char *const argv[], char *const envp[],
-                       const char *workdir, int stdin_fd, int report_fd)
+/* In the child, between fork and exec. Only async-signal-safe calls. The
+ * logs are opened by their absolute paths: in the course's layout the
+ * working directory is not the scratch folder that keeps them. */
+static void exec_child(const char *bin, char *const argv[], char *const envp[], const char *cwd,
+                       const char *const logs[2], int stdin_fd, int report_fd)
 {
     setpgid(0, 0);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -419,10 +451,10 @@ static void exec_child(const char *bin, char *const argv[], char *const envp[],
     sigprocmask(SIG_SETMASK, &none, NULL);
     signal(SIGPIPE, SIG_DFL);
     signal(SIGALRM, SIG_DFL);
-    if (chdir(workdir) != 0)
+    if (chdir(cwd) != 0)
         goto fail;
-    int out = open("stdout.log", O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int err = open("stderr.log", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int out = open(logs[0], O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int err = open(logs[1], O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (out < 0 || err < 0)
         goto fail;
     dup2(stdin_fd, STDIN_FILENO);
@@ -442,11 +474,10 @@ fail:;
     _exit(127);
 }
 
-xt_proc_t *xt_start(const char *bin, const char *const *args, const xt_start_opts_t *opts)
+/* A new process record and its scratch folder, the fixture copied in; it
+ * will run in that folder unless the caller changes p->cwd. */
+static xt_proc_t *new_proc(const xt_start_opts_t *opts)
 {
-    static const xt_start_opts_t none = {0};
-    if (!opts)
-        opts = &none;
     xt_proc_t *p = calloc(1, sizeof *p);
     p->stdin_fd = -1;
     const char *tmp = getenv("TMPDIR");
@@ -458,14 +489,20 @@ xt_proc_t *xt_start(const char *bin, const char *const *args, const xt_start_opt
     register_proc(p);
     if (opts->fixture_dir)
         copy_fixture(opts->fixture_dir, p->workdir);
+    snprintf(p->cwd, sizeof p->cwd, "%s", p->workdir);
+    return p;
+}
 
-    /* argv and environment, built before fork so the child only execs. */
-    char *argv[64];
-    int argc = 0;
-    argv[argc++] = (char *)bin;
-    for (int i = 0; args && args[i] && argc < 63; i++)
-        argv[argc++] = (char *)args[i];
-    argv[argc] = NULL;
+/* Forks and execs `exe` (argv[0] as given) in p->cwd, with opts' stdin and
+ * environment; fails the check if it cannot be started. */
+static xt_proc_t *spawn(xt_proc_t *p, const char *exe, char *const argv[],
+                        const xt_start_opts_t *opts)
+{
+    /* Logs and environment, built before fork so the child only execs. */
+    char out_log[PATH_MAX + 16], err_log[PATH_MAX + 16];
+    snprintf(out_log, sizeof out_log, "%s/stdout.log", p->workdir);
+    snprintf(err_log, sizeof err_log, "%s/stderr.log", p->workdir);
+    const char *const logs[2] = {out_log, err_log};
     extern char **environ;
     size_t n_env = 0, n_extra = 0;
     while (environ[n_env]) n_env++;
@@ -486,7 +523,7 @@ xt_proc_t *xt_start(const char *bin, const char *const *args, const xt_start_opt
     if (p->pid < 0)
         xt_fail("fork: %s", strerror(errno));
     if (p->pid == 0)
-        exec_child(bin, argv, envp, p->workdir, child_stdin, report[1]);
+        exec_child(exe, argv, envp, p->cwd, logs, child_stdin, report[1]);
     setpgid(p->pid, p->pid); /* also here: no race with an early killpg */
     free(envp);
     close(report[1]);
@@ -497,8 +534,88 @@ xt_proc_t *xt_start(const char *bin, const char *const *args, const xt_start_opt
     ssize_t got = read(report[0], &child_errno, sizeof child_errno);
     close(report[0]);
     if (got == (ssize_t)sizeof child_errno)
-        xt_fail("cannot start %s: %s", bin, strerror(child_errno));
+        xt_fail("cannot start %s: %s", exe, strerror(child_errno));
     return p;
+}
+
+enum { MAX_ARGS = 64 };
+
+xt_proc_t *xt_start(const char *bin, const char *const *args, const xt_start_opts_t *opts)
+{
+    static const xt_start_opts_t none = {0};
+    if (!opts)
+        opts = &none;
+    xt_proc_t *p = new_proc(opts);
+    char *argv[MAX_ARGS];
+    int argc = 0;
+    argv[argc++] = (char *)bin;
+    for (int i = 0; args && args[i] && argc < MAX_ARGS - 1; i++)
+        argv[argc++] = (char *)args[i];
+    argv[argc] = NULL;
+    return spawn(p, bin, argv, opts);
+}
+
+/* ------------------------------------------------------- course layout */
+
+bool xt_course_layout(void)
+{
+    return xt_course_active() != NULL;
+}
+
+void xt_skip_in_course_layout(const char *why)
+{
+    if (!xt_course_layout())
+        return;
+    H.skipped = true;
+    snprintf(H.skip_why, sizeof H.skip_why, "%s", why);
+    skip(); /* CMocka's: longjmps back to its runner, the check counted as skipped */
+}
+
+/* Builds the course's layout in p's scratch folder (see harness.h) for
+ * `bin`: build/<name> and public/xps_config.json. *exe gets the copy's
+ * path, *config the configuration's; p will run in build/. */
+static void make_course_layout(xt_proc_t *p, const char *bin, char *exe, char *config)
+{
+    const char *slash = strrchr(bin, '/');
+    const char *name = slash ? slash + 1 : bin;
+    char tester_config[PATH_MAX + 64];
+    snprintf(p->cwd, sizeof p->cwd, "%s/build", p->workdir);
+    snprintf(config, PATH_MAX + 32, "%s/public", p->workdir);
+    if (mkdir(p->cwd, 0755) != 0 || (mkdir(config, 0755) != 0 && errno != EEXIST))
+        xt_fail("cannot make the course's layout in %s: %s", p->workdir, strerror(errno));
+    snprintf(exe, PATH_MAX + 32, "%s/%s", p->cwd, name);
+    copy_path("-p", bin, exe);
+    snprintf(config, PATH_MAX + 32, "%s/public/xps_config.json", p->workdir);
+    snprintf(tester_config, sizeof tester_config, "%s/tests/fixtures/course/xps_config.json",
+             repo_root());
+    copy_path("-p", tester_config, config);
+    chmod(config, 0644); /* world-readable, as the tester's own files */
+}
+
+xt_proc_t *xt_start_stage(const char *const *args, const xt_start_opts_t *opts)
+{
+    static const xt_start_opts_t none = {0};
+    if (!xt_course_layout())
+        return xt_start(xt_stage_bin(), args, opts);
+    if (!opts)
+        opts = &none;
+    const char *bin = xt_stage_bin();
+    xt_proc_t *p = new_proc(opts);
+    static char exe[PATH_MAX + 32], config[PATH_MAX + 32], dot_name[PATH_MAX + 4], flags[512];
+    make_course_layout(p, bin, exe, config);
+    snprintf(dot_name, sizeof dot_name, "./%s", strrchr(exe, '/') + 1);
+    char *argv[MAX_ARGS] = {dot_name};
+    int argc = 1;
+    /* $XPS_COURSE_FLAGS: words separated by spaces (make sets "--reverse"),
+     * before the path, which stays last as the tester has it. */
+    const char *given = getenv("XPS_COURSE_FLAGS");
+    snprintf(flags, sizeof flags, "%s", given ? given : "");
+    for (char *save = NULL, *w = strtok_r(flags, " ", &save); w && argc < MAX_ARGS - 2;
+         w = strtok_r(NULL, " ", &save))
+        argv[argc++] = w;
+    argv[argc++] = config;
+    argv[argc] = NULL;
+    return spawn(p, exe, argv, opts);
 }
 
 static bool try_reap(xt_proc_t *p)

@@ -22,8 +22,9 @@
  * return it, and the check compares it with xt_expect().
  *
  * Grading output: every check ends in exactly one line, PASS with what it
- * verified or FAIL with expected and observed (see xt_expect). Under `make grade` (XPS_GRADE=1)
- * the runner then prints "score: passed/total".
+ * verified, FAIL with expected and observed (see xt_expect), or SKIP with
+ * why it cannot apply in the course's layout. Under `make grade`
+ * (XPS_GRADE=1) the runner then prints "score: passed/total".
  *
  * Only 127.0.0.1 is ever contacted; harness-owned servers bind 127.0.0.1.
  */
@@ -94,7 +95,8 @@ typedef struct xt_start_opts_s {
 
 /* Starts `bin` with `args` (NULL-terminated, not including argv[0]; may be
  * NULL) in a new temporary working directory, stdout and stderr captured to
- * files there, in its own process group. opts may be NULL. Fails the check
+ * files there, in its own process group. (The binary under test is started
+ * with xt_start_stage() instead, which knows the course's layout.) opts may be NULL. Fails the check
  * if the binary cannot be started. Owned by the harness: stop it with
  * xt_stop() or let teardown kill it. */
 xt_proc_t *xt_start(const char *bin, const char *const *args,
@@ -103,6 +105,52 @@ xt_proc_t *xt_start(const char *bin, const char *const *args,
 /* The binary under test: $XPS_STAGE_BIN, which `make test` and `make grade`
  * set. Fails the check when it is not set. */
 const char *xt_stage_bin(void);
+
+/* ------------------------------------------------------- the two layouts */
+
+/*
+ * A check starts the binary under test with xt_start_stage(), which puts it
+ * in one of two layouts.
+ *
+ * Our layout (`make test`, `make grade STAGE=N`): as xt_start(xt_stage_bin(),
+ * args, opts): a scratch folder holding a copy of the fixture is the working
+ * directory, and the binary gets `args` (none for most stages, the config
+ * path for stage 12).
+ *
+ * The course's layout (`make grade COURSE=N`, $XPS_COURSE=N): the way the
+ * eXpServer course's tester starts EVERY stage binary. In its container the
+ * binary is /usr/src/app/<name>, run from that folder as
+ *     ./<name> /usr/src/public/xps_config.json
+ * with the stage's public files in /usr/src/public, i.e. ../public. Here:
+ *     <scratch>/            the fixture (public/, temp/, ...), as in ours
+ *     <scratch>/public/     + xps_config.json: the tester's configuration
+ *                           (tests/fixtures/course/xps_config.json)
+ *     <scratch>/build/      a copy of the binary, and its working directory
+ * and the binary is started as
+ *     ./<name> $XPS_COURSE_FLAGS <scratch>/public/xps_config.json
+ * `args` is dropped: calling xt_start_stage() says that they are our
+ * layout's spelling of the tester's one argument. A check whose arguments
+ * mean something else (another config, a flag of ours) calls
+ * xt_skip_in_course_layout() first. $XPS_COURSE_FLAGS is set by `make` for
+ * our own binaries only ("--reverse" for stage 07 as course stages 8 and
+ * 9): a student's binary is the course's and gets no flag.
+ *
+ * In both layouts xt_workdir() is the scratch folder (fixture files are
+ * found the same way) and the process's stdout and stderr are kept there.
+ */
+
+/* Starts the binary under test in the layout of this run (see above). */
+xt_proc_t *xt_start_stage(const char *const *args, const xt_start_opts_t *opts);
+
+/* Whether this run grades in the course's layout ($XPS_COURSE is set). */
+bool xt_course_layout(void);
+
+/* In the course's layout, ends the running check as SKIPPED, its report
+ * line "SKIP <name> <why>"; in ours, does nothing. `why` says why the check
+ * cannot apply when the tester's invocation is the only one, e.g. "starts
+ * the binary with --port, a flag of ours". Skipped checks count neither as
+ * passed nor as failed. */
+void xt_skip_in_course_layout(const char *why);
 
 /* One of our own helper binaries built beside the checks ("stage-01",
  * "test-upstream"): <build>/bin/<name>, found relative to this executable. */

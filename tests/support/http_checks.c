@@ -72,7 +72,7 @@ xt_proc_t *xt_http_start_server(const char *fixture)
     for (int i = 0; i < PORTS; i++)
         xt_require_port_free((uint16_t)(BASE_PORT + i));
     xt_start_opts_t opts = {.fixture_dir = fixture};
-    xt_proc_t *p = xt_start(xt_stage_bin(), NULL, &opts);
+    xt_proc_t *p = xt_start_stage(NULL, &opts);
     for (int i = 0; i < PORTS; i++)
         xt_wait_port(p, (uint16_t)(BASE_PORT + i), START_MS);
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
@@ -319,7 +319,10 @@ void xt_http_check_answers_403_outside_the_root_and_for_a_private_file(const cha
     test_free(r);
 }
 
-/* The six kinds of bad request, each a 400; the server serves on after. */
+/* The seven kinds of bad request, each a 400; the server serves on after.
+ * The course tester's own five are among them, as it sends them ("GOT",
+ * "HTTX/2.0", "Host localhost:8001"): it wants 400 for an unknown method
+ * too, where RFC 9110 §9.1 (and our stage 13) says 501. */
 void xt_http_check_answers_400_for_each_malformed_request(const char *fixture)
 {
     static const struct {
@@ -329,12 +332,22 @@ void xt_http_check_answers_400_for_each_malformed_request(const char *fixture)
         {"a malformed request line (junk after the version)",
          "GET /sample.txt HTTP/1.1 junk\r\nHost: h\r\n\r\n"},
         {"an invalid method token", "GE@T /sample.txt HTTP/1.1\r\nHost: h\r\n\r\n"},
+        {"an unknown method (the course's tester: 400, not RFC 9110's 501)",
+         "GOT /index.html HTTP/1.1\r\nHost: localhost:8001\r\n\r\n"},
         {"a missing version", "GET /sample.txt\r\nHost: h\r\n\r\n"},
+        {"a missing version (the course tester's request)",
+         "GET /index.html\r\nHost: localhost:8001\r\n\r\n"},
         {"an unknown version", "GET /sample.txt HTTP/2.0\r\nHost: h\r\n\r\n"},
         {"an unknown version", "GET /sample.txt HTTP/1.7\r\nHost: h\r\n\r\n"},
         {"a version that is not HTTP", "GET /sample.txt FTP/1.1\r\nHost: h\r\n\r\n"},
+        {"a version that is not HTTP (the course tester's HTTX/2.0)",
+         "GET /index.html HTTX/2.0\r\nHost: localhost:8001\r\n\r\n"},
         {"a header line without a colon", "GET /sample.txt HTTP/1.1\r\nHost h\r\n\r\n"},
+        {"a header line without a colon (the course tester's)",
+         "GET /index.html HTTP/1.1\r\nHost localhost:8001\r\n\r\n"},
         {"HTTP/1.1 without Host", "GET /sample.txt HTTP/1.1\r\nAccept: */*\r\n\r\n"},
+        {"HTTP/1.1 without Host (the course tester's request)",
+         "GET /index.html HTTP/1.1\r\n\r\n"},
     };
     xt_proc_t *p = xt_http_start_server(fixture);
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)

@@ -82,9 +82,11 @@ void xt_http_check_answers_404_for_a_missing_file(const char *fixture);
  * "%2e%2e" gets some 4xx and never the file outside the root. */
 void xt_http_check_answers_403_outside_the_root_and_for_a_private_file(const char *fixture);
 
-/* 400 for a malformed request line, an invalid method token, a missing or
- * unknown version (only 1.0 and 1.1: the course's 400, not 505), a header
- * line without a colon, HTTP/1.1 without Host; then a file is still
+/* 400 for a malformed request line, an invalid method token, an unknown
+ * method ("GOT": the course's 400, where RFC 9110 §9.1 and stage 13 say
+ * 501), a missing or unknown version (only 1.0 and 1.1: the course's 400,
+ * not 505), a header line without a colon, HTTP/1.1 without Host — each
+ * also exactly as the course's tester sends it; then a file is still
  * served. */
 void xt_http_check_answers_400_for_each_malformed_request(const char *fixture);
 

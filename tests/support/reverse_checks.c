@@ -26,7 +26,7 @@ xt_proc_t *xt_rev_start(xt_rev_ports_t ports)
 {
     for (int i = 0; i < ports.count; i++)
         xt_require_port_free((uint16_t)(ports.base + i));
-    xt_proc_t *p = xt_start(xt_stage_bin(), NULL, NULL);
+    xt_proc_t *p = xt_start_stage(NULL, NULL);
     for (int i = 0; i < ports.count; i++)
         xt_wait_port(p, (uint16_t)(ports.base + i), START_MS);
     return p;

@@ -494,6 +494,62 @@ static void missing_root_is_not_found(void **state)
     end_core(core);
 }
 
+/* Where a stage finds its files when told no root: ./public first, the
+ * course's ../public second (its tester runs binaries from build/ with the
+ * files beside it), ./public when neither is a folder; a --root given wins
+ * (xps_file_choose_root). Each row makes its own layout under the tree:
+ * <tree>/layout-N/build is the working directory, "./public" and
+ * "../public" a folder, a plain file or absent. */
+static void default_root_prefers_public_then_the_courses(void **state)
+{
+    (void)state;
+    enum kind { NONE, DIR_, FILE_ };
+    static const struct {
+        enum kind here, above;  /* ./public and ../public */
+        const char *root, *why; /* expected, and a word the reason must contain */
+    } rows[] = {
+        {DIR_, NONE, "./public", "is a folder"},
+        {DIR_, DIR_, "./public", "is a folder"},  /* ours wins when both exist */
+        {NONE, DIR_, "../public", "the course's ../public"},
+        {FILE_, DIR_, "../public", "the course's ../public"}, /* a file is no root */
+        {NONE, NONE, "./public", "neither"},
+        {NONE, FILE_, "./public", "neither"},
+    };
+    char cwd[PATH_MAX];
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        char layout[64], rel[96];
+        snprintf(layout, sizeof layout, "layout-%zu", i);
+        make_dir(layout);
+        snprintf(rel, sizeof rel, "%s/build", layout);
+        make_dir(rel);
+        const enum kind kinds[] = {rows[i].here, rows[i].above};
+        const char *places[] = {"%s/build/public", "%s/public"};
+        for (int k = 0; k < 2; k++) {
+            snprintf(rel, sizeof rel, places[k], layout);
+            if (kinds[k] == DIR_)
+                make_dir(rel);
+            else if (kinds[k] == FILE_)
+                make_text(rel, "not a folder\n", 0644);
+        }
+        snprintf(rel, sizeof rel, "%s/build", layout);
+        assert_int_equal(chdir(at(rel)), 0);
+        const char *why = NULL;
+        const char *got = xps_file_default_root(&why);
+        const char *also = xps_file_default_root(NULL); /* why may be NULL */
+        const char *chosen = xps_file_choose_root(NULL);
+        const char *given = xps_file_choose_root("/srv/www"); /* --root wins, found or not */
+        assert_int_equal(chdir(cwd), 0);
+        assert_string_equal(got, rows[i].root);
+        assert_string_equal(also, rows[i].root);
+        assert_string_equal(chosen, rows[i].root);
+        assert_string_equal(given, "/srv/www");
+        assert_non_null(why);
+        if (!strstr(why, rows[i].why))
+            fail_msg("row %zu: reason \"%s\" lacks \"%s\"", i, why, rows[i].why);
+    }
+}
+
 /* A name longer than any path the kernel accepts cannot be a file. */
 static void overlong_path_is_not_found(void **state)
 {
@@ -865,6 +921,7 @@ int main(void)
         cmocka_unit_test(confinement_table),
         cmocka_unit_test(root_may_be_spelled_any_way),
         cmocka_unit_test(missing_root_is_not_found),
+        cmocka_unit_test(default_root_prefers_public_then_the_courses),
         cmocka_unit_test(overlong_path_is_not_found),
         cmocka_unit_test(filesystem_root_as_root),
         cmocka_unit_test(unreadable_for_the_process_is_permission),
