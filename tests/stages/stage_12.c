@@ -62,6 +62,7 @@
 
 #include "tests/support/checks.h"
 #include "tests/support/harness.h"
+#include "tests/support/http_client.h"
 #include "tests/support/proxy_checks.h"
 #include "tests/support/upstream.h"
 
@@ -159,36 +160,14 @@ static response_t *exchange(uint16_t port, const char *request)
     return r;
 }
 
-/* The value of header `name` in the head of `text` (any case), copied into
- * out; false if absent. Only the head is searched. */
-static bool header_in(const char *text, const char *name, char *out, size_t cap)
-{
-    const char *end = strstr(text, "\r\n\r\n");
-    size_t n = strlen(name);
-    for (const char *line = strstr(text, "\r\n"); line && (!end || line < end);
-         line = strstr(line + 2, "\r\n")) {
-        const char *l = line + 2;
-        if (strncasecmp(l, name, n) == 0 && l[n] == ':') {
-            l += n + 1;
-            while (*l == ' ' || *l == '\t')
-                l++;
-            size_t len = strcspn(l, "\r\n");
-            len = len < cap - 1 ? len : cap - 1;
-            memcpy(out, l, len);
-            out[len] = '\0';
-            return true;
-        }
-    }
-    return false;
-}
 
 /* "status 302, Location \"...\", 12 body bytes: \"...\"" for messages. */
 static const char *describe(const response_t *r)
 {
     static char text[900];
     char location[300] = "(none)", type[100] = "(none)";
-    header_in(r->raw, "Location", location, sizeof location);
-    header_in(r->raw, "Content-Type", type, sizeof type);
+    xt_header_value(r->raw, "Location", location, sizeof location);
+    xt_header_value(r->raw, "Content-Type", type, sizeof type);
     if (r->status == 0) {
         snprintf(text, sizeof text, "no HTTP/1.x status line; received %zu bytes \"%s\"", r->len,
                  xt_quote(r->raw, r->len));
@@ -211,7 +190,7 @@ static void expect_file(xt_proc_t *p, const char *path, const char *rel, const c
     size_t len = read_fixture(p, rel, want, sizeof want);
     get_request(request, sizeof request, path, "localhost:8001");
     response_t *r = exchange(8001, request);
-    header_in(r->raw, "Content-Type", ct, sizeof ct);
+    xt_header_value(r->raw, "Content-Type", ct, sizeof ct);
     snprintf(expected, sizeof expected,
              "GET %s on 8001: status 200, Content-Type \"%s\", the %zu bytes of %s as the body",
              path, type, len, rel);
@@ -229,7 +208,7 @@ static void expect_answer(xt_proc_t *p, uint16_t port, const char *request, int 
     char expected[600], got[300] = "";
     response_t *r = exchange(port, request);
     size_t line = strcspn(request, "\r");
-    bool has = header_in(r->raw, "Location", got, sizeof got);
+    bool has = xt_header_value(r->raw, "Location", got, sizeof got);
     snprintf(expected, sizeof expected, "\"%.*s\" on %u: status %d%s%s%s", (int)line, request,
              port, status, location ? ", Location \"" : "", location ? location : "",
              location ? "\"" : "");
@@ -255,18 +234,7 @@ static int listen_on(uint16_t port)
 static char *run_to_exit(const char *bin, const char *const *args, bool fixture, int *status)
 {
     xt_start_opts_t opts = {.fixture_dir = fixture ? FIXTURE : NULL};
-    xt_proc_t *p = xt_start(bin, args, &opts);
-    if (!xt_wait_exit(p, STOP_MS + 2000, status)) {
-        *status = xt_stop(p, SIGKILL, STOP_MS);
-        return strdup("(still running after 5 s: killed)");
-    }
-    char *out = xt_stdout(p), *err = xt_stderr(p);
-    size_t n = strlen(out) + strlen(err) + 2;
-    char *both = malloc(n);
-    snprintf(both, n, "%s%s", out, err);
-    free(out);
-    free(err);
-    return both;
+    return xt_run_to_exit(bin, args, &opts, STOP_MS + 2000, status);
 }
 
 /* ------------------------------------------------------------- checks */
@@ -345,12 +313,12 @@ static void forwards_host_x_forwarded_for_and_via_without_hop_by_hop_fields(void
                                    "X-Hop: for this connection only\r\nX-End: end to end\r\n\r\n");
     const char *seen = r->body ? r->body : "";
     char host[200] = "(none)", xff[200] = "(none)", via[200] = "(none)", v[200], end[200] = "";
-    bool has_host = header_in(seen, "Host", host, sizeof host);
-    bool has_xff = header_in(seen, "X-Forwarded-For", xff, sizeof xff);
-    bool has_via = header_in(seen, "Via", via, sizeof via);
-    header_in(seen, "X-End", end, sizeof end);
-    bool hop = header_in(seen, "Keep-Alive", v, sizeof v) ||
-               header_in(seen, "X-Hop", v, sizeof v);
+    bool has_host = xt_header_value(seen, "Host", host, sizeof host);
+    bool has_xff = xt_header_value(seen, "X-Forwarded-For", xff, sizeof xff);
+    bool has_via = xt_header_value(seen, "Via", via, sizeof via);
+    xt_header_value(seen, "X-End", end, sizeof end);
+    bool hop = xt_header_value(seen, "Keep-Alive", v, sizeof v) ||
+               xt_header_value(seen, "X-Hop", v, sizeof v);
     bool ok = r->status == 200 && strncmp(seen, "GET /echo-request?x=1 HTTP/1.", 29) == 0 &&
               has_host && strcmp(host, "www.example.test") == 0 && has_xff &&
               strstr(xff, "127.0.0.1") && has_via && strstr(via, "1.1 ") &&

@@ -52,7 +52,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <poll.h>
@@ -60,144 +59,28 @@
 
 #include "tests/support/hardening_checks.h"
 #include "tests/support/harness.h"
+#include "tests/support/http_client.h"
 #include "tests/support/proxy_checks.h"
 
 enum {
-    START_MS = 5000, /* for the server to start listening */
-    REPLY_MS = 3000, /* for one response */
-    CAP = 16384,     /* room for a few responses (the files are small) */
+    REPLY_MS = XT_REPLY_MS, /* for one response */
+    CAP = 16384,            /* room for a few responses (the files are small) */
 };
 
 static const char FIXTURE[] = "tests/fixtures/stage-13";
 static const char DIGITS[] = "0123456789012345678901234567890123456789012345678901234567890123456"
                              "789012345678901234567890123456789";
 
-/* ------------------------------------------------------------ helpers */
-
-/* One response read off a connection that may stay open: the head up to
- * its blank line, then Content-Length bytes of body (none for HEAD/304). */
-typedef struct response {
-    char head[4096];  /* the head, NUL-terminated */
-    char body[CAP];   /* the body, NUL-terminated */
-    size_t body_len;
-    int status;       /* 0 when no status line arrived */
-} response_t;
-
-static xt_proc_t *start_server(void)
-{
-    const uint16_t ports[] = {8001, 8002, 8003, 8004};
-    for (int i = 0; i < 4; i++)
-        xt_require_port_free(ports[i]);
-    const char *args[] = {"config.json", NULL};
-    xt_start_opts_t opts = {.fixture_dir = FIXTURE};
-    xt_proc_t *p = xt_start(xt_stage_bin(), args, &opts);
-    for (int i = 0; i < 4; i++)
-        xt_wait_port(p, ports[i], START_MS);
-    /* world-readable whatever the umask: the rule for serving */
-    const char *files[] = {"a.txt", "b.txt", "digits.txt"};
-    for (int i = 0; i < 3; i++) {
-        char path[4096];
-        snprintf(path, sizeof path, "%s/public/%s", xt_workdir(p), files[i]);
-        chmod(path, 0644);
-    }
-    return p;
-}
-
-/* The value of header `name` in `head` (any case) into out; false if absent. */
-static bool header_in(const char *head, const char *name, char *out, size_t cap)
-{
-    size_t n = strlen(name);
-    for (const char *line = strstr(head, "\r\n"); line; line = strstr(line + 2, "\r\n")) {
-        const char *l = line + 2;
-        if (strncasecmp(l, name, n) == 0 && l[n] == ':') {
-            l += n + 1;
-            while (*l == ' ')
-                l++;
-            size_t len = strcspn(l, "\r\n");
-            len = len < cap - 1 ? len : cap - 1;
-            memcpy(out, l, len);
-            out[len] = '\0';
-            return true;
-        }
-    }
-    return false;
-}
-
-/* Reads one response from fd: the head byte by byte (so nothing of the
- * next response is taken), then the body by Content-Length. */
-static response_t *read_response(int fd, bool no_body)
-{
-    response_t *r = test_calloc(1, sizeof *r);
-    size_t n = 0;
-    while (n < sizeof r->head - 1 && (n < 4 || memcmp(r->head + n - 4, "\r\n\r\n", 4) != 0)) {
-        if (xt_recv_deadline(fd, r->head + n, 1, REPLY_MS) != 1)
-            break;
-        n++;
-    }
-    r->head[n] = '\0';
-    if (sscanf(r->head, "HTTP/1.%*d %3d", &r->status) != 1)
-        r->status = 0;
-    char length[32] = "";
-    if (!no_body && header_in(r->head, "Content-Length", length, sizeof length)) {
-        size_t want = strtoul(length, NULL, 10);
-        want = want < sizeof r->body - 1 ? want : sizeof r->body - 1;
-        r->body_len = xt_recv_exact(fd, r->body, want, REPLY_MS, NULL);
-    }
-    r->body[r->body_len] = '\0';
-    return r;
-}
-
-/* Whether the server closes fd (EOF) within the deadline, nothing more sent. */
-static bool closes(int fd)
-{
-    char byte;
-    return xt_recv_deadline(fd, &byte, 1, REPLY_MS) == 0;
-}
-
-static const char *describe(const response_t *r)
-{
-    static char text[1200];
-    snprintf(text, sizeof text, "status %d, head \"%s\", %zu body bytes \"%s\"", r->status,
-             xt_quote(r->head, strlen(r->head)), r->body_len, xt_quote(r->body, r->body_len));
-    return text;
-}
-
-/* Runs curl with args to its end; returns stdout then stderr (free it). */
-static char *run_curl(const char *const *args, int *status)
-{
-    if (access("/usr/bin/curl", X_OK) != 0)
-        xt_fail("/usr/bin/curl is missing: run `make deps`");
-    xt_proc_t *p = xt_start("/usr/bin/curl", args, NULL);
-    if (!xt_wait_exit(p, 5000, status)) {
-        *status = xt_stop(p, 9, 1000);
-        return strdup("(curl still running after 5 s: killed)");
-    }
-    char *out = xt_stdout(p), *err = xt_stderr(p);
-    size_t n = strlen(out) + strlen(err) + 2;
-    char *both = malloc(n);
-    snprintf(both, n, "%s%s", out, err);
-    free(out);
-    free(err);
-    return both;
-}
-
-/* Sends one request on fd and reads its response. */
-static response_t *ask(int fd, const char *request, bool no_body)
-{
-    xt_send_all(fd, request, strlen(request));
-    return read_response(fd, no_body);
-}
-
 /* ------------------------------------------------------------- checks */
 
 static void curl_reuses_one_connection_for_two_urls(void **state)
 {
     (void)state;
-    xt_proc_t *p = start_server();
+    xt_proc_t *p = xt_hard_start_server(FIXTURE);
     const char *args[] = {"-sv", "--max-time", "3", "http://127.0.0.1:8001/a.txt",
                           "http://127.0.0.1:8001/b.txt", NULL};
     int status = 0;
-    char *said = run_curl(args, &status);
+    char *said = xt_run_curl(args, &status);
     bool bodies = strstr(said, "aaaa\nbbbb\n") != NULL;
     bool reused = strstr(said, "Re-using existing connection") ||
                   strstr(said, "Reusing existing connection");
@@ -215,7 +98,7 @@ static void curl_reuses_one_connection_for_two_urls(void **state)
 static void answers_pipelined_requests_in_order_then_honours_close(void **state)
 {
     (void)state;
-    start_server();
+    xt_hard_start_server(FIXTURE);
     int fd = xt_connect(8001);
     const char *three = "GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n"
                         "GET /b.txt HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -223,22 +106,22 @@ static void answers_pipelined_requests_in_order_then_honours_close(void **state)
     xt_send_all(fd, three, strlen(three));
     const char *want[] = {"aaaa\n", "bbbb\n", "aaaa\n"};
     for (int i = 0; i < 3; i++) {
-        response_t *r = read_response(fd, false);
+        xt_response_t *r = xt_read_response(fd, false);
         char expected[200];
         snprintf(expected, sizeof expected,
                  "three requests in one write: response %d is 200 with \"%s\"", i + 1,
                  xt_quote(want[i], 5));
         xt_expect(r->status == 200 && strcmp(r->body, want[i]) == 0, expected, "%s",
-                  describe(r));
+                  xt_describe_response(r));
         if (i == 2) {
             char conn[64] = "";
-            header_in(r->head, "Connection", conn, sizeof conn);
+            xt_header_value(r->head, "Connection", conn, sizeof conn);
             xt_expect(strcasecmp(conn, "close") == 0, "the last response says Connection: close",
                       "Connection: \"%s\"", conn);
         }
         test_free(r);
     }
-    xt_expect(closes(fd), "the server closes the connection after the \"close\" request",
+    xt_expect(xt_closes_silently(fd), "the server closes the connection after the \"close\" request",
               "the connection stayed open for %d ms", REPLY_MS);
     close(fd);
 }
@@ -246,27 +129,27 @@ static void answers_pipelined_requests_in_order_then_honours_close(void **state)
 static void http10_closes_unless_keep_alive_is_asked(void **state)
 {
     (void)state;
-    start_server();
+    xt_hard_start_server(FIXTURE);
     int fd = xt_connect(8001);
-    response_t *r = ask(fd, "GET /a.txt HTTP/1.0\r\n\r\n", false);
-    xt_expect(r->status == 200 && closes(fd),
-              "HTTP/1.0 without keep-alive: 200, then the server closes", "%s", describe(r));
+    xt_response_t *r = xt_ask(fd, "GET /a.txt HTTP/1.0\r\n\r\n", false);
+    xt_expect(r->status == 200 && xt_closes_silently(fd),
+              "HTTP/1.0 without keep-alive: 200, then the server closes", "%s", xt_describe_response(r));
     test_free(r);
     close(fd);
 
     fd = xt_connect(8001);
     const char *ka = "GET /a.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\n";
-    r = ask(fd, ka, false);
+    r = xt_ask(fd, ka, false);
     char conn[64] = "";
-    header_in(r->head, "Connection", conn, sizeof conn);
+    xt_header_value(r->head, "Connection", conn, sizeof conn);
     xt_expect(r->status == 200 && strcasecmp(conn, "keep-alive") == 0,
               "HTTP/1.0 with Connection: keep-alive: 200 with Connection: keep-alive", "%s",
-              describe(r));
+              xt_describe_response(r));
     test_free(r);
-    r = ask(fd, "GET /b.txt HTTP/1.0\r\n\r\n", false);
+    r = xt_ask(fd, "GET /b.txt HTTP/1.0\r\n\r\n", false);
     xt_expect(r->status == 200 && strcmp(r->body, "bbbb\n") == 0,
               "a second HTTP/1.0 request on the kept connection: 200 \"bbbb\\n\"", "%s",
-              describe(r));
+              xt_describe_response(r));
     test_free(r);
     close(fd);
 }
@@ -274,22 +157,22 @@ static void http10_closes_unless_keep_alive_is_asked(void **state)
 static void head_has_no_body_and_post_on_a_file_gets_405_with_allow(void **state)
 {
     (void)state;
-    start_server();
+    xt_hard_start_server(FIXTURE);
     int fd = xt_connect(8001);
-    response_t *r = ask(fd, "HEAD /digits.txt HTTP/1.1\r\nHost: x\r\n\r\n", true);
+    xt_response_t *r = xt_ask(fd, "HEAD /digits.txt HTTP/1.1\r\nHost: x\r\n\r\n", true);
     char length[32] = "";
-    header_in(r->head, "Content-Length", length, sizeof length);
+    xt_header_value(r->head, "Content-Length", length, sizeof length);
     xt_expect(r->status == 200 && strcmp(length, "100") == 0,
               "HEAD /digits.txt: 200 with Content-Length 100 (the GET's) and no body",
-              "%s", describe(r));
+              "%s", xt_describe_response(r));
     test_free(r);
     /* the next response must start right here: a body would show up as garbage */
-    r = ask(fd, "POST /digits.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", false);
+    r = xt_ask(fd, "POST /digits.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", false);
     char allow[64] = "";
-    header_in(r->head, "Allow", allow, sizeof allow);
+    xt_header_value(r->head, "Allow", allow, sizeof allow);
     xt_expect(r->status == 405 && strstr(allow, "GET") && strstr(allow, "HEAD"),
               "POST on a file, same connection: 405 with Allow naming GET and HEAD", "%s",
-              describe(r));
+              xt_describe_response(r));
     test_free(r);
     close(fd);
 }
@@ -297,15 +180,15 @@ static void head_has_no_body_and_post_on_a_file_gets_405_with_allow(void **state
 static void validators_give_304_with_if_none_match_first(void **state)
 {
     (void)state;
-    start_server();
+    xt_hard_start_server(FIXTURE);
     int fd = xt_connect(8001);
-    response_t *r = ask(fd, "GET /digits.txt HTTP/1.1\r\nHost: x\r\n\r\n", false);
+    xt_response_t *r = xt_ask(fd, "GET /digits.txt HTTP/1.1\r\nHost: x\r\n\r\n", false);
     char etag[128] = "", modified[64] = "";
-    bool has = header_in(r->head, "ETag", etag, sizeof etag) &&
-               header_in(r->head, "Last-Modified", modified, sizeof modified);
+    bool has = xt_header_value(r->head, "ETag", etag, sizeof etag) &&
+               xt_header_value(r->head, "Last-Modified", modified, sizeof modified);
     xt_expect(r->status == 200 && has && strcmp(r->body, DIGITS) == 0,
               "GET /digits.txt: 200 with ETag and Last-Modified and the 100 bytes", "%s",
-              describe(r));
+              xt_describe_response(r));
     test_free(r);
     const char *old = "Thu, 01 Jan 1970 00:00:00 GMT";
     static const struct {
@@ -331,13 +214,13 @@ static void validators_give_304_with_if_none_match_first(void **state)
                      rows[i].ims == 1 ? modified : old);
         snprintf(request, sizeof request, "GET /digits.txt HTTP/1.1\r\nHost: x\r\n%s%s\r\n", inm,
                  ims);
-        r = ask(fd, request, rows[i].want == 304);
+        r = xt_ask(fd, request, rows[i].want == 304);
         char expected[300];
         snprintf(expected, sizeof expected, "GET with %s: %d%s", rows[i].what, rows[i].want,
                  rows[i].want == 304 ? " and no body" : " with the 100 bytes");
         bool ok = r->status == rows[i].want &&
                   (rows[i].want == 304 || strcmp(r->body, DIGITS) == 0);
-        xt_expect(ok, expected, "%s", describe(r));
+        xt_expect(ok, expected, "%s", xt_describe_response(r));
         test_free(r);
     }
     close(fd);
@@ -346,11 +229,11 @@ static void validators_give_304_with_if_none_match_first(void **state)
 static void curl_range_gets_206_and_exactly_the_bytes(void **state)
 {
     (void)state;
-    xt_proc_t *p = start_server();
+    xt_proc_t *p = xt_hard_start_server(FIXTURE);
     const char *args[] = {"-s", "--max-time", "3", "-r", "0-9", "-w", " %{http_code} %{size_download}",
                           "http://127.0.0.1:8001/digits.txt", NULL};
     int status = 0;
-    char *said = run_curl(args, &status);
+    char *said = xt_run_curl(args, &status);
     xt_expect(strcmp(said, "0123456789 206 10") == 0,
               "curl -r 0-9 prints \"0123456789 206 10\" (the bytes, status 206, 10 bytes)",
               "curl printed \"%s\" and %s (the server %s)", xt_quote(said, strlen(said)),
@@ -358,26 +241,26 @@ static void curl_range_gets_206_and_exactly_the_bytes(void **state)
     free(said);
 
     int fd = xt_connect(8001);
-    response_t *r = ask(fd, "GET /digits.txt HTTP/1.1\r\nHost: x\r\nRange: bytes=-5\r\n\r\n",
+    xt_response_t *r = xt_ask(fd, "GET /digits.txt HTTP/1.1\r\nHost: x\r\nRange: bytes=-5\r\n\r\n",
                         false);
     char range[64] = "";
-    header_in(r->head, "Content-Range", range, sizeof range);
+    xt_header_value(r->head, "Content-Range", range, sizeof range);
     xt_expect(r->status == 206 && strcmp(range, "bytes 95-99/100") == 0 &&
                   strcmp(r->body, "56789") == 0,
               "Range: bytes=-5: 206, Content-Range bytes 95-99/100, body \"56789\"", "%s",
-              describe(r));
+              xt_describe_response(r));
     test_free(r);
-    r = ask(fd, "GET /digits.txt HTTP/1.1\r\nHost: x\r\nRange: bytes=200-300\r\n\r\n", false);
+    r = xt_ask(fd, "GET /digits.txt HTTP/1.1\r\nHost: x\r\nRange: bytes=200-300\r\n\r\n", false);
     range[0] = '\0';
-    header_in(r->head, "Content-Range", range, sizeof range);
+    xt_header_value(r->head, "Content-Range", range, sizeof range);
     xt_expect(r->status == 416 && strcmp(range, "bytes */100") == 0,
               "Range: bytes=200-300 on 100 bytes: 416 with Content-Range \"bytes */100\"", "%s",
-              describe(r));
+              xt_describe_response(r));
     test_free(r);
-    r = ask(fd, "GET /digits.txt HTTP/1.1\r\nHost: x\r\nRange: bytes=0-1,5-6\r\n\r\n", false);
+    r = xt_ask(fd, "GET /digits.txt HTTP/1.1\r\nHost: x\r\nRange: bytes=0-1,5-6\r\n\r\n", false);
     xt_expect(r->status == 200 && strcmp(r->body, DIGITS) == 0,
               "Range: bytes=0-1,5-6 (several ranges): 200 with the whole file", "%s",
-              describe(r));
+              xt_describe_response(r));
     test_free(r);
     close(fd);
 }
@@ -385,7 +268,7 @@ static void curl_range_gets_206_and_exactly_the_bytes(void **state)
 static void expect_100_continue_through_the_proxy_and_413_over_the_limit(void **state)
 {
     (void)state;
-    start_server();
+    xt_hard_start_server(FIXTURE);
     xt_upstream_start(3000, "echo"); /* sends back what the proxy forwards */
     int fd = xt_connect(8002);
     const char *head = "POST /up HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
@@ -411,10 +294,10 @@ static void expect_100_continue_through_the_proxy_and_413_over_the_limit(void **
     close(fd);
 
     fd = xt_connect(8002);
-    response_t *r = ask(fd, "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n",
+    xt_response_t *r = xt_ask(fd, "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n",
                         false);
     xt_expect(r->status == 413, "a Content-Length of 99999999999 on 8002: 413", "%s",
-              describe(r));
+              xt_describe_response(r));
     test_free(r);
     close(fd);
 }
@@ -469,7 +352,7 @@ static bool dechunk(const char *in, size_t len, char *out, size_t cap, size_t *o
 static void reframes_an_unknown_length_response_as_chunked_for_http11(void **state)
 {
     (void)state;
-    start_server();
+    xt_hard_start_server(FIXTURE);
     char body[65];
     xt_random_text(body, 64);
     body[64] = '\0';
@@ -494,7 +377,7 @@ static void reframes_an_unknown_length_response_as_chunked_for_http11(void **sta
         size_t head_len = blank ? (size_t)(blank - got) + 4 : n;
         char head[4096], te[64] = "", value[64];
         snprintf(head, sizeof head, "%.*s", (int)(head_len < sizeof head ? head_len : 4000), got);
-        bool chunked = header_in(head, "Transfer-Encoding", te, sizeof te);
+        bool chunked = xt_header_value(head, "Transfer-Encoding", te, sizeof te);
         if (version == 0) {
             xt_expect(blank && !chunked && n - head_len == 64 &&
                           memcmp(got + head_len, body, 64) == 0 && eof,
@@ -510,14 +393,14 @@ static void reframes_an_unknown_length_response_as_chunked_for_http11(void **sta
                                        &decoded_len, &why);
         xt_expect(strncmp(got, "HTTP/1.1 200 OK\r\n", 17) == 0 && chunked &&
                       strcasecmp(te, "chunked") == 0 &&
-                      !header_in(head, "Content-Length", value, sizeof value),
+                      !xt_header_value(head, "Content-Length", value, sizeof value),
                   "an HTTP/1.1 client gets the HTTP/1.0 upstream's 200 (no Content-Length) "
                   "as \"HTTP/1.1 200 OK\" with \"Transfer-Encoding: chunked\"",
                   "received head \"%s\"", xt_quote(head, strlen(head)));
-        xt_expect(!header_in(head, "Keep-Alive", value, sizeof value) &&
-                      !header_in(head, "X-Hop", value, sizeof value) &&
-                      header_in(head, "X-End", value, sizeof value) &&
-                      header_in(head, "Content-Type", value, sizeof value),
+        xt_expect(!xt_header_value(head, "Keep-Alive", value, sizeof value) &&
+                      !xt_header_value(head, "X-Hop", value, sizeof value) &&
+                      xt_header_value(head, "X-End", value, sizeof value) &&
+                      xt_header_value(head, "Content-Type", value, sizeof value),
                   "the upstream's hop-by-hop fields (Keep-Alive, X-Hop named by its Connection) "
                   "are removed; X-End and Content-Type are kept",
                   "received head \"%s\"", xt_quote(head, strlen(head)));
@@ -532,7 +415,7 @@ static void reframes_an_unknown_length_response_as_chunked_for_http11(void **sta
 static void answers_the_rfc_status_for_refusals_and_never_leaves_root(void **state)
 {
     (void)state;
-    start_server();
+    xt_hard_start_server(FIXTURE);
     static char long_target[9100], many_headers[4000];
     memset(long_target, 0, sizeof long_target);
     strcpy(long_target, "GET /");
@@ -561,13 +444,13 @@ static void answers_the_rfc_status_for_refusals_and_never_leaves_root(void **sta
     };
     for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
         int fd = xt_connect(8001);
-        response_t *r = ask(fd, rows[i].request, false);
+        xt_response_t *r = xt_ask(fd, rows[i].request, false);
         char expected[300];
         snprintf(expected, sizeof expected, "%s: %d%s%s%s", rows[i].what, rows[i].want,
                  rows[i].body ? " with \"" : "", rows[i].body ? xt_quote(rows[i].body, 5) : "",
                  rows[i].body ? "\"" : "");
         xt_expect(r->status == rows[i].want && (!rows[i].body || strcmp(r->body, rows[i].body) == 0),
-                  expected, "%s", describe(r));
+                  expected, "%s", xt_describe_response(r));
         test_free(r);
         close(fd);
     }

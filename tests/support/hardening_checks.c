@@ -23,12 +23,11 @@
 #include <cmocka.h> /* test_calloc, test_free */
 
 #include "tests/support/checks.h"
+#include "tests/support/http_client.h"
 
 enum {
     START_MS = 5000,           /* for the server to start listening */
-    REPLY_MS = 3000,           /* for one response */
-    HEAD_CAP = 8192,           /* room for a response head */
-    BODY_CAP = 65536,          /* room for a response body */
+    REPLY_MS = XT_REPLY_MS,    /* for one response */
     BIG_FILE = 2 << 20,        /* the file a non-reading client pipelines GETs of */
     PIPELINED = 1000,          /* how many it sends */
     FEW_FDS = 6,               /* "a few": at most 5 queued files and the socket */
@@ -42,14 +41,6 @@ static const char DIGITS[] = "01234567890123456789012345678901234567890123456789
 static const char WEBSOCKET_KEY[] = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
 
 /* ------------------------------------------------------------ helpers */
-
-/* One response: the head up to its blank line, then Content-Length bytes. */
-typedef struct response {
-    int status;           /* 0 when no status line arrived */
-    char head[HEAD_CAP];  /* NUL-terminated */
-    char body[BODY_CAP];  /* NUL-terminated */
-    size_t body_len;
-} response_t;
 
 static void chmod_public(xt_proc_t *p, const char *rel)
 {
@@ -68,30 +59,10 @@ xt_proc_t *xt_hard_start_server(const char *fixture)
     xt_proc_t *p = xt_start(xt_stage_bin(), args, &opts);
     for (int i = 0; i < 4; i++)
         xt_wait_port(p, ports[i], START_MS);
-    const char *files[] = {"a.txt", "digits.txt", "docs/notes.txt"};
-    for (int i = 0; i < 3; i++) /* whatever the umask: the rule for serving */
+    const char *files[] = {"a.txt", "b.txt", "digits.txt", "docs/notes.txt"};
+    for (int i = 0; i < 4; i++) /* whatever the umask: the rule for serving */
         chmod_public(p, files[i]);
     return p;
-}
-
-/* The value of header `name` in `head` (any case) into out; false if absent. */
-static bool header_in(const char *head, const char *name, char *out, size_t cap)
-{
-    size_t n = strlen(name);
-    for (const char *line = strstr(head, "\r\n"); line; line = strstr(line + 2, "\r\n")) {
-        const char *l = line + 2;
-        if (strncasecmp(l, name, n) == 0 && l[n] == ':') {
-            l += n + 1;
-            while (*l == ' ')
-                l++;
-            size_t len = strcspn(l, "\r\n");
-            len = len < cap - 1 ? len : cap - 1;
-            memcpy(out, l, len);
-            out[len] = '\0';
-            return true;
-        }
-    }
-    return false;
 }
 
 /* How many lines of `text` start with `name:` (any case). */
@@ -104,56 +75,17 @@ static int count_fields(const char *text, const char *name)
     return n;
 }
 
-/* Reads one response from fd: the head byte by byte (nothing of what
- * follows is taken), then the body by Content-Length. Test-allocated. */
-static response_t *read_response(int fd)
-{
-    response_t *r = test_calloc(1, sizeof *r);
-    size_t n = 0;
-    while (n < sizeof r->head - 1 && (n < 4 || memcmp(r->head + n - 4, "\r\n\r\n", 4) != 0)) {
-        if (xt_recv_deadline(fd, r->head + n, 1, REPLY_MS) != 1)
-            break;
-        n++;
-    }
-    r->head[n] = '\0';
-    if (sscanf(r->head, "HTTP/1.%*d %3d", &r->status) != 1)
-        r->status = 0;
-    char length[32] = "";
-    if (header_in(r->head, "Content-Length", length, sizeof length)) {
-        size_t want = strtoul(length, NULL, 10);
-        want = want < sizeof r->body - 1 ? want : sizeof r->body - 1;
-        r->body_len = xt_recv_exact(fd, r->body, want, REPLY_MS, NULL);
-    }
-    r->body[r->body_len] = '\0';
-    return r;
-}
-
 /* Sends `request` (len bytes) on a new connection to port, reads one response. */
-static response_t *exchange(uint16_t port, const char *request, size_t len, int *fd_out)
+static xt_response_t *exchange(uint16_t port, const char *request, size_t len, int *fd_out)
 {
     int fd = xt_connect(port);
     xt_send_all(fd, request, len);
-    response_t *r = read_response(fd);
+    xt_response_t *r = xt_read_response(fd, false);
     if (fd_out)
         *fd_out = fd;
     else
         close(fd);
     return r;
-}
-
-static const char *describe(const response_t *r)
-{
-    static char text[1400];
-    snprintf(text, sizeof text, "status %d, head \"%s\", %zu body bytes \"%s\"", r->status,
-             xt_quote(r->head, strlen(r->head)), r->body_len, xt_quote(r->body, r->body_len));
-    return text;
-}
-
-/* Whether the server closes fd within the deadline without sending more. */
-static bool closes_silently(int fd)
-{
-    char byte;
-    return xt_recv_deadline(fd, &byte, 1, REPLY_MS) == 0;
 }
 
 /* The strict upstream on 3000 (its log is strict.log in its folder). */
@@ -226,6 +158,14 @@ static size_t send_within(int fd, const char *bytes, size_t len, int deadline_ms
     return sent;
 }
 
+/* Makes a socket that xt_set_nonblocking made non-blocking block again,
+ * so the harness's deadline reads apply. */
+static void blocking_again(int fd)
+{
+    int flags = fcntl(fd, F_GETFL);
+    fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+}
+
 /* Writes a world-readable file of `len` bytes of `c` at `path`. */
 static void write_file(const char *path, size_t len, char c)
 {
@@ -259,7 +199,7 @@ void xt_hard_check_refuses_to_tunnel_before_the_upstreams_101(const char *fixtur
     };
     for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
         int fd;
-        response_t *r = exchange(8002, rows[i].request, strlen(rows[i].request), &fd);
+        xt_response_t *r = exchange(8002, rows[i].request, strlen(rows[i].request), &fd);
         char expected[300];
         snprintf(expected, sizeof expected,
                  "%s and a second request in one write, to an upstream that answers 200, not "
@@ -267,8 +207,8 @@ void xt_hard_check_refuses_to_tunnel_before_the_upstreams_101(const char *fixtur
                  rows[i].what, rows[i].absent);
         xt_expect(r->status == 200 && strncmp(r->body, "GET /", 5) == 0 &&
                       !strcasestr(r->body, rows[i].absent),
-                  expected, "%s", describe(r));
-        xt_expect(closes_silently(fd), "then the connection ends: no second response",
+                  expected, "%s", xt_describe_response(r));
+        xt_expect(xt_closes_silently(fd), "then the connection ends: no second response",
                   "more bytes, or no close, within %d ms", REPLY_MS);
         close(fd);
         test_free(r);
@@ -332,10 +272,10 @@ void xt_hard_check_refuses_loose_chunked_framing_with_400(const char *fixture)
         {"an 8,000-byte chunk extension", long_ext},
     };
     for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
-        response_t *r = exchange(8002, rows[i].request, strlen(rows[i].request), NULL);
+        xt_response_t *r = exchange(8002, rows[i].request, strlen(rows[i].request), NULL);
         char expected[300];
         snprintf(expected, sizeof expected, "%s, through the proxy: 400", rows[i].what);
-        xt_expect(r->status == 400, expected, "%s", describe(r));
+        xt_expect(r->status == 400, expected, "%s", xt_describe_response(r));
         test_free(r);
     }
     expect_only_forwarded_requests(up, -1, "three requests with loose chunked framing");
@@ -361,7 +301,7 @@ void xt_hard_check_forwards_framing_of_its_own_not_the_clients(const char *fixtu
          "\r\nTransfer-Encoding: chunked\r\n", 0, 1},
     };
     for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
-        response_t *r = exchange(8002, rows[i].request, strlen(rows[i].request), NULL);
+        xt_response_t *r = exchange(8002, rows[i].request, strlen(rows[i].request), NULL);
         /* the strict upstream's body: the head it received, then the decoded body */
         char *blank = strstr(r->body, "\r\n\r\n");
         if (blank)
@@ -377,7 +317,7 @@ void xt_hard_check_forwards_framing_of_its_own_not_the_clients(const char *fixtu
                  rows[i].what, xt_quote(rows[i].framing + 2, strlen(rows[i].framing) - 4));
         if (blank)
             blank[2] = '\r';
-        xt_expect(r->status == 200 && framed && body, expected, "%s", describe(r));
+        xt_expect(r->status == 200 && framed && body, expected, "%s", xt_describe_response(r));
         test_free(r);
     }
     expect_only_forwarded_requests(up, 3, "three bodies");
@@ -394,12 +334,12 @@ void xt_hard_check_drops_underscore_fields_and_those_connection_names(const char
     xt_proc_t *up = start_strict_upstream();
     const char *request = "GET /h HTTP/1.1\r\nHost: x\r\nTransfer_Encoding: chunked\r\n"
                           "Connection: X-Drop\r\nX-Drop: 1\r\nX-Keep: 1\r\n\r\n";
-    response_t *r = exchange(8002, request, strlen(request), NULL);
+    xt_response_t *r = exchange(8002, request, strlen(request), NULL);
     xt_expect(r->status == 200 && !strcasestr(r->body, "Transfer_Encoding") &&
                   !strcasestr(r->body, "\r\nX-Drop:") && strstr(r->body, "\r\nX-Keep: 1\r\n"),
               "the upstream receives X-Keep but neither Transfer_Encoding ('_' in the name) nor "
               "X-Drop (named by Connection)",
-              "%s", describe(r));
+              "%s", xt_describe_response(r));
     test_free(r);
     expect_only_forwarded_requests(up, 1, "one request");
 }
@@ -412,12 +352,12 @@ void xt_hard_check_redirects_a_folder_only_to_this_origin(const char *fixture)
     for (size_t i = 0; i < sizeof targets / sizeof *targets; i++) {
         char request[200], location[200] = "", expected[200];
         snprintf(request, sizeof request, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", targets[i]);
-        response_t *r = exchange(8001, request, strlen(request), NULL);
-        header_in(r->head, "Location", location, sizeof location);
+        xt_response_t *r = exchange(8001, request, strlen(request), NULL);
+        xt_header_value(r->head, "Location", location, sizeof location);
         snprintf(expected, sizeof expected,
                  "GET %s (docs is a folder): 301 with Location exactly \"/docs/\"", targets[i]);
         xt_expect(r->status == 301 && strcmp(location, "/docs/") == 0, expected, "%s",
-                  describe(r));
+                  xt_describe_response(r));
         test_free(r);
     }
 }
@@ -460,17 +400,16 @@ void xt_hard_check_bounds_what_a_client_that_never_reads_holds(const char *fixtu
              PIPELINED, FEW_FDS, base, PIPELINED, FEW_FDS);
     xt_expect(with_big >= 0 && with_big <= base + FEW_FDS && with_both <= with_big + FEW_FDS,
               expected, "%d, then %d, descriptors%s", with_big, with_both, xt_server_note(p));
-    response_t *r = exchange(8001, "GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n", 33, NULL);
+    xt_response_t *r = exchange(8001, "GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n", 33, NULL);
     xt_expect(r->status == 200 && strcmp(r->body, "aaaa\n") == 0,
-              "meanwhile a third client's GET /a.txt gets 200 \"aaaa\\n\"", "%s", describe(r));
+              "meanwhile a third client's GET /a.txt gets 200 \"aaaa\\n\"", "%s", xt_describe_response(r));
     test_free(r);
     /* Once the first reads, its requests are answered, in order. */
-    int flags = fcntl(big, F_GETFL);
-    fcntl(big, F_SETFL, flags & ~O_NONBLOCK);
+    blocking_again(big);
     char *body = xt_alloc(BIG_FILE);
     int whole = 0;
     for (int i = 0; i < 3; i++) {
-        response_t *h = read_response(big); /* its body exceeds BODY_CAP: read it below */
+        xt_response_t *h = xt_read_response(big, false); /* the rest of the 2 MiB below */
         size_t got = h->body_len + xt_recv_exact(big, body, BIG_FILE - h->body_len, REPLY_MS, NULL);
         whole += h->status == 200 && got == BIG_FILE;
         test_free(h);
@@ -493,10 +432,10 @@ void xt_hard_check_if_range_for_another_version_gets_the_whole_file(const char *
     hour_ago[1] = hour_ago[0];
     utimes(path, hour_ago); /* a Last-Modified older than a second is a strong validator */
     const char *get = "GET /digits.txt HTTP/1.1\r\nHost: x\r\n\r\n";
-    response_t *r = exchange(8001, get, strlen(get), NULL);
+    xt_response_t *r = exchange(8001, get, strlen(get), NULL);
     char etag[128] = "", modified[64] = "";
-    header_in(r->head, "ETag", etag, sizeof etag);
-    header_in(r->head, "Last-Modified", modified, sizeof modified);
+    xt_header_value(r->head, "ETag", etag, sizeof etag);
+    xt_header_value(r->head, "Last-Modified", modified, sizeof modified);
     test_free(r);
     const struct {
         const char *what, *value;
@@ -516,7 +455,7 @@ void xt_hard_check_if_range_for_another_version_gets_the_whole_file(const char *
         snprintf(expected, sizeof expected, "Range: bytes=0-9 with %s: %d and %s", rows[i].what,
                  rows[i].want, rows[i].want == 206 ? "the 10 bytes" : "all 100 bytes");
         xt_expect(r->status == rows[i].want && strcmp(r->body, want) == 0, expected, "%s",
-                  describe(r));
+                  xt_describe_response(r));
         test_free(r);
     }
 }
@@ -536,9 +475,8 @@ static bool upload_gets_413(char *why, size_t cap)
     int error = 0;
     size_t sent = send_within(fd, body, UPLOAD, UPLOAD_MS, &error);
     free(body);
-    int flags = fcntl(fd, F_GETFL);
-    fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
-    response_t *r = read_response(fd);
+    blocking_again(fd);
+    xt_response_t *r = xt_read_response(fd, false);
     bool ok = sent == UPLOAD && r->status == 413;
     snprintf(why, cap, "sent %zu of %d body bytes%s%s, then read status %d", sent, UPLOAD,
              error ? ": " : "", error ? strerror(error) : "", r->status);
@@ -556,21 +494,16 @@ void xt_hard_check_an_upload_over_the_limit_gets_its_413_not_a_reset(const char 
                   "a 4 MiB upload over the 1 MiB limit: the client sends every byte (no reset) "
                   "and reads 413",
                   "round %d: %s", i + 1, why);
-    if (access("/usr/bin/curl", X_OK) != 0)
-        xt_fail("/usr/bin/curl is missing: run `make deps`");
     char path[4096], file[4100]; /* beside public/, not in it */
     snprintf(path, sizeof path, "%s/upload.bin", xt_workdir(p));
     write_file(path, UPLOAD, 'u');
     snprintf(file, sizeof file, "@%s", path); /* curl: the body is this file's contents */
     for (int i = 0; i < ROUNDS; i++) {
-        const char *args[] = {"-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5",
+        const char *args[] = {"-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "4",
                               "-H", "Expect:", "--data-binary", file,
                               "http://127.0.0.1:8001/a.txt", NULL};
-        xt_proc_t *curl = xt_start("/usr/bin/curl", args, NULL);
         int status = 0;
-        if (!xt_wait_exit(curl, 8000, &status))
-            status = xt_stop(curl, 9, 1000);
-        char *out = xt_stdout(curl);
+        char *out = xt_run_curl(args, &status);
         xt_expect(strcmp(out, "413") == 0,
                   "curl -H 'Expect:' --data-binary @4MiB (five times) prints 413",
                   "round %d: curl printed \"%s\" and %s", i + 1, xt_quote(out, strlen(out)),
@@ -584,18 +517,18 @@ void xt_hard_check_answers_options_star_with_200_and_allow(const char *fixture)
     xt_hard_start_server(fixture);
     int fd;
     const char *options = "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n";
-    response_t *r = exchange(8001, options, strlen(options), &fd);
+    xt_response_t *r = exchange(8001, options, strlen(options), &fd);
     char allow[100] = "";
-    header_in(r->head, "Allow", allow, sizeof allow);
+    xt_header_value(r->head, "Allow", allow, sizeof allow);
     xt_expect(r->status == 200 && strstr(allow, "GET") && strstr(allow, "HEAD") &&
                   r->body_len == 0,
-              "OPTIONS *: 200, no body, Allow naming GET and HEAD", "%s", describe(r));
+              "OPTIONS *: 200, no body, Allow naming GET and HEAD", "%s", xt_describe_response(r));
     test_free(r);
     const char *get = "GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n";
     xt_send_all(fd, get, strlen(get));
-    r = read_response(fd);
+    r = xt_read_response(fd, false);
     xt_expect(r->status == 200 && strcmp(r->body, "aaaa\n") == 0,
-              "then GET /a.txt on the same connection: 200 \"aaaa\\n\"", "%s", describe(r));
+              "then GET /a.txt on the same connection: 200 \"aaaa\\n\"", "%s", xt_describe_response(r));
     test_free(r);
     close(fd);
 }

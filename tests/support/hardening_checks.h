@@ -11,8 +11,9 @@
  * layout runs them again, so no new feature reopens a hole. The layout
  * (tests/fixtures/stage-13 is one): started as `<binary> config.json` in
  * a copy of the fixture, 8001 serves files from public/ (which holds
- * a.txt "aaaa\n", digits.txt, 100 bytes, and a folder docs/), 8002 is a
- * reverse_proxy to localhost:3000.
+ * a.txt "aaaa\n", b.txt "bbbb\n", digits.txt, 100 bytes "0123456789" ten
+ * times, and a folder docs/ with notes.txt), 8002 is a reverse_proxy to
+ * localhost:3000.
  *
  * The proxy checks put the STRICT test upstream on 3000 (test-upstream
  * --mode strict, tests/support/upstream.h): it parses every request on a

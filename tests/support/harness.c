@@ -704,6 +704,25 @@ static char *slurp(const char *dir, const char *name)
 char *xt_stdout(const xt_proc_t *p) { return slurp(p->workdir, "stdout.log"); }
 char *xt_stderr(const xt_proc_t *p) { return slurp(p->workdir, "stderr.log"); }
 
+char *xt_run_to_exit(const char *bin, const char *const *args, const xt_start_opts_t *opts,
+                     int timeout_ms, int *status)
+{
+    xt_proc_t *p = xt_start(bin, args, opts);
+    if (!xt_wait_exit(p, timeout_ms, status)) {
+        *status = xt_stop(p, SIGKILL, 1000);
+        char text[96];
+        snprintf(text, sizeof text, "(still running after %d ms: killed)", timeout_ms);
+        return strdup(text);
+    }
+    char *out = xt_stdout(p), *err = xt_stderr(p);
+    size_t n = strlen(out) + strlen(err) + 1;
+    char *both = malloc(n);
+    snprintf(both, n, "%s%s", out, err);
+    free(out);
+    free(err);
+    return both;
+}
+
 xt_proc_t *xt_upstream_start(uint16_t port, const char *mode)
 {
     char port_text[8];

@@ -188,6 +188,12 @@ void xt_close_stdin(xt_proc_t *p);
 char *xt_stdout(const xt_proc_t *p);
 char *xt_stderr(const xt_proc_t *p);
 
+/* Runs `bin args` (as xt_start, opts may be NULL) to its end, at most
+ * timeout_ms (then killed, and said so in the text); *status gets its
+ * wait status. Returns what it printed, stdout then stderr, malloc'd. */
+char *xt_run_to_exit(const char *bin, const char *const *args, const xt_start_opts_t *opts,
+                     int timeout_ms, int *status);
+
 /* ------------------------------------------------------------- /proc */
 
 double xt_cpu_seconds(pid_t pid); /* user + system time; -1 if unreadable */
