@@ -266,15 +266,28 @@ void refuse(xps_session_t *s, int rc) {
     reply(s, status, why, nullptr, nullptr);
 }
 
+// A request without a body (or with an empty one).
+bool has_no_body(const xps_http_head_t *h) {
+    return h->body == XPS_HTTP_BODY_NONE ||
+           (h->body == XPS_HTTP_BODY_LENGTH && h->content_length == 0);
+}
+
 // Whether this request's response may leave the connection open: the
 // stage allows it, the client allows it (the parser applied RFC 9112 §9.3:
 // 1.1 without "close", 1.0 with "keep-alive"), and there is no body we
 // would have to read past (a body on a file or redirect route is not
 // read; closing is the simple, safe answer). [stage 13]
 bool may_keep(const xps_session_t *s, const xps_http_head_t *h) {
-    bool no_body = h->body == XPS_HTTP_BODY_NONE ||
-                   (h->body == XPS_HTTP_BODY_LENGTH && h->content_length == 0);
-    return s->http11 && h->keep_alive && no_body;
+    return s->http11 && h->keep_alive && has_no_body(h);
+}
+
+// A client that said "Connection: close" sends no further request (RFC
+// 9112 §9.6); with no body and nothing after the head, it has sent its
+// last byte, so closing after the response needs no lingering.
+void skip_linger_if_done(xps_session_t *s, const xps_http_head_t *h) {
+    if (h->connection_close && has_no_body(h) && s->head_len == h->head_length && s->client &&
+        s->from_client && xps_pipe_len(s->from_client) == 0)
+        xps_connection_set_linger(s->client, false);
 }
 
 // The head is complete: route it and act.
@@ -283,6 +296,7 @@ void on_head(xps_session_t *s) {
     s->method = h->method;
     s->version = h->version;
     s->keep = may_keep(s, h);
+    skip_linger_if_done(s, h);
     size_t from = h->method_name.offset, to = h->target.offset + h->target.length;
     s->request_line.assign(s->head.get() + from, to - from);
     int error = XPS_OK;

@@ -292,30 +292,38 @@ int write_down(xps_session_t *s, const char *bytes, size_t len) {
                                          : write_copy(s->to_client, bytes, len);
 }
 
-// Queues response body bytes[0..len) for the client and says how many
-// belong to the response (*used). For a body with a length or chunked
-// framing, the body decoder (a parser armed with start_body) finds its
-// end: bytes after it are not ours to relay, and response_done is set.
-// Otherwise (until the close) all of them. XPS_E_INVAL: the upstream's
-// chunked framing is broken; else XPS_OK or the pipe's error.
-int relay_body(xps_session_t *s, const char *bytes, size_t len, size_t *used) {
+// How many of the response body bytes[0..len) belong to the response
+// (*used). For a body with a length or chunked framing, the body decoder
+// (a parser armed with start_body) finds its end: bytes after it are not
+// ours to relay, and response_done is set. Otherwise (until the close)
+// all of them. XPS_E_INVAL: the upstream's chunked framing is broken.
+int body_bytes(xps_session_t *s, const char *bytes, size_t len, size_t *used) {
     *used = len;
-    if (s->response_body) {
-        size_t off = 0;
-        int rc;
-        do {
-            size_t n = 0;
-            xps_http_slice_t data;
-            rc = xps_http_parser_parse_body(s->response_body, bytes + off, len - off, &n, &data);
-            off += n;
-        } while (rc == XPS_E_NEXT);
-        if (rc == XPS_E_INVAL)
-            return XPS_E_INVAL;
-        *used = off;
-        s->response_done = rc == XPS_OK;
-    }
+    if (!s->response_body)
+        return XPS_OK;
+    size_t off = 0;
+    int rc;
+    do {
+        size_t n = 0;
+        xps_http_slice_t data;
+        rc = xps_http_parser_parse_body(s->response_body, bytes + off, len - off, &n, &data);
+        off += n;
+    } while (rc == XPS_E_NEXT);
+    if (rc == XPS_E_INVAL)
+        return XPS_E_INVAL;
+    *used = off;
+    s->response_done = rc == XPS_OK;
+    return XPS_OK;
+}
+
+// Queues the response body bytes that belong to the response (body_bytes)
+// for the client; the framing checked, it goes down as it came.
+int relay_body(xps_session_t *s, const char *bytes, size_t len, size_t *used) {
+    int error = body_bytes(s, bytes, len, used);
+    if (error != XPS_OK)
+        return error;
     s->relayed += *used;
-    return write_down(s, bytes, *used); // the framing checked: it goes down as it came
+    return write_down(s, bytes, *used);
 }
 
 // The whole response has been relayed: the exchange is over, whatever the
@@ -355,7 +363,8 @@ int follow_body(xps_session_t *s, int framing, uint64_t length) {
 // framed, queue the head (rewritten or not) and what followed it. [stage
 // 13] A body the upstream means to end by closing (no length, no coding:
 // rule 8) is re-framed as chunked for an HTTP/1.1 client of stage 13.
-// XPS_E_INVAL: the head's framing is invalid (nothing was queued).
+// XPS_E_INVAL: the head's framing is invalid, or the chunks right after
+// it are broken (nothing was queued).
 int send_response_head(xps_session_t *s, const xps_http_response_head_t *r, int rc) {
     std::string &buf = s->response_head;
     int framing = framing_of(s, r, rc);
@@ -372,18 +381,21 @@ int send_response_head(xps_session_t *s, const xps_http_response_head_t *r, int 
         error = write_copy(s->to_client, head.data(), head.size());
         s->relayed += head.size();
         s->reframe = reframe_chunked;
-    } else if (rc == XPS_OK) { // the head as it came
-        error = error == XPS_OK ? write_copy(s->to_client, buf.data(), r->head_length) : error;
-        s->relayed += r->head_length;
-        buf.erase(0, r->head_length);
     }
     s->response_done = framing == XPS_HTTP_FRAMING_NONE;
+    // The head as it came (unless rewritten above) and the body bytes after
+    // it leave in one write.
+    size_t head_len = s->reframe == reframe_chunked || rc != XPS_OK ? 0 : r->head_length;
     size_t used = 0;
     if (error == XPS_OK && !s->response_done)
-        error = relay_body(s, buf.data(), buf.size(), &used);
+        error = body_bytes(s, buf.data() + head_len, buf.size() - head_len, &used);
+    if (error == XPS_OK && head_len + used > 0) {
+        error = write_down(s, buf.data(), head_len + used);
+        s->relayed += head_len + used;
+    }
     buf.clear();
     buf.shrink_to_fit();
-    return error == XPS_E_INVAL ? XPS_E_FAIL : error; // broken chunks: cut, not a 502
+    return error;
 }
 
 // While reframe_head: moves upstream bytes into response_head until the
@@ -427,7 +439,7 @@ bool take_response_head(xps_session_t *s, xps_pipe_t *pipe) {
             buf.clear();
         }
         if (error == XPS_E_INVAL) { // RFC 9112 §6.3 ¶5: discard it, 502
-            fail(s, "the upstream's response has an invalid Content-Length");
+            fail(s, "the upstream's response framing is invalid");
             return false;
         }
         if (error != XPS_OK)

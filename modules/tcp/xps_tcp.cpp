@@ -51,6 +51,7 @@ struct xps_connection_s {
     bool writable;                    // last edge said writable, no EAGAIN since
     bool reading_stopped;             // the owner left our source pipe before the peer's FIN
     bool fin_sent;                    // everything was sent and shutdown(SHUT_WR) succeeded
+    bool may_linger;                  // xps_connection_set_linger: a close may linger
     int error;                        // first error seen (a failed send): the close reason
     xps_loop_timer_t *linger_timer;   // while lingering: fires at the time bound
     size_t discarded;                 // bytes read and dropped while lingering
@@ -171,7 +172,7 @@ bool lingering_enabled(const xps_tcp_options_t *o) {
 void close_if_done(xps_connection_t *c) {
     if (!c->had_pipes || c->source_pipe || c->sink_pipe)
         return;
-    if (c->reading_stopped && c->fin_sent && c->error == XPS_OK &&
+    if (c->reading_stopped && c->fin_sent && c->error == XPS_OK && c->may_linger &&
         lingering_enabled(&c->options))
         start_linger(c);
     else
@@ -343,6 +344,7 @@ xps_connection_t *connection_from_socket(xps_loop_t *loop, xps_socket_t *socket,
         return nullptr;
     }
     c->loop = loop;
+    c->may_linger = true; // the safe default: see xps_connection_set_linger
     c->socket = socket;
     c->options = *options;
     c->state = conn_state::open;
@@ -494,6 +496,8 @@ int xps_connection_attach_sink(xps_connection_t *c, xps_pipe_t *pipe) noexcept {
     xps_pipe_set_sink_ready(pipe, c->writable);
     return XPS_OK;
 }
+
+void xps_connection_set_linger(xps_connection_t *c, bool on) noexcept { c->may_linger = on; }
 
 void xps_connection_on_close(xps_connection_t *c, xps_connection_close_cb cb, void *data) noexcept {
     c->on_close = cb;

@@ -149,6 +149,15 @@ int xps_connection_attach_source(xps_connection_t *connection, xps_pipe_t *pipe)
  * becomes its sink. XPS_E_FAIL as above. */
 int xps_connection_attach_sink(xps_connection_t *connection, xps_pipe_t *pipe) XPS_NOEXCEPT;
 
+/* Whether a close this connection's owner starts may linger (true by
+ * default: see "Lingering close"). An owner that knows the peer has sent
+ * its last byte and every byte was read — an HTTP client that said
+ * "Connection: close" on a request without a body, nothing after it —
+ * turns it off: the close is then immediate, which saves waiting for the
+ * peer's FIN and two system calls. A peer that sends more anyway gets a
+ * reset, as it would from any server. [stage 13] */
+void xps_connection_set_linger(xps_connection_t *connection, bool on) XPS_NOEXCEPT;
+
 /* Registers the callback for xps_connection_close_cb (one per connection;
  * NULL removes it). */
 void xps_connection_on_close(xps_connection_t *connection, xps_connection_close_cb cb,

@@ -294,6 +294,7 @@ struct server {
     size_t request_read;        /* bytes of the request the owner read before it stopped */
     xps_pipe_t *answer_pipe;    /* the owner is its source until it has queued the answer */
     xps_connection_t *conn;     /* the newest connection, until it closes itself */
+    bool no_linger;             /* ACCEPT_ANSWER_EARLY: the owner says the peer is done */
     bool stop_on_close;         /* the close callback stops the loop (runs without a tick) */
     int64_t closed_ms;          /* when the last close callback ran */
 };
@@ -359,6 +360,8 @@ static void early_consume(xps_pipe_t *p, void *data)
     assert_non_null(s->answer_pipe);
     assert_int_equal(xps_pipe_write(s->answer_pipe, xps_buffer_copy_of(s->answer, s->answer_len)),
                      XPS_OK);
+    if (s->no_linger)
+        xps_connection_set_linger(s->conn, false);
     xps_pipe_detach_source(s->answer_pipe); /* the connection sends it, then FIN */
     s->answer_pipe = NULL;
     xps_pipe_detach_sink(p); /* stop reading: the connection is told sink_gone() */
@@ -1265,6 +1268,33 @@ static void lingering_close_ends_at_its_byte_bound_when_the_peer_floods(void **s
     free(flood);
 }
 
+/* An owner that knows the peer has sent its last byte turns lingering off
+ * (xps_connection_set_linger): after its FIN the connection closes at once
+ * (XPS_OK), although the peer neither closes nor sends, and the peer has
+ * the whole answer and EOF. */
+static void an_owner_that_knows_the_peer_is_done_closes_without_lingering(void **state)
+{
+    (void)state;
+    xps_tcp_options_t opts = xps_tcp_default_options();
+    opts.linger_ms = 60000; /* beyond the run's deadline: only "no linger" can close it */
+    server_t s;
+    server_start(&s, &opts, XPS_PIPE_DEFAULT_THRESHOLD, ACCEPT_ANSWER_EARLY);
+    s.answer = early_413;
+    s.answer_len = strlen(early_413);
+    s.no_linger = true;
+    const char request[] = "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    client_t *c = add_client(&s, 0);
+    client_expect(c, request, sizeof request - 1, s.answer_len);
+    assert_true(run_until(&s, all_clients_ended, RUN_MS));
+    assert_true(c->eof);
+    assert_memory_equal(c->in, early_413, s.answer_len);
+    assert_true(run_until(&s, one_close_and_no_connection, RUN_MS));
+    assert_int_equal(s.closes, 1);
+    assert_int_equal(s.last_reason, XPS_OK);
+    assert_true(s.closed_ms - c->eof_ms < 1000);
+    server_finish(&s);
+}
+
 /* The owner aborts a lingering connection (xps_connection_destroy), or the
  * whole server goes (xps_core_destroy): it is gone at once, its time bound
  * never fires, no close callback comes, nothing is left (descriptors here,
@@ -1312,6 +1342,7 @@ int main(void)
         cmocka_unit_test(lingering_close_ends_at_its_time_bound_and_idles_without_cpu),
         cmocka_unit_test(lingering_close_ends_at_its_byte_bound_when_the_peer_floods),
         cmocka_unit_test(lingering_connection_destroyed_is_gone_at_once_without_a_callback),
+        cmocka_unit_test(an_owner_that_knows_the_peer_is_done_closes_without_lingering),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
