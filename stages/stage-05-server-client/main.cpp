@@ -1,12 +1,9 @@
 // stages/stage-05-server-client/main.cpp — stage 05: stage 03's reversal
-// service (a trailing '\n' stays last) on ports 8001-8004, from modules.
-// The socket calls live in modules/socket; main keeps a level-triggered
-// epoll loop and finds each ready fd's handle in a table indexed by fd.
-// Accepted sockets block and replies go out with send_all, as in the course:
-// a client that never reads stalls everyone (stage 06 shows it, 07 fixes it).
-// Usage: stage-05 [--base-port N] [CONFIG.json]   (ports N..N+3, default 8001;
-// --help; a last PATH.json is the course tester's config, not read)
-
+// service (a trailing '\n' stays last) on ports 8001-8004 (--help), from
+// modules: the socket calls live in modules/socket; main keeps a level-
+// triggered epoll loop and finds each ready fd's handle in a table indexed
+// by fd. Accepted sockets block and replies go out with send_all, as in the
+// course: a client that never reads stalls everyone (06 shows it, 07 fixes it).
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -17,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "core/xps_args.h"
 #include "core/xps_logger.h"
 #include "modules/socket/xps_socket.h"
 
@@ -38,15 +36,7 @@ struct server {
     handle by_fd[MAX_FDS]; // the dispatch table: by_fd[fd] is fd's handle
 };
 
-// The course's tester starts every stage binary as ./<binary> <path of its
-// xps_config.json>: a last argument ending in ".json" (and not a flag).
-bool is_course_config(const char *arg)
-{
-    size_t len = std::strlen(arg);
-    return arg[0] != '-' && len > 5 && std::strcmp(arg + len - 5, ".json") == 0;
-}
-
-// --base-port N (N + 3 <= 65535) into *base. Returns -1 to go on, else the exit status.
+// --base-port N (N + 3 <= 65535) into *base: -1 to go on, else the exit status.
 int parse_args(int argc, char **argv, int *base)
 {
     bool help = argc == 2 && std::strcmp(argv[1], "--help") == 0;
@@ -57,9 +47,7 @@ int parse_args(int argc, char **argv, int *base)
     if (help || bad)
         std::fputs("usage: stage-05 [--base-port N] [CONFIG.json]\n"
                    "Reversal service on ports N..N+3 (default 8001-8004).\n"
-                   "  CONFIG.json  accepted as the last argument and not read: the course's\n"
-                   "               tester starts every stage as ./<binary> <its xps_config.json>\n",
-                   help ? stdout : stderr);
+                   XPS_ARGS_COURSE_CONFIG_HELP, help ? stdout : stderr);
     *base = static_cast<int>(n);
     return help ? 0 : bad ? 2 : -1;
 }
@@ -135,14 +123,11 @@ void stop_now(int) { _exit(0); }
 
 int main(int argc, char **argv)
 {
-    int base = 8001;
-    bool config = argc > 1 && is_course_config(argv[argc - 1]);
-    if (int status = parse_args(argc - config, argv, &base); status >= 0)
+    int base = 8001, args = xps_args_without_course_config(argc, argv); // CONFIG.json: not read
+    if (int status = parse_args(args, argv, &base); status >= 0)
         return status;
     xps_log_init_from_env();
-    if (config)
-        XPS_LOG(XPS_LOG_INFO, "stage-05", "%s: not read (stage 05 has no configuration)",
-                argv[argc - 1]);
+    xps_args_note_course_config(args, argc, argv, "stage-05");
     std::signal(SIGINT, stop_now);
     std::signal(SIGTERM, stop_now);
     static server srv; // static: the 1 MB table stays off the stack

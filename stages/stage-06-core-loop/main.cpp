@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "core/xps_args.h"
 #include "core/xps_core.h"
 #include "core/xps_logger.h"
 #include "modules/loop/xps_loop.h"
@@ -22,14 +23,6 @@
 namespace {
 
 constexpr int PORT_COUNT = 4; // listeners on base .. base + 3
-
-// The course's tester starts every stage binary as ./<binary> <path of its
-// xps_config.json>: a last argument ending in ".json" (and not a flag).
-bool is_course_config(const char *arg)
-{
-    size_t len = std::strlen(arg);
-    return arg[0] != '-' && len > 5 && std::strcmp(arg + len - 5, ".json") == 0;
-}
 
 // Reads --base-port into *base. Returns -1 to go on, else the exit status.
 int parse_args(int argc, char **argv, int *base)
@@ -43,8 +36,7 @@ int parse_args(int argc, char **argv, int *base)
         std::fputs("usage: stage-06 [--base-port N] [CONFIG.json]\n"
                    "Reversal service on ports N..N+3 (default 8001-8004).\n"
                    "SIGINT (Ctrl-C) or SIGTERM: destroy everything, exit 0.\n"
-                   "  CONFIG.json  accepted as the last argument and not read: the course's\n"
-                   "               tester starts every stage as ./<binary> <its xps_config.json>\n",
+                   XPS_ARGS_COURSE_CONFIG_HELP,
                    help ? stdout : stderr);
     *base = static_cast<int>(n);
     return help ? 0 : bad ? 2 : -1;
@@ -87,13 +79,11 @@ int serve(xps_core_t *core, int base)
 int main(int argc, char **argv)
 {
     int base = 8001;
-    bool config = argc > 1 && is_course_config(argv[argc - 1]);
-    if (int status = parse_args(argc - config, argv, &base); status >= 0)
+    int args = xps_args_without_course_config(argc, argv); // CONFIG.json: not read
+    if (int status = parse_args(args, argv, &base); status >= 0)
         return status;
     xps_log_init_from_env();
-    if (config)
-        XPS_LOG(XPS_LOG_INFO, "stage-06", "%s: not read (stage 06 has no configuration)",
-                argv[argc - 1]);
+    xps_args_note_course_config(args, argc, argv, "stage-06");
     xps_core_t *core = xps_core_create();
     if (!core) {
         XPS_LOG(XPS_LOG_ERROR, "stage-06", "out of memory");

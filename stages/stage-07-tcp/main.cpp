@@ -21,6 +21,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "core/xps_args.h"
 #include "core/xps_core.h"
 #include "core/xps_logger.h"
 #include "core/xps_pipe.h"
@@ -51,18 +52,9 @@ void print_usage(FILE *out) {
                  "                      stages 8 and 9, which still reverse (its 10 echoes)\n"
                  "  --level-triggered   register sockets level-triggered (shows the CPU spin)\n"
                  "  --unbounded         pipes without a threshold (shows memory growth)\n"
-                 "  CONFIG.json         accepted as the last argument and not read: the\n"
-                 "                      course's tester starts every stage as\n"
-                 "                      ./<binary> <its xps_config.json>\n"
+                 XPS_ARGS_COURSE_CONFIG_HELP
                  "  --help              print this help\n"
                  "  XPS_LOG_LEVEL=debug|info|warn|error sets how much it logs.\n");
-}
-
-// The course's tester starts every stage binary as ./<binary> <path of its
-// xps_config.json>: a last argument ending in ".json" (and not a flag).
-bool is_course_config(const char *arg) {
-    size_t len = std::strlen(arg);
-    return arg[0] != '-' && len > 5 && std::strcmp(arg + len - 5, ".json") == 0;
 }
 
 // Returns -1 to go on, or the exit status (0 after --help, 2 on bad usage).
@@ -132,14 +124,12 @@ void on_signal(xps_loop_signal_t *signal, int signo, void *data) {
 
 int main(int argc, char **argv) {
     settings s;
-    bool config = argc > 1 && is_course_config(argv[argc - 1]);
-    int status = parse_args(argc - config, argv, &s);
+    int args = xps_args_without_course_config(argc, argv); // CONFIG.json: not read
+    int status = parse_args(args, argv, &s);
     if (status >= 0)
         return status;
     xps_log_init_from_env();
-    if (config)
-        XPS_LOG(XPS_LOG_INFO, "stage-07", "%s: not read (stage 07 has no configuration)",
-                argv[argc - 1]);
+    xps_args_note_course_config(args, argc, argv, "stage-07");
 
     int error = XPS_OK;
     xps_core_t *core = xps_core_create();

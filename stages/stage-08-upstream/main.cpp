@@ -4,9 +4,7 @@
 // upstream, opened without blocking (modules/upstream), and two pipes
 // between the two connections, one per direction: xps_upstream_tunnel()
 // builds that graph, the chapter draws it. If the upstream is down, that
-// client is closed and nobody else notices.
-// Usage: stage-08 [--base-port N] [--upstream HOST:PORT] [CONFIG.json]
-// (a last PATH.json is the course tester's config, not read)
+// client is closed and nobody else notices. Usage: stage-08 --help.
 
 #include <csignal>
 #include <cstdint>
@@ -14,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "core/xps_args.h"
 #include "core/xps_core.h"
 #include "core/xps_logger.h"
 #include "core/xps_pipe.h"
@@ -35,19 +34,15 @@ struct settings {
     xps_loop_t *loop = nullptr;              // set once created
 };
 
-void print_usage(FILE *out) {
-    std::fprintf(out,
-                 "usage: stage-08 [--base-port N] [--upstream HOST:PORT] [CONFIG.json]\n"
-                 "  Port N proxies raw TCP to the upstream; N+1..N+3 echo (default 8001-8004).\n"
-                 "  --base-port N          first of the four ports (1-65532)\n"
-                 "  --upstream HOST:PORT   where port N connects (default 127.0.0.1:3000);\n"
-                 "                         HOST is a numeric address or localhost\n"
-                 "  CONFIG.json            accepted as the last argument and not read: the\n"
-                 "                         course's tester starts every stage as\n"
-                 "                         ./<binary> <its xps_config.json>\n"
-                 "  --help                 print this help\n"
-                 "  XPS_LOG_LEVEL=debug|info|warn|error sets how much it logs.\n");
-}
+constexpr const char *usage =
+    "usage: stage-08 [--base-port N] [--upstream HOST:PORT] [CONFIG.json]\n"
+    "  Port N proxies raw TCP to the upstream; N+1..N+3 echo (default 8001-8004).\n"
+    "  --base-port N          first of the four ports (1-65532)\n"
+    "  --upstream HOST:PORT   where port N connects (default 127.0.0.1:3000);\n"
+    "                         HOST is a numeric address or localhost\n"
+    XPS_ARGS_COURSE_CONFIG_HELP
+    "  --help                 print this help\n"
+    "  XPS_LOG_LEVEL=debug|info|warn|error sets how much it logs.\n";
 
 // "HOST:PORT" (or "[v6]:PORT") into settings. False if malformed.
 bool parse_upstream(const char *text, settings *s) {
@@ -67,19 +62,12 @@ bool parse_upstream(const char *text, settings *s) {
     return true;
 }
 
-// The course's tester starts every stage binary as ./<binary> <path of its
-// xps_config.json>: a last argument ending in ".json" (and not a flag).
-bool is_course_config(const char *arg) {
-    size_t len = std::strlen(arg);
-    return arg[0] != '-' && len > 5 && std::strcmp(arg + len - 5, ".json") == 0;
-}
-
 // Returns -1 to go on, or the exit status (0 after --help, 2 on bad usage).
 int parse_args(int argc, char **argv, settings *s) {
     for (int i = 1; i < argc; i++) {
         bool ok = true;
         if (std::strcmp(argv[i], "--help") == 0) {
-            print_usage(stdout);
+            std::fputs(usage, stdout);
             return 0;
         } else if (std::strcmp(argv[i], "--upstream") == 0 && i + 1 < argc) {
             ok = parse_upstream(argv[++i], s);
@@ -92,7 +80,7 @@ int parse_args(int argc, char **argv, settings *s) {
             ok = false;
         }
         if (!ok) {
-            print_usage(stderr);
+            std::fputs(usage, stderr);
             return 2;
         }
     }
@@ -138,14 +126,12 @@ void on_signal(xps_loop_signal_t *signal, int signo, void *data) {
 
 int main(int argc, char **argv) {
     settings s;
-    bool config = argc > 1 && is_course_config(argv[argc - 1]);
-    int status = parse_args(argc - config, argv, &s);
+    int args = xps_args_without_course_config(argc, argv); // CONFIG.json: not read
+    int status = parse_args(args, argv, &s);
     if (status >= 0)
         return status;
     xps_log_init_from_env();
-    if (config)
-        XPS_LOG(XPS_LOG_INFO, "stage-08", "%s: not read (stage 08 has no configuration)",
-                argv[argc - 1]);
+    xps_args_note_course_config(args, argc, argv, "stage-08");
 
     int error = XPS_OK;
     xps_core_t *core = xps_core_create();

@@ -3,12 +3,12 @@
 // root/sample.txt to each client as soon as it connects, then closes; 8003
 // asks for ../temp/file.txt, outside the root, which the file module refuses
 // (no byte sent); 8004 echoes. 8002 and 8003 never read what clients send.
-// Without --root the root is ./public, or the course's ../public when there
-// is no ./public (xps_file_choose_root: its tester's layout).
+// The root: --root, else ./public, else the course's ../public (--help).
 #include <csignal>
 #include <cstdio>
 #include <cstring>
 
+#include "core/xps_args.h"
 #include "core/xps_core.h"
 #include "core/xps_logger.h"
 #include "core/xps_pipe.h"
@@ -33,32 +33,18 @@ struct settings {
     xps_loop_t *loop = nullptr;            // set once created
 };
 
-void print_usage(FILE *out) {
-    std::fputs("usage: stage-09 [--base-port N] [--upstream HOST:PORT] [--root DIR] [--file PATH]"
-               " [--buffers] [CONFIG.json]\n"
-               "  Port N proxies raw TCP to the upstream, N+1 sends a file from the root,\n"
-               "  N+2 asks for ../temp/file.txt (outside the root: refused), N+3 echoes.\n"
-               "  --base-port N (default 8001)   --upstream HOST:PORT (default 127.0.0.1:3000)\n"
-               "  --root DIR   default ./public; if there is none, ../public, where the course's\n"
-               "               tester puts a stage's files (the log says which it took)\n"
-               "  --file PATH  under the root, default sample.txt\n"
-               "  --buffers    read the file with pread() into buffers instead of sendfile()\n"
-               "  CONFIG.json  accepted as the last argument and not read: the course's tester\n"
-               "               starts every stage as ./<binary> <its xps_config.json>\n"
-               "  --help       this text. XPS_LOG_LEVEL=debug|info|warn|error: how much it logs\n",
-               out);
-}
+constexpr const char *usage =
+    "usage: stage-09 [--base-port N] [--upstream HOST:PORT] [--root DIR] [--file PATH]"
+    " [--buffers] [CONFIG.json]\n"
+    "  Port N proxies raw TCP to the upstream, N+1 sends a file from the root,\n"
+    "  N+2 asks for ../temp/file.txt (outside the root: refused), N+3 echoes.\n"
+    "  --base-port N (default 8001)   --upstream HOST:PORT (default 127.0.0.1:3000)\n"
+    "  --root DIR   default ./public, else ../public (the course tester's layout)\n"
+    "  --file PATH  under the root, default sample.txt; --buffers: pread(), not sendfile()\n"
+    XPS_ARGS_COURSE_CONFIG_HELP "  --help       this text. XPS_LOG_LEVEL=debug|info|warn|error\n";
 
-// The course's tester starts every stage binary as ./<binary> <path of its
-// xps_config.json>: a last argument ending in ".json" (and not a flag).
-bool is_course_config(const char *arg) {
-    size_t len = std::strlen(arg);
-    return arg[0] != '-' && len > 5 && std::strcmp(arg + len - 5, ".json") == 0;
-}
-
-// One flag and the argument after it (NULL if none) into settings. Returns
-// how many arguments it used, or 0 if they are wrong. Numbers have at most
-// five digits (%5d: no overflow), and a %c that matches is trailing junk.
+// One flag and the argument after it (NULL if none) into settings: how many
+// it used, or 0 if wrong. %5d cannot overflow; a %c that matches is junk.
 int parse_flag(const char *flag, const char *value, settings *s) {
     int port = 0;
     char junk;
@@ -81,8 +67,8 @@ int parse_flag(const char *flag, const char *value, settings *s) {
 }
 
 // A client of a file port: the file is the source of a pipe, the client its
-// sink. Range mode, as the sink only delivers: sendfile(), so the bytes never
-// enter this process. A file refused or not found: closed before a byte.
+// sink (sendfile(): the bytes never enter this process, unless --buffers).
+// A file refused or not found: closed before a byte.
 void on_file_client(xps_listener_t *listener, xps_connection_t *connection, void *data) {
     auto *s = static_cast<settings *>(data);
     const char *path = xps_listener_port(listener) == s->base_port + 1 ? s->file : outside;
@@ -136,19 +122,16 @@ void on_signal(xps_loop_signal_t *, int signo, void *loop) {
 
 int main(int argc, char **argv) {
     settings s;
-    bool config = argc > 1 && is_course_config(argv[argc - 1]);
-    for (int i = 1, used = 1, args = argc - config; i < args; i += used) {
+    int args = xps_args_without_course_config(argc, argv); // CONFIG.json: not read
+    for (int i = 1, used = 1; i < args; i += used) {
         if (std::strcmp(argv[i], "--help") == 0)
-            return print_usage(stdout), 0;
+            return std::fputs(usage, stdout), 0;
         if (!(used = parse_flag(argv[i], i + 1 < args ? argv[i + 1] : nullptr, &s)))
-            return print_usage(stderr), 2;
+            return std::fputs(usage, stderr), 2;
     }
     xps_log_init_from_env();
-    if (config)
-        XPS_LOG(XPS_LOG_INFO, "stage-09", "%s: not read (stage 09 has no configuration)",
-                argv[argc - 1]);
+    xps_args_note_course_config(args, argc, argv, "stage-09");
     s.root = xps_file_choose_root(s.root); // ./public, else the course's ../public; logged
-
     int error = XPS_OK;
     xps_core_t *core = xps_core_create();
     s.loop = core ? xps_loop_create(core, &error) : nullptr;

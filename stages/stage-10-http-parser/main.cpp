@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "core/xps_args.h"
 #include "core/xps_core.h"
 #include "core/xps_logger.h"
 #include "modules/file/xps_file.h"
@@ -33,17 +34,9 @@ void print_usage(FILE *out) {
                "  connection. --base-port N (default 8001)\n"
                "  --root DIR   default ./public; if there is none, ../public, where the course's\n"
                "               tester puts a stage's files (the log says which it took)\n"
-               "  CONFIG.json  accepted as the last argument and not read: the course's tester\n"
-               "               starts every stage as ./<binary> <its xps_config.json>\n"
+               XPS_ARGS_COURSE_CONFIG_HELP
                "  --help  this text. XPS_LOG_LEVEL=debug|info|warn|error: how much it logs\n",
                out);
-}
-
-// The course's tester starts every stage binary as ./<binary> <path of its
-// xps_config.json>: a last argument ending in ".json" (and not a flag).
-bool is_course_config(const char *arg) {
-    size_t len = std::strlen(arg);
-    return arg[0] != '-' && len > 5 && std::strcmp(arg + len - 5, ".json") == 0;
 }
 
 // One flag and its value into settings; how many arguments it used, or 0.
@@ -75,17 +68,15 @@ void on_signal(xps_loop_signal_t *, int signo, void *loop) {
 
 int main(int argc, char **argv) {
     settings s;
-    bool config = argc > 1 && is_course_config(argv[argc - 1]);
-    for (int i = 1, used = 1, args = argc - config; i < args; i += used) {
+    int args = xps_args_without_course_config(argc, argv); // CONFIG.json: not read
+    for (int i = 1, used = 1; i < args; i += used) {
         if (std::strcmp(argv[i], "--help") == 0)
             return print_usage(stdout), 0;
         if (!(used = parse_flag(argv[i], i + 1 < args ? argv[i + 1] : nullptr, &s)))
             return print_usage(stderr), 2;
     }
     xps_log_init_from_env();
-    if (config)
-        XPS_LOG(XPS_LOG_INFO, "stage-10", "%s: not read (stage 10 has no configuration)",
-                argv[argc - 1]);
+    xps_args_note_course_config(args, argc, argv, "stage-10");
     s.root = xps_file_choose_root(s.root); // ./public, else the course's ../public; logged
 
     int error = XPS_OK;

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "core/xps_args.h"
 #include "core/xps_core.h"
 #include "core/xps_logger.h"
 #include "http/xps_http_response.h"
@@ -28,8 +29,7 @@ constexpr const char *usage =
     "  connection. --base-port N (default 8001)\n"
     "  --root DIR   default ./public; if there is none, ../public, where the course's\n"
     "               tester puts a stage's files (the log says which it took)\n"
-    "  CONFIG.json  accepted as the last argument and not read: the course's tester\n"
-    "               starts every stage as ./<binary> <its xps_config.json>\n"
+    XPS_ARGS_COURSE_CONFIG_HELP
     "  --help  this text. XPS_LOG_LEVEL=debug|info|warn|error: how much it logs\n";
 
 struct settings {
@@ -37,13 +37,6 @@ struct settings {
     const char *root = nullptr;    // the document root; NULL: xps_file_choose_root
     xps_loop_t *loop = nullptr;    // set once created
 };
-
-// The course's tester starts every stage binary as ./<binary> <path of its
-// xps_config.json>: a last argument ending in ".json" (and not a flag).
-bool is_course_config(const char *arg) {
-    size_t len = std::strlen(arg);
-    return arg[0] != '-' && len > 5 && std::strcmp(arg + len - 5, ".json") == 0;
-}
 
 // Every port serves the same files: a new client is an HTTP client.
 void on_accept(xps_listener_t *, xps_connection_t *connection, void *data) {
@@ -60,8 +53,8 @@ void on_signal(xps_loop_signal_t *, int signo, void *loop) {
 
 int main(int argc, char **argv) {
     settings s;
-    bool config = argc > 1 && is_course_config(argv[argc - 1]);
-    for (int i = 1, args = argc - config; i < args; i += 2) { // --base-port N, --root DIR
+    int args = xps_args_without_course_config(argc, argv); // CONFIG.json: not read
+    for (int i = 1; i < args; i += 2) { // --base-port N, --root DIR
         int port = 0;
         char junk; // a %c that matches is trailing junk
         const char *value = i + 1 < args ? argv[i + 1] : nullptr;
@@ -76,9 +69,7 @@ int main(int argc, char **argv) {
             return std::fputs(usage, stderr), 2;
     }
     xps_log_init_from_env();
-    if (config)
-        XPS_LOG(XPS_LOG_INFO, "stage-11", "%s: not read (stage 11 has no configuration)",
-                argv[argc - 1]);
+    xps_args_note_course_config(args, argc, argv, "stage-11");
     s.root = xps_file_choose_root(s.root); // ./public, else the course's ../public; logged
     int error = XPS_OK;
     xps_core_t *core = xps_core_create();
