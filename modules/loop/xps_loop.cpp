@@ -280,7 +280,9 @@ int xps_loop_run(xps_loop_t *loop) noexcept {
         if (n > 0)
             dispatch_io(loop, n);
         fire_timers(loop);
-        xps_core_run_tasks(loop->core);
+        for (int round = 0; round < XPS_LOOP_TASK_ROUNDS; round++)
+            if (xps_core_run_tasks(loop->core) == 0)
+                break;
         xps_core_collect(loop->core);
     }
     return XPS_OK;

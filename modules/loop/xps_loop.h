@@ -9,7 +9,12 @@
  *      otherwise until the nearest timer is due (or forever if none);
  *   2. call the I/O callbacks of the descriptors epoll reported;
  *   3. call the callbacks of the timers that are due;
- *   4. run the tasks on the core's ready queue (pipes with work, ...);
+ *   4. run the tasks on the core's ready queue (pipes with work, ...),
+ *      and the tasks those post, round after round until the queue is
+ *      empty or XPS_LOOP_TASK_ROUNDS rounds have run: a request travels
+ *      socket → pipe → session → pipe → socket in one iteration, not one
+ *      epoll_wait() per hop, and a task that keeps posting itself still
+ *      lets the loop come back to epoll;
  *   5. run the deferred frees (xps_core_collect): objects destroyed during
  *      1-4 are freed only now, so no callback ever touches freed memory.
  *
@@ -32,6 +37,9 @@
 #define XPS_MODULES_LOOP_H
 
 #include "core/xps.h"
+
+/* Rounds of tasks per iteration (step 4); see above. */
+#define XPS_LOOP_TASK_ROUNDS 16
 
 #ifdef __cplusplus
 extern "C" {

@@ -3,11 +3,13 @@
  * by running the loop for real on socketpairs, loopback TCP, timers and
  * signals.
  *
- * How a test drives the loop: a "ticker" is a core task that posts itself
- * again each time it runs. Tasks run once per iteration (step 4 of the
- * header's iteration) and a queued task keeps epoll_wait from sleeping, so
- * the ticker writes "|" into the trace at the end of every iteration and
- * stops the loop after a fixed number of them. Callbacks append their own
+ * How a test drives the loop: a "ticker" is a core task posted by a timer
+ * of delay 0 that the task itself re-arms. A timer re-armed after step 3
+ * fires in the next iteration, and an armed timer that is due keeps
+ * epoll_wait from sleeping, so the ticker writes "|" into the trace once
+ * per iteration, in step 4 after the I/O callbacks, and stops the loop
+ * after a fixed number of them. (A task that simply posted itself would
+ * run XPS_LOOP_TASK_ROUNDS times per iteration.) Callbacks append their own
  * tokens, so a whole run reads as one string:
  *     "ra | rb | rc | | | "  = one readable callback in each of the first
  *                              three iterations, none in the last two.
@@ -114,10 +116,11 @@ static void trace_reset(void) { trace[0] = '\0'; }
 
 /* --------------------------------------------------------------- ticker */
 
-/* A self-posting task: one "|" per iteration, stops after `stop_after`. */
+/* One "|" per iteration (see the top of the file), stops after `stop_after`. */
 typedef struct ticker {
     xps_loop_t *loop;
     xps_task_t *task;
+    xps_loop_timer_t *timer;        /* delay 0: posts the task next iteration */
     int iterations;                 /* completed so far */
     int stop_after;                 /* iterations to run */
     void (*on_tick)(int iteration); /* optional hook, after the "|" */
@@ -133,18 +136,27 @@ static void ticker_cb(void *data)
     if (t->iterations >= t->stop_after)
         xps_loop_stop(t->loop);
     else
-        xps_task_post(t->task);
+        xps_loop_timer_start(t->timer, 0);
+}
+
+static void ticker_due(xps_loop_timer_t *timer, void *data)
+{
+    (void)timer;
+    xps_task_post(((ticker_t *)data)->task);
 }
 
 /* Runs the loop for exactly `iterations` iterations. */
 static void run_iterations(fixture_t *f, int iterations, void (*on_tick)(int))
 {
-    ticker_t t = {f->loop, NULL, 0, iterations, on_tick};
+    ticker_t t = {f->loop, NULL, NULL, 0, iterations, on_tick};
     t.task = xps_task_create(f->core, ticker_cb, &t);
+    t.timer = xps_loop_timer_create(f->loop, ticker_due, &t);
     assert_non_null(t.task);
+    assert_non_null(t.timer);
     xps_task_post(t.task);
     assert_int_equal(xps_loop_run(f->loop), XPS_OK);
     assert_int_equal(t.iterations, iterations);
+    xps_loop_timer_destroy(t.timer);
     xps_task_destroy(t.task);
 }
 
@@ -908,6 +920,39 @@ static void empty_task_queue_lets_the_loop_sleep(void **state)
     xps_loop_timer_destroy(t.timer);
 }
 
+/* A task that posts itself: it runs again in the same iteration, round
+ * after round (so a request's hops from pipe to pipe cost no extra
+ * epoll_wait), but only XPS_LOOP_TASK_ROUNDS times, so the loop still
+ * comes back to epoll and the ticker's iterations go on. */
+static int echo_runs;
+static xps_task_t *echo_task;
+
+static void echo_task_cb(void *data)
+{
+    (void)data;
+    echo_runs++;
+    xps_task_post(echo_task);
+}
+
+static int echo_runs_at_tick[4];
+static void count_echo_runs(int iteration) { echo_runs_at_tick[iteration] = echo_runs; }
+
+static void posted_tasks_run_in_rounds_bounded_per_iteration(void **state)
+{
+    fixture_t *f = *state;
+    echo_runs = 0;
+    echo_task = xps_task_create(f->core, echo_task_cb, NULL);
+    assert_non_null(echo_task);
+    xps_task_post(echo_task);
+    run_iterations(f, 3, count_echo_runs);
+    /* The ticker runs in round 1 of each iteration, after the echo task
+     * (posted first); the echo task's other rounds follow it. */
+    assert_int_equal(echo_runs_at_tick[1], 1);
+    assert_int_equal(echo_runs_at_tick[2], 1 + XPS_LOOP_TASK_ROUNDS);
+    assert_int_equal(echo_runs_at_tick[3], 1 + 2 * XPS_LOOP_TASK_ROUNDS);
+    xps_task_destroy(echo_task);
+}
+
 /* --------------------------------------------------------------- signals */
 
 typedef struct signal_probe {
@@ -1118,6 +1163,7 @@ int main(void)
         LOOP_TEST(nearest_deadline_bounds_the_wait),
         LOOP_TEST(one_iteration_runs_io_timers_tasks_then_frees),
         LOOP_TEST(empty_task_queue_lets_the_loop_sleep),
+        LOOP_TEST(posted_tasks_run_in_rounds_bounded_per_iteration),
         LOOP_TEST(signals_arrive_as_callbacks),
         LOOP_TEST(attach_errors_and_null_handles),
         cmocka_unit_test(loop_is_destroyed_with_the_core_newest_member_first),
