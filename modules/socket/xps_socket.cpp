@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -471,6 +472,19 @@ int xps_socket_set_nonblocking(xps_socket_t *s, bool nonblocking) noexcept
             return XPS_OK;
     }
     XPS_LOG(XPS_LOG_ERROR, "socket", "fcntl(fd %d, O_NONBLOCK): %s", s->fd.get(),
+            std::strerror(errno));
+    return XPS_E_FAIL;
+}
+
+int xps_socket_set_nodelay(xps_socket_t *s) noexcept
+{
+    assert(s != nullptr);
+    int on = 1;
+    if (setsockopt(s->fd.get(), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on) == 0)
+        return XPS_OK;
+    if (errno == EOPNOTSUPP || errno == ENOPROTOOPT) // AF_UNIX: no Nagle to switch off
+        return XPS_E_INVAL;
+    XPS_LOG(XPS_LOG_ERROR, "socket", "setsockopt(fd %d, TCP_NODELAY): %s", s->fd.get(),
             std::strerror(errno));
     return XPS_E_FAIL;
 }

@@ -113,6 +113,14 @@ int xps_socket_send_all(xps_socket_t *socket, const void *buf, size_t len,
  * or XPS_E_FAIL. */
 int xps_socket_set_nonblocking(xps_socket_t *socket, bool nonblocking) XPS_NOEXCEPT;
 
+/* Switches Nagle's algorithm off (TCP_NODELAY) on a TCP socket, so a
+ * small segment leaves at once instead of waiting for the ACK of the one
+ * before it — which a peer that delays its ACKs sends up to 40 ms late
+ * (docs/performance.md, "Nagle meets delayed ACK"). Returns XPS_OK, or
+ * XPS_E_INVAL for a socket that is not TCP (a socketpair: nothing to do,
+ * nothing logged), or XPS_E_FAIL (logged). */
+int xps_socket_set_nodelay(xps_socket_t *socket) XPS_NOEXCEPT;
+
 /* ------------------------------------------------------------ accessors */
 
 /* The listening descriptor, lent for epoll_ctl and the like. */

@@ -49,6 +49,8 @@ struct xps_connection_s {
     bool had_pipes;                   // a pipe was ever attached (so "none left" means done)
     bool readable;                    // last edge said readable, no EAGAIN since
     bool writable;                    // last edge said writable, no EAGAIN since
+    bool peer_hung_up;                // epoll reported the peer's FIN (or an error):
+                                      // read on to EOF, a short read proves nothing
     bool reading_stopped;             // the owner left our source pipe before the peer's FIN
     bool fin_sent;                    // everything was sent and shutdown(SHUT_WR) succeeded
     bool may_linger;                  // xps_connection_set_linger: a close may linger
@@ -201,9 +203,10 @@ xps_buffer_t *hand_over(xps_pipe_t *pipe, xps_buffer_t *block, size_t n, int *st
     return block;
 }
 
-// The pipe has room and the socket is readable: read until EAGAIN (edge-
-// triggered: no new edge comes while data is left), the pipe is full (the
-// pipe calls again when it drains: back-pressure), or the stream ends.
+// The pipe has room and the socket is readable: read until EAGAIN or a
+// short read (edge-triggered: no new edge comes while data is left), the
+// pipe is full (the pipe calls again when it drains: back-pressure), or
+// the stream ends.
 void produce(xps_pipe_t *pipe, void *data) {
     auto *c = static_cast<xps_connection_t *>(data);
     xps_buffer_t *block = nullptr;
@@ -218,6 +221,12 @@ void produce(xps_pipe_t *pipe, void *data) {
         status = xps_socket_recv(c->socket, xps_buffer_space(block), want, &got);
         if (status == XPS_OK)
             block = hand_over(pipe, block, got, &status);
+        // A short read took all the socket had: asking again would only
+        // hear EAGAIN, one system call per request for nothing. Bytes that
+        // arrive later raise a new edge. Not after a hang-up: the FIN's
+        // edge has been reported already, so read on until recv() says EOF.
+        if (status == XPS_OK && got < want && !c->peer_hung_up)
+            status = XPS_E_AGAIN;
     }
     xps_buffer_destroy(block);
     if (status == XPS_E_AGAIN) {
@@ -316,6 +325,8 @@ void on_socket(xps_loop_io_t *io, unsigned events, void *data) {
             discard(c);
         return;
     }
+    if (broken)
+        c->peer_hung_up = true;
     if (broken || (events & XPS_LOOP_READABLE)) {
         c->readable = true;
         if (c->source_pipe)
@@ -345,6 +356,11 @@ xps_connection_t *connection_from_socket(xps_loop_t *loop, xps_socket_t *socket,
     }
     c->loop = loop;
     c->may_linger = true; // the safe default: see xps_connection_set_linger
+    // No Nagle: what we send is a whole response (or a whole block of one)
+    // and must leave now, not when the peer ACKs the last segment — a peer
+    // that delays its ACKs would hold every small response 40 ms.
+    // (Logged if it fails; the connection still works, only slower.)
+    xps_socket_set_nodelay(socket);
     c->socket = socket;
     c->options = *options;
     c->state = conn_state::open;
@@ -507,3 +523,5 @@ void xps_connection_on_close(xps_connection_t *c, xps_connection_close_cb cb, vo
 const char *xps_connection_peer(const xps_connection_t *c) noexcept {
     return xps_socket_peer(c->socket);
 }
+
+int xps_connection_fd(const xps_connection_t *c) noexcept { return xps_socket_fd(c->socket); }

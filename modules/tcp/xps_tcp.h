@@ -14,7 +14,8 @@
  *
  * A connection is the SOURCE of one pipe (the bytes it reads) and the SINK
  * of another (the bytes it sends); an echo server uses one pipe for both.
- * It sends file ranges with sendfile(), bytes with send(MSG_NOSIGNAL).
+ * It sends file ranges with sendfile(), bytes with send(MSG_NOSIGNAL), on a
+ * socket with TCP_NODELAY set (Nagle off: xps_socket_set_nodelay says why).
  *
  * Closing, in order and without losing bytes:
  *  - the peer sends FIN → the connection ends its source (end of stream);
@@ -165,6 +166,10 @@ void xps_connection_on_close(xps_connection_t *connection, xps_connection_close_
 
 /* "ip:port" of the peer, owned by the connection. */
 const char *xps_connection_peer(const xps_connection_t *connection) XPS_NOEXCEPT;
+
+/* The socket's descriptor, lent for getsockopt() and the like: never
+ * close it, read or write it, or change its flags. */
+int xps_connection_fd(const xps_connection_t *connection) XPS_NOEXCEPT;
 
 #ifdef __cplusplus
 }

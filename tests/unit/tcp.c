@@ -23,7 +23,8 @@
  * the lingering close (issue 7): an early answer reaches a peer that goes
  * on sending (the reset regression), and the linger ends at the peer's FIN
  * or reset, at its time bound (idle without CPU), at its byte bound, or at
- * once when destroyed, with no callback then.
+ * once when destroyed, with no callback then; and TCP_NODELAY on every TCP
+ * connection (issue 8).
  * Every test ends with the core's member count back where it started and
  * the process's descriptor count back to its value before the test. Run it
  * under `make SAN=1` and valgrind to see that every handle is freed. The
@@ -42,6 +43,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -277,6 +279,7 @@ struct server {
     int fds_before;             /* descriptors open before the test */
     /* what the callbacks saw */
     int accepts;
+    int accepts_without_nagle; /* accepted with TCP_NODELAY set */
     int closes;                 /* close callbacks, any reason */
     int closes_ok;              /* ... with XPS_OK */
     int last_reason;
@@ -402,6 +405,10 @@ static void on_accept(xps_listener_t *l, xps_connection_t *c, void *data)
     assert_ptr_equal(l, s->listener);
     s->accepts++;
     assert_string_not_equal(xps_connection_peer(c), "?");
+    int nodelay = 0;
+    socklen_t len = sizeof nodelay;
+    if (getsockopt(xps_connection_fd(c), IPPROTO_TCP, TCP_NODELAY, &nodelay, &len) == 0 && nodelay)
+        s->accepts_without_nagle++;
     xps_connection_on_close(c, on_close, s);
     switch (s->action) {
     case ACCEPT_DESTROY:
@@ -896,6 +903,50 @@ static void connection_over_a_socketpair_is_source_of_one_pipe_and_sink_of_anoth
     server_finish(&s);
 }
 
+static bool accepted_one(server_t *s) { return s->accepts == 1; }
+
+/* Nagle's algorithm is off on every TCP connection, accepted or wrapped:
+ * a small response must not wait for the ACK of the segment before it
+ * (the 40 ms stall of issue 8; docs/performance.md). */
+static void tcp_connections_have_nagle_off(void **state)
+{
+    (void)state;
+    server_t s;
+    server_start(&s, NULL, XPS_PIPE_DEFAULT_THRESHOLD, ACCEPT_ECHO);
+    add_client(&s, 0);
+    assert_true(run_until(&s, accepted_one, RUN_MS));
+    assert_int_equal(s.accepts_without_nagle, 1);
+
+    /* xps_connection_create() on a connected TCP descriptor: its own end
+     * of a second client's connection, accepted by hand. */
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t alen = sizeof a;
+    assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(lfd, 1), 0);
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &alen), 0);
+    int cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_int_equal(connect(cfd, (struct sockaddr *)&a, sizeof a), 0);
+    int sfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+    assert_true(sfd >= 0);
+    int nodelay = 0;
+    socklen_t len = sizeof nodelay;
+    assert_int_equal(getsockopt(sfd, IPPROTO_TCP, TCP_NODELAY, &nodelay, &len), 0);
+    assert_int_equal(nodelay, 0); /* the kernel's default: Nagle on */
+    int err = 12345;
+    xps_connection_t *conn = xps_connection_create(s.loop, sfd, NULL, &err);
+    assert_non_null(conn);
+    assert_int_equal(xps_connection_fd(conn), sfd);
+    assert_int_equal(getsockopt(sfd, IPPROTO_TCP, TCP_NODELAY, &nodelay, &len), 0);
+    assert_int_equal(nodelay, 1);
+    xps_connection_destroy(conn);
+    close(cfd);
+    close(lfd);
+    run_until(&s, NULL, 10); /* let the deferred frees run */
+    server_finish(&s);
+}
+
 /* A descriptor that is not a socket is refused, and closed (the connection
  * took ownership of it either way). */
 static void connection_create_refuses_a_descriptor_that_is_not_a_socket(void **state)
@@ -1343,6 +1394,7 @@ int main(void)
         cmocka_unit_test(lingering_close_ends_at_its_byte_bound_when_the_peer_floods),
         cmocka_unit_test(lingering_connection_destroyed_is_gone_at_once_without_a_callback),
         cmocka_unit_test(an_owner_that_knows_the_peer_is_done_closes_without_lingering),
+        cmocka_unit_test(tcp_connections_have_nagle_off),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
