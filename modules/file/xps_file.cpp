@@ -1,15 +1,16 @@
 // modules/file/xps_file.cpp — see xps_file.h for the contract.
 //
 // Two halves. The first turns a request-like path into an open descriptor
-// of a regular file under the root, or a reason why not (404 or 403 later).
-// The second is the stream: a small pipe source, created by each attach,
+// of a regular file under the root, or a reason why not (404 or 403 later):
+// through the open-file cache (xps_file_cache.cpp) when it can, else by
+// resolving every link with realpath(). The second is the stream: a small pipe source, created by each attach,
 // that owns a duplicate of the descriptor and frees itself when it ends, so
 // the xps_file_t it came from can be destroyed at once.
 //
 // Reads use pread() with the stream's own offset, never read(): duplicated
 // descriptors share one file position, and two streams of the same file
 // (or a stream and the pipe's copy of a range) must not move each other's.
-#include "modules/file/xps_file.h"
+#include "modules/file/xps_file_internal.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -32,13 +33,58 @@
 #include "core/xps_pipe.h"
 #include "modules/file/xps_mime.h"
 
-struct xps_file_s {
-    xps_core_t *core;  // borrowed: streams of this file join it as members
-    int fd;            // owned, read-only, close-on-exec
-    size_t size;       // st_size when opened
-    std::string path;  // the real absolute path that was opened
-    const char *mime;  // static, from the MIME table (by the real name)
-};
+namespace file_detail {
+
+// errno of a failed look-up of a requested path, as our code. ENOTDIR is
+// "sample.txt/x", ELOOP a cycle of links, ENAMETOOLONG a name no file has.
+int lookup_error(int e) {
+    switch (e) {
+    case ENOENT: case ENOTDIR: case ELOOP: case ENAMETOOLONG: return XPS_E_NOTFOUND;
+    case EACCES: case EPERM: return XPS_E_PERMISSION;
+    default: return xps_error_from_errno(e);
+    }
+}
+
+void log_lookup(int code, const char *path, const char *what) {
+    if (code == XPS_E_NOTFOUND)
+        XPS_LOG(XPS_LOG_DEBUG, "file", "\"%s\": %s", path, what);
+    else if (code == XPS_E_PERMISSION)
+        XPS_LOG(XPS_LOG_WARN, "file", "refused \"%s\": %s", path, what);
+    else
+        XPS_LOG(XPS_LOG_ERROR, "file", "\"%s\": %s", path, what);
+}
+
+int check_servable(const struct stat &st, const char *path) {
+    if (S_ISDIR(st.st_mode)) {
+        log_lookup(XPS_E_NOTFOUND, path, "is a directory");
+        return XPS_E_NOTFOUND;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        log_lookup(XPS_E_PERMISSION, path, "not a regular file");
+        return XPS_E_PERMISSION;
+    }
+    if (!(st.st_mode & S_IROTH)) {
+        log_lookup(XPS_E_PERMISSION, path, "not readable by everyone (no S_IROTH)");
+        return XPS_E_PERMISSION;
+    }
+    return XPS_OK;
+}
+
+file_entry *file_entry_create(int fd, const struct stat &st, std::string path) {
+    const char *mime = xps_mime_type(path.c_str());
+    return new file_entry{1, fd, st, std::move(path), mime, nullptr};
+}
+
+void file_entry_release(file_entry *e) {
+    if (e && --e->refs == 0) {
+        close(e->fd);
+        delete e;
+    }
+}
+
+} // namespace file_detail
+
+using namespace file_detail;
 
 namespace {
 
@@ -74,26 +120,6 @@ struct free_deleter {
 using malloced_path = std::unique_ptr<char, free_deleter>;
 
 // ------------------------------------------------------------ confinement
-
-// errno of a failed look-up of a requested path, as our code. ENOTDIR is
-// "sample.txt/x", ELOOP a cycle of links, ENAMETOOLONG a name no file has.
-int lookup_error(int e) {
-    switch (e) {
-    case ENOENT: case ENOTDIR: case ELOOP: case ENAMETOOLONG: return XPS_E_NOTFOUND;
-    case EACCES: case EPERM: return XPS_E_PERMISSION;
-    default: return xps_error_from_errno(e);
-    }
-}
-
-// Logs a failed look-up at the level its code deserves (see the header).
-void log_lookup(int code, const char *path, const char *what) {
-    if (code == XPS_E_NOTFOUND)
-        XPS_LOG(XPS_LOG_DEBUG, "file", "\"%s\": %s", path, what);
-    else if (code == XPS_E_PERMISSION)
-        XPS_LOG(XPS_LOG_WARN, "file", "refused \"%s\": %s", path, what);
-    else
-        XPS_LOG(XPS_LOG_ERROR, "file", "\"%s\": %s", path, what);
-}
 
 // Step 1: `path` as segments relative to the root: empty and "." segments
 // dropped, ".." removing the one before it (by text, as for URLs). False
@@ -167,23 +193,6 @@ int resolve(const char *root, const char *path, std::string &out) {
 
 // ------------------------------------------------------------------- open
 
-// The rules of "What is served" for one stat() result.
-int check_servable(const struct stat &st, const char *path) {
-    if (S_ISDIR(st.st_mode)) {
-        log_lookup(XPS_E_NOTFOUND, path, "is a directory");
-        return XPS_E_NOTFOUND;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        log_lookup(XPS_E_PERMISSION, path, "not a regular file");
-        return XPS_E_PERMISSION;
-    }
-    if (!(st.st_mode & S_IROTH)) {
-        log_lookup(XPS_E_PERMISSION, path, "not readable by everyone (no S_IROTH)");
-        return XPS_E_PERMISSION;
-    }
-    return XPS_OK;
-}
-
 // Opens the confined path `real` and checks what it opened. stat() comes
 // first so that a FIFO or a device is refused without being opened;
 // fstat() checks again what was actually opened, in case it changed.
@@ -220,8 +229,9 @@ bool names_directory(std::string_view path) {
     return slash != std::string_view::npos && (last.empty() || last == "." || last == "..");
 }
 
-// xps_file_create without the error plumbing. May throw std::bad_alloc.
-int open_file(xps_core_t *core, const char *root, const char *path, xps_file_t *&result) {
+// The realpath() way: steps 1-2 of the header, then open_checked. For
+// what the cache does not take, and wherever openat2() cannot decide.
+int open_resolved(const char *root, const char *path, file_entry *&out) {
     std::string real;
     if (int rc = resolve(root, path, real); rc != XPS_OK)
         return rc; // confinement first: "../" is a refusal, not a 404
@@ -233,9 +243,30 @@ int open_file(xps_core_t *core, const char *root, const char *path, xps_file_t *
     struct stat st;
     if (int rc = open_checked(real, path, fd, st); rc != XPS_OK)
         return rc;
-    const char *mime = xps_mime_type(real.c_str());
-    result = new xps_file_s{core, fd.get(), static_cast<size_t>(st.st_size), std::move(real), mime};
-    fd.release(); // the file owns it now
+    out = file_entry_create(fd.get(), st, std::move(real));
+    fd.release(); // the entry owns it now
+    return XPS_OK;
+}
+
+// xps_file_create without the error plumbing. May throw std::bad_alloc.
+// The cache takes a path that climbs nowhere and names a file; the rest
+// (the root itself, "x/", a ".." above the root) gets the realpath() way's
+// answers, which the cache must not change.
+int open_file(xps_core_t *core, const char *root, const char *path, xps_file_t *&result) {
+    std::string rel;
+    file_entry *e = nullptr;
+    int rc = XPS_E_AGAIN;
+    if (normalise(path, rel) && !rel.empty() && !names_directory(path))
+        rc = file_cache_open(core, root, rel, path, e);
+    if (rc == XPS_E_AGAIN)
+        rc = open_resolved(root, path, e);
+    if (rc != XPS_OK)
+        return rc;
+    result = new (std::nothrow) xps_file_s{core, e};
+    if (!result) {
+        file_entry_release(e);
+        return XPS_E_NOMEM;
+    }
     return XPS_OK;
 }
 
@@ -355,7 +386,7 @@ xps_file_t *xps_file_create(xps_core_t *core, const char *root, const char *path
 void xps_file_destroy(xps_file_t *file) noexcept {
     if (!file)
         return;
-    close(file->fd);
+    file_entry_release(file->entry);
     delete file;
 }
 
@@ -363,20 +394,20 @@ void xps_file_destroy(xps_file_t *file) noexcept {
 
 int xps_file_attach(xps_file_t *file, xps_pipe_t *pipe, xps_file_mode_t mode) noexcept {
     assert(file);
-    return xps_file_attach_part(file, pipe, mode, 0, file->size);
+    return xps_file_attach_part(file, pipe, mode, 0, xps_file_size(file));
 }
 
 int xps_file_attach_part(xps_file_t *file, xps_pipe_t *pipe, xps_file_mode_t mode,
                          int64_t offset, size_t len) noexcept {
     assert(file && pipe && (mode == XPS_FILE_RANGE || mode == XPS_FILE_BUFFERS));
-    if (offset < 0 || static_cast<uint64_t>(offset) > file->size ||
-        len > file->size - static_cast<size_t>(offset))
+    size_t size = xps_file_size(file);
+    if (offset < 0 || static_cast<uint64_t>(offset) > size || len > size - static_cast<size_t>(offset))
         return XPS_E_INVAL;
     // The stream's own descriptor: the file may be destroyed before it ends.
-    unique_fd fd(fcntl(file->fd, F_DUPFD_CLOEXEC, 0));
+    unique_fd fd(fcntl(file->entry->fd, F_DUPFD_CLOEXEC, 0));
     if (!fd.valid()) {
         int e = errno;
-        XPS_LOG(XPS_LOG_ERROR, "file", "dup \"%s\": %s", file->path.c_str(), std::strerror(e));
+        XPS_LOG(XPS_LOG_ERROR, "file", "dup \"%s\": %s", xps_file_path(file), std::strerror(e));
         return e == EMFILE || e == ENFILE ? XPS_E_LIMIT : XPS_E_FAIL;
     }
     std::unique_ptr<stream> s(new (std::nothrow) stream{file->core, nullptr, pipe, -1, mode,
@@ -436,7 +467,11 @@ const char *xps_file_choose_root(const char *given) noexcept {
 
 // -------------------------------------------------------------- accessors
 
-size_t xps_file_size(const xps_file_t *file) noexcept { return file->size; }
-const char *xps_file_mime(const xps_file_t *file) noexcept { return file->mime; }
-const char *xps_file_path(const xps_file_t *file) noexcept { return file->path.c_str(); }
-int xps_file_fd(const xps_file_t *file) noexcept { return file->fd; }
+size_t xps_file_size(const xps_file_t *file) noexcept {
+    return static_cast<size_t>(file->entry->st.st_size);
+}
+const char *xps_file_mime(const xps_file_t *file) noexcept { return file->entry->mime; }
+const char *xps_file_path(const xps_file_t *file) noexcept { return file->entry->path.c_str(); }
+int xps_file_fd(const xps_file_t *file) noexcept { return file->entry->fd; }
+int64_t xps_file_mtime(const xps_file_t *file) noexcept { return file->entry->st.st_mtime; }
+const char *xps_file_bytes(const xps_file_t *file) noexcept { return file->entry->bytes.get(); }

@@ -39,13 +39,39 @@
  * kernel); FIFOs, sockets and devices are XPS_E_PERMISSION (never opened,
  * so a FIFO cannot block the loop).
  *
- * Residual race, stated: between realpath() and open() someone able to
- * write inside the root could swap a folder for a link. The last component
- * is opened with O_NOFOLLOW, and the S_IROTH rule is checked on what was
- * actually opened, so at worst a world-readable file leaks. A server
- * sharing its root with untrusted local users should open with openat2()
- * and RESOLVE_BENEATH, which makes the kernel itself refuse to leave the
- * root during the one open().
+ * How the two steps run (issue 8). Most requests never resolve a path in
+ * user space: a name that climbs nowhere and names a file is opened with
+ * openat2() beneath a descriptor of the root (RESOLVE_BENEATH |
+ * RESOLVE_NO_MAGICLINKS), which makes the kernel itself refuse, during the
+ * one call that opens, any "..", absolute link or link that leads out — no
+ * window between checking and opening. It is first opened with O_PATH (a
+ * FIFO or device is only looked at, never opened) and checked, then for
+ * reading, and the two must be the same file. Where the kernel refuses
+ * (EXDEV: an absolute link, which may still point inside the root) or
+ * openat2() is missing, realpath() decides as in step 2; the answers are
+ * the same either way. Only that fallback keeps a residual race: between
+ * realpath() and open() someone able to write inside the root could swap
+ * a folder for a link; the last component is opened with O_NOFOLLOW and
+ * the S_IROTH rule is checked on what was actually opened, so at worst a
+ * world-readable file leaks.
+ *
+ * The open-file cache. Each core keeps up to XPS_FILE_CACHE_FILES files
+ * it opened (least recently used evicted first), each with its stat() and,
+ * up to XPS_FILE_CACHE_BYTES_MAX bytes, its whole content in memory
+ * (xps_file_bytes). Before a cached file is used again, one fstatat() of
+ * its name must show the same file: same device and inode, size, mode,
+ * modification and change time (nanoseconds). So a file edited, replaced,
+ * chmod-ed or deleted is seen by the very next request: the bound on
+ * staleness is zero, at the cost of that one system call. One exception,
+ * stated: the kernel stamps file times from a clock that ticks every few
+ * milliseconds, except where it gives fine-grained times to a file whose
+ * times were just read (Linux 6.13 and later, on ext4, xfs, btrfs, tmpfs);
+ * elsewhere an edit in place that keeps the size, within the same tick as
+ * the previous change, can go unseen until the file changes again. The root's
+ * descriptor is opened on the first request under it and kept: renaming or
+ * replacing the root folder itself takes a restart to be seen. Costs: one
+ * descriptor per cached file, and at most XPS_FILE_CACHE_FILES x
+ * XPS_FILE_CACHE_BYTES_MAX bytes (4 MiB) per process.
  *
  * Streaming (xps_file_attach): the file becomes the SOURCE of a pipe, in
  * one of two modes. XPS_FILE_RANGE writes one file range: a plain socket
@@ -90,6 +116,13 @@ typedef enum xps_file_mode {
 
 /* Size of each buffer in XPS_FILE_BUFFERS mode (smaller for the last). */
 #define XPS_FILE_CHUNK ((size_t)64 * 1024)
+
+/* The open-file cache (above): files kept open per core, and the largest
+ * file kept in memory. 64 descriptors leave a default 1,024-descriptor
+ * limit to the connections; 64 KiB is the session's largest body sent from
+ * memory with its head (bigger ones go by sendfile()). */
+#define XPS_FILE_CACHE_FILES 64
+#define XPS_FILE_CACHE_BYTES_MAX ((size_t)64 * 1024)
 
 /* ---------------------------------------------------------- lifecycle */
 
@@ -151,6 +184,14 @@ const char *xps_file_default_root(const char **why) XPS_NOEXCEPT;
  * ../public". For a stage's main, at start-up. [stage 09] */
 const char *xps_file_choose_root(const char *given) XPS_NOEXCEPT;
 
+/* Closes the core's cached descriptors and frees its open-file cache (the
+ * core's one member for it, created by the first xps_file_create); files
+ * still in use live on until destroyed. The next open starts a new cache.
+ * For tests that count descriptors, and for a server that wants the root's
+ * descriptor opened again (a root folder replaced). Accepts a core
+ * without a cache. */
+void xps_file_cache_drop(xps_core_t *core) XPS_NOEXCEPT;
+
 /* ---------------------------------------------------------- accessors */
 
 /* Size in bytes when the file was opened. */
@@ -163,9 +204,17 @@ const char *xps_file_mime(const xps_file_t *file) XPS_NOEXCEPT;
 /* The real absolute path that was opened; owned by the file. */
 const char *xps_file_path(const xps_file_t *file) XPS_NOEXCEPT;
 
-/* The descriptor, lent (for fstat: mtime for Last-Modified, stage 13);
- * read-only, close-on-exec. Never close it; it dies with the file. */
+/* The descriptor, lent (for pread, or a pipe's file range); read-only,
+ * close-on-exec, shared with the cache: never close it, never move its
+ * file position. Valid until the file is destroyed. */
 int xps_file_fd(const xps_file_t *file) XPS_NOEXCEPT;
+
+/* Modification time (seconds) when opened: Last-Modified, ETag [stage 13]. */
+int64_t xps_file_mtime(const xps_file_t *file) XPS_NOEXCEPT;
+
+/* The whole file (xps_file_size bytes) when the cache keeps it in memory,
+ * else NULL: read it with pread() then. Valid until the file is destroyed. */
+const char *xps_file_bytes(const xps_file_t *file) XPS_NOEXCEPT;
 
 #ifdef __cplusplus
 }

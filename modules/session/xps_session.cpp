@@ -122,10 +122,9 @@ struct file_answer {
 
 file_answer evaluate(const xps_session_t *s, const xps_file_t *file) {
     file_answer a{XPS_HTTP_STATUS_OK, 0, xps_file_size(file), "", 0};
-    struct stat st;
-    if (!s->http11 || fstat(xps_file_fd(file), &st) != 0)
+    if (!s->http11)
         return a; // stage 12: every GET is a 200 with the whole file
-    a.mtime = st.st_mtime;
+    a.mtime = xps_file_mtime(file);
     xps_http_etag_make(a.length, a.mtime, a.etag);
     size_t inm_len = 0, ims_len = 0, range_len = 0;
     const char *inm = request_header(s, "If-None-Match", &inm_len);
@@ -179,9 +178,15 @@ int file_headers(xps_http_response_t *res, const file_answer &a, const xps_file_
 }
 
 // Reads len bytes of `file` from `first` into the free space of `b`
-// (which has room for them). XPS_E_EOF when the file has become shorter
-// than it was when opened; an errno code when pread fails.
+// (which has room for them): a copy when the open-file cache holds the
+// bytes, else pread(). XPS_E_EOF when the file has become shorter than it
+// was when opened; an errno code when pread fails.
 int read_file_into(xps_buffer_t *b, const xps_file_t *file, uint64_t first, size_t len) {
+    if (const char *bytes = xps_file_bytes(file)) {
+        std::memcpy(xps_buffer_space(b), bytes + first, len);
+        xps_buffer_produce(b, len);
+        return XPS_OK;
+    }
     size_t got = 0;
     while (got < len) {
         ssize_t n = pread(xps_file_fd(file), xps_buffer_space(b) + got, len - got,

@@ -22,8 +22,8 @@
  * root, and in-process otherwise; a control row proves the child can read
  * at all, so the check cannot pass by refusing everything.
  *
- * Every test ends with the core's member count at zero (no stream left)
- * and destroys its core; run under valgrind or `make SAN=1` for leaks.
+ * Every test ends with the core's member count at zero once its open-file
+ * cache is dropped (no stream left) and destroys its core; run under valgrind or `make SAN=1` for leaks.
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -319,11 +319,26 @@ static xps_core_t *new_core(void)
     return core;
 }
 
-/* Ends a test: no stream left behind, then the core goes. */
+/* Ends a test: no stream left behind (the open-file cache, dropped first,
+ * is the only other member a core gets from this module), then the core
+ * goes. */
 static void end_core(xps_core_t *core)
 {
+    xps_file_cache_drop(core);
     assert_int_equal(xps_core_member_count(core), 0);
     xps_core_destroy(core);
+}
+
+static xps_file_t *open_ok(xps_core_t *core, const char *path);
+
+/* open_ok, then the core's open-file cache dropped: the file lives on by
+ * itself, and the stream tests' member and descriptor counts are the
+ * streams' alone. */
+static xps_file_t *open_alone(xps_core_t *core, const char *path)
+{
+    xps_file_t *file = open_ok(core, path);
+    xps_file_cache_drop(core);
+    return file;
 }
 
 static xps_file_t *open_ok(xps_core_t *core, const char *path)
@@ -447,10 +462,12 @@ static void confinement_table(void **state)
     xps_log_set_level(XPS_LOG_DEBUG);
     xps_core_t *core = new_core();
     size_t n = sizeof confine_cases / sizeof confine_cases[0];
-    for (size_t i = 0; i < n; i++) {
-        const char *msg = check_confine(core, root, &confine_cases[i]);
-        if (msg)
-            fail_msg("%s", msg);
+    for (int pass = 0; pass < 2; pass++) { /* the second with the cache warm */
+        for (size_t i = 0; i < n; i++) {
+            const char *msg = check_confine(core, root, &confine_cases[i]);
+            if (msg)
+                fail_msg("pass %d: %s", pass + 1, msg);
+        }
     }
     xps_log_set_level(XPS_LOG_ERROR);
     end_core(core);
@@ -667,7 +684,9 @@ static void accessors_describe_the_opened_file(void **state)
     assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
     assert_int_equal(fcntl(fd, F_GETFL) & O_ACCMODE, O_RDONLY);
     xps_file_destroy(file);
-    assert_int_equal(fcntl(fd, F_GETFD), -1); /* destroy closed it */
+    assert_true(fcntl(fd, F_GETFD) >= 0); /* the open-file cache keeps it... */
+    xps_file_cache_drop(core);
+    assert_int_equal(fcntl(fd, F_GETFD), -1); /* ...until it is dropped */
 
     file = open_ok(core, "big.bin");
     assert_int_equal(xps_file_size(file), BIG_SIZE);
@@ -680,6 +699,124 @@ static void accessors_describe_the_opened_file(void **state)
 
     xps_file_destroy(NULL);
     end_core(core);
+}
+
+/* ------------------------------------------------------- open-file cache */
+
+/* Writes `text` over tree/rel in place (same inode), keeping mode 0644. */
+static void rewrite(const char *rel, const char *text)
+{
+    int fd = open(at(rel), O_WRONLY | O_TRUNC);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    assert_int_equal(close(fd), 0);
+}
+
+static void expect_bytes(const xps_file_t *file, const char *text)
+{
+    assert_int_equal(xps_file_size(file), strlen(text));
+    assert_non_null(xps_file_bytes(file)); /* small: kept in memory */
+    assert_memory_equal(xps_file_bytes(file), text, strlen(text));
+}
+
+/* A second open of the same file comes from the cache (same descriptor,
+ * bytes in memory, no new descriptor), and every change to the file is
+ * seen by the very next open: an edit in place, a replacement by rename,
+ * a chmod, a deletion. */
+static void cache_serves_a_file_again_and_sees_every_change(void **state)
+{
+    (void)state;
+    make_text("root/cached.txt", "version 1\n", 0644);
+    xps_core_t *core = new_core();
+    xps_file_t *a = open_ok(core, "cached.txt");
+    expect_bytes(a, "version 1\n");
+    int fds = xt_fd_count(getpid());
+    xps_file_t *b = open_ok(core, "/./cached.txt"); /* another spelling, same file */
+    assert_int_equal(xps_file_fd(b), xps_file_fd(a));
+    assert_int_equal(xt_fd_count(getpid()), fds);
+    xps_file_destroy(a);
+    xps_file_destroy(b);
+
+    /* In place (same inode). A longer text: an edit of the same size
+     * within one clock tick can keep the same times on an older kernel
+     * (xps_file.h), and this test must not depend on the kernel. */
+    rewrite("root/cached.txt", "version 22\n");
+    a = open_ok(core, "cached.txt");
+    expect_bytes(a, "version 22\n");
+    xps_file_destroy(a);
+
+    make_text("root/cached.new", "version three\n", 0644);
+    assert_int_equal(rename(at("root/cached.new"), at("root/cached.txt")), 0);
+    a = open_ok(core, "cached.txt");
+    expect_bytes(a, "version three\n");
+    xps_file_destroy(a);
+
+    assert_int_equal(chmod(at("root/cached.txt"), 0600), 0);
+    int error = XPS_OK;
+    assert_null(xps_file_create(core, root, "cached.txt", &error));
+    assert_int_equal(error, XPS_E_PERMISSION);
+
+    assert_int_equal(unlink(at("root/cached.txt")), 0);
+    assert_null(xps_file_create(core, root, "cached.txt", &error));
+    assert_int_equal(error, XPS_E_NOTFOUND);
+    end_core(core);
+}
+
+/* A file in use outlives its eviction: the cache replaces it (the file
+ * changed) while a request still holds the old one, whose descriptor and
+ * bytes stay valid until that request destroys it. */
+static void a_file_in_use_outlives_its_cache_entry(void **state)
+{
+    (void)state;
+    make_text("root/held.txt", "old bytes\n", 0644);
+    xps_core_t *core = new_core();
+    xps_file_t *old = open_ok(core, "held.txt");
+    rewrite("root/held.txt", "new bytes, longer\n");
+    xps_file_t *now = open_ok(core, "held.txt");
+    expect_bytes(now, "new bytes, longer\n");
+    assert_int_not_equal(xps_file_fd(now), xps_file_fd(old));
+    expect_bytes(old, "old bytes\n"); /* what it opened, still whole */
+    assert_true(fcntl(xps_file_fd(old), F_GETFD) >= 0);
+    xps_file_destroy(old);
+    xps_file_destroy(now);
+    assert_int_equal(unlink(at("root/held.txt")), 0);
+    end_core(core);
+}
+
+/* The cache is bounded: opening many more files than it keeps holds at
+ * most XPS_FILE_CACHE_FILES descriptors; a file over
+ * XPS_FILE_CACHE_BYTES_MAX is not kept in memory. */
+static void cache_holds_a_bounded_number_of_files(void **state)
+{
+    (void)state;
+    enum { MANY = XPS_FILE_CACHE_FILES + 20 };
+    make_dir("root/many");
+    char rel[64];
+    for (int i = 0; i < MANY; i++) {
+        snprintf(rel, sizeof rel, "root/many/%d.txt", i);
+        make_text(rel, "x", 0644);
+    }
+    int fds = xt_fd_count(getpid());
+    xps_core_t *core = new_core();
+    for (int i = 0; i < MANY; i++) {
+        snprintf(rel, sizeof rel, "many/%d.txt", i);
+        xps_file_destroy(open_ok(core, rel));
+    }
+    int held = xt_fd_count(getpid()) - fds;
+    if (held < XPS_FILE_CACHE_FILES || held > XPS_FILE_CACHE_FILES + 1) /* + the root's */
+        fail_msg("%d descriptors held after %d files, expected %d (+1 for the root)", held,
+                 MANY, XPS_FILE_CACHE_FILES);
+    xps_file_t *file = open_ok(core, "big.bin");
+    assert_true(xps_file_size(file) > XPS_FILE_CACHE_BYTES_MAX);
+    assert_null(xps_file_bytes(file));
+    xps_file_destroy(file);
+    end_core(core);
+    assert_int_equal(xt_fd_count(getpid()), fds); /* dropped with the core */
+    for (int i = 0; i < MANY; i++) {
+        snprintf(rel, sizeof rel, "root/many/%d.txt", i);
+        assert_int_equal(unlink(at(rel)), 0);
+    }
+    assert_int_equal(rmdir(at("root/many")), 0);
 }
 
 /* --------------------------------------------------------- streaming */
@@ -747,7 +884,7 @@ static void streams_whole_files_in_both_modes(void **state)
         else
             pipe = xps_pipe_create(core, TEST_THRESHOLD);
         assert_non_null(pipe);
-        xps_file_t *file = open_ok(core, row->path);
+        xps_file_t *file = open_alone(core, row->path);
         assert_int_equal(xps_file_attach(file, pipe, row->mode), XPS_OK);
         xps_file_destroy(file);
         assert_int_equal(xps_core_member_count(core), 1); /* the stream */
@@ -778,7 +915,7 @@ static void streams_a_part_in_both_modes(void **state)
         xps_core_t *core = new_core();
         struct sink s = {0};
         xps_pipe_t *pipe = sink_attach(core, &s);
-        xps_file_t *file = open_ok(core, "big.bin");
+        xps_file_t *file = open_alone(core, "big.bin");
         assert_int_equal(xps_file_attach_part(file, pipe, modes[m], offset, len), XPS_OK);
         xps_file_destroy(file);
         drive(core);
@@ -797,7 +934,7 @@ static void part_out_of_bounds_is_refused(void **state)
     xps_core_t *core = new_core();
     struct sink s = {0};
     xps_pipe_t *pipe = sink_attach(core, &s);
-    xps_file_t *file = open_ok(core, "sample.txt");
+    xps_file_t *file = open_alone(core, "sample.txt");
     size_t size = xps_file_size(file);
     const struct {
         int64_t offset;
@@ -825,7 +962,7 @@ static void second_source_is_refused(void **state)
     xps_core_t *core = new_core();
     struct sink s = {0};
     xps_pipe_t *pipe = sink_attach(core, &s);
-    xps_file_t *file = open_ok(core, "sample.txt");
+    xps_file_t *file = open_alone(core, "sample.txt");
     assert_int_equal(xps_file_attach(file, pipe, XPS_FILE_BUFFERS), XPS_OK);
     assert_int_equal(xps_file_attach(file, pipe, XPS_FILE_RANGE), XPS_E_FAIL);
     assert_int_equal(xps_core_member_count(core), 1);
@@ -844,7 +981,7 @@ static void one_file_feeds_two_pipes(void **state)
     struct sink a = {0}, b = {0};
     xps_pipe_t *pa = sink_attach(core, &a);
     xps_pipe_t *pb = sink_attach(core, &b);
-    xps_file_t *file = open_ok(core, "big.bin");
+    xps_file_t *file = open_alone(core, "big.bin");
     assert_int_equal(xps_file_attach(file, pa, XPS_FILE_BUFFERS), XPS_OK);
     assert_int_equal(xps_file_attach(file, pb, XPS_FILE_BUFFERS), XPS_OK);
     assert_int_equal(xps_core_member_count(core), 2);
@@ -867,7 +1004,7 @@ static void sink_leaving_ends_the_stream(void **state)
         xps_core_t *core = new_core();
         struct sink s = {.stop_after = 1};
         xps_pipe_t *pipe = sink_attach(core, &s);
-        xps_file_t *file = open_ok(core, "big.bin");
+        xps_file_t *file = open_alone(core, "big.bin");
         assert_int_equal(xps_file_attach(file, pipe, modes[m]), XPS_OK);
         xps_file_destroy(file);
         drive(core);
@@ -894,7 +1031,7 @@ static void core_destroy_ends_a_running_stream(void **state)
     xps_pipe_t *pipe = sink_attach(core, &s);
     s.member = xps_core_add_member(core, sink_member_destroy, &s);
     assert_non_null(s.member);
-    xps_file_t *file = open_ok(core, "big.bin");
+    xps_file_t *file = open_alone(core, "big.bin");
     assert_int_equal(xps_file_attach(file, pipe, XPS_FILE_BUFFERS), XPS_OK);
     xps_file_destroy(file);
     for (int i = 0; i < 3; i++) { /* a few rounds: some bytes flowed */
@@ -927,6 +1064,9 @@ int main(void)
         cmocka_unit_test(unreadable_for_the_process_is_permission),
         cmocka_unit_test(resolve_reports_the_real_path),
         cmocka_unit_test(accessors_describe_the_opened_file),
+        cmocka_unit_test(cache_serves_a_file_again_and_sees_every_change),
+        cmocka_unit_test(a_file_in_use_outlives_its_cache_entry),
+        cmocka_unit_test(cache_holds_a_bounded_number_of_files),
         cmocka_unit_test(streams_whole_files_in_both_modes),
         cmocka_unit_test(streams_a_part_in_both_modes),
         cmocka_unit_test(part_out_of_bounds_is_refused),
