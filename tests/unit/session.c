@@ -427,6 +427,8 @@ static void on_tick(xps_loop_timer_t *t, void *data)
     rig_t *r = data;
     upstream_step(r);
     client_step(r);
+    if (r->eof) /* the open-file cache stays by design (xps_file.h); the exchange must not */
+        xps_file_cache_drop(r->core);
     if (r->eof && xps_core_member_count(r->core) == r->members) {
         r->done = true;
         xps_loop_stop(r->loop);
