@@ -3,9 +3,10 @@
 // Two halves. The first turns a request-like path into an open descriptor
 // of a regular file under the root, or a reason why not (404 or 403 later):
 // through the open-file cache (xps_file_cache.cpp) when it can, else by
-// resolving every link with realpath(). The second is the stream: a small pipe source, created by each attach,
-// that owns a duplicate of the descriptor and frees itself when it ends, so
-// the xps_file_t it came from can be destroyed at once.
+// resolving every link with realpath(). The second is the stream: a small
+// pipe source, created by each attach, that owns a duplicate of the
+// descriptor and frees itself when it ends, so the xps_file_t it came from
+// can be destroyed at once.
 //
 // Reads use pread() with the stream's own offset, never read(): duplicated
 // descriptors share one file position, and two streams of the same file
@@ -66,6 +67,19 @@ int check_servable(const struct stat &st, const char *path) {
     if (!(st.st_mode & S_IROTH)) {
         log_lookup(XPS_E_PERMISSION, path, "not readable by everyone (no S_IROTH)");
         return XPS_E_PERMISSION;
+    }
+    return XPS_OK;
+}
+
+int pread_all(int fd, char *buf, size_t len, uint64_t offset) {
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = pread(fd, buf + got, len - got, static_cast<off_t>(offset + got));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return n == 0 ? XPS_E_EOF : xps_error_from_errno(errno);
+        got += static_cast<size_t>(n);
     }
     return XPS_OK;
 }
@@ -475,3 +489,14 @@ const char *xps_file_path(const xps_file_t *file) noexcept { return file->entry-
 int xps_file_fd(const xps_file_t *file) noexcept { return file->entry->fd; }
 int64_t xps_file_mtime(const xps_file_t *file) noexcept { return file->entry->st.st_mtime; }
 const char *xps_file_bytes(const xps_file_t *file) noexcept { return file->entry->bytes.get(); }
+
+int xps_file_read(const xps_file_t *file, uint64_t offset, void *buf, size_t len) noexcept {
+    size_t size = xps_file_size(file);
+    if (offset > size || len > size - offset)
+        return XPS_E_INVAL;
+    if (const char *bytes = xps_file_bytes(file)) {
+        std::memcpy(buf, bytes + offset, len);
+        return XPS_OK;
+    }
+    return pread_all(file->entry->fd, static_cast<char *>(buf), len, offset);
+}

@@ -184,6 +184,13 @@ const char *xps_file_default_root(const char **why) XPS_NOEXCEPT;
  * ../public". For a stage's main, at start-up. [stage 09] */
 const char *xps_file_choose_root(const char *given) XPS_NOEXCEPT;
 
+/* Copies len bytes of the file from `offset` into buf: from memory when
+ * the open-file cache holds the file, else with pread() (the descriptor's
+ * position does not move). XPS_OK; XPS_E_INVAL when the bytes lie outside
+ * the file as opened; XPS_E_EOF when it has become shorter since; an
+ * errno code when pread() fails. */
+int xps_file_read(const xps_file_t *file, uint64_t offset, void *buf, size_t len) XPS_NOEXCEPT;
+
 /* Closes the core's cached descriptors and frees its open-file cache (the
  * core's one member for it, created by the first xps_file_create); files
  * still in use live on until destroyed. The next open starts a new cache.

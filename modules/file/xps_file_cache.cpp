@@ -34,17 +34,32 @@ using namespace file_detail;
 
 namespace {
 
+struct root_dir;
+
+// The cache's files, most recently used first: each a root and a path.
+using recent_list = std::list<std::pair<root_dir *, std::string>>;
+
+// A listed file: the cache's reference, and its place in the recent list.
+struct cached_file {
+    file_entry *entry;
+    recent_list::iterator lru;
+};
+
+// One document root: its descriptor, and the files cached under it by
+// their normalised relative path (so a lookup builds no key: the
+// request's own `rel` is it).
+struct root_dir {
+    std::string path;                          // as configured (the lookup compares it)
+    int fd;                                    // O_PATH descriptor of the folder
+    std::unordered_map<std::string, cached_file> files;
+};
+
 // One core's cache.
 struct file_cache {
     xps_core_t *core;
-    xps_core_member_t *member;                // destroyed with the core
-    std::unordered_map<std::string, int> roots; // root as configured → O_PATH descriptor
-    struct slot {
-        file_entry *entry;                    // the cache's reference
-        std::list<std::string>::iterator lru; // its place in `recent`
-    };
-    std::unordered_map<std::string, slot> files; // root + '\0' + rel → entry
-    std::list<std::string> recent;            // keys, most recently used first
+    xps_core_member_t *member;                 // destroyed with the core
+    std::vector<std::unique_ptr<root_dir>> roots; // few: one per file_serve route at most
+    recent_list recent;
 };
 
 // The caches of the cores that have one (usually one core per process).
@@ -53,10 +68,11 @@ std::vector<file_cache *> caches;
 void destroy_cache(void *p) {
     auto *c = static_cast<file_cache *>(p);
     xps_core_remove_member(c->member);
-    for (auto &[key, slot] : c->files)
-        file_entry_release(slot.entry);
-    for (auto &[root, fd] : c->roots)
-        close(fd);
+    for (auto &root : c->roots) {
+        for (auto &[rel, cached] : root->files)
+            file_entry_release(cached.entry);
+        close(root->fd);
+    }
     std::erase(caches, c);
     delete c;
 }
@@ -67,7 +83,7 @@ file_cache &cache_of(xps_core_t *core) {
         if (c->core == core)
             return *c;
     caches.reserve(caches.size() + 1); // so that push_back cannot throw below
-    auto *c = new file_cache{core, nullptr, {}, {}, {}};
+    auto *c = new file_cache{core, nullptr, {}, {}};
     if (!(c->member = xps_core_add_member(core, destroy_cache, c))) {
         delete c;
         throw std::bad_alloc();
@@ -76,25 +92,26 @@ file_cache &cache_of(xps_core_t *core) {
     return *c;
 }
 
-// The root's descriptor: opened once, on the first request under it, and
-// kept (xps_file.h: a root replaced later is not seen until a restart).
-// -1 (logged) when it cannot be opened; that is not remembered, so a root
-// created later is found.
-int root_fd(file_cache &c, const char *root) {
-    if (auto it = c.roots.find(root); it != c.roots.end())
-        return it->second;
+// The root's record: its descriptor opened once, on the first request
+// under it, and kept (xps_file.h: a root replaced later is not seen until
+// a restart). NULL (logged) when it cannot be opened; that is not
+// remembered, so a root created later is found. May throw std::bad_alloc.
+root_dir *root_of(file_cache &c, const char *root) {
+    for (auto &r : c.roots)
+        if (r->path == root)
+            return r.get();
     int fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) {
         XPS_LOG(XPS_LOG_ERROR, "file", "document root \"%s\": %s", root, std::strerror(errno));
-        return -1;
+        return nullptr;
     }
     try {
-        c.roots.emplace(root, fd);
+        c.roots.push_back(std::make_unique<root_dir>(root_dir{root, fd, {}}));
     } catch (...) {
         close(fd);
         throw;
     }
-    return fd;
+    return c.roots.back().get();
 }
 
 // Is the file at the name still the one the entry opened? A rename over
@@ -122,21 +139,13 @@ int openat_beneath(int dirfd, const char *rel, uint64_t flags) {
 // missing (ENOSYS) or filtered (EPERM).
 bool kernel_cannot_decide(int e) { return e == EXDEV || e == ENOSYS || e == EPERM; }
 
-// Reads the whole file into memory for the cache. False (nothing kept)
-// when it comes up short: the file is changing; the request still has fd.
-bool read_whole(file_entry &e) {
-    size_t size = static_cast<size_t>(e.st.st_size), got = 0;
+// Reads the whole file into memory for the cache. Nothing is kept when it
+// comes up short (the file is changing); the request still has the fd.
+void read_whole(file_entry &e) {
+    size_t size = static_cast<size_t>(e.st.st_size);
     std::unique_ptr<char[]> bytes(new char[size ? size : 1]);
-    while (got < size) {
-        ssize_t n = pread(e.fd, bytes.get() + got, size - got, static_cast<off_t>(got));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return false;
-        got += static_cast<size_t>(n);
-    }
-    e.bytes = std::move(bytes);
-    return true;
+    if (pread_all(e.fd, bytes.get(), size, 0) == XPS_OK)
+        e.bytes = std::move(bytes);
 }
 
 // A miss: opens rel beneath the root's descriptor. First with O_PATH,
@@ -182,29 +191,29 @@ int open_beneath(int dirfd, const std::string &rel, const char *path, file_entry
     return XPS_OK;
 }
 
+// Drops the cache's reference to a listed file and unlists it.
+void forget(file_cache &c, root_dir &root,
+            std::unordered_map<std::string, cached_file>::iterator it) {
+    file_entry_release(it->second.entry);
+    c.recent.erase(it->second.lru);
+    root.files.erase(it);
+}
+
 // Lists a new entry (the cache takes one reference of its own), evicting
-// the least recently used one when the cache is full.
-void remember(file_cache &c, std::string key, file_entry *e) {
-    if (c.files.size() >= XPS_FILE_CACHE_FILES) {
-        auto oldest = c.files.find(c.recent.back());
-        file_entry_release(oldest->second.entry);
-        c.files.erase(oldest);
-        c.recent.pop_back();
+// the least recently used file when the cache is full.
+void remember(file_cache &c, root_dir &root, const std::string &rel, file_entry *e) {
+    if (c.recent.size() >= XPS_FILE_CACHE_FILES) {
+        auto &[oldest_root, oldest_rel] = c.recent.back();
+        forget(c, *oldest_root, oldest_root->files.find(oldest_rel));
     }
-    c.recent.push_front(key);
+    c.recent.emplace_front(&root, rel);
     try {
-        c.files.emplace(std::move(key), file_cache::slot{e, c.recent.begin()});
+        root.files.emplace(rel, cached_file{e, c.recent.begin()});
     } catch (...) {
         c.recent.pop_front();
         throw;
     }
     e->refs++;
-}
-
-void forget(file_cache &c, std::unordered_map<std::string, file_cache::slot>::iterator it) {
-    file_entry_release(it->second.entry);
-    c.recent.erase(it->second.lru);
-    c.files.erase(it);
 }
 
 } // namespace
@@ -214,24 +223,23 @@ namespace file_detail {
 int file_cache_open(xps_core_t *core, const char *root, const std::string &rel,
                     const char *path, file_entry *&out) {
     file_cache &c = cache_of(core);
-    int dirfd = root_fd(c, root);
-    if (dirfd < 0)
+    root_dir *dir = root_of(c, root);
+    if (!dir)
         return XPS_E_NOTFOUND; // logged: every request under it finds nothing
-    std::string key = std::string(root) + '\0' + rel;
-    if (auto it = c.files.find(key); it != c.files.end()) {
+    if (auto it = dir->files.find(rel); it != dir->files.end()) {
         struct stat now;
-        if (fstatat(dirfd, rel.c_str(), &now, 0) == 0 && same_file(now, it->second.entry->st)) {
+        if (fstatat(dir->fd, rel.c_str(), &now, 0) == 0 && same_file(now, it->second.entry->st)) {
             c.recent.splice(c.recent.begin(), c.recent, it->second.lru);
             out = it->second.entry;
             out->refs++;
             return XPS_OK;
         }
-        forget(c, it); // changed, replaced or gone: open it again, or fail as a miss would
+        forget(c, *dir, it); // changed, replaced or gone: open it again, or fail as a miss would
     }
-    if (int rc = open_beneath(dirfd, rel, path, out); rc != XPS_OK)
+    if (int rc = open_beneath(dir->fd, rel, path, out); rc != XPS_OK)
         return rc;
     try {
-        remember(c, std::move(key), out);
+        remember(c, *dir, rel, out);
     } catch (...) {
         file_entry_release(out);
         throw;

@@ -45,6 +45,10 @@ void file_entry_release(file_entry *e);
 // May throw std::bad_alloc (fd is then still the caller's).
 file_entry *file_entry_create(int fd, const struct stat &st, std::string path);
 
+// Reads exactly len bytes at offset into buf, retrying short reads:
+// XPS_OK, XPS_E_EOF (the file ends first), or pread()'s errno as a code.
+int pread_all(int fd, char *buf, size_t len, uint64_t offset);
+
 // Logs a failed look-up at the level its code deserves (xps_file.h).
 void log_lookup(int code, const char *path, const char *what);
 

@@ -13,8 +13,6 @@
 //                                          └─ PROXY ─▶ proxy_start() ─▶ ... ─▶ finish()
 #include "modules/session/xps_session_internal.hpp"
 
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <cassert>
 #include <cerrno>
@@ -35,12 +33,14 @@ using namespace session_detail;
 
 namespace {
 
-// A file body up to this size is read into the response's own buffer
-// instead of being sent with sendfile(): for small files one pread() and
-// one send() cost less than duplicating the descriptor and a sendfile(),
-// and a queued small response holds no descriptor. 64 KiB: past it the
-// copy through user space starts to cost more than sendfile saves.
-constexpr size_t inline_file_max = 64 * 1024;
+// A file body up to this size is copied into the response's own buffer
+// instead of being sent with sendfile(): for small files one copy (from
+// the open-file cache, or one pread()) and one send() cost less than
+// duplicating the descriptor and a sendfile(), and a queued small response
+// holds no descriptor. 64 KiB: past it the copy through user space starts
+// to cost more than sendfile saves — the same bound as the cache's, so
+// every body sent this way can come from memory.
+constexpr size_t inline_file_max = XPS_FILE_CACHE_BYTES_MAX;
 
 // The threshold of the pipe to the client: what one connection may have
 // queued before it must read some (pipelined responses wait behind it,
@@ -178,27 +178,12 @@ int file_headers(xps_http_response_t *res, const file_answer &a, const xps_file_
 }
 
 // Reads len bytes of `file` from `first` into the free space of `b`
-// (which has room for them): a copy when the open-file cache holds the
-// bytes, else pread(). XPS_E_EOF when the file has become shorter than it
-// was when opened; an errno code when pread fails.
+// (which has room for them); xps_file_read's codes.
 int read_file_into(xps_buffer_t *b, const xps_file_t *file, uint64_t first, size_t len) {
-    if (const char *bytes = xps_file_bytes(file)) {
-        std::memcpy(xps_buffer_space(b), bytes + first, len);
+    int rc = xps_file_read(file, first, xps_buffer_space(b), len);
+    if (rc == XPS_OK)
         xps_buffer_produce(b, len);
-        return XPS_OK;
-    }
-    size_t got = 0;
-    while (got < len) {
-        ssize_t n = pread(xps_file_fd(file), xps_buffer_space(b) + got, len - got,
-                          static_cast<off_t>(first + got));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return n == 0 ? XPS_E_EOF : xps_error_from_errno(errno);
-        got += static_cast<size_t>(n);
-    }
-    xps_buffer_produce(b, len);
-    return XPS_OK;
+    return rc;
 }
 
 // The file. A small body (up to inline_file_max) is read into the same
