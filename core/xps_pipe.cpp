@@ -13,7 +13,7 @@
 #include <cassert>
 #include <cerrno>
 #include <cstring>
-#include <deque>
+#include <list>
 #include <new>
 
 #include "core/xps_buffer.h"
@@ -47,7 +47,10 @@ struct xps_pipe_s {
     xps_task_t *task;         // runs pipe_run(), owned
     size_t threshold;         // produce() only while len < threshold
     size_t len;               // bytes held, file ranges included
-    std::deque<item> items;   // front is read first
+    std::list<item> items;    // front is read first. A list, not a deque: an
+                              // empty list holds no memory (libstdc++'s empty
+                              // deque holds 576 bytes), and a kept-alive idle
+                              // connection has two empty pipes.
     end source;
     end sink;
     bool told_source_done;    // sink.finish has been called
