@@ -224,7 +224,7 @@ void send_file(xps_session_t *s, xps_file_t *file) {
                          nullptr, nullptr);
         }
     }
-    XPS_LOG(XPS_LOG_INFO, log_name, "%s \"%s\" -> %d %s", s->client_ip, s->request_line.c_str(),
+    XPS_LOG(XPS_LOG_DEBUG, log_name, "%s \"%s\" -> %d %s", s->client_ip, s->request_line.c_str(),
             a.status, xps_file_path(file));
     if (error != XPS_OK) { // the client may get a head and a short body: it sees the close
         XPS_LOG(XPS_LOG_ERROR, log_name, "%s: sending %s: %s", s->client_ip, xps_file_path(file),
@@ -327,6 +327,16 @@ void pause_requests(xps_session_t *s) {
     xps_pipe_set_source_ready(s->to_client, true); // call on_client_room when there is room
 }
 
+// Nothing of a request is here yet (a new connection, or a kept-alive one
+// between requests). Such a connection may wait for minutes, and a server
+// may hold thousands, so it gives back what only a request needs: the
+// head buffer (16 KiB) and the request line. The next bytes allocate a
+// buffer again (on_client_bytes).
+void release_head(xps_session_t *s) {
+    s->head.reset();
+    std::string().swap(s->request_line);
+}
+
 // Parses what the head buffer holds. With keep-alive the buffer may hold
 // several pipelined requests: each complete head is answered (its
 // response queued whole, so responses leave in request order), then
@@ -340,6 +350,8 @@ void parse_heads(xps_session_t *s) {
             return pause_requests(s);
         if (s->head_len == 0 && s->client_eof)
             return finish(s); // every request answered; the client sends no more
+        if (s->head_len == 0)
+            return release_head(s); // wait for the next request
         int rc = xps_http_parser_parse_head(s->parser, s->head.get(), s->head_len);
         if (rc == XPS_E_AGAIN && s->head_len < s->head_cap) {
             if (!s->client_eof)
@@ -366,6 +378,13 @@ void on_client_bytes(xps_pipe_t *pipe, void *data) {
     if (s->phase != session_phase::head || s->paused) { // the bytes wait in the pipe
         xps_pipe_set_sink_ready(pipe, false);
         return;
+    }
+    if (!s->head) { // the first bytes of a request (see release_head)
+        s->head.reset(new (std::nothrow) char[s->head_cap]);
+        if (!s->head) {
+            XPS_LOG(XPS_LOG_ERROR, log_name, "%s: no memory for a request head", s->client_ip);
+            return finish(s);
+        }
     }
     size_t got = 0;
     if (xps_pipe_read(pipe, s->head.get() + s->head_len, s->head_cap - s->head_len, &got) != XPS_OK)
@@ -411,7 +430,7 @@ void on_client_gone(xps_pipe_t *pipe, void *data) {
     xps_pipe_detach_source(pipe);
     s->to_client = nullptr;
     if (s->phase == session_phase::proxying || s->phase == session_phase::connecting)
-        XPS_LOG(XPS_LOG_INFO, log_name, "%s \"%s\": client gone, upstream closed", s->client_ip,
+        XPS_LOG(XPS_LOG_DEBUG, log_name, "%s \"%s\": client gone, upstream closed", s->client_ip,
                 s->request_line.c_str());
     finish(s);
 }
@@ -454,8 +473,11 @@ void reply_headers(xps_session_t *s, int status, const char *why, const char *lo
     if (res && error == XPS_OK)
         error = queue_response(s, res);
     xps_http_response_destroy(res);
-    XPS_LOG(XPS_LOG_INFO, log_name, "%s \"%s\" -> %d %s%s%s", s->client_ip,
-            s->request_line.c_str(), status, why, location ? " " : "", location ? location : "");
+    // One line per request costs a write(2) each: debug, except a 5xx,
+    // which an operator wants to see at the default level.
+    XPS_LOG(status >= 500 ? XPS_LOG_WARN : XPS_LOG_DEBUG, log_name, "%s \"%s\" -> %d %s%s%s",
+            s->client_ip, s->request_line.c_str(), status, why, location ? " " : "",
+            location ? location : "");
     if (error != XPS_OK)
         XPS_LOG(XPS_LOG_ERROR, log_name, "%s: cannot queue the response: %s", s->client_ip,
                 xps_strerror(error));
@@ -497,13 +519,12 @@ xps_session_t *xps_session_create(xps_loop_t *loop, xps_connection_t *client,
         s->loop = loop, s->config = config, s->listener = listener, s->client = client;
         s->phase = session_phase::head;
         s->head_cap = limits.max_head + 1;
-        s->head.reset(new (std::nothrow) char[s->head_cap]);
         s->parser = xps_http_parser_create(&limits);
         // The head is read no further ahead than the buffer can take.
         s->from_client = xps_pipe_create(core, s->head_cap);
         s->to_client = xps_pipe_create(core, client_queue_max);
     }
-    if (!s || !s->head || !s->parser || !s->from_client || !s->to_client ||
+    if (!s || !s->parser || !s->from_client || !s->to_client ||
         !(s->member = xps_core_add_member(core, destroy_member, s))) {
         XPS_LOG(XPS_LOG_ERROR, log_name, "cannot set up a session: out of memory");
         xps_connection_destroy(client);

@@ -36,7 +36,9 @@
  * a few file descriptors). A refused head, a proxied request, or a request
  * with a body still close the connection. The rules, in the order they
  * apply:
- *  - the head is read into one buffer of the parser's max_head (+1) bytes;
+ *  - the head is read into one buffer of the parser's max_head (+1) bytes,
+ *    allocated by the request's first byte and freed while a connection
+ *    waits for its next request (an idle connection holds no buffer);
  *    a head the parser refuses is answered with its status (400, 413, 414,
  *    431, 501, 505) and reason; a client that stops half-way gets 400.
  *  - route (xps_session_route): listener + Host + longest req_path
@@ -79,7 +81,8 @@
  * upstream connection, its pipe ends and its buffers. The config and the
  * listener record are borrowed and must outlive every session.
  * Errors: XPS_E_NOMEM at create; everything later is an HTTP status sent
- * to the client, and one log line per request at info level.
+ * to the client, and one log line per request at debug level (warn for a
+ * 5xx): at info a busy server would pay a write(2) per request.
  * Threading: none.
  */
 #ifndef XPS_MODULES_SESSION_H

@@ -330,7 +330,7 @@ int relay_body(xps_session_t *s, const char *bytes, size_t len, size_t *used) {
 // upstream does with its connection next (it may well keep it open,
 // "Connection: close" or not).
 void response_complete(xps_session_t *s) {
-    XPS_LOG(XPS_LOG_INFO, log_name, "%s \"%s\" -> proxied to %s, %llu bytes", s->client_ip,
+    XPS_LOG(XPS_LOG_DEBUG, log_name, "%s \"%s\" -> proxied to %s, %llu bytes", s->client_ip,
             s->request_line.c_str(), s->upstream_cfg->text,
             static_cast<unsigned long long>(s->relayed));
     finish(s);
@@ -580,7 +580,7 @@ void start_tunnel(xps_session_t *s) {
     if (extra > 0 && s->to_upstream &&
         write_copy(s->to_upstream, s->head.get() + h->head_length, extra) != XPS_OK)
         return finish(s); // the 101 is on its way down: nothing else to say
-    XPS_LOG(XPS_LOG_INFO, log_name, "%s \"%s\" -> switched protocols, tunnelled to %s",
+    XPS_LOG(XPS_LOG_DEBUG, log_name, "%s \"%s\" -> switched protocols, tunnelled to %s",
             s->client_ip, s->request_line.c_str(), s->upstream_cfg->text);
     if (s->from_client)
         xps_pipe_set_sink_ready(s->from_client, true);
