@@ -59,6 +59,8 @@ struct xps_connection_s {
     size_t discarded;                 // bytes read and dropped while lingering
     xps_connection_close_cb on_close; // the owner's notification
     void *close_data;
+    xps_connection_wake_cb wake;      // set while parked or parking: who gets it back
+    void *wake_data;
 };
 
 namespace {
@@ -181,6 +183,30 @@ void close_if_done(xps_connection_t *c) {
         close_self(c, c->error);
 }
 
+// ----------------------------------------------------------------- parking
+
+bool parking(const xps_connection_t *c) { return c->wake != nullptr; }
+
+// Hands a parked connection back to its owner: it has no pipe, as after an
+// accept. had_pipes goes back to false so that "no pipe" does not read as
+// "done" before the owner attaches new ones.
+void wake_up(xps_connection_t *c) {
+    xps_connection_wake_cb wake = c->wake;
+    c->wake = nullptr;
+    c->had_pipes = false;
+    wake(c, c->wake_data);
+}
+
+// A parking connection just let go of one pipe; with both gone it is
+// parked. Bytes that arrived since the last read raised their edge already
+// (edge-triggered: no other comes), so they wake it at once.
+void park_if_free(xps_connection_t *c) {
+    if (c->source_pipe || c->sink_pipe)
+        return;
+    if (c->readable || c->peer_hung_up)
+        wake_up(c);
+}
+
 void end_source(xps_connection_t *c) {
     xps_pipe_detach_source(c->source_pipe);
     c->source_pipe = nullptr;
@@ -244,6 +270,8 @@ void produce(xps_pipe_t *pipe, void *data) {
 // "413" or "400" answer, say — so only the sending side ends: the source
 // goes on reading until the socket reports EOF or an error itself.
 void end_sink_keep_reading(xps_connection_t *c, int error) {
+    if (parking(c)) // nobody reads what comes back: the owner has let go
+        return close_self(c, error);
     c->error = error;
     xps_pipe_detach_sink(c->sink_pipe);
     c->sink_pipe = nullptr;
@@ -300,6 +328,11 @@ void consume(xps_pipe_t *pipe, void *data) {
 void sink_gone(xps_pipe_t *pipe, void *data) {
     (void)pipe;
     auto *c = static_cast<xps_connection_t *>(data);
+    if (parking(c)) { // the owner let go between requests: not the end
+        xps_pipe_detach_source(pipe);
+        c->source_pipe = nullptr;
+        return park_if_free(c);
+    }
     c->reading_stopped = true;
     end_source(c);
 }
@@ -307,6 +340,11 @@ void sink_gone(xps_pipe_t *pipe, void *data) {
 // Everything for this socket has been sent and no more will come: FIN.
 void source_done(xps_pipe_t *pipe, void *data) {
     auto *c = static_cast<xps_connection_t *>(data);
+    if (parking(c)) { // all sent, and the stream goes on: no FIN
+        xps_pipe_detach_sink(pipe);
+        c->sink_pipe = nullptr;
+        return park_if_free(c);
+    }
     c->fin_sent = shutdown(xps_socket_fd(c->socket), SHUT_WR) == 0; // fails if the peer reset
     xps_pipe_detach_sink(pipe);
     c->sink_pipe = nullptr;
@@ -336,6 +374,11 @@ void on_socket(xps_loop_io_t *io, unsigned events, void *data) {
         c->writable = true;
         if (c->sink_pipe)
             xps_pipe_set_sink_ready(c->sink_pipe, true);
+    }
+    if (parking(c)) { // the owner reads what came, or finds the close
+        if (!c->source_pipe && !c->sink_pipe && (broken || (events & XPS_LOOP_READABLE)))
+            wake_up(c);
+        return;
     }
     // An error with no pipe to discover it through would never be noticed.
     if (broken && !c->source_pipe && !c->sink_pipe)
@@ -494,7 +537,7 @@ void xps_connection_destroy(xps_connection_t *c) noexcept {
 }
 
 int xps_connection_attach_source(xps_connection_t *c, xps_pipe_t *pipe) noexcept {
-    assert(c->state == conn_state::open);
+    assert(c->state == conn_state::open && !parking(c));
     if (c->source_pipe || xps_pipe_attach_source(pipe, produce, sink_gone, c) != XPS_OK)
         return XPS_E_FAIL;
     c->source_pipe = pipe;
@@ -504,12 +547,29 @@ int xps_connection_attach_source(xps_connection_t *c, xps_pipe_t *pipe) noexcept
 }
 
 int xps_connection_attach_sink(xps_connection_t *c, xps_pipe_t *pipe) noexcept {
-    assert(c->state == conn_state::open);
+    assert(c->state == conn_state::open && !parking(c));
     if (c->sink_pipe || xps_pipe_attach_sink(pipe, consume, source_done, c) != XPS_OK)
         return XPS_E_FAIL;
     c->sink_pipe = pipe;
     c->had_pipes = true;
     xps_pipe_set_sink_ready(pipe, c->writable);
+    return XPS_OK;
+}
+
+int xps_connection_park(xps_connection_t *c, xps_connection_wake_cb wake, void *data) noexcept {
+    assert(wake);
+    if (c->state != conn_state::open || parking(c) || !c->source_pipe || !c->sink_pipe)
+        return XPS_E_INVAL;
+    c->wake = wake, c->wake_data = data;
+    c->on_close = nullptr, c->close_data = nullptr;
+    return XPS_OK;
+}
+
+int xps_connection_unpark(xps_connection_t *c) noexcept {
+    if (c->state != conn_state::open || !parking(c) || c->source_pipe || c->sink_pipe)
+        return XPS_E_INVAL;
+    c->wake = nullptr, c->wake_data = nullptr;
+    c->had_pipes = false; // as after an accept: "no pipe" is not "done"
     return XPS_OK;
 }
 

@@ -44,6 +44,16 @@
  * failed, never lingers. xps_connection_destroy() still closes at once, in
  * any state.
  *
+ * Parking [stage 13]. A kept-alive HTTP connection spends most of its life
+ * between requests, and a server may hold thousands of them. Its owner
+ * can give it back while it waits (xps_connection_park): the connection
+ * sends what its sink pipe still holds, lets go of both pipes WITHOUT
+ * ending the stream (no FIN is sent), and then holds nothing but its
+ * socket and its epoll registration until the peer sends again, or closes:
+ * then the wake callback gets it back with no pipe attached, as if just
+ * accepted. (nginx keeps an idle connection as small: ngx_http_set_keepalive
+ * frees the request and its buffers.)
+ *
  * Lifecycle: listener: create → accept callbacks → destroy. connection:
  * created by a listener (or from a connected fd, e.g. modules/upstream) →
  * attach a source pipe and a sink pipe → destroys itself when done, or the
@@ -158,6 +168,31 @@ int xps_connection_attach_sink(xps_connection_t *connection, xps_pipe_t *pipe) X
  * peer's FIN and two system calls. A peer that sends more anyway gets a
  * reset, as it would from any server. [stage 13] */
 void xps_connection_set_linger(xps_connection_t *connection, bool on) XPS_NOEXCEPT;
+
+/* A parked connection has news: the peer sent bytes, or closed (its FIN
+ * or a reset is found by the first read). The callback owns `connection`
+ * again: it attaches pipes to it or destroys it, as after an accept. */
+typedef void (*xps_connection_wake_cb)(xps_connection_t *connection, void *data);
+
+/* [stage 13] Parks the connection between two requests (see "Parking"):
+ * call it, then detach your ends of both of its pipes (or destroy what
+ * owns them) without waiting. The connection sends everything the sink
+ * pipe holds, then waits with no pipe, and calls wake(connection, data)
+ * once the peer sends or closes — at once if bytes came meanwhile (they
+ * wait unread in the socket, not in a pipe). Bytes left unread in the
+ * source pipe are dropped: park only when it is empty. The close callback
+ * is cleared (the owner is letting go); a send error while parked closes
+ * the connection silently. XPS_E_INVAL if it is not open with both pipes
+ * attached. */
+int xps_connection_park(xps_connection_t *connection, xps_connection_wake_cb wake,
+                        void *data) XPS_NOEXCEPT;
+
+/* [stage 13] Takes a parked connection back before the peer said anything
+ * (a pool handing out an idle upstream connection): wake will not be
+ * called, and the connection has no pipe, as after an accept. XPS_E_INVAL
+ * unless it is parked with both pipes already let go (a connection still
+ * sending what it held is not idle yet). */
+int xps_connection_unpark(xps_connection_t *connection) XPS_NOEXCEPT;
 
 /* Registers the callback for xps_connection_close_cb (one per connection;
  * NULL removes it). */

@@ -24,7 +24,7 @@
  * on sending (the reset regression), and the linger ends at the peer's FIN
  * or reset, at its time bound (idle without CPU), at its byte bound, or at
  * once when destroyed, with no callback then; and TCP_NODELAY on every TCP
- * connection (issue 8).
+ * connection and parking between requests (issue 8).
  * Every test ends with the core's member count back where it started and
  * the process's descriptor count back to its value before the test. Run it
  * under `make SAN=1` and valgrind to see that every handle is freed. The
@@ -947,6 +947,163 @@ static void tcp_connections_have_nagle_off(void **state)
     server_finish(&s);
 }
 
+/* ---- parking (issue 8): a kept connection waits between requests with no pipe */
+
+typedef struct park_watch {
+    int wakes;
+    xps_connection_t *woken;
+} park_watch_t;
+
+static void on_wake(xps_connection_t *c, void *data)
+{
+    park_watch_t *w = data;
+    w->wakes++;
+    w->woken = c;
+}
+
+static park_watch_t *g_watch; /* for the stop conditions below */
+
+static bool answer_arrived(server_t *s) { return s->clients[0].got == s->clients[0].in_cap; }
+static bool woken_once(server_t *s) { (void)s; return g_watch->wakes == 1; }
+static bool woken_twice(server_t *s) { (void)s; return g_watch->wakes == 2; }
+static bool next_request_read(server_t *s) { (void)s; return g_in_end->got_len == 4; }
+
+/* The owner's side of one exchange: a pipe the connection fills (the test
+ * is its sink) and a pipe holding `answer` the connection sends. */
+static void attach_exchange(server_t *s, xps_connection_t *conn, test_end_t *in_end,
+                            xps_pipe_t **out, const char *answer)
+{
+    *in_end = (test_end_t){.attached = true};
+    in_end->pipe = xps_pipe_create(s->core, XPS_PIPE_DEFAULT_THRESHOLD);
+    *out = xps_pipe_create(s->core, XPS_PIPE_DEFAULT_THRESHOLD);
+    assert_int_equal(xps_connection_attach_source(conn, in_end->pipe), XPS_OK);
+    assert_int_equal(xps_pipe_attach_sink(in_end->pipe, end_consume, end_source_done, in_end),
+                     XPS_OK);
+    xps_pipe_set_sink_ready(in_end->pipe, true);
+    assert_int_equal(xps_connection_attach_sink(conn, *out), XPS_OK);
+    assert_int_equal(xps_pipe_attach_source(*out, file_produce, file_sink_gone, s), XPS_OK);
+    if (answer)
+        assert_int_equal(xps_pipe_write(*out, xps_buffer_copy_of(answer, strlen(answer))),
+                         XPS_OK);
+}
+
+/* The owner parks, then lets go of both pipes at once: the answer still
+ * reaches the peer, which sees no FIN; the connection closes nothing and
+ * calls nobody while the peer is silent; the peer's next bytes wake it,
+ * and they wait unread in the socket for the owner's new pipe; parked
+ * again, the peer's close wakes it too. No close callback (park clears
+ * it); the owner destroys it, and every member and descriptor is gone. */
+static void parked_connection_sends_its_answer_keeps_no_pipe_and_wakes_on_bytes_or_close(
+    void **state)
+{
+    (void)state;
+    server_t s;
+    server_start(&s, NULL, XPS_PIPE_DEFAULT_THRESHOLD, ACCEPT_ECHO);
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    int err = 0;
+    xps_connection_t *conn = xps_connection_create(s.loop, sv[0], NULL, &err);
+    assert_non_null(conn);
+    xps_connection_on_close(conn, on_close, &s);
+    client_t *peer = &s.clients[s.n_clients++];
+    *peer = (client_t){.fd = sv[1], .read_per_tick = (size_t)-1, .send_per_tick = (size_t)-1};
+    assert_int_equal(fcntl(sv[1], F_SETFL, O_NONBLOCK), 0);
+    client_expect(peer, "", 0, strlen("answer"));
+
+    park_watch_t watch = {0};
+    g_watch = &watch;
+    test_end_t in_end;
+    g_in_end = &in_end;
+    xps_pipe_t *out;
+    attach_exchange(&s, conn, &in_end, &out, "answer");
+    assert_int_equal(xps_connection_park(conn, on_wake, &watch), XPS_OK);
+    assert_int_equal(xps_connection_park(conn, on_wake, &watch), XPS_E_INVAL); /* once */
+    xps_pipe_detach_source(out);         /* no more to send: not the end of the stream */
+    xps_pipe_detach_sink(in_end.pipe);   /* nobody reads: not the end either */
+    assert_true(run_until(&s, answer_arrived, RUN_MS));
+    assert_memory_equal(peer->in, "answer", 6);
+    run_until(&s, NULL, 50); /* the peer is silent: nothing happens */
+    assert_false(peer->eof);              /* no FIN */
+    assert_int_equal(watch.wakes, 0);
+    assert_int_equal(s.closes, 0);
+    assert_int_equal(members_now(&s), s.members + 1); /* the connection; its pipes are gone */
+
+    peer->out = "next", peer->out_len = 4; /* the next request */
+    assert_true(run_until(&s, woken_once, RUN_MS));
+    assert_ptr_equal(watch.woken, conn);
+    assert_int_equal(xps_connection_unpark(conn), XPS_E_INVAL); /* woken: not parked */
+    attach_exchange(&s, conn, &in_end, &out, NULL);
+    assert_true(run_until(&s, next_request_read, RUN_MS));
+    assert_memory_equal(in_end.got, "next", 4);
+
+    assert_int_equal(xps_connection_park(conn, on_wake, &watch), XPS_OK);
+    xps_pipe_detach_source(out);
+    xps_pipe_detach_sink(in_end.pipe);
+    run_until(&s, NULL, 20);
+    close(sv[1]); /* the peer leaves while parked */
+    peer->fd = -1;
+    assert_true(run_until(&s, woken_twice, RUN_MS));
+    assert_int_equal(s.closes, 0);
+    xps_connection_destroy(conn);
+    assert_int_equal(s.closes, 0); /* park cleared the close callback */
+    run_until(&s, NULL, 10);       /* let the deferred frees run */
+    assert_false(fd_is_open(sv[0]));
+    assert_int_equal(members_now(&s), s.members);
+    free(peer->in);
+    peer->in = NULL;
+    server_finish(&s);
+}
+
+/* xps_connection_unpark: a pool takes an idle connection back before the
+ * peer spoke. Only a connection parked with both pipes let go can be taken
+ * (one still holding its pipes is refused); taken, it is never woken and
+ * works as after an accept: the bytes the peer sends next reach the new
+ * owner's pipe, and its answer reaches the peer. */
+static void unparked_connection_is_never_woken_and_carries_a_new_exchange(void **state)
+{
+    (void)state;
+    server_t s;
+    server_start(&s, NULL, XPS_PIPE_DEFAULT_THRESHOLD, ACCEPT_ECHO);
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    int err = 0;
+    xps_connection_t *conn = xps_connection_create(s.loop, sv[0], NULL, &err);
+    assert_non_null(conn);
+    client_t *peer = &s.clients[s.n_clients++];
+    *peer = (client_t){.fd = sv[1], .read_per_tick = (size_t)-1, .send_per_tick = (size_t)-1};
+    assert_int_equal(fcntl(sv[1], F_SETFL, O_NONBLOCK), 0);
+    client_expect(peer, "", 0, strlen("first") + strlen("second"));
+
+    park_watch_t watch = {0};
+    g_watch = &watch;
+    test_end_t in_end;
+    g_in_end = &in_end;
+    xps_pipe_t *out;
+    assert_int_equal(xps_connection_unpark(conn), XPS_E_INVAL); /* never parked */
+    attach_exchange(&s, conn, &in_end, &out, "first");
+    assert_int_equal(xps_connection_park(conn, on_wake, &watch), XPS_OK);
+    assert_int_equal(xps_connection_unpark(conn), XPS_E_INVAL); /* still holds its pipes */
+    xps_pipe_detach_source(out);
+    xps_pipe_detach_sink(in_end.pipe);
+    run_until(&s, NULL, 50);
+    assert_int_equal(peer->got, strlen("first"));
+    assert_int_equal(xps_connection_unpark(conn), XPS_OK);
+
+    attach_exchange(&s, conn, &in_end, &out, "second");
+    peer->out = "next", peer->out_len = 4;
+    assert_true(run_until(&s, next_request_read, RUN_MS));
+    assert_true(run_until(&s, answer_arrived, RUN_MS));
+    assert_memory_equal(peer->in, "firstsecond", 11);
+    assert_int_equal(watch.wakes, 0);
+    xps_pipe_detach_source(out);
+    xps_pipe_detach_sink(in_end.pipe);
+    xps_connection_destroy(conn);
+    run_until(&s, NULL, 10);
+    assert_int_equal(members_now(&s), s.members);
+    client_close(peer);
+    server_finish(&s);
+}
+
 /* A descriptor that is not a socket is refused, and closed (the connection
  * took ownership of it either way). */
 static void connection_create_refuses_a_descriptor_that_is_not_a_socket(void **state)
@@ -1395,6 +1552,8 @@ int main(void)
         cmocka_unit_test(lingering_connection_destroyed_is_gone_at_once_without_a_callback),
         cmocka_unit_test(an_owner_that_knows_the_peer_is_done_closes_without_lingering),
         cmocka_unit_test(tcp_connections_have_nagle_off),
+        cmocka_unit_test(parked_connection_sends_its_answer_keeps_no_pipe_and_wakes_on_bytes_or_close),
+        cmocka_unit_test(unparked_connection_is_never_woken_and_carries_a_new_exchange),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
