@@ -306,7 +306,10 @@ void on_head(xps_session_t *s) {
     if (action.kind == XPS_SESSION_FILE) {
         send_file(s, action.file);
     } else if (action.kind == XPS_SESSION_PROXY) {
-        s->keep = false; // the proxy relays until the upstream closes: one request
+        // [stage 13] Kept after the response unless the request asked to
+        // switch protocols: what follows such a head may not be HTTP, so
+        // it is never read as the next request (nor relayed before a 101).
+        s->keep = s->keep && !h->upgrade;
         proxy_start(s, action.upstream);
     } else {
         reply(s, action.status, action.reason, action.location, action.allow);
@@ -439,6 +442,17 @@ void on_client_closed(xps_connection_t *, int, void *data) {
     static_cast<xps_session_t *>(data)->client = nullptr;
 }
 
+// The task of next_request: reads heads again. [stage 13]
+void on_resume(void *data) {
+    auto *s = static_cast<xps_session_t *>(data);
+    s->next = false;
+    if (s->phase != session_phase::head)
+        return;
+    if (s->from_client)
+        xps_pipe_set_sink_ready(s->from_client, true);
+    parse_heads(s);
+}
+
 } // namespace
 
 // ------------------------------------------------------------ shared
@@ -504,6 +518,22 @@ void end_request(xps_session_t *s) {
     s->next = true;
 }
 
+// [stage 13] After a proxied response. The next head is parsed from a task,
+// not from here: the upstream connection just given back to the pool is
+// still letting go of its pipes (their tasks are queued), and a pipelined
+// request for the same upstream parsed now would find it not yet idle and
+// open a connection of its own. The task runs after those, so it finds it.
+void next_request(xps_session_t *s) {
+    end_request(s);
+    if (s->phase != session_phase::head)
+        return; // ended
+    if (!s->resume)
+        s->resume = xps_task_create(xps_loop_core(s->loop), on_resume, s);
+    if (s->resume)
+        return xps_task_post(s->resume);
+    on_resume(s); // no memory for a task: now, at the cost of a fresh connection
+}
+
 } // namespace session_detail
 
 // --------------------------------------------------------- lifecycle
@@ -566,6 +596,8 @@ void xps_session_destroy(xps_session_t *s) noexcept {
     if (s->client)
         xps_connection_on_close(s->client, nullptr, nullptr);
     xps_upstream_cancel(s->attempt);
+    xps_task_destroy(s->resume);
+    s->resume = nullptr;
     if (s->to_upstream)
         xps_pipe_detach_source(s->to_upstream);
     if (s->from_upstream)

@@ -95,6 +95,7 @@
 #include "modules/file/xps_file.h"
 #include "modules/loop/xps_loop.h"
 #include "modules/tcp/xps_tcp.h"
+#include "modules/upstream/xps_upstream_pool.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -164,6 +165,18 @@ void xps_session_destroy(xps_session_t *session) XPS_NOEXCEPT;
  * Off by default: stage 12's behaviour, exactly. Call it right after
  * create, before the loop runs again. */
 void xps_session_set_http11(xps_session_t *session, bool on) XPS_NOEXCEPT;
+
+/* [stage 13] Lets the proxy reuse upstream connections through `pool`
+ * (borrowed: it must outlive the session; NULL: none, stage 12's one
+ * connection per request). An HTTP/1.1 request then goes up without
+ * "Connection: close" on an idle connection from the pool, or a new one;
+ * after a response that ended exactly at its framing, with the whole
+ * request sent and the upstream not saying "close", the connection goes
+ * back to the pool. A bodyless idempotent request whose reused connection
+ * ends before any byte of an answer is sent once more, on a new one.
+ * Call it right after create. */
+void xps_session_set_upstream_pool(xps_session_t *session,
+                                   xps_upstream_pool_t *pool) XPS_NOEXCEPT;
 
 /* [stage 12] What a config-driven server does to accept clients: one
  * listener per distinct host:port of `config` (xps_config_listener), and a

@@ -3,7 +3,8 @@
 //
 //   xps_session.cpp        lifecycle, reading the head, replies, files
 //   xps_session_route.cpp  xps_session_route: request → action
-//   xps_session_proxy.cpp  the reverse proxy: connect, rewrite, relay, 502
+//   xps_session_proxy.cpp  the reverse proxy: connect, relay, 502, reuse
+//   xps_session_rewrite.cpp the heads the proxy writes, up and down
 //
 // C++ on purpose, hence .hpp: public headers (*.h) are C11 and go through
 // `make check-headers`; this one is included only from modules/session/.
@@ -17,6 +18,7 @@
 
 #include "core/xps_core.h"
 #include "modules/upstream/xps_upstream.h"
+#include "modules/upstream/xps_upstream_pool.h"
 
 // Where a session is in its one exchange. Transitions only go down.
 enum class session_phase {
@@ -82,6 +84,21 @@ struct xps_session_s {
     bool response_done;                    // all of the response has gone down
     bool upstream_failed;                  // the upstream connection ended in an error
                                            // (a cut body must not get a last-chunk)
+    // connection reuse [stage 13]
+    xps_upstream_pool_t *pool;             // borrowed (xps_session_set_upstream_pool);
+                                           // NULL: one upstream connection per request
+    bool ask_keep;                         // the forwarded head asked the upstream to keep
+                                           // its connection (no "Connection: close")
+    bool upstream_keeps;                   // ... and the response's head agreed
+    bool reused;                           // the upstream connection came from the pool
+    bool retried;                          // this request already went to a fresh one
+    bool upstream_spoke;                   // a byte came from the upstream for this request
+    bool leftover;                         // bytes came after the response's end: the
+                                           // connection is not reusable
+    bool client_framed;                    // the client can tell where the response ends
+                                           // without our close (not close-delimited)
+    xps_task_t *resume;                    // owned, or NULL: parses the next request once
+                                           // the released upstream connection is idle
 };
 
 // How the response is relayed to the client.
@@ -118,6 +135,30 @@ void finish(xps_session_t *s);
 // for the next request on the same connection (keep-alive, pipelining);
 // otherwise finish(). [stage 13]
 void end_request(xps_session_t *s);
+
+// The response to a proxied request has all gone down and the client's
+// connection stays [stage 13]: back to reading heads, with the next
+// request (pipelined, or still to come) parsed as if from a kept-alive
+// file response. Called from the proxy, outside parse_heads.
+void next_request(xps_session_t *s);
+
+// The heads the proxy writes (xps_session_rewrite.cpp). forward_head: the
+// request head for one hop, with `last_lines` ("Connection: close\r\n",
+// or "" to keep the upstream connection) before the blank line.
+std::string forward_head(const xps_http_head_t *h, const char *buf,
+                         const xps_session_forward_t *fwd, const char *last_lines);
+// [stage 13] the protocols of an Upgrade we pass on ("" none), and the head
+// that asks for them (NULL when out of memory).
+std::string upgrade_offer(const xps_http_head_t *h, const char *buf);
+xps_buffer_t *upgrade_head(const xps_http_head_t *h, const char *buf,
+                           const xps_session_forward_t *fwd, const std::string &offer);
+// [stage 13] the response head for the client: hop-by-hop fields out
+// (a chunked coding relayed as is keeps its Transfer-Encoding and Trailer
+// with keep_chunked), status line HTTP/1.1, then `last_lines`.
+std::string client_head(const std::string &head, size_t head_length, bool keep_chunked,
+                        const char *last_lines);
+// [stage 13] whether the response's head lets its connection be reused.
+bool upstream_keeps(const std::string &head, size_t head_length, int version);
 
 // proxy: connects to the action's upstream; the rest follows by itself.
 void proxy_start(xps_session_t *s, const xps_config_upstream_t *upstream);

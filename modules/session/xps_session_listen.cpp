@@ -10,6 +10,7 @@
 #include "core/xps_logger.h"
 #include "modules/session/xps_session.h"
 #include "modules/tcp/xps_tcp.h"
+#include "modules/upstream/xps_upstream_pool.h"
 
 namespace {
 
@@ -19,6 +20,7 @@ struct accept_ctx {
     const xps_config_t *config;            // borrowed: outlives the core
     const xps_config_listener_t *listener; // this listener's record in config
     bool http11;                           // [stage 13] sessions keep connections, ...
+    xps_upstream_pool_t *pool;             // [stage 13] idle upstream connections; NULL in 12
 };
 
 // The contexts of all listeners, a member of the core: it joins before the
@@ -32,8 +34,10 @@ void on_accept(xps_listener_t *, xps_connection_t *connection, void *data) {
     auto *a = static_cast<accept_ctx *>(data);
     int error = XPS_OK;
     xps_session_t *s = xps_session_create(a->loop, connection, a->config, a->listener, &error);
-    if (s && a->http11) // (a failure is logged by the session)
+    if (s && a->http11) { // (a failure is logged by the session)
         xps_session_set_http11(s, true);
+        xps_session_set_upstream_pool(s, a->pool);
+    }
 }
 
 void destroy_set(void *p) {
@@ -59,10 +63,16 @@ int xps_session_listen_all(xps_loop_t *loop, const xps_config_t *config, bool ht
         delete set;
         return XPS_E_NOMEM;
     }
+    // [stage 13] One pool for every session of this loop; a member of the
+    // core that joins before the listeners, so it outlives every session.
+    xps_upstream_pool_t *pool = nullptr;
+    int error = XPS_OK;
+    if (http11 && !(pool = xps_upstream_pool_create(loop, XPS_UPSTREAM_POOL_MAX_IDLE,
+                                                    XPS_UPSTREAM_POOL_IDLE_MS, &error)))
+        return error;
     for (size_t i = 0; i < set->ctx.size(); i++) {
         const xps_config_listener_t *l = xps_config_listener(config, i);
-        set->ctx[i] = accept_ctx{loop, config, l, http11};
-        int error = XPS_OK;
+        set->ctx[i] = accept_ctx{loop, config, l, http11, pool};
         if (!xps_listener_create(loop, l->host, l->port, nullptr, on_accept, &set->ctx[i], &error)) {
             XPS_LOG(XPS_LOG_ERROR, "session", "cannot listen on %s:%u: %s", l->host, l->port,
                     xps_strerror(error));

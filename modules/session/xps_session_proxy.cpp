@@ -21,6 +21,7 @@
 #include <strings.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cctype>
 #include <cstdio>
 #include <cstring>
@@ -37,146 +38,6 @@ using namespace session_detail;
 
 namespace {
 
-// ----------------------------------------------------- the request head
-
-// Hop-by-hop fields (RFC 9110 §7.6.1): they describe this connection, not
-// the message, and must not travel past it. Connection names more.
-// HTTP2-Settings belongs to an "Upgrade: h2c" (RFC 7540 §3.2.1), which we
-// never pass on: xps speaks no HTTP/2.
-constexpr const char *hop_by_hop[] = {"connection", "keep-alive", "proxy-connection", "te",
-                                      "upgrade", "http2-settings"};
-
-// The body's framing. Never forwarded as received: forward_head writes
-// its own from what the parser decided (one Content-Length value, or
-// "Transfer-Encoding: chunked" for a body that forward_body re-encodes),
-// so the upstream can only read the body where xps read it (RFC 9112
-// §6.3; "Content-Length: 5, 5" and "Transfer-Encoding: ,chunked," are
-// accepted from the client but leave as "5" and "chunked").
-constexpr const char *framing_fields[] = {"content-length", "transfer-encoding"};
-
-bool in_list(const char *buf, xps_http_slice_t name, const char *const *list, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if (xps_http_slice_iequals(buf, name, list[i]))
-            return true;
-    return false;
-}
-
-// Whether some Connection header lists this field's name.
-bool named_by_connection(const xps_http_head_t *h, const char *buf, xps_http_slice_t name) {
-    std::string token(buf + name.offset, name.length);
-    for (const xps_http_header_t *c = xps_http_head_find(h, buf, "Connection", nullptr); c;
-         c = xps_http_head_find(h, buf, "Connection", c))
-        if (xps_http_list_has_token(buf, c->value, token.c_str()))
-            return true;
-    return false;
-}
-
-// A field name with '_' is a valid token, but a CGI-style upstream maps
-// '_' and '-' both to '_' ("Transfer_Encoding" reaches it as
-// HTTP_TRANSFER_ENCODING): such a name could smuggle a field past our
-// checks under the name of another. Dropped, as nginx does by default.
-bool has_underscore(const char *buf, xps_http_slice_t name) {
-    return std::memchr(buf + name.offset, '_', name.length) != nullptr;
-}
-
-// Whether a received field stays behind. Host is never dropped, even if
-// Connection names it ("Connection: host" is an attack, not a request).
-bool dropped(const xps_http_head_t *h, const char *buf, xps_http_slice_t name) {
-    if (in_list(buf, name, hop_by_hop, sizeof hop_by_hop / sizeof *hop_by_hop) ||
-        in_list(buf, name, framing_fields, sizeof framing_fields / sizeof *framing_fields) ||
-        has_underscore(buf, name))
-        return true;
-    return !xps_http_slice_iequals(buf, name, "host") && named_by_connection(h, buf, name);
-}
-
-void append_slice(std::string &out, const char *buf, xps_http_slice_t s) {
-    out.append(buf + s.offset, s.length);
-}
-
-// Appends "<name>: <received values, comma-joined>, <ours>\r\n".
-void append_list(std::string &out, const xps_http_head_t *h, const char *buf, const char *name,
-                 const std::string &ours) {
-    out += name;
-    out += ": ";
-    for (const xps_http_header_t *f = xps_http_head_find(h, buf, name, nullptr); f;
-         f = xps_http_head_find(h, buf, name, f)) {
-        append_slice(out, buf, f->value);
-        out += ", ";
-    }
-    out += ours;
-    out += "\r\n";
-}
-
-// "METHOD origin-form-target HTTP/1.x\r\n"
-void append_request_line(std::string &out, const xps_http_head_t *h, const char *buf) {
-    append_slice(out, buf, h->method_name);
-    out += ' ';
-    if (h->target_form == XPS_HTTP_FORM_ABSOLUTE) { // "http://a/p?q" → "/p?q"
-        if (h->path.length == 0)
-            out += '/';
-        append_slice(out, buf, h->path);
-        if (h->has_query) {
-            out += '?';
-            append_slice(out, buf, h->query);
-        }
-    } else {
-        append_slice(out, buf, h->target);
-    }
-    // The client's own version: the response is relayed to it unchanged,
-    // so the upstream must answer in a version the client reads (an
-    // HTTP/1.0 client cannot read a chunked reply).
-    out += h->version == XPS_HTTP_VERSION_1_0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n";
-}
-
-// Via's received-by must be a token (or host): "my site" → "my-site".
-std::string via_token(const char *name) {
-    std::string t = name && *name ? name : "xps";
-    for (char &c : t)
-        if (!(std::isalnum(static_cast<unsigned char>(c)) || std::strchr("!#$%&'*+-.^_`|~", c)))
-            c = '-';
-    return t;
-}
-
-std::string forward_head(const xps_http_head_t *h, const char *buf,
-                         const xps_session_forward_t *fwd) {
-    std::string out;
-    out.reserve(h->head_length + 128);
-    append_request_line(out, h, buf);
-    bool host_done = false;
-    for (size_t i = 0; i < h->header_count; i++) {
-        const xps_http_header_t &f = h->headers[i];
-        if (dropped(h, buf, f.name) || xps_http_slice_iequals(buf, f.name, "x-forwarded-for") ||
-            xps_http_slice_iequals(buf, f.name, "via"))
-            continue; // the last two are re-emitted below, with our entry
-        bool is_host = xps_http_slice_iequals(buf, f.name, "host");
-        if (is_host && h->target_form == XPS_HTTP_FORM_ABSOLUTE)
-            continue; // replaced by the target's authority (RFC 9112 §3.2.2)
-        host_done |= is_host;
-        append_slice(out, buf, f.name);
-        out += ": ";
-        append_slice(out, buf, f.value);
-        out += "\r\n";
-    }
-    if (!host_done && h->target_form == XPS_HTTP_FORM_ABSOLUTE && h->host.length > 0) {
-        out += "Host: ";
-        append_slice(out, buf, h->host);
-        if (h->port != 0)
-            out += ':' + std::to_string(h->port);
-        out += "\r\n";
-    } else if (!host_done && fwd->default_host) {
-        (out += "Host: ") += fwd->default_host;
-        out += "\r\n";
-    }
-    if (h->body == XPS_HTTP_BODY_LENGTH) // our framing, from what the parser read
-        out += "Content-Length: " + std::to_string(h->content_length) + "\r\n";
-    else if (h->body == XPS_HTTP_BODY_CHUNKED)
-        out += "Transfer-Encoding: chunked\r\n";
-    append_list(out, h, buf, "X-Forwarded-For", fwd->client_ip ? fwd->client_ip : "unknown");
-    append_list(out, h, buf, "Via",
-                (h->version == XPS_HTTP_VERSION_1_0 ? "1.0 " : "1.1 ") + via_token(fwd->via_name));
-    out += "Connection: close\r\n\r\n"; // [stage 13] keep-alive to upstreams
-    return out;
-}
 
 // --------------------------------------------------------- the relay
 
@@ -231,60 +92,6 @@ void fail(xps_session_t *s, const char *why) {
 // bytes go down untouched, until the upstream closes.
 constexpr size_t max_response_head = 16 * 1024;
 
-// Hop-by-hop fields of a response (RFC 9110 §7.6.1), besides those its
-// Connection header names.
-constexpr const char *response_hop_by_hop[] = {"connection", "keep-alive", "proxy-connection",
-                                               "te", "trailer", "upgrade", "transfer-encoding"};
-
-// Whether the comma-separated list[0..len) has `token` (case-insensitive).
-bool list_has(const std::string &list, const std::string &token) {
-    size_t at = 0;
-    while (at <= list.size()) {
-        size_t end = list.find(',', at);
-        if (end == std::string::npos)
-            end = list.size();
-        size_t a = at, b = end;
-        while (a < b && (list[a] == ' ' || list[a] == '\t'))
-            a++;
-        while (b > a && (list[b - 1] == ' ' || list[b - 1] == '\t'))
-            b--;
-        if (b - a == token.size() && strncasecmp(list.data() + a, token.data(), b - a) == 0)
-            return true;
-        at = end + 1;
-    }
-    return false;
-}
-
-// [stage 13] The head minus the hop-by-hop fields (and those Connection
-// names), plus our framing: "Transfer-Encoding: chunked" and "Connection:
-// close". The status line says HTTP/1.1 whatever the upstream spoke: a
-// proxy sends its own version, and a client may ignore chunked in an
-// HTTP/1.0 response.
-std::string chunked_head(const std::string &head, size_t head_length) {
-    std::string connection; // every Connection value, comma-joined
-    std::string out;
-    for (int pass = 0; pass < 2; pass++) {
-        size_t line = head.find("\r\n") + 2; // after the status line
-        if (pass == 1) // our own version (RFC 9110 §6.2): 1.1, which has chunked
-            out.assign("HTTP/1.1").append(head, 8, line - 8);
-        while (line + 2 < head_length) {
-            size_t end = head.find("\r\n", line);
-            size_t colon = head.find(':', line);
-            std::string name = head.substr(line, colon - line);
-            for (char &c : name)
-                c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-            if (pass == 0 && name == "connection")
-                connection.append(head, colon + 1, end - colon - 1).append(",");
-            bool drop = list_has(connection, name) && name != "content-length";
-            for (const char *h : response_hop_by_hop)
-                drop |= name == h;
-            if (pass == 1 && !drop)
-                out.append(head, line, end + 2 - line);
-            line = end + 2;
-        }
-    }
-    return out + "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
-}
 
 // Queues bytes[0..len) for the client: as they are, or as one chunk.
 int write_down(xps_session_t *s, const char *bytes, size_t len) {
@@ -326,14 +133,68 @@ int relay_body(xps_session_t *s, const char *bytes, size_t len, size_t *used) {
     return write_down(s, bytes, *used);
 }
 
-// The whole response has been relayed: the exchange is over, whatever the
-// upstream does with its connection next (it may well keep it open,
-// "Connection: close" or not).
+// [stage 13] Whether the upstream connection may carry another request:
+// both ends asked for it, the response ended exactly where its framing
+// said (nothing after it: bytes past the end would pass for the next
+// answer), the whole request went up, and the connection is intact.
+bool reusable(const xps_session_t *s) {
+    return s->pool && s->upstream && s->upstream_keeps && !s->leftover && !s->upstream_failed &&
+           s->body_done && !s->tunnel && s->to_upstream && xps_pipe_len(s->to_upstream) == 0 &&
+           s->from_upstream && xps_pipe_len(s->from_upstream) == 0;
+}
+
+// Lets go of the upstream connection: into the pool when reusable (it
+// parks, see xps_upstream_pool_put), else closed; our pipe ends go.
+void release_upstream(xps_session_t *s) {
+    xps_connection_t *up = s->upstream;
+    bool pooled = false;
+    if (up)
+        xps_connection_on_close(up, nullptr, nullptr);
+    if (reusable(s))
+        pooled = xps_upstream_pool_put(s->pool, s->upstream_cfg->host, s->upstream_cfg->port,
+                                       up) == XPS_OK;
+    if (s->to_upstream)
+        xps_pipe_detach_source(s->to_upstream);
+    if (s->from_upstream)
+        xps_pipe_detach_sink(s->from_upstream);
+    s->to_upstream = s->from_upstream = nullptr;
+    if (up && !pooled)
+        xps_connection_destroy(up);
+    s->upstream = nullptr;
+}
+
+// The state of one proxied exchange, cleared for the next request.
+void reset_exchange(xps_session_t *s) {
+    s->upstream_cfg = nullptr;
+    s->body_done = s->upgrade_asked = s->response_done = s->upstream_failed = false;
+    s->ask_keep = s->upstream_keeps = s->reused = s->retried = false;
+    s->upstream_spoke = s->leftover = s->client_framed = false;
+    s->relayed = 0;
+    s->reframe = reframe_raw;
+    s->response_head.clear();
+}
+
+// The whole response has been relayed: the exchange is over. The upstream
+// connection goes back to the pool if it can; [stage 13] the client's
+// stays open for its next request when both it and the response's framing
+// allow (a close-delimited body relayed as is ends only with our close).
 void response_complete(xps_session_t *s) {
-    XPS_LOG(XPS_LOG_DEBUG, log_name, "%s \"%s\" -> proxied to %s, %llu bytes", s->client_ip,
-            s->request_line.c_str(), s->upstream_cfg->text,
+    XPS_LOG(XPS_LOG_DEBUG, log_name, "%s \"%s\" -> proxied to %s%s, %llu bytes", s->client_ip,
+            s->request_line.c_str(), s->upstream_cfg->text, s->reused ? " (reused)" : "",
             static_cast<unsigned long long>(s->relayed));
-    finish(s);
+    release_upstream(s);
+    if (!s->keep || !s->client_framed || !s->to_client)
+        return finish(s);
+    reset_exchange(s);
+    s->phase = session_phase::head;
+    next_request(s);
+}
+
+// [stage 13] Our Connection field for the client's response.
+const char *connection_line(const xps_session_t *s) {
+    if (!s->keep)
+        return "Connection: close\r\n";
+    return s->version == XPS_HTTP_VERSION_1_0 ? "Connection: keep-alive\r\n" : "";
 }
 
 // How the response's body is delimited: what its head says (RFC 9112
@@ -359,6 +220,32 @@ int follow_body(xps_session_t *s, int framing, uint64_t length) {
     return XPS_OK;
 }
 
+// Queues the response head and the body bytes[head_len, head_len + used)
+// of response_head that came with it: as they came (`head` empty), or our
+// rewritten head then the bytes, in one write — except a re-framed body,
+// which goes as a chunk of its own after the head.
+int queue_head(xps_session_t *s, std::string &head, bool reframe, size_t head_len, size_t used) {
+    const std::string &buf = s->response_head;
+    int error = XPS_OK;
+    if (head.empty()) { // stage 12, or no head we could read: as it came
+        s->relayed += head_len + used;
+        return head_len + used > 0 ? write_down(s, buf.data(), head_len + used) : XPS_OK;
+    }
+    if (!reframe) {
+        try {
+            head.append(buf, head_len, used);
+        } catch (const std::bad_alloc &) {
+            return XPS_E_NOMEM;
+        }
+        s->relayed += head.size();
+        return write_copy(s->to_client, head.data(), head.size());
+    }
+    error = write_copy(s->to_client, head.data(), head.size());
+    s->relayed += head.size() + used;
+    s->reframe = reframe_chunked;
+    return error == XPS_OK ? write_down(s, buf.data() + head_len, used) : error;
+}
+
 // The final head is complete (or will never be): decide how its body is
 // framed, queue the head (rewritten or not) and what followed it. [stage
 // 13] A body the upstream means to end by closing (no length, no coding:
@@ -374,25 +261,31 @@ int send_response_head(xps_session_t *s, const xps_http_response_head_t *r, int 
         return XPS_E_INVAL;
     if (framing == XPS_HTTP_FRAMING_LENGTH || framing == XPS_HTTP_FRAMING_CHUNKED)
         error = follow_body(s, framing, r->content_length);
-    if (framing == XPS_HTTP_FRAMING_CLOSE && rc == XPS_OK && !r->has_transfer_encoding &&
-        s->http11 && s->version == XPS_HTTP_VERSION_1_1) {
-        std::string head = chunked_head(buf, r->head_length);
-        buf.erase(0, r->head_length);
-        error = write_copy(s->to_client, head.data(), head.size());
-        s->relayed += head.size();
-        s->reframe = reframe_chunked;
+    bool reframe = framing == XPS_HTTP_FRAMING_CLOSE && rc == XPS_OK &&
+                   !r->has_transfer_encoding && s->http11 && s->version == XPS_HTTP_VERSION_1_1;
+    s->client_framed = framing != XPS_HTTP_FRAMING_CLOSE || reframe;
+    s->keep = s->keep && s->client_framed; // else only our close ends the body
+    s->upstream_keeps = s->ask_keep && rc == XPS_OK && framing != XPS_HTTP_FRAMING_CLOSE &&
+                        upstream_keeps(buf, r->head_length, r->version);
+    // [stage 13] A head we can read is rewritten (client_head): our version,
+    // our framing when re-framed, our Connection field.
+    std::string head;
+    try {
+        std::string last = reframe ? "Transfer-Encoding: chunked\r\n" : "";
+        if (rc == XPS_OK && s->http11 && s->client_framed)
+            head = client_head(buf, r->head_length, framing == XPS_HTTP_FRAMING_CHUNKED,
+                               (last += connection_line(s)).c_str());
+    } catch (const std::bad_alloc &) {
+        error = XPS_E_NOMEM;
     }
     s->response_done = framing == XPS_HTTP_FRAMING_NONE;
-    // The head as it came (unless rewritten above) and the body bytes after
-    // it leave in one write.
-    size_t head_len = s->reframe == reframe_chunked || rc != XPS_OK ? 0 : r->head_length;
+    size_t head_len = rc != XPS_OK ? 0 : r->head_length;
     size_t used = 0;
     if (error == XPS_OK && !s->response_done)
         error = body_bytes(s, buf.data() + head_len, buf.size() - head_len, &used);
-    if (error == XPS_OK && head_len + used > 0) {
-        error = write_down(s, buf.data(), head_len + used);
-        s->relayed += head_len + used;
-    }
+    s->leftover = s->response_done && head_len + used < buf.size();
+    if (error == XPS_OK)
+        error = queue_head(s, head, reframe, head_len, used);
     buf.clear();
     buf.shrink_to_fit();
     return error;
@@ -447,7 +340,7 @@ bool take_response_head(xps_session_t *s, xps_pipe_t *pipe) {
         if (switched)
             start_tunnel(s);
         else if (s->response_done)
-            response_complete(s);
+            return response_complete(s), false; // the exchange is over
         // Refused (any other answer): the bytes the client sent after its
         // head are never relayed raw; the connection ends with this response.
         return s->phase != session_phase::done;
@@ -507,8 +400,11 @@ bool forward_body(xps_session_t *s, const char *in, size_t len, size_t *used) {
 }
 
 // The body has gone up (or never will): stop reading the client. Bytes it
-// sends from now on are not read (stage 13 reads the next request there).
+// sends from now on are not read; [stage 13] on a kept connection they
+// wait in the pipe: they are the next request, read once this one is over.
 void stop_reading_client(xps_session_t *s) {
+    if (s->keep && s->from_client)
+        return xps_pipe_set_sink_ready(s->from_client, false);
     if (s->from_client)
         xps_pipe_detach_sink(s->from_client);
     s->from_client = nullptr;
@@ -520,50 +416,6 @@ void on_upstream_closed(xps_connection_t *, int reason, void *data) {
     s->upstream_failed |= reason != XPS_OK;
 }
 
-// [stage 13] The protocols of the client's Upgrade (RFC 9110 §7.8) that
-// we ask the upstream for: all but h2c. xps speaks no HTTP/2, and an
-// upstream that switched to it would send frames we would relay as if
-// they were an HTTP/1.1 answer. "" when none is left (or the request asks
-// for none: the parser ignores Upgrade in HTTP/1.0): no upgrade at all.
-std::string upgrade_offer(const xps_http_head_t *h, const char *buf) {
-    std::string offer;
-    size_t at = h->upgrade_protocols.offset, end = at + h->upgrade_protocols.length;
-    while (h->upgrade && at < end) {
-        size_t a = at, b = at;
-        while (b < end && buf[b] != ',')
-            b++;
-        at = b + 1;
-        while (a < b && (buf[a] == ' ' || buf[a] == '\t'))
-            a++;
-        while (b > a && (buf[b - 1] == ' ' || buf[b - 1] == '\t'))
-            b--;
-        size_t name = a; // protocol = protocol-name ["/" protocol-version]
-        while (name < b && buf[name] != '/')
-            name++;
-        if (a == b || xps_http_slice_iequals(buf, xps_http_slice_t{a, name - a}, "h2c"))
-            continue;
-        offer.append(offer.empty() ? "" : ", ").append(buf + a, b - a);
-    }
-    return offer;
-}
-
-// [stage 13] The head of an Upgrade request: the usual one-hop rewrite
-// (Upgrade and Connection are hop-by-hop, so it drops them), then the one
-// hop-by-hop request this upstream must see put back: instead of
-// "Connection: close", "Connection: Upgrade" and the protocols we offer
-// (RFC 9110 §7.8). NULL when out of memory.
-xps_buffer_t *upgrade_head(const xps_http_head_t *h, const char *buf,
-                           const xps_session_forward_t *fwd, const std::string &offer) {
-    try {
-        std::string out = forward_head(h, buf, fwd);
-        static const char close_line[] = "Connection: close\r\n\r\n";
-        out.resize(out.size() - (sizeof close_line - 1)); // forward_head's last line
-        out.append("Connection: Upgrade\r\nUpgrade: ").append(offer).append("\r\n\r\n");
-        return xps_buffer_copy_of(out.data(), out.size());
-    } catch (const std::bad_alloc &) {
-        return nullptr;
-    }
-}
 
 // [stage 13] The upstream answered the Upgrade with 101 Switching
 // Protocols: only now does the connection stop carrying HTTP. The bytes
@@ -602,6 +454,17 @@ void send_continue(xps_session_t *s) {
         XPS_LOG(XPS_LOG_WARN, log_name, "%s: cannot send 100 Continue", s->client_ip);
 }
 
+// The forwarded head (forward_head), in a buffer; NULL when out of memory.
+xps_buffer_t *request_head(const xps_http_head_t *h, const char *buf,
+                           const xps_session_forward_t *fwd, bool keep) {
+    try {
+        std::string out = forward_head(h, buf, fwd, keep ? "" : "Connection: close\r\n");
+        return xps_buffer_copy_of(out.data(), out.size());
+    } catch (const std::bad_alloc &) {
+        return nullptr;
+    }
+}
+
 // Connected: plumb the upstream's pipes, send the head and whatever body
 // bytes came with it.
 void start_relay(xps_session_t *s, xps_connection_t *upstream) {
@@ -635,12 +498,14 @@ void start_relay(xps_session_t *s, xps_connection_t *upstream) {
         return fail(s, "out of memory");
     }
     s->upgrade_asked = !offer.empty();
+    // [stage 13] With a pool, an HTTP/1.1 request asks the upstream to keep
+    // its connection (1.1's default: no Connection field); an HTTP/1.0
+    // client's goes up as 1.0 with "close" (its answer must be one it reads).
+    s->ask_keep = s->pool && s->version == XPS_HTTP_VERSION_1_1 && !s->upgrade_asked;
     xps_session_forward_t fwd{s->client_ip, xps_config_server_name(s->config),
                               s->upstream_cfg->text};
-    int error = XPS_OK;
-    xps_buffer_t *head = s->upgrade_asked
-                             ? upgrade_head(h, s->head.get(), &fwd, offer)
-                             : xps_session_forward_head(h, s->head.get(), &fwd, &error);
+    xps_buffer_t *head = s->upgrade_asked ? upgrade_head(h, s->head.get(), &fwd, offer)
+                                          : request_head(h, s->head.get(), &fwd, s->ask_keep);
     if (!head || xps_pipe_write(s->to_upstream, head) != XPS_OK)
         return fail(s, "out of memory");
     // The response's head is read before anything goes down: to know where
@@ -655,8 +520,9 @@ void start_relay(xps_session_t *s, xps_connection_t *upstream) {
     if (s->http11 && h->expect_continue && h->body != XPS_HTTP_BODY_NONE &&
         s->head_len == h->head_length)
         send_continue(s);
-    size_t used = 0; // body bytes that arrived with the head
-    if (!forward_body(s, s->head.get() + h->head_length, s->head_len - h->head_length, &used))
+    size_t used = 0; // body bytes that arrived with the head (none left on a retry)
+    if (!s->body_done &&
+        !forward_body(s, s->head.get() + h->head_length, s->head_len - h->head_length, &used))
         return;
     if (s->body_done)
         stop_reading_client(s);
@@ -664,6 +530,38 @@ void start_relay(xps_session_t *s, xps_connection_t *upstream) {
         body_cut_short(s);
     else
         xps_pipe_set_sink_ready(s->from_client, true);
+}
+
+// [stage 13] A request may go again, once, on a fresh connection when the
+// reused one it went on ended before any byte of an answer: the upstream
+// closed it (its idle timeout) while the request was on its way, so it
+// was never processed — if the method is idempotent (RFC 9110 §9.2.2:
+// GET, HEAD, OPTIONS, TRACE, PUT, DELETE) and the request has no body,
+// sending it twice does no harm, and we hold all of it (the head buffer).
+bool may_retry(const xps_session_t *s) {
+    const xps_http_head_t *h = xps_http_parser_head(s->parser);
+    int m = s->method;
+    bool idempotent = m == XPS_HTTP_METHOD_GET || m == XPS_HTTP_METHOD_HEAD ||
+                      m == XPS_HTTP_METHOD_OPTIONS || m == XPS_HTTP_METHOD_TRACE ||
+                      m == XPS_HTTP_METHOD_PUT || m == XPS_HTTP_METHOD_DELETE;
+    bool bodyless = h->body == XPS_HTTP_BODY_NONE ||
+                    (h->body == XPS_HTTP_BODY_LENGTH && h->content_length == 0);
+    return s->reused && !s->retried && idempotent && bodyless && !s->upgrade_asked &&
+           s->to_client;
+}
+
+void connect_fresh(xps_session_t *s);
+
+void retry(xps_session_t *s) {
+    XPS_LOG(XPS_LOG_DEBUG, log_name, "%s \"%s\": the reused connection to %s ended before an "
+            "answer; again on a new one", s->client_ip, s->request_line.c_str(),
+            s->upstream_cfg->text);
+    release_upstream(s); // not reusable: it has ended
+    s->retried = true, s->reused = false, s->upstream_failed = false;
+    s->reframe = reframe_raw;
+    s->response_head.clear();
+    s->phase = session_phase::connecting;
+    connect_fresh(s);
 }
 
 // The connect attempt is over. A failure has been logged by the upstream
@@ -697,8 +595,9 @@ void on_upstream_gone(xps_pipe_t *pipe, void *data) {
 // pipe has room, up to the end of the response.
 void on_upstream_bytes(xps_pipe_t *pipe, void *data) {
     auto *s = static_cast<xps_session_t *>(data);
+    s->upstream_spoke = true;
     if (s->reframe == reframe_head && s->to_client && !take_response_head(s, pipe))
-        return; // the session has ended
+        return; // the session, or this exchange, has ended
     if (s->reframe == reframe_head)
         return; // the head is not complete yet
     xps_pipe_chunk_t chunk;
@@ -713,6 +612,7 @@ void on_upstream_bytes(xps_pipe_t *pipe, void *data) {
         }
         if (error != XPS_OK)
             return finish(s); // the client is gone (or memory is): nobody to answer
+        s->leftover = s->response_done && (used < chunk.len || xps_pipe_len(pipe) > chunk.len);
         xps_pipe_consume(pipe, chunk.len);
         if (s->response_done)
             return response_complete(s); // anything after it was not ours to relay
@@ -730,6 +630,8 @@ void on_upstream_end(xps_pipe_t *pipe, void *data) {
     auto *s = static_cast<xps_session_t *>(data);
     xps_pipe_detach_sink(pipe);
     s->from_upstream = nullptr;
+    if (!s->upstream_spoke && may_retry(s))
+        return retry(s);
     if (s->reframe == reframe_head && s->to_client) { // closed inside its head
         xps_http_response_head_t r{}; // not read: there is no head
         if (send_response_head(s, &r, XPS_E_INVAL) != XPS_OK)
@@ -764,6 +666,23 @@ void proxy_start(xps_session_t *s, const xps_config_upstream_t *upstream) {
     s->phase = session_phase::connecting;
     if (s->from_client) // body bytes wait in the pipe until the upstream is there
         xps_pipe_set_sink_ready(s->from_client, false);
+    // [stage 13] An idle connection to this upstream, if the pool has one.
+    xps_connection_t *idle =
+        s->pool ? xps_upstream_pool_take(s->pool, upstream->host, upstream->port) : nullptr;
+    if (idle) {
+        s->reused = true;
+        return start_relay(s, idle);
+    }
+    connect_fresh(s);
+}
+
+} // namespace session_detail
+
+namespace {
+
+// A new connection to the session's upstream; start_relay follows.
+void connect_fresh(xps_session_t *s) {
+    const xps_config_upstream_t *upstream = s->upstream_cfg;
     int error = XPS_OK;
     s->attempt = xps_upstream_connect(s->loop, upstream->host, upstream->port,
                                       XPS_SESSION_CONNECT_TIMEOUT_MS, on_connected, s, &error);
@@ -773,6 +692,10 @@ void proxy_start(xps_session_t *s, const xps_config_upstream_t *upstream) {
         fail(s, "the upstream cannot be reached");
     }
 }
+
+} // namespace
+
+namespace session_detail {
 
 void proxy_client_bytes(xps_session_t *s) {
     xps_pipe_chunk_t chunk;
@@ -809,6 +732,7 @@ void proxy_client_bytes(xps_session_t *s) {
 }
 
 void proxy_client_end(xps_session_t *s) {
+    s->client_eof = true; // [stage 13] kept: what it sent is answered, then the end
     if (s->tunnel && s->to_upstream) { // [stage 13] half-close: the upstream sees FIN too
         xps_pipe_detach_source(s->to_upstream);
         s->to_upstream = nullptr;
@@ -829,15 +753,7 @@ void proxy_client_room(xps_session_t *s) {
 
 // -------------------------------------------------------------- operations
 
-xps_buffer_t *xps_session_forward_head(const xps_http_head_t *head, const char *buf,
-                                       const xps_session_forward_t *fwd, int *error) noexcept {
-    try {
-        std::string out = forward_head(head, buf, fwd);
-        xps_buffer_t *b = xps_buffer_copy_of(out.data(), out.size());
-        *error = b ? XPS_OK : XPS_E_NOMEM;
-        return b;
-    } catch (const std::bad_alloc &) {
-        *error = XPS_E_NOMEM;
-        return nullptr;
-    }
+void xps_session_set_upstream_pool(xps_session_t *s, xps_upstream_pool_t *pool) noexcept {
+    assert(s);
+    s->pool = pool;
 }
