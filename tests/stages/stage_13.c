@@ -33,6 +33,13 @@
  *    many header lines); an absolute-form target, dot segments and
  *    percent-escapes resolve to the file; a path climbing above the root
  *    gets 403;
+ *  - connection reuse, against the strict test upstream on 3000 (its
+ *    X-Connection says which upstream connection answered): a client
+ *    connection stays open after a proxied response; ten requests on it
+ *    reach the upstream over one connection; three pipelined ones are
+ *    answered in order; an upstream's "Connection: close" gets the next
+ *    request a fresh connection; a GET whose reused connection the
+ *    upstream closes unanswered is retried once on a fresh one;
  *  - then the hardening checks of tests/support/hardening_checks.h, with
  *    the strict test upstream on 3000: no tunnel before the upstream's
  *    101 (and the WebSocket tunnel after it), loose chunked framing
@@ -456,6 +463,139 @@ static void answers_the_rfc_status_for_refusals_and_never_leaves_root(void **sta
     }
 }
 
+/* ------------------------------------------- connection reuse (pooling) */
+
+/* The strict upstream's answer numbers: X-Connection (which upstream
+ * connection, in accept order) and X-Request-Number (which request on it);
+ * 0 when absent. */
+static void answer_numbers(const xt_response_t *r, long *connection, long *request)
+{
+    char v[32];
+    *connection = xt_header_value(r->head, "X-Connection", v, sizeof v) ? atol(v) : 0;
+    *request = xt_header_value(r->head, "X-Request-Number", v, sizeof v) ? atol(v) : 0;
+}
+
+/* GET `target` on fd (kept open), read its response. */
+static xt_response_t *get_on(int fd, const char *target)
+{
+    char request[256];
+    snprintf(request, sizeof request, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", target);
+    return xt_ask(fd, request, false);
+}
+
+static void keeps_the_client_connection_after_a_proxied_response(void **state)
+{
+    (void)state;
+    xt_hard_start_server(FIXTURE);
+    xt_upstream_start(3000, "strict");
+    int fd = xt_connect(8002);
+    xt_response_t *r = get_on(fd, "/first");
+    char conn[64] = "";
+    bool said_close = xt_header_value(r->head, "Connection", conn, sizeof conn) &&
+                      strcasecmp(conn, "close") == 0;
+    xt_expect(r->status == 200 && !said_close,
+              "GET /first on 8002 (proxied to the strict upstream): 200, without "
+              "\"Connection: close\"", "%s", xt_describe_response(r));
+    test_free(r);
+    r = get_on(fd, "/second");
+    xt_expect(r->status == 200 && strstr(r->body, "GET /second HTTP/1.1"),
+              "a second request on the same client connection is proxied and answered (200, the "
+              "upstream saw GET /second)", "%s", xt_describe_response(r));
+    test_free(r);
+    close(fd);
+}
+
+static void proxies_ten_requests_over_one_upstream_connection(void **state)
+{
+    (void)state;
+    xt_hard_start_server(FIXTURE);
+    xt_upstream_start(3000, "strict");
+    int fd = xt_connect(8002);
+    for (int i = 1; i <= 10; i++) {
+        char target[32], expected[300];
+        snprintf(target, sizeof target, "/n/%d", i);
+        xt_response_t *r = get_on(fd, target);
+        long connection, request;
+        answer_numbers(r, &connection, &request);
+        snprintf(expected, sizeof expected,
+                 "request %d of 10 on one client connection to 8002: 200 from the upstream's "
+                 "connection 1 (X-Connection: 1), its request %d (X-Request-Number: %d)",
+                 i, i, i);
+        xt_expect(r->status == 200 && connection == 1 && request == i, expected, "%s",
+                  xt_describe_response(r));
+        test_free(r);
+    }
+    close(fd);
+}
+
+static void answers_pipelined_proxied_requests_in_order(void **state)
+{
+    (void)state;
+    xt_hard_start_server(FIXTURE);
+    xt_upstream_start(3000, "strict");
+    int fd = xt_connect(8002);
+    const char *three = "GET /p/1 HTTP/1.1\r\nHost: x\r\n\r\nGET /p/2 HTTP/1.1\r\nHost: x\r\n\r\n"
+                        "GET /p/3 HTTP/1.1\r\nHost: x\r\n\r\n";
+    xt_send_all(fd, three, strlen(three));
+    for (int i = 1; i <= 3; i++) {
+        xt_response_t *r = xt_read_response(fd, false);
+        char expected[200], line[32];
+        snprintf(line, sizeof line, "GET /p/%d HTTP/1.1", i);
+        snprintf(expected, sizeof expected,
+                 "three proxied requests in one write: response %d is 200 for GET /p/%d", i, i);
+        xt_expect(r->status == 200 && strstr(r->body, line), expected, "%s",
+                  xt_describe_response(r));
+        test_free(r);
+    }
+    close(fd);
+}
+
+static void an_upstream_that_says_close_gets_a_fresh_connection(void **state)
+{
+    (void)state;
+    xt_hard_start_server(FIXTURE);
+    xt_upstream_start(3000, "strict");
+    int fd = xt_connect(8002);
+    xt_response_t *r = get_on(fd, "/close-after-this");
+    long c1, n1, c2, n2;
+    answer_numbers(r, &c1, &n1);
+    xt_expect(r->status == 200 && c1 == 1,
+              "GET /close-after-this: 200 from upstream connection 1, which says "
+              "\"Connection: close\"", "%s", xt_describe_response(r));
+    test_free(r);
+    r = get_on(fd, "/next");
+    answer_numbers(r, &c2, &n2);
+    xt_expect(r->status == 200 && c2 == 2 && n2 == 1,
+              "the next request on the same client connection: 200 on a fresh upstream "
+              "connection (X-Connection: 2, X-Request-Number: 1)", "%s", xt_describe_response(r));
+    test_free(r);
+    close(fd);
+}
+
+static void retries_a_get_whose_reused_connection_the_upstream_closed(void **state)
+{
+    (void)state;
+    xt_hard_start_server(FIXTURE);
+    xt_upstream_start(3000, "strict");
+    int fd = xt_connect(8002);
+    xt_response_t *r = get_on(fd, "/warm-up");
+    long c, n;
+    answer_numbers(r, &c, &n);
+    xt_expect(r->status == 200 && c == 1, "GET /warm-up: 200 from upstream connection 1", "%s",
+              xt_describe_response(r));
+    test_free(r);
+    /* Reused, connection 1 closes on /vanish without a byte: the GET has no
+     * body and is idempotent, so it goes again, on a fresh connection. */
+    r = get_on(fd, "/vanish");
+    answer_numbers(r, &c, &n);
+    xt_expect(r->status == 200 && c == 2 && n == 1 && strstr(r->body, "GET /vanish HTTP/1.1"),
+              "GET /vanish, which the upstream's reused connection 1 closes unanswered: retried "
+              "once, 200 from a fresh connection (X-Connection: 2, X-Request-Number: 1)",
+              "%s", xt_describe_response(r));
+    test_free(r);
+    close(fd);
+}
+
 /* The hardening checks (tests/support/hardening_checks.h): the exact bytes
  * outside test suites broke stage 13 with, on this stage's fixture. */
 XT_HARD_CHECK_ON(refuses_to_tunnel_before_the_upstreams_101, FIXTURE)
@@ -481,6 +621,11 @@ int main(void)
         XT_CHECK(expect_100_continue_through_the_proxy_and_413_over_the_limit),
         XT_CHECK(reframes_an_unknown_length_response_as_chunked_for_http11),
         XT_CHECK(answers_the_rfc_status_for_refusals_and_never_leaves_root),
+        XT_CHECK(keeps_the_client_connection_after_a_proxied_response),
+        XT_CHECK(proxies_ten_requests_over_one_upstream_connection),
+        XT_CHECK(answers_pipelined_proxied_requests_in_order),
+        XT_CHECK(an_upstream_that_says_close_gets_a_fresh_connection),
+        XT_CHECK(retries_a_get_whose_reused_connection_the_upstream_closed),
         XT_CHECK(refuses_to_tunnel_before_the_upstreams_101),
         XT_CHECK(tunnels_a_websocket_upgrade_after_the_101),
         XT_CHECK(refuses_loose_chunked_framing_with_400),

@@ -274,6 +274,7 @@ struct strict {
     bytes in;                /* received bytes from the start of the request being parsed */
     size_t pos;              /* how many bytes of `in` have been parsed */
     unsigned long number;    /* requests parsed on this connection */
+    unsigned long connection; /* this connection's number: 1, 2, ... in accept order */
     /* the request being parsed, once its head is complete */
     size_t head_len;         /* request line to blank line, inclusive */
     size_t method_len;       /* the method starts `in` */
@@ -285,6 +286,7 @@ struct strict {
 };
 
 static int strict_log_fd = -1; /* the strict log, opened O_APPEND by xt_upstream_serve */
+static unsigned long strict_accepted; /* strict connections accepted so far */
 
 /* One record of the log, with one write(2): readers see whole records. */
 static void log_record(const char *data, size_t len)
@@ -595,6 +597,13 @@ static void log_request(const struct strict *s)
     free(line.data);
 }
 
+/* Whether the parsed request's target starts with `prefix`. */
+static bool target_starts(const struct strict *s, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    return s->target_len >= n && memcmp(s->in.data + s->target_off, prefix, n) == 0;
+}
+
 /* Answers the complete request: 101 and a tunnel for an Upgrade to a
  * target starting /ws-accept, otherwise 200 whose body is the head as
  * received and the decoded body. */
@@ -615,8 +624,9 @@ static void answer_strict(client *c)
     }
     int n = snprintf(head, sizeof head,
                      "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
-                     "X-Request-Number: %lu\r\n\r\n",
-                     s->head_len + s->body.len, s->number);
+                     "X-Request-Number: %lu\r\nX-Connection: %lu\r\n%s\r\n",
+                     s->head_len + s->body.len, s->number, s->connection,
+                     target_starts(s, "/close") ? "Connection: close\r\n" : "");
     out_append(c, head, (size_t)n);
     out_append(c, s->in.data, s->head_len);
     out_append(c, s->body.data, s->body.len);
@@ -653,8 +663,18 @@ static void on_strict_bytes(client *c, const char *buf, size_t len)
     while (parse_request(s)) {
         s->number++;
         log_request(s);
+        if (target_starts(s, "/vanish") && s->number > 1) { /* as if closed while idle */
+            log_record("vanish\n", 7);
+            s->phase = REFUSED;
+            return;
+        }
         answer_strict(c);
+        bool closing = target_starts(s, "/close");
         next_request(s);
+        if (closing) { /* it said so: close once the answer is sent */
+            s->phase = REFUSED;
+            return;
+        }
         if (s->phase == TUNNEL) {
             out_append(c, s->in.data, s->in.len); /* the first tunnelled bytes */
             s->in.len = 0;
@@ -854,8 +874,10 @@ int xt_upstream_serve(uint16_t port, xt_upstream_mode_t mode, const char *log_pa
                     pfds = realloc(pfds, cap * sizeof *pfds);
                 }
                 clients[n++] = (client){.fd = fd};
-                if (mode == XT_UPSTREAM_STRICT)
+                if (mode == XT_UPSTREAM_STRICT) {
                     clients[n - 1].strict = calloc(1, sizeof(struct strict));
+                    clients[n - 1].strict->connection = ++strict_accepted;
+                }
             }
         }
     }

@@ -57,9 +57,19 @@
  *                     reads the next request; it closes only when the client
  *                     does (after sending what it owes) or after a refusal.
  *                     Answer: 200, Content-Type text/plain, Content-Length,
- *                     X-Request-Number: n (1, 2, ... on the connection), whose
- *                     body is the request head exactly as received (request
- *                     line to blank line) and then the decoded body.
+ *                     X-Request-Number: n (1, 2, ... on the connection),
+ *                     X-Connection: c (the connection's number, 1, 2, ... in
+ *                     the order accepted: how many connections a proxy opened),
+ *                     whose body is the request head exactly as received
+ *                     (request line to blank line) and then the decoded body.
+ *                     A target starting "/close" gets "Connection: close" too,
+ *                     and the connection closes after that answer. A target
+ *                     starting "/vanish" is answered only as the FIRST request
+ *                     of its connection; later on a connection it is logged
+ *                       vanish\n
+ *                     and the connection closes unanswered: what a proxy sees
+ *                     when an upstream closes a kept connection as a request
+ *                     arrives (its retry gets a fresh connection, request 1).
  *                     Upgrade: a request with an Upgrade header and a target
  *                     starting "/ws-accept" gets "101 Switching Protocols"
  *                     (Connection: Upgrade, Upgrade: the request's value); from

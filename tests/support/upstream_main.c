@@ -20,11 +20,14 @@ static int usage(FILE *to, int status)
                 "        Content-Length of digits or Transfer-Encoding: chunked without\n"
                 "        extensions or trailers, head 64 KiB, body 16 MiB); Connection: close\n"
                 "        is ignored. Each request is answered 200 with X-Request-Number: n and\n"
-                "        the head as received plus the decoded body, and logged to FILE\n"
+                "        the head as received plus the decoded body, X-Connection: c (the\n"
+                "        connection's number in accept order), and logged to FILE\n"
                 "        (default strict.log) as \"request <n> <method> <target> via=<Via|->\n"
                 "        body=<body>\"; a bad one is logged \"error <reason>\" and the\n"
                 "        connection closed unanswered. An Upgrade to /ws-accept... gets 101\n"
-                "        (logged \"tunnel\") and then an echo; any other Upgrade a plain 200.\n");
+                "        (logged \"tunnel\") and then an echo; any other Upgrade a plain 200.\n"
+                "        /close... is answered with Connection: close, then closed; /vanish...\n"
+                "        closes unanswered (logged \"vanish\") unless first on its connection.\n");
     return status;
 }
 
