@@ -542,8 +542,11 @@ static void answers_pipelined_proxied_requests_in_order(void **state)
         char expected[200], line[32];
         snprintf(line, sizeof line, "GET /p/%d HTTP/1.1", i);
         snprintf(expected, sizeof expected,
-                 "three proxied requests in one write: response %d is 200 for GET /p/%d", i, i);
-        xt_expect(r->status == 200 && strstr(r->body, line), expected, "%s",
+                 "three proxied requests in one write: response %d is 200 for GET /p/%d, over "
+                 "the upstream's connection 1 (X-Connection: 1)", i, i);
+        long connection, request;
+        answer_numbers(r, &connection, &request);
+        xt_expect(r->status == 200 && strstr(r->body, line) && connection == 1, expected, "%s",
                   xt_describe_response(r));
         test_free(r);
     }
