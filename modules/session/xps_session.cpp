@@ -340,6 +340,22 @@ void release_head(xps_session_t *s) {
     std::string().swap(s->request_line);
 }
 
+// A response is queued and nothing of the next request is here. With a
+// park callback (xps_session_set_idle_park), after the first request,
+// the session gives even less back: it parks the connection and ends, and
+// the callback starts a new session when the client speaks again. Not
+// before the first request (a client that just connected sends at once),
+// and not with request bytes still in the pipe (parking drops them).
+void wait_for_request(xps_session_t *s) {
+    if (s->park_wake && s->served > 0 && s->client && s->from_client && s->to_client &&
+        xps_pipe_len(s->from_client) == 0 &&
+        xps_connection_park(s->client, s->park_wake, s->park_data) == XPS_OK) {
+        s->client = nullptr; // the callback's now; it sends what to_client holds first
+        return finish(s);
+    }
+    release_head(s);
+}
+
 // Parses what the head buffer holds. With keep-alive the buffer may hold
 // several pipelined requests: each complete head is answered (its
 // response queued whole, so responses leave in request order), then
@@ -354,7 +370,7 @@ void parse_heads(xps_session_t *s) {
         if (s->head_len == 0 && s->client_eof)
             return finish(s); // every request answered; the client sends no more
         if (s->head_len == 0)
-            return release_head(s); // wait for the next request
+            return wait_for_request(s);
         int rc = xps_http_parser_parse_head(s->parser, s->head.get(), s->head_len);
         if (rc == XPS_E_AGAIN && s->head_len < s->head_cap) {
             if (!s->client_eof)
@@ -582,6 +598,12 @@ xps_session_t *xps_session_create(xps_loop_t *loop, xps_connection_t *client,
 void xps_session_set_http11(xps_session_t *s, bool on) noexcept {
     assert(s);
     s->http11 = on;
+}
+
+void xps_session_set_idle_park(xps_session_t *s, xps_connection_wake_cb wake,
+                               void *data) noexcept {
+    assert(s);
+    s->park_wake = wake, s->park_data = data;
 }
 
 void xps_session_destroy(xps_session_t *s) noexcept {

@@ -38,7 +38,8 @@
  * apply:
  *  - the head is read into one buffer of the parser's max_head (+1) bytes,
  *    allocated by the request's first byte and freed while a connection
- *    waits for its next request (an idle connection holds no buffer);
+ *    waits for its next request (an idle connection holds no buffer; with
+ *    xps_session_set_idle_park, no session either);
  *    a head the parser refuses is answered with its status (400, 413, 414,
  *    431, 501, 505) and reason; a client that stops half-way gets 400.
  *  - route (xps_session_route): listener + Host + longest req_path
@@ -177,6 +178,19 @@ void xps_session_set_http11(xps_session_t *session, bool on) XPS_NOEXCEPT;
  * Call it right after create. */
 void xps_session_set_upstream_pool(xps_session_t *session,
                                    xps_upstream_pool_t *pool) XPS_NOEXCEPT;
+
+/* [stage 13] Lets the session give its connection back while it waits
+ * between two requests. Once a response is queued and no byte of the next
+ * request has come, the session parks the connection (xps_connection_park,
+ * modules/tcp) and ends itself: an idle kept connection then costs a
+ * connection and a socket, not a session, a parser and two pipes. When the
+ * client sends again, or closes, wake(connection, data) owns the
+ * connection: start a new session for it, as for one just accepted.
+ * xps_session_listen_all does so when `http11` is on. wake NULL (the
+ * default): the session keeps its connection while it waits. Call it right
+ * after create. */
+void xps_session_set_idle_park(xps_session_t *session, xps_connection_wake_cb wake,
+                               void *data) XPS_NOEXCEPT;
 
 /* [stage 12] What a config-driven server does to accept clients: one
  * listener per distinct host:port of `config` (xps_config_listener), and a

@@ -62,6 +62,8 @@ struct xps_session_s {
                                            // pipe is full (pause_requests)
     bool client_eof;                       // the client sent FIN; answer what it sent
     uint64_t served;                       // requests answered on this connection
+    xps_connection_wake_cb park_wake;      // xps_session_set_idle_park: who gets the
+    void *park_data;                       // client connection while it is idle
     std::string request_line;              // "GET /x" for the log
 
     // reverse_proxy [stage 12]

@@ -30,14 +30,28 @@ struct listen_set {
     xps_core_member_t *member;
 };
 
-void on_accept(xps_listener_t *, xps_connection_t *connection, void *data) {
-    auto *a = static_cast<accept_ctx *>(data);
+void on_wake(xps_connection_t *connection, void *data);
+
+// A session for a client: just accepted, or back from parking. In stage 13
+// the session parks its connection while it waits between requests, and
+// on_wake starts the next session.
+void start_session(accept_ctx *a, xps_connection_t *connection) {
     int error = XPS_OK;
     xps_session_t *s = xps_session_create(a->loop, connection, a->config, a->listener, &error);
     if (s && a->http11) { // (a failure is logged by the session)
         xps_session_set_http11(s, true);
         xps_session_set_upstream_pool(s, a->pool);
+        xps_session_set_idle_park(s, on_wake, a);
     }
+}
+
+void on_accept(xps_listener_t *, xps_connection_t *connection, void *data) {
+    start_session(static_cast<accept_ctx *>(data), connection);
+}
+
+// A parked client sent its next request, or closed: a new session reads it.
+void on_wake(xps_connection_t *connection, void *data) {
+    start_session(static_cast<accept_ctx *>(data), connection);
 }
 
 void destroy_set(void *p) {

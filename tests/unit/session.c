@@ -18,8 +18,9 @@
  * one thread, every run bounded by a deadline). Covered: a file, a proxied
  * request with its head rewritten and its chunked body forwarded, 502 for
  * a refused connect and for an upstream that closes without a byte, a
- * client sending its head in pieces, and xps_core_destroy with sessions in
- * flight. Each ends with the core's member count back to what it was (the
+ * client sending its head in pieces, xps_core_destroy with sessions in
+ * flight, and (stage 13) one send() per small response on a kept
+ * connection, which is parked between requests. Each ends with the core's member count back to what it was (the
  * session and both connections freed themselves). Run it under `make
  * SAN=1` and valgrind for leaks.
  */
@@ -54,6 +55,22 @@
 #include "modules/tcp/xps_tcp.h"
 
 enum { RUN_MS = 10000, CAP = 65536 };
+
+/* ------------------------------------------------------- send counter */
+
+/* Link-time interposition, as tests/unit/tcp.c does for sendfile(): this
+ * send() wins over libc's for the library linked into this binary. It
+ * records the length of every send() whose bytes start a response, then
+ * makes the system call. */
+static size_t response_sends;
+static size_t response_send_len[8];
+
+ssize_t send(int fd, const void *buf, size_t len, int flags)
+{
+    if (len >= 9 && memcmp(buf, "HTTP/1.1 ", 9) == 0 && response_sends < 8)
+        response_send_len[response_sends++] = len;
+    return sendto(fd, buf, len, flags, NULL, 0);
+}
 
 static char tree[PATH_MAX / 2]; /* the scratch folder: tree/public/... */
 
@@ -374,16 +391,50 @@ typedef struct rig {
     bool up_done;
 
     bool done;               /* the stop condition held */
+
+    bool http11;             /* sessions get stage 13's rules and park while idle */
+    bool in_turn;            /* send a piece only once every earlier one is answered */
+    int wakes;               /* parked connections woken (a new session each) */
 } rig_t;
+
+static void on_wake(xps_connection_t *c, void *data);
+
+static void start_session(rig_t *r, xps_connection_t *c)
+{
+    int error = 12345;
+    xps_session_t *s = xps_session_create(r->loop, c, r->config, r->record, &error);
+    assert_non_null(s);
+    assert_int_equal(error, XPS_OK);
+    if (r->http11) {
+        xps_session_set_http11(s, true);
+        xps_session_set_idle_park(s, on_wake, r);
+    }
+}
 
 static void on_accept(xps_listener_t *l, xps_connection_t *c, void *data)
 {
     (void)l;
     rig_t *r = data;
-    int error = 12345;
-    assert_non_null(xps_session_create(r->loop, c, r->config, r->record, &error));
-    assert_int_equal(error, XPS_OK);
     r->sessions++;
+    start_session(r, c);
+}
+
+/* A parked client connection spoke again: a session of its own, as the
+ * listeners of xps_session_listen_all do. */
+static void on_wake(xps_connection_t *c, void *data)
+{
+    rig_t *r = data;
+    r->wakes++;
+    start_session(r, c);
+}
+
+/* Responses that have arrived whole, counted by their status lines. */
+static int responses_in(const rig_t *r)
+{
+    int n = 0;
+    for (const char *p = r->got; (p = strstr(p, "HTTP/1.1 ")); p++)
+        n++;
+    return n;
 }
 
 static void upstream_step(rig_t *r)
@@ -410,7 +461,8 @@ static void client_step(rig_t *r)
 {
     if (r->client < 0)
         return;
-    if (r->next_piece < 4 && r->pieces[r->next_piece]) {
+    bool my_turn = !r->in_turn || responses_in(r) == r->next_piece;
+    if (r->next_piece < 4 && r->pieces[r->next_piece] && my_turn) {
         const char *p = r->pieces[r->next_piece++];
         assert_int_equal(send(r->client, p, strlen(p), MSG_NOSIGNAL), (ssize_t)strlen(p));
     }
@@ -643,6 +695,34 @@ static void destroying_the_core_frees_sessions_in_flight(void **state)
     rig_stop(&r); /* xps_core_destroy with both sessions alive */
 }
 
+/* Stage 13 on a kept connection (issue 8): each small file's response,
+ * head and body, leaves in ONE send() (no second write for Nagle and the
+ * peer's delayed ACK to hold back); between the two requests the session
+ * parks the connection and ends, and the second request wakes it into a
+ * new session; "Connection: close" then ends it, and everything is freed. */
+static void a_kept_connection_gets_each_small_response_in_one_send_and_parks_between(
+    void **state)
+{
+    (void)state;
+    rig_t r;
+    rig_start(&r, true);
+    r.http11 = r.in_turn = true;
+    r.pieces[0] = "GET /a.txt HTTP/1.1\r\nHost: site.test\r\n\r\n";
+    r.pieces[1] = "GET /a.txt HTTP/1.1\r\nHost: site.test\r\nConnection: close\r\n\r\n";
+    response_sends = 0;
+    rig_run(&r);
+    assert_int_equal(responses_in(&r), 2);
+    const char *second = strstr(r.got + 1, "HTTP/1.1 ");
+    assert_non_null(strstr(r.got, "\r\n\r\nfile a\nHTTP/1.1 200 OK\r\n"));
+    assert_non_null(strstr(second, "\r\nConnection: close\r\n"));
+    assert_int_equal(response_sends, 2); /* one send() per response ... */
+    assert_int_equal(response_send_len[0], (size_t)(second - r.got)); /* ... with all of it */
+    assert_int_equal(response_send_len[1], strlen(second));
+    assert_int_equal(r.sessions, 1); /* one connection accepted */
+    assert_int_equal(r.wakes, 1);    /* parked after the first response, woken by the second */
+    rig_stop(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -654,6 +734,7 @@ int main(void)
         cmocka_unit_test(a_session_answers_502_when_the_upstream_closes_silently),
         cmocka_unit_test(a_session_answers_400_to_a_head_cut_short),
         cmocka_unit_test(destroying_the_core_frees_sessions_in_flight),
+        cmocka_unit_test(a_kept_connection_gets_each_small_response_in_one_send_and_parks_between),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
