@@ -171,13 +171,19 @@ bool lingering_enabled(const xps_tcp_options_t *o) {
     return o->linger_ms > 0 && o->linger_bytes > 0;
 }
 
+// Whether a close, once both pipes are gone, must linger: the owner
+// stopped reading before the peer's FIN, so the peer may still be sending.
+bool will_linger(const xps_connection_t *c) {
+    return c->reading_stopped && c->error == XPS_OK && c->may_linger &&
+           lingering_enabled(&c->options);
+}
+
 // With neither pipe end left, there is nothing more to read or send: close,
 // in stages if the peer may still be sending (see start_linger).
 void close_if_done(xps_connection_t *c) {
     if (!c->had_pipes || c->source_pipe || c->sink_pipe)
         return;
-    if (c->reading_stopped && c->fin_sent && c->error == XPS_OK && c->may_linger &&
-        lingering_enabled(&c->options))
+    if (will_linger(c) && c->fin_sent)
         start_linger(c);
     else
         close_self(c, c->error);
@@ -345,9 +351,13 @@ void source_done(xps_pipe_t *pipe, void *data) {
         c->sink_pipe = nullptr;
         return park_if_free(c);
     }
-    c->fin_sent = shutdown(xps_socket_fd(c->socket), SHUT_WR) == 0; // fails if the peer reset
     xps_pipe_detach_sink(pipe);
     c->sink_pipe = nullptr;
+    // With reading over too, and no lingering to do, close_if_done closes
+    // now, and close() sends the FIN itself: one system call fewer per
+    // connection that ends after its response.
+    if (c->source_pipe || will_linger(c))
+        c->fin_sent = shutdown(xps_socket_fd(c->socket), SHUT_WR) == 0; // fails if the peer reset
     close_if_done(c);
 }
 
