@@ -39,7 +39,8 @@
  *    reach the upstream over one connection; three pipelined ones are
  *    answered in order; an upstream's "Connection: close" gets the next
  *    request a fresh connection; a GET whose reused connection the
- *    upstream closes unanswered is retried once on a fresh one;
+ *    upstream closes unanswered is retried once on a fresh one, a POST
+ *    never (502);
  *  - then the hardening checks of tests/support/hardening_checks.h, with
  *    the strict test upstream on 3000: no tunnel before the upstream's
  *    101 (and the WebSocket tunnel after it), loose chunked framing
@@ -601,6 +602,36 @@ static void retries_a_get_whose_reused_connection_the_upstream_closed(void **sta
     close(fd);
 }
 
+static void never_retries_a_post_whose_reused_connection_the_upstream_closed(void **state)
+{
+    (void)state;
+    xt_hard_start_server(FIXTURE);
+    xt_upstream_start(3000, "strict");
+    int fd = xt_connect(8002);
+    xt_response_t *r = get_on(fd, "/warm-up");
+    long c, n;
+    answer_numbers(r, &c, &n);
+    xt_expect(r->status == 200 && c == 1, "GET /warm-up: 200 from upstream connection 1", "%s",
+              xt_describe_response(r));
+    test_free(r);
+    /* A POST is not idempotent (RFC 9110 §9.2.2): the upstream may have
+     * acted on it before it closed, so it must not be sent again. */
+    r = xt_ask(fd, "POST /vanish HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nonce", false);
+    xt_expect(r->status == 502,
+              "POST /vanish, which the upstream's reused connection 1 closes unanswered: 502, "
+              "not sent again", "%s", xt_describe_response(r));
+    test_free(r);
+    close(fd);
+    fd = xt_connect(8002);
+    r = get_on(fd, "/after");
+    answer_numbers(r, &c, &n);
+    xt_expect(r->status == 200 && c == 2 && n == 1,
+              "the next GET comes on upstream connection 2 as its request 1: no connection "
+              "carried the POST a second time", "%s", xt_describe_response(r));
+    test_free(r);
+    close(fd);
+}
+
 /* The hardening checks (tests/support/hardening_checks.h): the exact bytes
  * outside test suites broke stage 13 with, on this stage's fixture. */
 XT_HARD_CHECK_ON(refuses_to_tunnel_before_the_upstreams_101, FIXTURE)
@@ -701,6 +732,7 @@ int main(void)
         XT_CHECK(answers_pipelined_proxied_requests_in_order),
         XT_CHECK(an_upstream_that_says_close_gets_a_fresh_connection),
         XT_CHECK(retries_a_get_whose_reused_connection_the_upstream_closed),
+        XT_CHECK(never_retries_a_post_whose_reused_connection_the_upstream_closed),
         XT_CHECK(refuses_to_tunnel_before_the_upstreams_101),
         XT_CHECK(tunnels_a_websocket_upgrade_after_the_101),
         XT_CHECK(refuses_loose_chunked_framing_with_400),
