@@ -37,6 +37,9 @@ LDFLAGS  := $(SANITIZE)
 # valgrind checks that stage 06 shuts down without a leak.
 DEB_PACKAGES := g++ make pkg-config libssl-dev zlib1g-dev libcjson-dev \
                 libcmocka-dev netcat-openbsd curl strace pv valgrind
+# What `make bench` measures xps against (and plots with); `make test`
+# installs them too, since it runs the benchmark once, briefly (QUICK=1).
+BENCH_PACKAGES := wrk nginx-light h2o gnuplot-nox
 
 # ------------------------------------------------------------------ sources
 
@@ -67,10 +70,11 @@ GRADER_BINS := $(BUILD)/tests/grader-self-test $(BUILD)/tests/wrong-stage-01 \
                $(BUILD)/tests/course-map $(BUILD)/tests/layout-probe
 CLI_TEST    := $(BUILD)/tests/cli
 TOOL_BINS   := $(BUILD)/bin/test-upstream
+BENCH_BINS  := $(BUILD)/bench/idle-connections $(BUILD)/bench/idle-bytes
 
 # ------------------------------------------------------------------ targets
 
-.PHONY: all help deps run test test-build check-headers grade bench clean \
+.PHONY: all help deps bench-deps run test test-build check-headers grade bench clean \
         $(addprefix stage-,$(STAGE_NUMS))
 
 all: $(STAGE_BINS) $(TOOL_BINS) $(LIBXPS) ## build every stage binary (and libxps.a once it has sources)
@@ -83,24 +87,34 @@ help: ## list the targets
 	@echo
 	@echo "Variables: SAN=1 (ASan+UBSan build in build/san), STAGE=N or COURSE=N, BIN=path, FORMAT=junit (grade)"
 
+# $(call install_missing,TARGET,PACKAGES): apt-get installs those of
+# PACKAGES that dpkg does not list as installed, saying what it runs; not
+# root, it prints the one command to run instead and fails.
+define install_missing
+@missing=""; \
+if ! command -v dpkg-query >/dev/null; then \
+  echo "$(1): this is not a Debian system; install by hand: $(2)"; exit 1; fi; \
+for p in $(2); do \
+  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+done; \
+if [ -z "$$missing" ]; then echo "$(1): all present ($(2))"; exit 0; fi; \
+echo "$(1): missing:$$missing"; \
+if [ "$$(id -u)" != 0 ]; then \
+  echo "$(1): not root, so not installing. Run:"; \
+  echo "  sudo apt-get update && sudo apt-get install -y --no-install-recommends$$missing"; \
+  exit 1; fi; \
+echo "$(1): running: apt-get update"; \
+apt-get update -q >/dev/null || exit 1; \
+echo "$(1): running: apt-get install -y --no-install-recommends$$missing"; \
+DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing >/dev/null || exit 1; \
+echo "$(1): installed:$$missing"
+endef
+
 deps: ## install missing Debian packages (apt-get), saying exactly what it runs
-	@missing=""; \
-	if ! command -v dpkg-query >/dev/null; then \
-	  echo "deps: this is not a Debian system; install by hand: $(DEB_PACKAGES)"; exit 1; fi; \
-	for p in $(DEB_PACKAGES); do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
-	done; \
-	if [ -z "$$missing" ]; then echo "deps: all present ($(DEB_PACKAGES))"; exit 0; fi; \
-	echo "deps: missing:$$missing"; \
-	if [ "$$(id -u)" != 0 ]; then \
-	  echo "deps: not root, so not installing. Run:"; \
-	  echo "  sudo apt-get update && sudo apt-get install -y --no-install-recommends$$missing"; \
-	  exit 1; fi; \
-	echo "deps: running: apt-get update"; \
-	apt-get update -q >/dev/null || exit 1; \
-	echo "deps: running: apt-get install -y --no-install-recommends$$missing"; \
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing >/dev/null || exit 1; \
-	echo "deps: installed:$$missing"
+	$(call install_missing,deps,$(DEB_PACKAGES))
+
+bench-deps: ## install what make bench compares xps with: wrk, nginx, h2o, gnuplot
+	$(call install_missing,bench-deps,$(BENCH_PACKAGES))
 
 $(foreach n,$(STAGE_NUMS),$(eval stage-$(n): $(BUILD)/bin/stage-$(n)))
 
@@ -112,10 +126,14 @@ run: deps ## build and start the newest stage binary with its defaults (and its 
 
 test-build: $(STAGE_BINS) $(TOOL_BINS) $(LIBXPS) $(UNIT_BINS) $(CHECK_BINS) $(GRADER_BINS) $(CLI_TEST)
 
-test: deps ## install, build, run every unit test and stage check (SAN=1: under sanitizers)
-	@$(MAKE) --no-print-directory test-build
+# Then, outside the sanitizer build (whose speed means nothing), the
+# benchmark once for a second per scenario: it proves the harness still
+# works and that every server serves the files; it asserts no speed.
+test: deps $(if $(filter 1,$(SAN)),,bench-deps) ## install, build, run every unit test and stage check (SAN=1: under sanitizers)
+	@$(MAKE) --no-print-directory test-build $(if $(filter 1,$(SAN)),,$(BENCH_BINS))
 	@$(MAKE) --no-print-directory check-headers
 	@tests/run $(BUILD)
+	@$(if $(filter 1,$(SAN)),echo "bench: not run under SAN=1 (a sanitizer build is not measured)",QUICK=1 tests/bench/run $(BUILD))
 
 check-headers: ## compile every public header alone as C11 with -pedantic -Werror
 	@for h in $(PUBLIC_HEADERS); do \
@@ -163,9 +181,10 @@ grade: ## grade a stage binary: make grade STAGE=N | COURSE=N [BIN=path] [FORMAT
 	  echo "grade: JUnit report: $$report"; fi; \
 	env "$${course_env[@]}" XPS_GRADE=1 XPS_STAGE_BIN=$$(realpath $$bin) $(BUILD)/tests/stage-$$n
 
-bench: deps ## measurements: latency with idle connections, RSS per connection
-	@$(MAKE) --no-print-directory $(STAGE_BINS) $(BUILD)/bench/idle-connections
-	@tests/bench/run $(BUILD)
+QUICK ?= 0
+bench: deps bench-deps ## xps beside nginx and h2o: one table, build/bench/results.csv (QUICK=1: 1 s each)
+	@$(MAKE) --no-print-directory $(STAGE_BINS) $(BENCH_BINS)
+	@QUICK=$(QUICK) tests/bench/run $(BUILD)
 
 clean: ## remove build/
 	rm -rf build
@@ -217,6 +236,8 @@ $(BUILD)/tests/cli: $(BUILD)/obj/tests/stages/cli.o $(SUPPORT_LIB)
 	$(CC) $(LDFLAGS) $^ $(TEST_LIBS) -o $@
 
 $(BUILD)/bench/idle-connections: $(BUILD)/obj/tests/bench/idle_connections.o
+$(BUILD)/bench/idle-bytes: $(BUILD)/obj/tests/bench/idle_bytes.o
+$(BENCH_BINS):
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $^ -o $@
 
