@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 #include <new>
+#include <utility>
 
 #include "core/xps_buffer.h"
 #include "core/xps_core.h"
@@ -75,6 +76,21 @@ constexpr size_t sendfile_max = 0x7ffff000;  // the kernel's cap for one sendfil
 // (recv(MSG_TRUNC) would drop them in the kernel, but a NULL buffer upsets
 // valgrind's and ASan's checks of recv(); a copy of a few MiB is cheap.)
 char discard_scratch[64 * 1024];
+
+// The block produce() reads into, kept from one read to the next instead
+// of freed: a small read is copied out of it (hand_over) and the block
+// serves the next recv() of any connection. Without it every request
+// cost a 64 KiB malloc() and free(); freed at the top of the heap, the
+// block let malloc give memory back to the kernel (brk), and the next
+// request took it back with a page fault: one per request, which on this
+// project's VM cost more than the request itself (docs/performance.md,
+// "Page faults"). A big read keeps the block it landed in (the pipe owns
+// it then) and the next read makes a new one. One for the process, as
+// discard_scratch: the loop is single-threaded. Freed at exit.
+struct spare_block {
+    xps_buffer_t *block = nullptr;
+    ~spare_block() { xps_buffer_destroy(block); }
+} spare;
 
 // -------------------------------------------------------------- connection
 
@@ -241,7 +257,7 @@ xps_buffer_t *hand_over(xps_pipe_t *pipe, xps_buffer_t *block, size_t n, int *st
 // the stream ends.
 void produce(xps_pipe_t *pipe, void *data) {
     auto *c = static_cast<xps_connection_t *>(data);
-    xps_buffer_t *block = nullptr;
+    xps_buffer_t *block = std::exchange(spare.block, nullptr);
     int status = XPS_OK;
     while (status == XPS_OK && xps_pipe_room(pipe) > 0) {
         if (!block && !(block = xps_buffer_create(read_block))) {
@@ -260,7 +276,10 @@ void produce(xps_pipe_t *pipe, void *data) {
         if (status == XPS_OK && got < want && !c->peer_hung_up)
             status = XPS_E_AGAIN;
     }
-    xps_buffer_destroy(block);
+    // No callback ran meanwhile (a pipe calls none from xps_pipe_write),
+    // so the spare is still free: the block goes back empty (hand_over
+    // copied out what it read), or NULL when the last read kept it.
+    spare.block = block;
     if (status == XPS_E_AGAIN) {
         c->readable = false;
         xps_pipe_set_source_ready(pipe, false);
