@@ -50,6 +50,11 @@ constexpr size_t inline_file_max = XPS_FILE_CACHE_BYTES_MAX;
 // hold to 256 / 64 + 1 = 5.
 constexpr size_t client_queue_max = 256 * 1024;
 
+// The first allocation for a request head (grow_head doubles it, up to
+// the parser's limit, when a head is longer): a browser's request head is
+// typically 0.5-1.5 KiB.
+constexpr size_t first_head_bytes = 2048;
+
 void free_session(void *p) { delete static_cast<xps_session_t *>(p); }
 
 void destroy_member(void *s) { xps_session_destroy(static_cast<xps_session_t *>(s)); }
@@ -333,11 +338,33 @@ void pause_requests(xps_session_t *s) {
 // Nothing of a request is here yet (a new connection, or a kept-alive one
 // between requests). Such a connection may wait for minutes, and a server
 // may hold thousands, so it gives back what only a request needs: the
-// head buffer (16 KiB) and the request line. The next bytes allocate a
-// buffer again (on_client_bytes).
+// head buffer and the request line. The next bytes allocate a buffer
+// again (on_client_bytes).
 void release_head(xps_session_t *s) {
     s->head.reset();
+    s->head_size = 0;
     std::string().swap(s->request_line);
+}
+
+// Room for more of a head: the buffer starts at first_head_bytes and
+// doubles, up to head_cap, only while a long head keeps arriving. Most
+// heads are well under 2 KiB, and a buffer that small is recycled by the
+// allocator from request to request; a 16 KiB one per request is not: a
+// wave of them freed together lets malloc give the heap's top back to the
+// kernel, and the next wave pays a page fault per request to get it back
+// (docs/performance.md, "Page faults"). The parser keeps offsets, not
+// pointers, so the head may move.
+bool grow_head(xps_session_t *s) {
+    size_t size = s->head_size ? std::min(2 * s->head_size, s->head_cap)
+                               : std::min(first_head_bytes, s->head_cap);
+    std::unique_ptr<char[]> bigger(new (std::nothrow) char[size]);
+    if (!bigger)
+        return false;
+    if (s->head_len > 0)
+        std::memcpy(bigger.get(), s->head.get(), s->head_len);
+    s->head = std::move(bigger);
+    s->head_size = size;
+    return true;
 }
 
 // A response is queued and nothing of the next request is here. With a
@@ -398,15 +425,12 @@ void on_client_bytes(xps_pipe_t *pipe, void *data) {
         xps_pipe_set_sink_ready(pipe, false);
         return;
     }
-    if (!s->head) { // the first bytes of a request (see release_head)
-        s->head.reset(new (std::nothrow) char[s->head_cap]);
-        if (!s->head) {
-            XPS_LOG(XPS_LOG_ERROR, log_name, "%s: no memory for a request head", s->client_ip);
-            return finish(s);
-        }
+    if (s->head_len == s->head_size && s->head_size < s->head_cap && !grow_head(s)) {
+        XPS_LOG(XPS_LOG_ERROR, log_name, "%s: no memory for a request head", s->client_ip);
+        return finish(s);
     }
     size_t got = 0;
-    if (xps_pipe_read(pipe, s->head.get() + s->head_len, s->head_cap - s->head_len, &got) != XPS_OK)
+    if (xps_pipe_read(pipe, s->head.get() + s->head_len, s->head_size - s->head_len, &got) != XPS_OK)
         return finish(s); // cannot happen for a socket's bytes; logged by the pipe
     s->head_len += got;
     parse_heads(s);

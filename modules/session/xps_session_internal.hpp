@@ -43,8 +43,10 @@ struct xps_session_s {
 
     // The request head, parsed where it lies (the parser keeps offsets).
     xps_http_parser_t *parser;             // owned
-    std::unique_ptr<char[]> head;          // head_cap bytes; NULL while no byte of a
+    std::unique_ptr<char[]> head;          // head_size bytes; NULL while no byte of a
                                            // request is here (release_head)
+    size_t head_size;                      // bytes allocated at head: grows from
+                                           // first_head_bytes to head_cap (grow_head)
     size_t head_cap;                       // the parser's max_head + 1: one byte
                                            // more than any head it accepts
     size_t head_len;                       // bytes received into head
