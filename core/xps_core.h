@@ -44,7 +44,11 @@ typedef void (*xps_core_free_fn)(void *object);
 
 /* ---------------------------------------------------------- lifecycle */
 
-/* A new core, or NULL (out of memory). */
+/* A new core, or NULL (out of memory). With glibc, the first call also
+ * sets the process's malloc trim threshold to 32 MiB: freed memory at the
+ * top of the heap is kept for the next requests instead of being handed
+ * back to the kernel and faulted in again (docs/performance.md, "Page
+ * faults"). */
 xps_core_t *xps_core_create(void) XPS_NOEXCEPT;
 
 /* Destroys every member, newest first, then runs every deferred free, then

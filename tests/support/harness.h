@@ -198,6 +198,7 @@ char *xt_run_to_exit(const char *bin, const char *const *args, const xt_start_op
 
 double xt_cpu_seconds(pid_t pid); /* user + system time; -1 if unreadable */
 long xt_rss_kib(pid_t pid);       /* VmRSS in KiB; -1 if unreadable */
+long xt_minor_faults(pid_t pid);  /* page faults served without I/O so far; -1 if unreadable */
 int xt_fd_count(pid_t pid);       /* entries in /proc/pid/fd; -1 if unreadable */
 
 /* ------------------------------------------------------------- sockets */

@@ -39,6 +39,23 @@ double xt_cpu_seconds(pid_t pid)
     return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
 }
 
+long xt_minor_faults(pid_t pid)
+{
+    char path[64], line[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(line, 1, sizeof line - 1, f);
+    fclose(f);
+    line[n] = '\0';
+    char *p = strrchr(line, ')'); /* as in xt_cpu_seconds: field 10 */
+    long faults = -1;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %ld", &faults) != 1)
+        return -1;
+    return faults;
+}
+
 long xt_rss_kib(pid_t pid)
 {
     char path[64], line[256];
