@@ -28,8 +28,10 @@
 
 #include "tests/support/harness.h"
 
-enum { ALT_PORT = 39181, ALT_UPSTREAM = 39191 }; /* not the defaults, on purpose; the
-                                                    upstream above ALT_PORT..+3 */
+/* Not the defaults, on purpose; the upstream above ALT_PORT..+3. Below
+ * 32768, where Linux's ephemeral ports start: a client socket of an earlier
+ * check left in TIME_WAIT on one of them would make bind() fail. */
+enum { ALT_PORT = 19181, ALT_UPSTREAM = 19191 };
 
 /* Runs `stage args...`, waits for it to exit, and returns its wait status;
  * *out and *err get its stdout and stderr (the caller frees). */
