@@ -5,11 +5,14 @@
  *   idle-bytes PID PORT PATH N
  *
  * PID is the process that holds the connections (for nginx, its worker).
- * Opens N connections to 127.0.0.1:PORT; on each it sends one
+ * Opens connections to 127.0.0.1:PORT; on each it sends one
  * `GET PATH HTTP/1.1`, reads the whole response (it must be a 200 framed by
  * Content-Length) and then leaves the connection open and silent, as a
- * browser leaves a kept connection between page loads. It prints PID's
- * resident set before and after, and their difference per connection:
+ * browser leaves a kept connection between page loads. First N/5 of them,
+ * not counted: they use up whatever free memory the server's allocator
+ * already held, which would otherwise make the first connections look
+ * free. Then N more, with PID's resident set read before and after; it
+ * prints both and their difference per connection:
  *
  *   rss_before_kib=... rss_after_kib=... connections=N bytes_per_connection=...
  *
@@ -104,28 +107,36 @@ int main(int argc, char **argv)
     getrlimit(RLIMIT_NOFILE, &rl);
     rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
-    if (rl.rlim_cur < (rlim_t)wanted + 16) {
+    if (rl.rlim_cur < (rlim_t)wanted + wanted / 5 + 16) {
         fprintf(stderr, "idle-bytes: the descriptor limit (%llu) is below %d connections\n",
-                (unsigned long long)rl.rlim_cur, wanted);
+                (unsigned long long)rl.rlim_cur, wanted + wanted / 5);
         return 1;
     }
 
-    int *fds = calloc((size_t)wanted, sizeof *fds);
-    long before = rss_kib(pid);
+    int warm = wanted / 5, total = warm + wanted;
+    int *fds = calloc((size_t)total, sizeof *fds);
+    long before = -1;
     int opened = 0;
-    while (fds && opened < wanted &&
-           (fds[opened] = open_after_one_request(port, request, (size_t)len)) >= 0)
+    while (fds && opened < total) {
+        if (opened == warm) {
+            usleep(300000); /* let the server finish with the last one */
+            before = rss_kib(pid);
+        }
+        if ((fds[opened] = open_after_one_request(port, request, (size_t)len)) < 0)
+            break;
         opened++;
-    usleep(300000); /* let the server finish with the last one */
+    }
+    usleep(300000);
     long after = rss_kib(pid);
     for (int i = 0; i < opened; i++)
         close(fds[i]);
     free(fds);
-    if (before < 0 || after < 0 || opened < wanted) {
+    if (before < 0 || after < 0 || opened < total) {
         fprintf(stderr, "idle-bytes: measured %d of %d connections to port %d (pid %ld)\n", opened,
-                wanted, port, pid);
+                total, port, pid);
         return 1;
     }
+    opened -= warm;
     printf("rss_before_kib=%ld rss_after_kib=%ld connections=%d bytes_per_connection=%.0f\n", before,
            after, opened, (double)(after - before) * 1024.0 / opened);
     return 0;
