@@ -4,9 +4,11 @@
 // whose last node is marked `end`. A client is on a list when its
 // address's path passes through an `end` node. [stage 14]
 //
-//   entries 10.0.0.0/8 and 10.1.2.3            client 10.1.2.3
-//   root ─0─ ∙ ─0─ ∙ ─0─ ∙ ─0─ ∙ ─1─ ∙ ─0─ ∙ ─1─ ∙ ─0─ [end: 10/8] ─ ...
-//   (the first 8 bits of 10.x.y.z are 00001010)    ^ stops here: on the list
+//   entries 10.0.0.0/8 and 10.1.2.3 (10 = 00001010):
+//   root ─0─ • ─0─ • ─0─ • ─0─ • ─1─ • ─0─ • ─1─ • ─0─ [end: 10/8]
+//   client 10.1.2.3 walks the same eight edges and stops at the end
+//   node: on the list. Client 11.0.0.1 (00001011) finds no edge 1 at
+//   the eighth step: not on it.
 //
 // The /32 of 10.1.2.3 lies below the /8's end: it changes nothing, since
 // matching stops at the first `end` on the way, so insert() does not even
