@@ -243,7 +243,9 @@ static void whitelist_blacklist_and_both_on_every_route_type(void **state)
                          servers[s].port == 8008 ? "its only route, file_serve" : routes[r].type,
                          servers[s].port,
                          servers[s].list, want, in && routes[r].content ? " with \"" : "",
-                         in && routes[r].content ? xt_quote(routes[r].content, 40) : "",
+                         in && routes[r].content
+                             ? xt_quote(routes[r].content, strlen(routes[r].content))
+                             : "",
                          in && routes[r].content ? "\"" : "");
                 xt_expect(resp->status == want && content, expected, "%s%s",
                           xt_describe_response(resp), xt_server_note(p));
