@@ -203,6 +203,7 @@ void fill_match(const route_rec &r, size_t server, size_t route, xps_config_rout
     out->n_upstreams = r.upstreams.size();
     out->http_status_code = r.http_status_code;
     out->redirect_url = r.redirect_url;
+    out->access = r.access.get();
 }
 
 }  // namespace

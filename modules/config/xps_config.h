@@ -15,7 +15,9 @@
  * The schema (every key, its type, default and stage) is docs/config.md.
  * Keys of later stages (gzip_level, tls, timeouts, ...) are accepted and
  * checked where that is cheap, so one file serves every stage; a key that
- * no stage knows (a typo: "req_pth") is refused, never ignored.
+ * no stage knows (a typo: "req_pth") is refused, never ignored. Each
+ * route's ip_whitelist / ip_blacklist is parsed into a filter at load
+ * (stage 14 asks it; earlier stages carry it unasked).
  *
  * Introduced in stage 12. Stage 12 answers with it: listener + Host header
  * choose a server block, the longest req_path on a segment boundary chooses
@@ -40,6 +42,7 @@
 #define XPS_MODULES_CONFIG_H
 
 #include "core/xps.h"
+#include "modules/ipfilter/xps_ipfilter.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -105,6 +108,12 @@ typedef struct xps_config_route_match {
     /* redirect */
     int http_status_code;     /* 301, 302, 303, 307 or 308 */
     const char *redirect_url; /* the Location header's value */
+
+    /* Any type [stage 14]: the route's ip_whitelist and ip_blacklist,
+     * parsed at load (modules/ipfilter). NULL when it has neither, or only
+     * empty ones: everyone may use it. Ask xps_ipfilter_allows. Every stage
+     * gets it; stages before 14 do not ask. */
+    const xps_ipfilter_t *access;
 } xps_config_route_match_t;
 
 /* ---------------------------------------------------------- lifecycle */

@@ -260,22 +260,6 @@ std::string endpoint(const std::string &host, unsigned port)
 
 bool is_wildcard(const std::string &host) { return host == "0.0.0.0" || host == "::"; }
 
-bool is_ip_or_cidr(std::string_view s)
-{
-    size_t slash = s.find('/');
-    std::string addr(s.substr(0, slash));
-    std::string ignored;
-    int family = 0;
-    if (!canonical_ip(addr.c_str(), &ignored, &family))
-        return false;
-    if (slash == std::string_view::npos)
-        return true;
-    std::string_view bits = s.substr(slash + 1);
-    if (bits.empty() || bits.size() > 3 || bits.find_first_not_of("0123456789") != std::string_view::npos)
-        return false;
-    return std::stoi(std::string(bits)) <= (family == AF_INET ? 32 : 128);
-}
-
 // ----------------------------------------------------------------- paths
 
 // ".." is kept: resolving it by text would be wrong when the segment

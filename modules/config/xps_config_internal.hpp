@@ -13,9 +13,11 @@
 #define XPS_MODULES_CONFIG_INTERNAL_HPP
 
 #include "modules/config/xps_config.h"
+#include "modules/ipfilter/xps_ipfilter.h"
 
 #include <cstdarg>
 #include <deque>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,6 +25,11 @@
 struct cJSON;
 
 namespace config_detail {
+
+// Frees a route's ip filter with the route (std::unique_ptr's deleter).
+struct ipfilter_free {
+    void operator()(xps_ipfilter_t *f) const { xps_ipfilter_destroy(f); }
+};
 
 // One route, checked. Fields of the other route types stay empty.
 struct route_rec {
@@ -34,6 +41,8 @@ struct route_rec {
     std::vector<xps_config_upstream_t> upstreams;  // reverse_proxy: >= 1
     int http_status_code;                          // redirect: 301..308
     const char *redirect_url;                      // redirect: Location
+    std::unique_ptr<xps_ipfilter_t, ipfilter_free> access; // [stage 14] ip_whitelist and
+                                                   // ip_blacklist; NULL: neither (everyone)
 };
 
 // One server block.
@@ -134,11 +143,10 @@ std::string vformat(const char *fmt, va_list ap);
 
 // Addresses: the canonical text of a numeric IPv4/IPv6 address (and its
 // family), or false; "host:port" / "[v6]:port" for messages; 0.0.0.0 and
-// ::; an address or a CIDR block ("10.0.0.0/8").
+// ::. (Access-list entries are modules/ipfilter's to parse.)
 bool canonical_ip(const char *text, std::string *out, int *family);
 std::string endpoint(const std::string &host, unsigned port);
 bool is_wildcard(const std::string &host);
-bool is_ip_or_cidr(std::string_view s);
 
 // Paths: `p` if absolute, else base/p; cleaned lexically (no empty or "."
 // segments, no trailing '/'; ".." kept, see the definition).

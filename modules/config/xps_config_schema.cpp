@@ -18,6 +18,7 @@
 #include <cstring>
 #include <initializer_list>
 #include <iterator>
+#include <new>
 
 namespace config_detail {
 namespace {
@@ -253,21 +254,46 @@ bool parse_redirect(checker &c, route_rec &r, const cJSON *obj, const std::strin
     return url != nullptr && want_string(c, url, member(path, "redirect_url"), &r.redirect_url);
 }
 
+// ip_whitelist and ip_blacklist [stage 14]: every entry parsed now, once,
+// into the route's filter (modules/ipfilter), so a bad one is refused
+// with its JSON path before anything listens and a request never parses
+// a string. A route with neither list (or only empty ones: the course's
+// "no whitelist") keeps r.access NULL: everyone. Every stage builds the
+// filter, so one file means the same to all; the session of stage 14 on
+// is the one that asks it (xps_session_set_ip_filter).
+bool parse_access(checker &c, route_rec &r, const cJSON *obj, const std::string &path)
+{
+    const xps_ipfilter_list_t lists[] = {XPS_IPFILTER_WHITELIST, XPS_IPFILTER_BLACKLIST};
+    const char *keys[] = {"ip_whitelist", "ip_blacklist"};
+    for (size_t l = 0; l < 2; l++) {
+        const cJSON *list = optional(obj, keys[l]);
+        std::vector<const char *> entries;
+        std::string at = member(path, keys[l]);
+        if (list != nullptr && !want_strings(c, list, at, &entries))
+            return false;
+        for (size_t i = 0; i < entries.size(); i++) {
+            int error = XPS_OK;
+            if (r.access == nullptr) {
+                r.access.reset(xps_ipfilter_create(&error));
+                if (r.access == nullptr)
+                    throw std::bad_alloc();  // the API functions report it
+            }
+            char why[XPS_IPFILTER_WHY_MAX];
+            error = xps_ipfilter_add(r.access.get(), lists[l], entries[i], why, sizeof why);
+            if (error == XPS_E_NOMEM)
+                throw std::bad_alloc();
+            if (error != XPS_OK)
+                return c.fail(element(at, i), "\"%s\" is not an IP address or a CIDR block: %s",
+                              shown(entries[i]).c_str(), why);
+        }
+    }
+    return true;
+}
+
 // Keys of later stages that any route type may carry, or that belong to
 // more than one type: checked for shape, not kept.
 bool check_later_route_keys(checker &c, const cJSON *obj, const std::string &path)
 {
-    for (const char *key : {"ip_whitelist", "ip_blacklist"}) {  // [stage 14]
-        const cJSON *list = optional(obj, key);
-        std::vector<const char *> entries;
-        if (list != nullptr && !want_strings(c, list, member(path, key), &entries))
-            return false;
-        for (size_t i = 0; i < entries.size(); i++)
-            if (!is_ip_or_cidr(entries[i]))
-                return c.fail(element(member(path, key), i),
-                              "\"%s\" is not an IP address or a CIDR block (\"10.0.0.0/8\")",
-                              shown(entries[i]).c_str());
-    }
     const cJSON *gzip = optional(obj, "gzip_enable");  // [stage 16]
     if (gzip != nullptr && !want_bool(c, gzip, member(path, "gzip_enable")))
         return false;
@@ -343,7 +369,7 @@ bool parse_route(checker &c, server_rec &server, const cJSON *obj, const std::st
               : r.type == XPS_CONFIG_REVERSE_PROXY ? parse_reverse_proxy(c, r, obj, path)
               : r.type == XPS_CONFIG_REDIRECT      ? parse_redirect(c, r, obj, path)
                                                    : true;  // metrics has no keys of its own
-    if (!ok || !check_later_route_keys(c, obj, path))
+    if (!ok || !parse_access(c, r, obj, path) || !check_later_route_keys(c, obj, path))
         return false;
     server.routes.push_back(std::move(r));
     return true;

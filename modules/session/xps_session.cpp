@@ -305,8 +305,9 @@ void on_head(xps_session_t *s) {
                      nullptr, nullptr);
     }
     xps_session_action_t action;
-    xps_session_route(xps_loop_core(s->loop), s->config, s->listener->host, s->listener->port,
-                      req, &action);
+    const xps_session_origin_t origin{s->listener->host, s->listener->port,
+                                      s->ip_filter ? &s->client_addr : nullptr};
+    xps_session_route(xps_loop_core(s->loop), s->config, &origin, req, &action);
     xps_http_request_destroy(req); // the head buffer still holds what the proxy needs
     if (action.kind == XPS_SESSION_FILE) {
         send_file(s, action.file);
@@ -622,6 +623,15 @@ xps_session_t *xps_session_create(xps_loop_t *loop, xps_connection_t *client,
 void xps_session_set_http11(xps_session_t *s, bool on) noexcept {
     assert(s);
     s->http11 = on;
+}
+
+void xps_session_set_ip_filter(xps_session_t *s, bool on) noexcept {
+    assert(s);
+    s->ip_filter = on;
+    // Once per session, not per request: an address that cannot be read
+    // (not from a TCP peer) stays family 0, which every list refuses.
+    if (on)
+        xps_ipfilter_addr_parse(s->client_ip, &s->client_addr);
 }
 
 void xps_session_set_idle_park(xps_session_t *s, xps_connection_wake_cb wake,

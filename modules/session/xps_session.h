@@ -44,6 +44,12 @@
  *    431, 501, 505) and reason; a client that stops half-way gets 400.
  *  - route (xps_session_route): listener + Host + longest req_path
  *    (xps_config_lookup); none → 404.
+ *  - access [stage 14], switched on with xps_session_set_ip_filter: the
+ *    route's ip_whitelist / ip_blacklist (modules/ipfilter) asked about
+ *    the client's address right after routing, before anything of the
+ *    route is touched — no file opened or looked at, no upstream chosen
+ *    or contacted; refused → 403, whatever the route's type. The
+ *    connection is kept after it like after any reply made here.
  *  - file_serve: GET and HEAD; OPTIONS → 200 with Allow (also "OPTIONS *",
  *    the server as a whole); other methods 405 with Allow (501 for one no
  *    RFC defines); a folder named without its final '/' → 301 to the same
@@ -94,6 +100,7 @@
 #include "http/xps_http_request.h"
 #include "modules/config/xps_config.h"
 #include "modules/file/xps_file.h"
+#include "modules/ipfilter/xps_ipfilter.h"
 #include "modules/loop/xps_loop.h"
 #include "modules/tcp/xps_tcp.h"
 #include "modules/upstream/xps_upstream_pool.h"
@@ -127,6 +134,23 @@ typedef struct xps_session_action {
     const xps_config_upstream_t *upstream; /* PROXY: borrowed from the config */
     xps_config_route_match_t match;        /* the route (type 0: none matched) */
 } xps_session_action_t;
+
+/* Where a request came from: what routing it may depend on. */
+typedef struct xps_session_origin {
+    const char *listener_host; /* the listener it arrived on, as given by */
+    uint16_t listener_port;    /* xps_config_listener */
+    const xps_ipfilter_addr_t *client; /* [stage 14] the client's address, for
+                                          the route's ip filter; NULL: no
+                                          access check (stages 12 and 13) */
+} xps_session_origin_t;
+
+/* What xps_session_listen_all_with switches on in every session it
+ * starts, one field per stage that adds a rule; all false is stage 12. */
+typedef struct xps_session_options {
+    bool http11;    /* [stage 13] xps_session_set_http11, the upstream pool
+                       and xps_session_set_idle_park */
+    bool ip_filter; /* [stage 14] xps_session_set_ip_filter */
+} xps_session_options_t;
 
 /* What xps_session_forward_head adds to a forwarded request. */
 typedef struct xps_session_forward {
@@ -192,6 +216,15 @@ void xps_session_set_upstream_pool(xps_session_t *session,
 void xps_session_set_idle_park(xps_session_t *session, xps_connection_wake_cb wake,
                                void *data) XPS_NOEXCEPT;
 
+/* [stage 14] Switches on the routes' access lists for `session`: every
+ * request's route is asked whether the client's address may use it
+ * (xps_ipfilter_allows on the route's ip_whitelist / ip_blacklist) before
+ * anything else is done for it; refused → 403. The address is read from
+ * the connection's peer once, here. Off by default: stages 12 and 13 load
+ * the lists (a bad entry is refused at start-up) and never ask them. Call
+ * it right after create. */
+void xps_session_set_ip_filter(xps_session_t *session, bool on) XPS_NOEXCEPT;
+
 /* [stage 12] What a config-driven server does to accept clients: one
  * listener per distinct host:port of `config` (xps_config_listener), and a
  * session for every client accepted on it, with HTTP/1.1 semantics when
@@ -202,14 +235,22 @@ void xps_session_set_idle_park(xps_session_t *session, xps_connection_wake_cb wa
 int xps_session_listen_all(xps_loop_t *loop, const xps_config_t *config,
                            bool http11) XPS_NOEXCEPT;
 
-/* [stage 12] Decides what to do with `req`, which arrived on the listener
- * listener_host:listener_port (see "The rules" above): fills *out. For a
- * file_serve route it opens the file (under `core`, as xps_file_create).
- * Never fails to decide: out of memory gives REPLY 500 and XPS_E_NOMEM,
- * else XPS_OK. The caller releases *out. */
+/* [stage 14] xps_session_listen_all with each stage's switches in
+ * `options` (borrowed for the call; NULL: all off, stage 12):
+ * xps_session_listen_all(loop, config, h) is this with {.http11 = h}. */
+int xps_session_listen_all_with(xps_loop_t *loop, const xps_config_t *config,
+                                const xps_session_options_t *options) XPS_NOEXCEPT;
+
+/* [stage 12] Decides what to do with `req`, which came from `from` (see
+ * "The rules" above): fills *out. With from->client set [stage 14], a
+ * client the route's access lists refuse gets REPLY 403 and nothing else
+ * happens: no file is opened or looked at, no upstream chosen. Otherwise,
+ * for a file_serve route it opens the file (under `core`, as
+ * xps_file_create). Never fails to decide: out of memory gives REPLY 500
+ * and XPS_E_NOMEM, else XPS_OK. The caller releases *out. */
 int xps_session_route(xps_core_t *core, const xps_config_t *config,
-                      const char *listener_host, uint16_t listener_port,
-                      const xps_http_request_t *req, xps_session_action_t *out) XPS_NOEXCEPT;
+                      const xps_session_origin_t *from, const xps_http_request_t *req,
+                      xps_session_action_t *out) XPS_NOEXCEPT;
 
 /* Destroys the action's file and frees its location; leaves it zeroed.
  * Accepts an action already released. */

@@ -40,6 +40,9 @@ struct xps_session_s {
     xps_pipe_t *from_client;               // we are its sink; NULL once detached
     xps_pipe_t *to_client;                 // we are its source; NULL once detached
     char client_ip[64];                    // the peer's address, without the port
+    bool ip_filter;                        // [stage 14] xps_session_set_ip_filter: routes'
+                                           // access lists are asked (off in 12 and 13)
+    xps_ipfilter_addr_t client_addr;       // [stage 14] client_ip as the filter reads it
 
     // The request head, parsed where it lies (the parser keeps offsets).
     xps_http_parser_t *parser;             // owned

@@ -1,7 +1,8 @@
 // modules/session/xps_session_listen.cpp — xps_session_listen_all(): the
-// composition every config-driven server shares (stages 12, 13, and later
-// apps/xps): one listener per distinct host:port of the config, and a
-// session for every client accepted on it.
+// composition every config-driven server shares (stages 12, 13, 14, and
+// later apps/xps): one listener per distinct host:port of the config, and
+// a session for every client accepted on it, with the stage's switches
+// (xps_session_options_t).
 #include <cstdio>
 #include <new>
 #include <vector>
@@ -20,6 +21,7 @@ struct accept_ctx {
     const xps_config_t *config;            // borrowed: outlives the core
     const xps_config_listener_t *listener; // this listener's record in config
     bool http11;                           // [stage 13] sessions keep connections, ...
+    bool ip_filter;                        // [stage 14] routes' access lists are asked
     xps_upstream_pool_t *pool;             // [stage 13] idle upstream connections; NULL in 12
 };
 
@@ -43,6 +45,8 @@ void start_session(accept_ctx *a, xps_connection_t *connection) {
         xps_session_set_upstream_pool(s, a->pool);
         xps_session_set_idle_park(s, on_wake, a);
     }
+    if (s && a->ip_filter)
+        xps_session_set_ip_filter(s, true);
 }
 
 void on_accept(xps_listener_t *, xps_connection_t *connection, void *data) {
@@ -63,6 +67,15 @@ void destroy_set(void *p) {
 } // namespace
 
 int xps_session_listen_all(xps_loop_t *loop, const xps_config_t *config, bool http11) noexcept {
+    const xps_session_options_t options{http11, false};
+    return xps_session_listen_all_with(loop, config, &options);
+}
+
+int xps_session_listen_all_with(xps_loop_t *loop, const xps_config_t *config,
+                                const xps_session_options_t *options) noexcept {
+    const xps_session_options_t off{};
+    const xps_session_options_t &o = options ? *options : off;
+    bool http11 = o.http11;
     xps_core_t *core = xps_loop_core(loop);
     auto *set = new (std::nothrow) listen_set{};
     if (!set)
@@ -86,7 +99,7 @@ int xps_session_listen_all(xps_loop_t *loop, const xps_config_t *config, bool ht
         return error;
     for (size_t i = 0; i < set->ctx.size(); i++) {
         const xps_config_listener_t *l = xps_config_listener(config, i);
-        set->ctx[i] = accept_ctx{loop, config, l, http11, pool};
+        set->ctx[i] = accept_ctx{loop, config, l, http11, o.ip_filter, pool};
         if (!xps_listener_create(loop, l->host, l->port, nullptr, on_accept, &set->ctx[i], &error)) {
             XPS_LOG(XPS_LOG_ERROR, "session", "cannot listen on %s:%u: %s", l->host, l->port,
                     xps_strerror(error));

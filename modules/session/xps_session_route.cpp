@@ -5,6 +5,8 @@
 //
 //   xps_config_lookup(listener, Host, path)
 //     ├─ none ──────────── REPLY 404
+//     ├─ client refused ── REPLY 403 [stage 14]: the route's ip filter,
+//     │                    before anything below opens or contacts a thing
 //     ├─ redirect ──────── REPLY <http_status_code>, Location: <redirect_url>
 //     ├─ reverse_proxy ─── PROXY upstreams[0]   (CONNECT: REPLY 501)
 //     ├─ metrics ───────── REPLY 501 (served by apps/xps)
@@ -165,18 +167,27 @@ int serve_file(xps_core_t *core, const xps_config_route_match_t &m,
 
 } // namespace
 
-int xps_session_route(xps_core_t *core, const xps_config_t *config, const char *listener_host,
-                      uint16_t listener_port, const xps_http_request_t *req,
+int xps_session_route(xps_core_t *core, const xps_config_t *config,
+                      const xps_session_origin_t *from, const xps_http_request_t *req,
                       xps_session_action_t *out) noexcept {
     *out = xps_session_action_t{};
     out->reason = "";
-    int rc = xps_config_lookup(config, listener_host, listener_port, xps_http_request_host(req),
-                               xps_http_request_path(req), &out->match);
+    int rc = xps_config_lookup(config, from->listener_host, from->listener_port,
+                               xps_http_request_host(req), xps_http_request_path(req), &out->match);
     if (rc != XPS_OK) {
         out->kind = XPS_SESSION_REPLY, out->status = 404, out->reason = "no route for this request";
         return XPS_OK;
     }
     const xps_config_route_match_t &m = out->match;
+    // [stage 14] Who may use the route is known from the route alone, so
+    // it is asked first: a refused client costs a trie walk, never a
+    // stat(), an open() or a connect(), and learns nothing of what the
+    // route holds (403 for a file that exists and for one that does not).
+    if (from->client && !xps_ipfilter_allows(m.access, from->client)) {
+        out->kind = XPS_SESSION_REPLY, out->status = 403;
+        out->reason = "the route's ip_whitelist / ip_blacklist refuses this client";
+        return XPS_OK;
+    }
     switch (m.type) {
     case XPS_CONFIG_REDIRECT:
         out->kind = XPS_SESSION_REPLY, out->status = m.http_status_code, out->reason = "redirect";

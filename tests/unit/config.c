@@ -167,6 +167,46 @@ static void config_with_all_later_keys_parses(void **state)
     xps_config_destroy(c);
 }
 
+/* [stage 14] ip_whitelist / ip_blacklist become a filter per route at
+ * load; a route with neither, or with empty lists, has none (everyone). */
+static void access_lists_are_parsed_into_a_filter_per_route(void **state)
+{
+    (void)state;
+    xps_config_t *c = parse_ok(
+        "{\"servers\": [{\"listeners\": [{\"port\": 8080}], \"routes\": ["
+        " {\"req_path\": \"/\", \"type\": \"file_serve\", \"dir_path\": \"w\"},"
+        " {\"req_path\": \"/empty\", \"type\": \"file_serve\", \"dir_path\": \"w\","
+        "  \"ip_whitelist\": [], \"ip_blacklist\": []},"
+        " {\"req_path\": \"/office\", \"type\": \"reverse_proxy\", \"upstreams\": [\"a:1\"],"
+        "  \"ip_whitelist\": [\"10.0.0.0/8\", \"fd00::/8\"], \"ip_blacklist\": [\"10.6.6.6\"]},"
+        " {\"req_path\": \"/go\", \"type\": \"redirect\", \"redirect_url\": \"/\","
+        "  \"ip_blacklist\": [\"127.0.0.2\"]}]}]}");
+    assert_null(lookup_ok(c, "0.0.0.0", 8080, NULL, "/x").access);
+    assert_null(lookup_ok(c, "0.0.0.0", 8080, NULL, "/empty/x").access);
+    const xps_ipfilter_t *office = lookup_ok(c, "0.0.0.0", 8080, NULL, "/office").access;
+    assert_non_null(office);
+    assert_int_equal(xps_ipfilter_count(office, XPS_IPFILTER_WHITELIST), 2);
+    assert_int_equal(xps_ipfilter_count(office, XPS_IPFILTER_BLACKLIST), 1);
+    static const struct {
+        const char *client;
+        bool allowed;
+    } rows[] = {{"10.1.1.1", true}, {"10.6.6.6", false}, {"fd00::1", true}, {"127.0.0.1", false}};
+    for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
+        xps_ipfilter_addr_t a;
+        assert_int_equal(xps_ipfilter_addr_parse(rows[i].client, &a), XPS_OK);
+        if (xps_ipfilter_allows(office, &a) != rows[i].allowed)
+            fail_msg("/office, client %s: expected %s", rows[i].client,
+                     rows[i].allowed ? "allowed" : "refused");
+    }
+    const xps_ipfilter_t *go = lookup_ok(c, "0.0.0.0", 8080, NULL, "/go").access;
+    xps_ipfilter_addr_t two, one;
+    assert_int_equal(xps_ipfilter_addr_parse("127.0.0.2", &two), XPS_OK);
+    assert_int_equal(xps_ipfilter_addr_parse("127.0.0.1", &one), XPS_OK);
+    assert_false(xps_ipfilter_allows(go, &two));
+    assert_true(xps_ipfilter_allows(go, &one));
+    xps_config_destroy(c);
+}
+
 /* What an absent key means. */
 static void absent_keys_take_their_defaults(void **state)
 {
@@ -439,7 +479,20 @@ static void bad_values_are_refused(void **state)
         {"no listeners", "{\"servers\": [{\"listeners\": []}]}",
          "conf.json: servers[0].listeners: at least one listener is needed"},
         {"bad CIDR", SERVER("{\"req_path\": \"/\", \"type\": \"file_serve\", \"dir_path\": \"w\", \"ip_blacklist\": [\"10.0.0.0/33\"]}"),
-         "conf.json: servers[0].routes[0].ip_blacklist[0]: \"10.0.0.0/33\" is not an IP address or a CIDR block (\"10.0.0.0/8\")"},
+         "conf.json: servers[0].routes[0].ip_blacklist[0]: \"10.0.0.0/33\" is not an IP address or a CIDR "
+         "block: /33 is longer than an IPv4 address (32 bits)"},
+        {"not an address", SERVER("{\"req_path\": \"/\", \"type\": \"redirect\", \"redirect_url\": \"/x\", \"ip_whitelist\": [\"::1\", \"nonsense\"]}"),
+         "conf.json: servers[0].routes[0].ip_whitelist[1]: \"nonsense\" is not an IP address or a CIDR "
+         "block: expected an IPv4 or IPv6 address, optionally with /bits (\"10.0.0.0/8\", \"fd00::/8\")"},
+        {"CIDR with host bits", SERVER("{\"req_path\": \"/\", \"type\": \"reverse_proxy\", \"upstreams\": [\"a:1\"], \"ip_whitelist\": [\"10.0.0.1/8\"]}"),
+         "conf.json: servers[0].routes[0].ip_whitelist[0]: \"10.0.0.1/8\" is not an IP address or a CIDR "
+         "block: bits are set past the /8 prefix (the block is \"10.0.0.0/8\"; for one address, leave "
+         "out the /bits)"},
+        {"IPv6 prefix too long", SERVER("{\"req_path\": \"/\", \"type\": \"metrics\", \"ip_blacklist\": [\"fd00::/129\"]}"),
+         "conf.json: servers[0].routes[0].ip_blacklist[0]: \"fd00::/129\" is not an IP address or a CIDR "
+         "block: /129 is longer than an IPv6 address (128 bits)"},
+        {"whitelist not an array", SERVER("{\"req_path\": \"/\", \"type\": \"metrics\", \"ip_whitelist\": \"127.0.0.1\"}"),
+         "conf.json: servers[0].routes[0].ip_whitelist: expected an array, got a string (\"127.0.0.1\")"},
         {"unknown load_balancing", SERVER("{\"req_path\": \"/\", \"type\": \"reverse_proxy\", \"upstreams\": [\"a:1\"], \"load_balancing\": \"random\"}"),
          "conf.json: servers[0].routes[0].load_balancing: unknown strategy \"random\" (expected round_robin, "
          "least_connections or ip_hash)"},
@@ -721,6 +774,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(course_stage_12_config_parses),
         cmocka_unit_test(config_with_all_later_keys_parses),
+        cmocka_unit_test(access_lists_are_parsed_into_a_filter_per_route),
         cmocka_unit_test(absent_keys_take_their_defaults),
         cmocka_unit_test(relative_paths_resolve_against_the_base),
         cmocka_unit_test(listeners_are_deduplicated_across_blocks),

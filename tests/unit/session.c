@@ -7,6 +7,8 @@
  *    a folder named without its '/', a folder without an index, a private
  *    file, methods other than GET/HEAD, redirects, the proxy route, the
  *    metrics route, a Host no block lists, a listener nobody configured;
+ *  - [stage 14] the same with a client address: 403 before the route
+ *    acts, for every route type, for clients the access lists refuse;
  *  - xps_session_forward_head: raw request → the exact head sent upstream
  *    (hop-by-hop fields dropped, Connection's own list honoured but never
  *    for the framing fields, X-Forwarded-For and Via appended, absolute
@@ -237,8 +239,8 @@ static void routes_requests_to_actions(void **state)
         xps_http_parser_t *parser;
         xps_http_request_t *req = request_of(rows[i].request, &parser);
         xps_session_action_t a;
-        assert_int_equal(xps_session_route(core, config, "127.0.0.1", rows[i].port, req, &a),
-                         XPS_OK);
+        const xps_session_origin_t from = {"127.0.0.1", rows[i].port, NULL};
+        assert_int_equal(xps_session_route(core, config, &from, req, &a), XPS_OK);
         const char *detail = NULL;
         char path[PATH_MAX];
         if (a.kind == XPS_SESSION_FILE) {
@@ -268,6 +270,85 @@ static void routes_requests_to_actions(void **state)
     }
     xps_config_destroy(config);
     xps_core_destroy(core);
+}
+
+/* ------------------------------------------------ access lists [stage 14] */
+
+/* xps_session_route with a client address: a refused client gets REPLY
+ * 403 on every route type, with no file opened and no upstream chosen
+ * (and 403 also for a file that does not exist: it learns nothing of the
+ * route); an allowed one gets what the route does. Without a client
+ * (stages 12 and 13) the lists are never asked. */
+static void refused_clients_get_403_before_the_route_acts(void **state)
+{
+    (void)state;
+    char err[XPS_CONFIG_ERR_MAX];
+    xps_config_t *config = xps_config_parse(
+        "{\"servers\": [{\"listeners\": [{\"host\": \"127.0.0.1\", \"port\": 9005}], \"routes\": ["
+        " {\"req_path\": \"/\", \"type\": \"file_serve\", \"dir_path\": \"public\","
+        "  \"ip_whitelist\": [\"127.0.0.1\", \"::1\"]},"
+        " {\"req_path\": \"/open\", \"type\": \"file_serve\", \"dir_path\": \"public\"},"
+        " {\"req_path\": \"/go\", \"type\": \"redirect\", \"redirect_url\": \"/\","
+        "  \"ip_blacklist\": [\"127.0.0.2\"]},"
+        " {\"req_path\": \"/api\", \"type\": \"reverse_proxy\", \"upstreams\": [\"127.0.0.1:1\"],"
+        "  \"ip_whitelist\": [\"10.0.0.0/8\"], \"ip_blacklist\": [\"10.0.0.2\"]},"
+        " {\"req_path\": \"/metrics\", \"type\": \"metrics\", \"ip_whitelist\": [\"::1\"]}]}]}",
+        "unit.json", tree, err, sizeof err);
+    if (!config)
+        fail_msg("config: %s", err);
+    static const struct {
+        const char *client; /* NULL: no access check */
+        const char *target;
+        xps_session_action_kind_t kind;
+        int status;
+    } rows[] = {
+        {"127.0.0.1", "/a.txt", XPS_SESSION_FILE, 200},
+        {"::1", "/a.txt", XPS_SESSION_FILE, 200},
+        {"::ffff:127.0.0.1", "/a.txt", XPS_SESSION_FILE, 200},
+        {"127.0.0.2", "/a.txt", XPS_SESSION_REPLY, 403},
+        {"127.0.0.2", "/missing.txt", XPS_SESSION_REPLY, 403}, /* not 404 */
+        {"127.0.0.2", "/docs", XPS_SESSION_REPLY, 403},        /* not the folder's 301 */
+        {"::2", "/a.txt", XPS_SESSION_REPLY, 403},
+        {"127.0.0.2", "/open/", XPS_SESSION_REPLY, 404}, /* no lists: the route answers */
+        {"127.0.0.1", "/go", XPS_SESSION_REPLY, 302},
+        {"127.0.0.2", "/go", XPS_SESSION_REPLY, 403},
+        {"10.0.0.1", "/api/x", XPS_SESSION_PROXY, 0},
+        {"10.0.0.2", "/api/x", XPS_SESSION_REPLY, 403},
+        {"127.0.0.1", "/api/x", XPS_SESSION_REPLY, 403},
+        {"127.0.0.1", "/metrics", XPS_SESSION_REPLY, 403},
+        {"::1", "/metrics", XPS_SESSION_REPLY, 501},
+        {NULL, "/a.txt", XPS_SESSION_FILE, 200},
+        {NULL, "/api/x", XPS_SESSION_PROXY, 0},
+        {NULL, "/go", XPS_SESSION_REPLY, 302},
+    };
+    xps_core_t *core = xps_core_create();
+    assert_non_null(core);
+    for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
+        char raw[256];
+        snprintf(raw, sizeof raw, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", rows[i].target);
+        xps_http_parser_t *parser;
+        xps_http_request_t *req = request_of(raw, &parser);
+        xps_ipfilter_addr_t addr;
+        if (rows[i].client)
+            assert_int_equal(xps_ipfilter_addr_parse(rows[i].client, &addr), XPS_OK);
+        const xps_session_origin_t from = {"127.0.0.1", 9005, rows[i].client ? &addr : NULL};
+        xps_session_action_t a;
+        assert_int_equal(xps_session_route(core, config, &from, req, &a), XPS_OK);
+        if (a.kind != rows[i].kind || a.status != rows[i].status)
+            fail_msg("row %zu: client %s, GET %s: expected kind %d status %d, got kind %d "
+                     "status %d (%s)", i, rows[i].client ? rows[i].client : "(no check)",
+                     rows[i].target, rows[i].kind, rows[i].status, a.kind, a.status, a.reason);
+        if (a.status == 403) { /* refused: nothing of the route was prepared */
+            assert_null(a.file);
+            assert_null(a.location);
+            assert_null(a.upstream);
+        }
+        xps_session_action_release(&a);
+        xps_http_request_destroy(req);
+        xps_http_parser_destroy(parser);
+    }
+    xps_core_destroy(core);
+    xps_config_destroy(config);
 }
 
 /* -------------------------------------------------- forward_head table */
@@ -727,6 +808,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(routes_requests_to_actions),
+        cmocka_unit_test(refused_clients_get_403_before_the_route_acts),
         cmocka_unit_test(forward_head_rewrites_for_one_hop),
         cmocka_unit_test(a_session_serves_a_file_sent_in_pieces),
         cmocka_unit_test(a_session_proxies_a_chunked_post_with_a_rewritten_head),
