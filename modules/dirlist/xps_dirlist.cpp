@@ -157,7 +157,7 @@ std::string_view name_of(const xps_dirlist_s &dl, const entry &e) {
 // A small style: monospace so sizes line up, sizes and times right-aligned.
 constexpr std::string_view style =
     "<style>body{font-family:monospace}th,td{padding:0 1.5em 0 0;text-align:left}"
-    "td+td{text-align:right}</style>\n";
+    "th+th,td+td{text-align:right}</style>\n";
 
 template <class Out> void render_head(const xps_dirlist_s &dl, Out &o) {
     lit(o, "<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n"
