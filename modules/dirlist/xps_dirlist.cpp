@@ -275,15 +275,15 @@ struct dir_closer {
 // link on the way (openat2 RESOLVE_NO_SYMLINKS): `real` came from
 // realpath(), so a link found now was swapped in after the check, and the
 // kernel refuses it (ELOOP) during the one call that opens. Where openat2()
-// is missing, O_NOFOLLOW guards the last component only (the file module's
-// fallback has the same residual race). openat2() has no glibc wrapper in
-// Debian 12.
+// is missing (ENOSYS) or filtered by a container's seccomp policy (EPERM),
+// O_NOFOLLOW guards the last component only (the file module's fallback
+// has the same residual race). openat2() has no glibc wrapper in Debian 12.
 int open_no_links(const char *real, int flags) {
     open_how how{};
     how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
     how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
     int fd = static_cast<int>(syscall(SYS_openat2, AT_FDCWD, real, &how, sizeof how));
-    if (fd < 0 && errno == ENOSYS)
+    if (fd < 0 && (errno == ENOSYS || errno == EPERM))
         fd = open(real, flags | O_CLOEXEC | O_NOFOLLOW);
     return fd;
 }
@@ -292,7 +292,7 @@ int open_no_links(const char *real, int flags) {
 int open_error(int e) {
     switch (e) {
     case ENOENT: case ENOTDIR: case ENAMETOOLONG: return XPS_E_NOTFOUND;
-    case EACCES: case EPERM: case ELOOP: case EXDEV: return XPS_E_PERMISSION;
+    case EACCES: case EPERM: case ELOOP: return XPS_E_PERMISSION; // ELOOP: a link swapped in
     case EMFILE: case ENFILE: return XPS_E_LIMIT;
     case ENOMEM: return XPS_E_NOMEM;
     default: return XPS_E_FAIL;

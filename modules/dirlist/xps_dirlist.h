@@ -82,7 +82,9 @@
  * the path and 9 x the longest name, i.e. a few KB) and copies it out;
  * reading never allocates. A pipe stream (xps_dirlist_attach) adds its
  * buffers of XPS_DIRLIST_CHUNK bytes, no more than the pipe's threshold.
- * xps_dirlist_memory reports the bytes held.
+ * xps_dirlist_memory reports the bytes held. While it reads the folder,
+ * create needs up to about twice the arrays for a moment (they grow by
+ * doubling, then are trimmed to size) and libc's 32 KiB directory buffer.
  *
  * Length: known in advance. xps_dirlist_length is the exact byte count of
  * the page, computed at create by measuring each piece without writing it
