@@ -204,6 +204,7 @@ void fill_match(const route_rec &r, size_t server, size_t route, xps_config_rout
     out->http_status_code = r.http_status_code;
     out->redirect_url = r.redirect_url;
     out->access = r.access.get();
+    out->dir_browsing = r.type == XPS_CONFIG_FILE_SERVE && r.dir_browsing;
 }
 
 }  // namespace

@@ -114,6 +114,12 @@ typedef struct xps_config_route_match {
      * empty ones: everyone may use it. Ask xps_ipfilter_allows. Every stage
      * gets it; stages before 14 do not ask. */
     const xps_ipfilter_t *access;
+
+    /* file_serve [stage 15]: the route's dir_browsing (default false): a
+     * folder with none of its index files gets a listing (modules/dirlist)
+     * instead of 404. Every stage reads it; only sessions with
+     * xps_session_options_t.dir_listing act on it. */
+    bool dir_browsing;
 } xps_config_route_match_t;
 
 /* ---------------------------------------------------------- lifecycle */

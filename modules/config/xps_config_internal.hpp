@@ -41,6 +41,8 @@ struct route_rec {
     std::vector<xps_config_upstream_t> upstreams;  // reverse_proxy: >= 1
     int http_status_code;                          // redirect: 301..308
     const char *redirect_url;                      // redirect: Location
+    bool dir_browsing;                             // [stage 15] file_serve: list a folder
+                                                   // that has no index file
     std::unique_ptr<xps_ipfilter_t, ipfilter_free> access; // [stage 14] ip_whitelist and
                                                    // ip_blacklist; NULL: neither (everyone)
 };

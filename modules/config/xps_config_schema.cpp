@@ -181,8 +181,11 @@ bool parse_file_serve(checker &c, route_rec &r, const cJSON *obj, const std::str
     for (size_t i = 0; i < r.index.size(); i++)
         if (std::strchr(r.index[i], '/') != nullptr)
             return c.fail(element(at, i), "\"%s\" must be a file name, without '/'", shown(r.index[i]).c_str());
-    const cJSON *browse = optional(obj, "dir_browsing");
-    return browse == nullptr || want_bool(c, browse, member(path, "dir_browsing"));
+    const cJSON *browse = optional(obj, "dir_browsing"); // [stage 15]
+    if (browse != nullptr && !want_bool(c, browse, member(path, "dir_browsing")))
+        return false;
+    r.dir_browsing = browse != nullptr && cJSON_IsTrue(browse);
+    return true;
 }
 
 // "host:port" or "[v6]:port" -> an upstream. The host is kept as written:

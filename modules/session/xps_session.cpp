@@ -9,7 +9,9 @@
 //
 //   on_client_bytes ─▶ head complete? ─▶ on_head ─▶ xps_session_route
 //                                          ├─ REPLY ─▶ reply()      ─┐
-//                                          ├─ FILE  ─▶ send_file()  ─┴─▶ end_request()
+//                                          ├─ FILE  ─▶ send_file()  ─┤
+//                                          ├─ LISTING ─▶ send_listing() ─▶ pump_listing()
+//                                          │      (more as the client drains) ─┴─▶ end_request()
 //                                          └─ PROXY ─▶ proxy_start() ─▶ ... ─▶ finish()
 #include "modules/session/xps_session_internal.hpp"
 
@@ -240,6 +242,71 @@ void send_file(xps_session_t *s, xps_file_t *file) {
     end_request(s);
 }
 
+// [stage 15] Queues more of the listing's page while the client's pipe
+// has room: one buffer of XPS_DIRLIST_CHUNK bytes at a time, filled by
+// xps_dirlist_read, so at most the pipe's threshold plus one chunk of the
+// page exists at once, whatever the folder's size. When the pipe is full,
+// asks for on_client_room, which comes back here. Returns true once the
+// whole page is queued (or cannot be: the client is gone, or no memory,
+// then the connection closes after what was queued), the listing freed.
+bool pump_listing(xps_session_t *s) {
+    while (s->to_client && xps_pipe_room(s->to_client) > 0) {
+        xps_buffer_t *b = xps_buffer_create(XPS_DIRLIST_CHUNK);
+        if (!b) {
+            XPS_LOG(XPS_LOG_ERROR, log_name, "%s: no memory for the listing", s->client_ip);
+            s->keep = false; // the client sees a short body, then the close
+            break;
+        }
+        size_t n = xps_dirlist_read(s->listing, xps_buffer_space(b), XPS_DIRLIST_CHUNK);
+        if (n == 0) {
+            xps_buffer_destroy(b);
+            break;
+        }
+        xps_buffer_produce(b, n);
+        if (queue_bytes(s, b) != XPS_OK) {
+            s->keep = false;
+            break;
+        }
+        if (xps_pipe_room(s->to_client) == 0) { // full: on_client_room resumes
+            xps_pipe_set_source_ready(s->to_client, true);
+            return false;
+        }
+    }
+    xps_dirlist_destroy(s->listing);
+    s->listing = nullptr;
+    return true;
+}
+
+// [stage 15] A folder's listing: the head (type, exact length), then the
+// page, pulled from the module by pump_listing. The next pipelined request
+// is parsed only once the whole page is queued (end_request), so the
+// responses keep their order; until then the client's further bytes wait
+// in its pipe (on_client_bytes).
+void send_listing(xps_session_t *s, xps_dirlist_t *dl) {
+    int error = XPS_OK;
+    xps_http_response_t *res = xps_http_response_create(XPS_HTTP_STATUS_OK, &error);
+    if (res)
+        error = xps_http_response_set_header(res, "Content-Type", xps_dirlist_content_type());
+    if (res && error == XPS_OK)
+        xps_http_response_set_body_length(res, xps_dirlist_length(dl));
+    xps_buffer_t *bytes = res && error == XPS_OK ? response_bytes(s, res, 0, &error) : nullptr;
+    xps_http_response_destroy(res);
+    if (!bytes) {
+        xps_dirlist_destroy(dl);
+        s->keep = false;
+        return reply(s, XPS_HTTP_STATUS_INTERNAL_SERVER_ERROR, "out of memory", nullptr, nullptr);
+    }
+    XPS_LOG(XPS_LOG_DEBUG, log_name, "%s \"%s\" -> 200 listing of %zu entries", s->client_ip,
+            s->request_line.c_str(), xps_dirlist_count(dl));
+    if (queue_bytes(s, bytes) != XPS_OK || s->method == XPS_HTTP_METHOD_HEAD) {
+        xps_dirlist_destroy(dl);
+        return end_request(s);
+    }
+    s->listing = dl;
+    if (pump_listing(s))
+        end_request(s);
+}
+
 // The parser refused the head, or the client stopped before its end.
 void refuse(xps_session_t *s, int rc) {
     int status = rc == XPS_E_INVAL ? xps_http_parser_status(s->parser)
@@ -306,11 +373,14 @@ void on_head(xps_session_t *s) {
     }
     xps_session_action_t action;
     const xps_session_origin_t origin{s->listener->host, s->listener->port,
-                                      s->ip_filter ? &s->client_addr : nullptr};
+                                      s->ip_filter ? &s->client_addr : nullptr, s->dir_listing};
     xps_session_route(xps_loop_core(s->loop), s->config, &origin, req, &action);
     xps_http_request_destroy(req); // the head buffer still holds what the proxy needs
     if (action.kind == XPS_SESSION_FILE) {
         send_file(s, action.file);
+    } else if (action.kind == XPS_SESSION_LISTING) {
+        send_listing(s, action.listing);
+        action.listing = nullptr; // the session's now
     } else if (action.kind == XPS_SESSION_PROXY) {
         // [stage 13] Kept after the response unless the request asked to
         // switch protocols: what follows such a head may not be HTTP, so
@@ -422,7 +492,7 @@ void on_client_bytes(xps_pipe_t *pipe, void *data) {
     auto *s = static_cast<xps_session_t *>(data);
     if (s->phase == session_phase::proxying)
         return proxy_client_bytes(s);
-    if (s->phase != session_phase::head || s->paused) { // the bytes wait in the pipe
+    if (s->phase != session_phase::head || s->paused || s->listing) { // the bytes wait
         xps_pipe_set_sink_ready(pipe, false);
         return;
     }
@@ -448,7 +518,7 @@ void on_client_end(xps_pipe_t *pipe, void *data) {
     if (s->phase != session_phase::head)
         return proxy_client_end(s);
     s->client_eof = true;
-    if (!s->paused)
+    if (!s->paused && !s->listing)
         parse_heads(s);
 }
 
@@ -459,6 +529,18 @@ void on_client_room(xps_pipe_t *pipe, void *data) {
     xps_pipe_set_source_ready(pipe, false);
     if (s->phase != session_phase::head)
         return proxy_client_room(s);
+    if (s->listing) { // [stage 15] more of the page, then the next request
+        if (!pump_listing(s))
+            return;
+        end_request(s);
+        if (!s->next)
+            return; // ended
+        s->next = false;
+        if (s->from_client && !s->paused)
+            xps_pipe_set_sink_ready(s->from_client, true);
+        if (!s->paused)
+            return parse_heads(s);
+    }
     if (!s->paused)
         return;
     s->paused = false;
@@ -634,6 +716,11 @@ void xps_session_set_ip_filter(xps_session_t *s, bool on) noexcept {
         xps_ipfilter_addr_parse(s->client_ip, &s->client_addr);
 }
 
+void xps_session_set_dir_listing(xps_session_t *s, bool on) noexcept {
+    assert(s);
+    s->dir_listing = on;
+}
+
 void xps_session_set_idle_park(xps_session_t *s, xps_connection_wake_cb wake,
                                void *data) noexcept {
     assert(s);
@@ -654,6 +741,8 @@ void xps_session_destroy(xps_session_t *s) noexcept {
     xps_upstream_cancel(s->attempt);
     xps_task_destroy(s->resume);
     s->resume = nullptr;
+    xps_dirlist_destroy(s->listing);
+    s->listing = nullptr;
     if (s->to_upstream)
         xps_pipe_detach_source(s->to_upstream);
     if (s->from_upstream)

@@ -43,6 +43,9 @@ struct xps_session_s {
     bool ip_filter;                        // [stage 14] xps_session_set_ip_filter: routes'
                                            // access lists are asked (off in 12 and 13)
     xps_ipfilter_addr_t client_addr;       // [stage 14] client_ip as the filter reads it
+    bool dir_listing;                      // [stage 15] xps_session_set_dir_listing
+    xps_dirlist_t *listing;                // [stage 15] owned: the page still to queue
+                                           // (send_listing); NULL when none is going
 
     // The request head, parsed where it lies (the parser keeps offsets).
     xps_http_parser_t *parser;             // owned

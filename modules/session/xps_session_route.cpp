@@ -11,7 +11,8 @@
 //     ├─ reverse_proxy ─── PROXY upstreams[0]   (CONNECT: REPLY 501)
 //     ├─ metrics ───────── REPLY 501 (served by apps/xps)
 //     └─ file_serve ────── serve_file(): GET/HEAD: the file, or for a folder
-//                          a 301 to "path/", then its index files;
+//                          a 301 to "path/", then its index files, then
+//                          [stage 15] its listing if dir_browsing is on;
 //                          OPTIONS: 200 with Allow; other methods 405/501
 #include "modules/session/xps_session_internal.hpp"
 
@@ -89,7 +90,7 @@ int answer_options(xps_session_action_t *out) {
 // One that exists but may not be served stops the search (403), as it
 // would if it had been asked for by name.
 int serve_index(xps_core_t *core, const xps_config_route_match_t &m, const char *path,
-                xps_session_action_t *out) {
+                bool may_list, xps_session_action_t *out) {
     for (size_t i = 0; i < m.n_index; i++) {
         std::string name;
         try {
@@ -108,7 +109,20 @@ int serve_index(xps_core_t *core, const xps_config_route_match_t &m, const char 
             return error == XPS_E_NOMEM ? XPS_E_NOMEM : XPS_OK;
         }
     }
-    // [stage 15] dir_browsing lists the folder here instead.
+    // [stage 15] No index file: the route may list the folder. The one
+    // point where a listing is decided; the module makes the page. Folder
+    // hrefs are bare ("/test"), the course grader's form (the header's
+    // XPS_DIRLIST_BARE_FOLDERS); a click costs the 301 above.
+    if (may_list && m.dir_browsing) {
+        int error = XPS_OK;
+        out->listing = xps_dirlist_create(m.dir_path, path, XPS_DIRLIST_BARE_FOLDERS, &error);
+        if (out->listing) {
+            out->kind = XPS_SESSION_LISTING, out->status = 200, out->reason = "folder listing";
+            return XPS_OK;
+        }
+        file_error(error, out);
+        return error == XPS_E_NOMEM ? XPS_E_NOMEM : XPS_OK;
+    }
     out->kind = XPS_SESSION_REPLY, out->status = 404, out->reason = "folder without an index file";
     return XPS_OK;
 }
@@ -116,7 +130,7 @@ int serve_index(xps_core_t *core, const xps_config_route_match_t &m, const char 
 // The file at dir_path + the whole request path (the route's req_path is
 // not cut off: docs/config.md, "file_serve"), a folder's 301 or its index.
 int find_file(xps_core_t *core, const xps_config_route_match_t &m,
-              const xps_http_request_t *req, xps_session_action_t *out) {
+              const xps_http_request_t *req, bool may_list, xps_session_action_t *out) {
     const char *path = xps_http_request_path(req);
     int error = XPS_OK;
     out->file = xps_file_create(core, m.dir_path, path, &error);
@@ -136,13 +150,13 @@ int find_file(xps_core_t *core, const xps_config_route_match_t &m,
         out->location = folder_location(path, xps_http_request_query(req));
         return out->location ? XPS_OK : XPS_E_NOMEM;
     }
-    return serve_index(core, m, path, out);
+    return serve_index(core, m, path, may_list, out);
 }
 
 // file_serve: GET and HEAD get the file; OPTIONS what may be done with
 // it, or with the server as a whole for "OPTIONS *" (RFC 9110 §9.3.7).
 int serve_file(xps_core_t *core, const xps_config_route_match_t &m,
-               const xps_http_request_t *req, xps_session_action_t *out) {
+               const xps_http_request_t *req, bool may_list, xps_session_action_t *out) {
     int method = xps_http_request_method(req);
     bool options = method == XPS_HTTP_METHOD_OPTIONS;
     if (method != XPS_HTTP_METHOD_GET && method != XPS_HTTP_METHOD_HEAD && !options) {
@@ -156,10 +170,11 @@ int serve_file(xps_core_t *core, const xps_config_route_match_t &m,
     }
     if (options && std::strcmp(xps_http_request_target(req), "*") == 0)
         return answer_options(out);
-    int rc = find_file(core, m, req, out);
-    if (options && out->kind == XPS_SESSION_FILE) { // it exists: no body, just Allow
-        xps_file_destroy(out->file);
-        out->file = nullptr;
+    int rc = find_file(core, m, req, may_list, out);
+    if (options && (out->kind == XPS_SESSION_FILE || out->kind == XPS_SESSION_LISTING)) {
+        xps_file_destroy(out->file); // it exists: no body, just Allow
+        xps_dirlist_destroy(out->listing);
+        out->file = nullptr, out->listing = nullptr;
         return answer_options(out);
     }
     return rc;
@@ -204,7 +219,7 @@ int xps_session_route(xps_core_t *core, const xps_config_t *config,
         out->reason = "proxy";
         break;
     case XPS_CONFIG_FILE_SERVE:
-        rc = serve_file(core, m, req, out);
+        rc = serve_file(core, m, req, from->dir_listing, out);
         break;
     default: // metrics: apps/xps serves it
         out->kind = XPS_SESSION_REPLY, out->status = 501, out->reason = "metrics are served by xps";
@@ -219,6 +234,7 @@ int xps_session_route(xps_core_t *core, const xps_config_t *config,
 
 void xps_session_action_release(xps_session_action_t *a) noexcept {
     xps_file_destroy(a->file);
+    xps_dirlist_destroy(a->listing);
     std::free(a->location);
     *a = xps_session_action_t{};
     a->reason = "";

@@ -239,7 +239,7 @@ static void routes_requests_to_actions(void **state)
         xps_http_parser_t *parser;
         xps_http_request_t *req = request_of(rows[i].request, &parser);
         xps_session_action_t a;
-        const xps_session_origin_t from = {"127.0.0.1", rows[i].port, NULL};
+        const xps_session_origin_t from = {"127.0.0.1", rows[i].port, NULL, false};
         assert_int_equal(xps_session_route(core, config, &from, req, &a), XPS_OK);
         const char *detail = NULL;
         char path[PATH_MAX];
@@ -331,7 +331,8 @@ static void refused_clients_get_403_before_the_route_acts(void **state)
         xps_ipfilter_addr_t addr;
         if (rows[i].client)
             assert_int_equal(xps_ipfilter_addr_parse(rows[i].client, &addr), XPS_OK);
-        const xps_session_origin_t from = {"127.0.0.1", 9005, rows[i].client ? &addr : NULL};
+        const xps_session_origin_t from = {"127.0.0.1", 9005, rows[i].client ? &addr : NULL,
+                                           false};
         xps_session_action_t a;
         assert_int_equal(xps_session_route(core, config, &from, req, &a), XPS_OK);
         if (a.kind != rows[i].kind || a.status != rows[i].status)
@@ -344,6 +345,82 @@ static void refused_clients_get_403_before_the_route_acts(void **state)
             assert_null(a.upstream);
         }
         xps_session_action_release(&a);
+        xps_http_request_destroy(req);
+        xps_http_parser_destroy(parser);
+    }
+    xps_core_destroy(core);
+    xps_config_destroy(config);
+}
+
+/* ------------------------------------------------ listings [stage 15] */
+
+/* xps_session_route and dir_browsing: a folder with none of its index
+ * files is LISTING only when the route says dir_browsing AND the session
+ * allows listings (from->dir_listing, stage 15); either off → 404, as in
+ * stages 12-14. A folder with an index file is still its index; the
+ * folder's 301 still comes first; OPTIONS on a listable folder is 200
+ * with Allow and no listing; a refused client gets 403 before any of it. */
+static void folders_are_listed_only_when_route_and_stage_allow(void **state)
+{
+    (void)state;
+    char err[XPS_CONFIG_ERR_MAX];
+    xps_config_t *config = xps_config_parse(
+        "{\"servers\": [{\"listeners\": [{\"host\": \"127.0.0.1\", \"port\": 9006}], \"routes\": ["
+        " {\"req_path\": \"/\", \"type\": \"file_serve\", \"dir_path\": \"public\","
+        "  \"dir_browsing\": true},"
+        " {\"req_path\": \"/files\", \"type\": \"file_serve\", \"dir_path\": \"public\"},"
+        " {\"req_path\": \"/docs\", \"type\": \"file_serve\", \"dir_path\": \"public\","
+        "  \"dir_browsing\": true, \"index\": [\"none.html\"], \"ip_whitelist\": [\"::1\"]}]}]}",
+        "unit.json", tree, err, sizeof err);
+    if (!config)
+        fail_msg("config: %s", err);
+    static const struct {
+        bool may_list;      /* from->dir_listing */
+        const char *method; /* "GET", "HEAD", "OPTIONS" */
+        const char *target;
+        const char *client; /* NULL: no access check */
+        xps_session_action_kind_t kind;
+        int status;
+        size_t entries;     /* LISTING: how many entries it lists */
+    } rows[] = {
+        {true, "GET", "/", NULL, XPS_SESSION_FILE, 200, 0},       /* index.html wins */
+        {true, "GET", "/docs/", NULL, XPS_SESSION_LISTING, 200, 1}, /* none.html: listed (index.html) */
+        {true, "HEAD", "/docs/", NULL, XPS_SESSION_LISTING, 200, 1},
+        {true, "GET", "/docs", NULL, XPS_SESSION_REPLY, 301, 0},  /* the '/' first */
+        {true, "OPTIONS", "/docs/", NULL, XPS_SESSION_REPLY, 200, 0},
+        {false, "GET", "/docs/", NULL, XPS_SESSION_REPLY, 404, 0}, /* stage 12-14 */
+        {true, "GET", "/files/", NULL, XPS_SESSION_REPLY, 404, 0}, /* route: off */
+        {true, "GET", "/docs/", "127.0.0.1", XPS_SESSION_REPLY, 403, 0},
+        {true, "GET", "/docs/", "::1", XPS_SESSION_LISTING, 200, 1},
+        {true, "GET", "/nowhere/", NULL, XPS_SESSION_REPLY, 404, 0},
+    };
+    xps_core_t *core = xps_core_create();
+    assert_non_null(core);
+    for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
+        char raw[256];
+        snprintf(raw, sizeof raw, "%s %s HTTP/1.1\r\nHost: x\r\n\r\n", rows[i].method,
+                 rows[i].target);
+        xps_http_parser_t *parser;
+        xps_http_request_t *req = request_of(raw, &parser);
+        xps_ipfilter_addr_t addr;
+        if (rows[i].client)
+            assert_int_equal(xps_ipfilter_addr_parse(rows[i].client, &addr), XPS_OK);
+        const xps_session_origin_t from = {"127.0.0.1", 9006, rows[i].client ? &addr : NULL,
+                                           rows[i].may_list};
+        xps_session_action_t a;
+        assert_int_equal(xps_session_route(core, config, &from, req, &a), XPS_OK);
+        if (a.kind != rows[i].kind || a.status != rows[i].status)
+            fail_msg("row %zu: %s %s: expected kind %d status %d, got kind %d status %d (%s)", i,
+                     rows[i].method, rows[i].target, rows[i].kind, rows[i].status, a.kind,
+                     a.status, a.reason);
+        if (a.kind == XPS_SESSION_LISTING) {
+            assert_non_null(a.listing);
+            assert_int_equal(xps_dirlist_count(a.listing), rows[i].entries);
+        } else {
+            assert_null(a.listing);
+        }
+        xps_session_action_release(&a);
+        assert_null(a.listing);
         xps_http_request_destroy(req);
         xps_http_parser_destroy(parser);
     }
@@ -809,6 +886,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(routes_requests_to_actions),
         cmocka_unit_test(refused_clients_get_403_before_the_route_acts),
+        cmocka_unit_test(folders_are_listed_only_when_route_and_stage_allow),
         cmocka_unit_test(forward_head_rewrites_for_one_hop),
         cmocka_unit_test(a_session_serves_a_file_sent_in_pieces),
         cmocka_unit_test(a_session_proxies_a_chunked_post_with_a_rewritten_head),
