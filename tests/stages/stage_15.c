@@ -1,0 +1,532 @@
+/*
+ * tests/stages/stage_15.c — black-box checks for stage 15 (dir-browsing).
+ *
+ * The binary under test ($XPS_STAGE_BIN) is started with ONE argument,
+ * "config.json", in a scratch working directory holding a copy of
+ * tests/fixtures/stage-15: stage 13's four servers on 8001-8004, exactly
+ * (so every stage 13 check runs again, below), and before them, so that
+ * they listen once 8001-8004 do:
+ *
+ *     8011  "/" file_serve from browse/, dir_browsing: true; "/private"
+ *           the same with ip_whitelist ["127.0.0.1"]
+ *     8012  "/" file_serve from browse/, dir_browsing left out (false)
+ *
+ * browse/ has no index.html anywhere: docs/ (notes.txt, guide/step.txt),
+ * zeta/ (a folder whose name sorts after every file), private/,
+ * data.json, readme.txt and .hidden. The awkward names, and the folder of
+ * 10,000 entries, are made at check time in the scratch copy, so the
+ * repository holds no file a checkout on another system could refuse.
+ * What is checked:
+ *  - a folder without an index file is listed with dir_browsing on, and
+ *    404 (no listing) with it off, on 8012 and on stage 13's 8001;
+ *  - the course's tester's view: GET // lists the root, Content-Type is
+ *    exactly "text/html", the links are in <table><tr><td><a>, absolute,
+ *    a folder's bare ("/docs", whose 301 leads to "/docs/"), a .json file
+ *    is served as application/json;
+ *  - folders first, a parent link below the root and none at it, a
+ *    dot-file not listed but served by name;
+ *  - names with a space, & < >, quotes, %, #, ?, UTF-8: each href taken
+ *    from the page opens its file (200, the file's own bytes);
+ *  - HEAD: the GET's head, no body; keep-alive and pipelining across
+ *    listings (responses in order on one connection);
+ *  - 10,000 entries: all listed, Content-Length exact, and the server's
+ *    RSS, measured while the client has read only the start of the page,
+ *    grows by under 2 MiB although the page is bigger than that;
+ *  - a route whose ip_whitelist refuses the client answers 403, never a
+ *    listing, and the allowed client gets the listing;
+ *  - every stage 13 check (tests/support/http11_checks.h).
+ */
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tests/support/checks.h"
+#include "tests/support/harness.h"
+#include "tests/support/http11_checks.h"
+#include "tests/support/http_client.h"
+
+enum {
+    LISTED = 8011,   /* dir_browsing on */
+    UNLISTED = 8012, /* dir_browsing off */
+    BIG = 10000,     /* entries of the big folder */
+};
+
+static const char FIXTURE[] = "tests/fixtures/stage-15";
+
+/* ------------------------------------------------------------ helpers */
+
+/* Every file and folder under browse/ readable by everyone, whatever the
+ * umask of the copy: the rule for serving and for listing. */
+static int make_public(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)ftw;
+    chmod(path, type == FTW_D ? 0755 : (st->st_mode & 07777) | 0444);
+    return 0;
+}
+
+/* The server, as stage 13's checks start it, with browse/ public. */
+static xt_proc_t *start_server(void)
+{
+    xt_require_port_free(LISTED);
+    xt_require_port_free(UNLISTED);
+    xt_proc_t *p = xt_hard_start_server(FIXTURE);
+    char browse[4096];
+    snprintf(browse, sizeof browse, "%s/browse", xt_workdir(p));
+    nftw(browse, make_public, 16, FTW_PHYS);
+    return p;
+}
+
+/* <scratch>/browse/<rel> as a path. */
+static const char *browse_path(xt_proc_t *p, const char *rel)
+{
+    static char path[8192];
+    snprintf(path, sizeof path, "%s/browse/%s", xt_workdir(p), rel);
+    return path;
+}
+
+/* A file under browse/ with `text`, mode 0644. */
+static void put(xt_proc_t *p, const char *rel, const char *text)
+{
+    const char *path = browse_path(p, rel);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text) ||
+        fchmod(fd, 0644) != 0)
+        xt_fail("cannot write %s: %s", path, strerror(errno));
+    close(fd);
+}
+
+static void folder(xt_proc_t *p, const char *rel)
+{
+    const char *path = browse_path(p, rel);
+    if ((mkdir(path, 0755) != 0 && errno != EEXIST) || chmod(path, 0755) != 0)
+        xt_fail("cannot make %s: %s", path, strerror(errno));
+}
+
+/* "<method> <target>" on port's connection fd, kept open. */
+static xt_response_t *ask(int fd, const char *method, const char *target)
+{
+    char request[1024];
+    snprintf(request, sizeof request, "%s %s HTTP/1.1\r\nHost: x\r\n\r\n", method, target);
+    return xt_ask(fd, request, strcmp(method, "HEAD") == 0);
+}
+
+/* One GET on a fresh connection to port. */
+static xt_response_t *get(uint16_t port, const char *target)
+{
+    int fd = xt_connect(port);
+    xt_response_t *r = ask(fd, "GET", target);
+    close(fd);
+    return r;
+}
+
+/* Whether header `name` is exactly `value`. */
+static bool header_is(const xt_response_t *r, const char *name, const char *value)
+{
+    char v[256];
+    return xt_header_value(r->head, name, v, sizeof v) && strcmp(v, value) == 0;
+}
+
+/* Whether r is a listing: 200, "text/html" exactly, a Content-Length equal
+ * to the body received, and the page's table. */
+static bool is_listing(const xt_response_t *r)
+{
+    char len[32] = "";
+    xt_header_value(r->head, "Content-Length", len, sizeof len);
+    return r->status == 200 && header_is(r, "Content-Type", "text/html") &&
+           strtoul(len, NULL, 10) == r->body_len && strstr(r->body, "<table>") &&
+           strstr(r->body, "<meta charset=\"utf-8\">");
+}
+
+/* The row links of a page, in order: href and text of each
+ * <tr><td><a href="...">...</a>, as sent (not decoded). */
+typedef struct {
+    char href[512], text[512];
+} link_t;
+
+static size_t links_of(const char *page, link_t *out, size_t cap)
+{
+    static const char open_tag[] = "<tr><td><a href=\"";
+    size_t n = 0;
+    for (const char *at = strstr(page, open_tag); at && n < cap; at = strstr(at, open_tag)) {
+        at += sizeof open_tag - 1;
+        const char *end = strstr(at, "\">");
+        const char *close_tag = end ? strstr(end, "</a>") : NULL;
+        if (!close_tag)
+            break;
+        snprintf(out[n].href, sizeof out[n].href, "%.*s", (int)(end - at), at);
+        snprintf(out[n].text, sizeof out[n].text, "%.*s", (int)(close_tag - end - 2), end + 2);
+        n++;
+        at = close_tag;
+    }
+    return n;
+}
+
+/* The index of the link whose href is `href`, or -1. */
+static int find_href(const link_t *links, size_t n, const char *href)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(links[i].href, href) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* A connection to 127.0.0.1:port from the local address `source`. */
+static int connect_from(const char *source, uint16_t port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        xt_fail("socket(): %s", strerror(errno));
+    struct sockaddr_in from = {.sin_family = AF_INET}, to = {.sin_family = AF_INET};
+    inet_pton(AF_INET, source, &from.sin_addr);
+    inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+    to.sin_port = htons(port);
+    if (bind(fd, (struct sockaddr *)&from, sizeof from) != 0)
+        xt_fail("bind(%s): %s (127.0.0.0/8 must be on the loopback interface)", source,
+                strerror(errno));
+    if (connect(fd, (struct sockaddr *)&to, sizeof to) != 0)
+        xt_fail("connect from %s to port %u: %s", source, port, strerror(errno));
+    return fd;
+}
+
+/* ------------------------------------------------------------- checks */
+
+/* The switch: on, a listing; off (8012, and stage 13's 8001), 404. */
+static void a_folder_without_index_is_listed_only_with_dir_browsing(void **state)
+{
+    (void)state;
+    xt_proc_t *p = start_server();
+    xt_response_t *r = get(LISTED, "/docs/");
+    link_t links[8];
+    size_t n = links_of(r->body, links, 8);
+    xt_expect(is_listing(r) && find_href(links, n, "/docs/notes.txt") >= 0 &&
+                  find_href(links, n, "/docs/guide") >= 0,
+              "GET /docs/ on 8011 (dir_browsing: true, no index.html): 200, Content-Type "
+              "text/html, the exact Content-Length, links to /docs/notes.txt and /docs/guide",
+              "%s%s", xt_describe_response(r), xt_server_note(p));
+    test_free(r);
+    static const struct {
+        uint16_t port;
+        const char *target, *why;
+    } off[] = {
+        {UNLISTED, "/docs/", "8012, the same folder, dir_browsing left out"},
+        {UNLISTED, "/", "8012's root, no index.html"},
+        {8001, "/docs/", "stage 13's 8001, a folder without index.html"},
+    };
+    for (size_t i = 0; i < sizeof off / sizeof *off; i++) {
+        r = get(off[i].port, off[i].target);
+        char expected[200];
+        snprintf(expected, sizeof expected, "GET %s on %s: 404, and no listing in the body",
+                 off[i].target, off[i].why);
+        xt_expect(r->status == 404 && !strstr(r->body, "<a href"), expected, "%s%s",
+                  xt_describe_response(r), xt_server_note(p));
+        test_free(r);
+    }
+}
+
+/* What the course's tester looks at. */
+static void get_double_slash_lists_the_root_as_the_course_tester_expects(void **state)
+{
+    (void)state;
+    xt_proc_t *p = start_server();
+    xt_response_t *r = get(LISTED, "//");
+    link_t links[16];
+    size_t n = links_of(r->body, links, 16);
+    int docs = find_href(links, n, "/docs"), zeta = find_href(links, n, "/zeta"),
+        data = find_href(links, n, "/data.json"), readme = find_href(links, n, "/readme.txt");
+    xt_expect(is_listing(r) && docs >= 0 && zeta >= 0 && data >= 0 && readme >= 0,
+              "GET // on 8011 lists the root: 200, Content-Type exactly \"text/html\", rows "
+              "<tr><td><a href=\"/docs\"> (a folder: bare, as the course's tester wants), "
+              "\"/zeta\", \"/data.json\", \"/readme.txt\"",
+              "%zu row links; %s%s", n, xt_describe_response(r), xt_server_note(p));
+    xt_expect(zeta < data && docs < zeta && data < readme,
+              "folders first (docs, zeta), then files (data.json, readme.txt), each by name",
+              "rows: docs %d, zeta %d, data.json %d, readme.txt %d", docs, zeta, data, readme);
+    xt_expect(find_href(links, n, "/") < 0 && !strstr(r->body, ".hidden"),
+              "at the root: no parent link, and the dot-file .hidden is not named",
+              "%s", xt_quote(r->body, r->body_len));
+    test_free(r);
+    r = get(LISTED, "/docs");
+    xt_expect(r->status == 301 && header_is(r, "Location", "/docs/"),
+              "the bare folder link /docs gets 301 to /docs/ (what a browser follows)", "%s",
+              xt_describe_response(r));
+    test_free(r);
+    r = get(LISTED, "/docs/guide/");
+    n = links_of(r->body, links, 16);
+    xt_expect(is_listing(r) && find_href(links, n, "/docs/") >= 0 &&
+                  find_href(links, n, "/docs/guide/step.txt") >= 0,
+              "GET /docs/guide/: a parent link to /docs/ and the link /docs/guide/step.txt", "%s",
+              xt_describe_response(r));
+    test_free(r);
+    r = get(LISTED, "/data.json");
+    xt_expect(r->status == 200 && header_is(r, "Content-Type", "application/json") &&
+                  strcmp(r->body, "{\"ok\": true}\n") == 0,
+              "GET /data.json: 200, Content-Type application/json, its bytes", "%s",
+              xt_describe_response(r));
+    test_free(r);
+    r = get(LISTED, "/.hidden");
+    xt_expect(r->status == 200 && strcmp(r->body, "hidden from the listing, served by name\n") == 0,
+              "GET /.hidden (not listed): still served by name, 200 (hiding is not access "
+              "control)", "%s", xt_describe_response(r));
+    test_free(r);
+}
+
+/* Every awkward name's href, taken from the page, opens its file. */
+static void every_awkward_name_opens_from_its_link(void **state)
+{
+    (void)state;
+    xt_proc_t *p = start_server();
+    static const struct {
+        const char *name, *text; /* the file's name; its link text, HTML-escaped */
+    } names[] = {
+        {"a b.txt", "a b.txt"},
+        {"x&y<z>.txt", "x&amp;y&lt;z&gt;.txt"},
+        {"it's \"quoted\".txt", "it&#39;s &quot;quoted&quot;.txt"},
+        {"100%.txt", "100%.txt"},
+        {"%41.txt", "%41.txt"}, /* not "A.txt": a % in a name is encoded, never decoded */
+        {"#hash.txt", "#hash.txt"},
+        {"why?.txt", "why?.txt"},
+        {"caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac.txt", "caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac.txt"},
+    };
+    folder(p, "odd");
+    folder(p, "odd/sub dir&#?");
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        char rel[256], content[300];
+        snprintf(rel, sizeof rel, "odd/%s", names[i].name);
+        snprintf(content, sizeof content, "the file named %s\n", names[i].name);
+        put(p, rel, content);
+    }
+    put(p, "odd/sub dir&#?/inner.txt", "inside the awkward folder\n");
+    int fd = xt_connect(LISTED);
+    xt_response_t *page = ask(fd, "GET", "/odd/");
+    link_t links[32];
+    size_t n = links_of(page->body, links, 32);
+    xt_expect(is_listing(page) && n == 1 + 1 + sizeof names / sizeof *names,
+              "GET /odd/: a listing of a parent link, one folder and 8 files", "%zu row links; %s",
+              n, xt_describe_response(page));
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        int at = -1;
+        for (size_t k = 0; k < n; k++)
+            if (strcmp(links[k].text, names[i].text) == 0)
+                at = (int)k;
+        char expected[600], content[300];
+        snprintf(content, sizeof content, "the file named %s\n", names[i].name);
+        snprintf(expected, sizeof expected,
+                 "the row of \"%s\" (link text \"%s\"): its href, requested as written on the "
+                 "same connection, gets 200 and the file's bytes", names[i].name, names[i].text);
+        if (at < 0) {
+            xt_expect(false, expected, "no row with that link text in %s",
+                      xt_quote(page->body, page->body_len));
+            continue;
+        }
+        xt_response_t *r = ask(fd, "GET", links[at].href);
+        xt_expect(r->status == 200 && strcmp(r->body, content) == 0 &&
+                      !strpbrk(links[at].href, " \"'<>&#?"),
+                  expected, "href \"%s\": %s%s", links[at].href, xt_describe_response(r),
+                  xt_server_note(p));
+        test_free(r);
+    }
+    int sub = -1;
+    for (size_t k = 0; k < n; k++)
+        if (strcmp(links[k].text, "sub dir&amp;#?/") == 0)
+            sub = (int)k;
+    xt_expect(sub == 1, "the folder \"sub dir&#?\" is the first row after the parent link",
+              "its row is %d", sub);
+    if (sub >= 0) { /* a browser's way in: the bare link, its 301, the listing */
+        xt_response_t *r = ask(fd, "GET", links[sub].href);
+        char location[512] = "";
+        xt_header_value(r->head, "Location", location, sizeof location);
+        test_free(r);
+        r = ask(fd, "GET", location);
+        link_t inner[4];
+        size_t m = links_of(r->body, inner, 4);
+        xt_expect(is_listing(r) && m == 2 && strstr(inner[1].href, "/inner.txt"),
+                  "the folder's href gets a 301 whose Location lists the folder (inner.txt)",
+                  "href \"%s\", Location \"%s\": %s", links[sub].href, location,
+                  xt_describe_response(r));
+        if (m == 2) {
+            test_free(r);
+            r = ask(fd, "GET", inner[1].href);
+            xt_expect(r->status == 200 && strcmp(r->body, "inside the awkward folder\n") == 0,
+                      "and inner.txt's href opens it", "href \"%s\": %s", inner[1].href,
+                      xt_describe_response(r));
+        }
+        test_free(r);
+    }
+    test_free(page);
+    close(fd);
+}
+
+/* HEAD, keep-alive and pipelining across listings. */
+static void head_keep_alive_and_pipelining_across_listings(void **state)
+{
+    (void)state;
+    xt_proc_t *p = start_server();
+    int fd = xt_connect(LISTED);
+    xt_response_t *g = ask(fd, "GET", "/docs/");
+    xt_response_t *h = ask(fd, "HEAD", "/docs/");
+    char glen[32] = "", hlen[32] = "";
+    xt_header_value(g->head, "Content-Length", glen, sizeof glen);
+    xt_header_value(h->head, "Content-Length", hlen, sizeof hlen);
+    xt_expect(is_listing(g) && h->status == 200 && header_is(h, "Content-Type", "text/html") &&
+                  strcmp(glen, hlen) == 0 && h->body_len == 0,
+              "GET then HEAD /docs/ on one connection: the HEAD has the GET's Content-Type and "
+              "Content-Length, and no body", "GET: %s; HEAD head: %s", xt_describe_response(g),
+              xt_quote(h->head, strlen(h->head)));
+    test_free(g);
+    test_free(h);
+    /* nothing after the HEAD's head: the next response starts right there */
+    const char *three = "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+                        "GET /docs/notes.txt HTTP/1.1\r\nHost: x\r\n\r\n"
+                        "GET /zeta/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    xt_send_all(fd, three, strlen(three));
+    xt_response_t *r1 = xt_read_response(fd, false);
+    xt_response_t *r2 = xt_read_response(fd, false);
+    xt_response_t *r3 = xt_read_response(fd, false);
+    xt_expect(is_listing(r1) && strstr(r1->body, "href=\"/docs\"") && r2->status == 200 &&
+                  strcmp(r2->body, "notes in docs\n") == 0 && is_listing(r3) &&
+                  strstr(r3->body, "href=\"/zeta/z.txt\""),
+              "then three pipelined requests on the same connection (listing, file, listing): "
+              "answered in order", "1: %s", xt_describe_response(r1));
+    xt_expect(xt_closes_silently(fd), "and the close the last one asked for",
+              "the connection stayed open for %d ms%s", XT_REPLY_MS, xt_server_note(p));
+    test_free(r1);
+    test_free(r2);
+    test_free(r3);
+    close(fd);
+}
+
+/* 10,000 entries: all listed, with the server's memory bounded. */
+static void a_folder_of_10000_entries_lists_with_bounded_memory(void **state)
+{
+    (void)state;
+    xt_proc_t *p = start_server();
+    folder(p, "big");
+    char name[256];
+    /* 80-byte names: the page is about 2.5 MB, more than the bound below */
+    for (int i = 0; i < BIG; i++) {
+        snprintf(name, sizeof name,
+                 "big/entry-%05d-with-a-name-long-enough-that-the-page-weighs-more-than-two-MB.txt",
+                 i);
+        int fd = open(browse_path(p, name), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0)
+            xt_fail("cannot create %s: %s", name, strerror(errno));
+        fchmod(fd, 0644);
+        close(fd);
+    }
+    /* warm-up: a listing of a small folder, and a HEAD of big (its snapshot
+     * made and freed), so that "before" counts what any listing leaves */
+    test_free(get(LISTED, "/docs/"));
+    int warm = xt_connect(LISTED);
+    test_free(ask(warm, "HEAD", "/big/"));
+    close(warm);
+    long before = xt_rss_kib(xt_pid(p));
+    int fd = xt_connect(LISTED);
+    int small = 4096; /* a small receive buffer: the page waits in the server */
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    xt_send_all(fd, "GET /big/ HTTP/1.1\r\nHost: x\r\n\r\n", 31);
+    char head[4096];
+    size_t got = xt_read_until(fd, head, sizeof head, "\r\n\r\n", XT_REPLY_MS);
+    char len_text[32] = "";
+    xt_header_value(head, "Content-Length", len_text, sizeof len_text);
+    size_t length = strtoul(len_text, NULL, 10);
+    xt_expect(got > 0 && strstr(head, " 200 ") && length > 2 * 1024 * 1024,
+              "GET /big/ (10,000 entries of 80-byte names): 200 with a Content-Length over 2 MiB",
+              "head %s", xt_quote(head, got));
+    /* The start of the page, then the server's memory while it waits for
+     * the client to read the rest. */
+    static char chunk[65536];
+    size_t body = xt_recv_exact(fd, chunk, sizeof chunk, XT_REPLY_MS, NULL);
+    long during = xt_rss_kib(xt_pid(p));
+    /* The rest, counting the rows as they come (a row may straddle reads). */
+    static const char row[] = "<tr><td><a href=\"/big/entry-";
+    size_t rows = 0, keep = 0;
+    static char window[65536 + sizeof row];
+    memcpy(window, chunk, body);
+    keep = body;
+    for (;;) {
+        window[keep] = '\0';
+        char *last = window;
+        for (char *at = strstr(window, row); at; at = strstr(at + 1, row))
+            rows++, last = at + 1;
+        /* keep the tail that might hold the start of a row */
+        size_t tail = keep - (size_t)(last - window) < sizeof row ? keep - (size_t)(last - window)
+                                                                   : sizeof row - 1;
+        memmove(window, window + keep - tail, tail);
+        keep = tail;
+        if (body >= length)
+            break;
+        size_t want = length - body < 65536 ? length - body : 65536;
+        ssize_t n = xt_recv_deadline(fd, window + keep, want, XT_REPLY_MS);
+        if (n <= 0)
+            break;
+        body += (size_t)n, keep += (size_t)n;
+    }
+    xt_expect(body == length && rows == BIG,
+              "the whole page arrives, Content-Length bytes, with 10,000 entry rows",
+              "%zu of %zu bytes, %zu rows%s", body, length, rows, xt_server_note(p));
+    xt_expect(before > 0 && during > 0 && during - before < 2048,
+              "while the client has read only the first 64 KiB of the 2.5 MB page, the "
+              "server's RSS has grown by under 2 MiB (the page is made as it is sent)",
+              "RSS %ld KiB before, %ld KiB during (+%ld KiB)", before, during, during - before);
+    test_free(ask(fd, "HEAD", "/docs/")); /* and the connection is still good */
+    close(fd);
+}
+
+/* The access check comes before the listing. */
+static void an_ip_refused_route_gets_403_and_never_a_listing(void **state)
+{
+    (void)state;
+    xt_proc_t *p = start_server();
+    static const char *targets[] = {"/private/", "/private", "/private/secret.txt"};
+    for (size_t i = 0; i < sizeof targets / sizeof *targets; i++) {
+        int fd = connect_from("127.0.0.2", LISTED);
+        xt_response_t *r = ask(fd, "GET", targets[i]);
+        char expected[200];
+        snprintf(expected, sizeof expected,
+                 "127.0.0.2, GET %s on 8011 (ip_whitelist [127.0.0.1]): 403, no listing",
+                 targets[i]);
+        xt_expect(r->status == 403 && !strstr(r->body, "<a href"), expected, "%s%s",
+                  xt_describe_response(r), xt_server_note(p));
+        test_free(r);
+        close(fd);
+    }
+    int fd = connect_from("127.0.0.1", LISTED);
+    xt_response_t *r = ask(fd, "GET", "/private/");
+    xt_expect(is_listing(r) && strstr(r->body, "href=\"/private/secret.txt\""),
+              "127.0.0.1, GET /private/: the listing, with /private/secret.txt", "%s",
+              xt_describe_response(r));
+    test_free(r);
+    close(fd);
+}
+
+/* Every stage 13 check, on this stage's fixture (8001-8004 as stage 13's). */
+XT_STAGE13_CHECKS_ON(FIXTURE)
+
+int main(void)
+{
+    const struct CMUnitTest checks[] = {
+        XT_CHECK(a_folder_without_index_is_listed_only_with_dir_browsing),
+        XT_CHECK(get_double_slash_lists_the_root_as_the_course_tester_expects),
+        XT_CHECK(every_awkward_name_opens_from_its_link),
+        XT_CHECK(head_keep_alive_and_pipelining_across_listings),
+        XT_CHECK(a_folder_of_10000_entries_lists_with_bounded_memory),
+        XT_CHECK(an_ip_refused_route_gets_403_and_never_a_listing),
+        XT_STAGE13_CHECK_LIST,
+    };
+    return xt_run_checks("stage 15 (dir-browsing)", checks);
+}
