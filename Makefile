@@ -40,6 +40,9 @@ DEB_PACKAGES := g++ make pkg-config libssl-dev zlib1g-dev libcjson-dev \
 # What `make bench` measures xps against (and plots with); `make test`
 # installs them too, since it runs the benchmark once, briefly (QUICK=1).
 BENCH_PACKAGES := wrk nginx-light h2o gnuplot-nox
+# The real browser stage 15's checks drive (headless: --dump-dom, and a
+# screenshot kept in build/reports/); `make test` installs it.
+BROWSER_PACKAGES := chromium
 
 # ------------------------------------------------------------------ sources
 
@@ -74,7 +77,7 @@ BENCH_BINS  := $(BUILD)/bench/idle-connections $(BUILD)/bench/idle-bytes
 
 # ------------------------------------------------------------------ targets
 
-.PHONY: all help deps bench-deps run test test-build check-headers grade bench clean \
+.PHONY: all help deps bench-deps browser-deps run test test-build check-headers grade bench clean \
         $(addprefix stage-,$(STAGE_NUMS))
 
 all: $(STAGE_BINS) $(TOOL_BINS) $(LIBXPS) ## build every stage binary (and libxps.a once it has sources)
@@ -116,6 +119,9 @@ deps: ## install missing Debian packages (apt-get), saying exactly what it runs
 bench-deps: ## install what make bench compares xps with: wrk, nginx, h2o, gnuplot
 	$(call install_missing,bench-deps,$(BENCH_PACKAGES))
 
+browser-deps: ## install the headless browser stage 15's checks drive: chromium
+	$(call install_missing,browser-deps,$(BROWSER_PACKAGES))
+
 $(foreach n,$(STAGE_NUMS),$(eval stage-$(n): $(BUILD)/bin/stage-$(n)))
 
 run: deps ## build and start the newest stage binary with its defaults (and its config.json)
@@ -129,7 +135,7 @@ test-build: $(STAGE_BINS) $(TOOL_BINS) $(LIBXPS) $(UNIT_BINS) $(CHECK_BINS) $(GR
 # Then, outside the sanitizer build (whose speed means nothing), the
 # benchmark once for a second per scenario: it proves the harness still
 # works and that every server serves the files; it asserts no speed.
-test: deps $(if $(filter 1,$(SAN)),,bench-deps) ## install, build, run every unit test and stage check (SAN=1: under sanitizers)
+test: deps browser-deps $(if $(filter 1,$(SAN)),,bench-deps) ## install, build, run every unit test and stage check (SAN=1: under sanitizers)
 	@$(MAKE) --no-print-directory test-build $(if $(filter 1,$(SAN)),,$(BENCH_BINS))
 	@$(MAKE) --no-print-directory check-headers
 	@tests/run $(BUILD)

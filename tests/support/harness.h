@@ -152,6 +152,12 @@ bool xt_course_layout(void);
  * passed nor as failed. */
 void xt_skip_in_course_layout(const char *why);
 
+/* Ends the running check as SKIPPED, in any layout, its report line "SKIP
+ * <name> <why>": for a check whose tool cannot run on this machine (`why`
+ * says what is missing and how to get it), never for a failure of the
+ * binary under test. */
+void xt_skip(const char *why);
+
 /* One of our own helper binaries built beside the checks ("stage-01",
  * "test-upstream"): <build>/bin/<name>, found relative to this executable. */
 const char *xt_our_bin(const char *name);
