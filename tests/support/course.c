@@ -29,7 +29,11 @@ static const xt_course_step_t steps[] = {
     {15, 11, "HTTP Response Module", "", false, true, ""},
     {16, 12, "HTTP Config Module", "", false, true, ""},
     {17, -1, "Directory Browsing", "", false, true,
-     "directory browsing is our stage 15, which does not exist yet"},
+     "our stage 15 lists a folder only on a route with \"dir_browsing\": true (off by "
+     "default: 404, never a listing), and the tester's configuration has no such key, so in "
+     "its layout a folder without index.html is 404; what that tester looks at (GET //, "
+     "Content-Type exactly text/html, links in table tr td a, a folder's bare /test link, "
+     ".json as application/json) is checked in our layout: make grade STAGE=15"},
 };
 
 const xt_course_step_t *xt_course_step(int course)
