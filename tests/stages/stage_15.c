@@ -3,9 +3,10 @@
  *
  * The binary under test ($XPS_STAGE_BIN) is started with ONE argument,
  * "config.json", in a scratch working directory holding a copy of
- * tests/fixtures/stage-15: stage 13's four servers on 8001-8004, exactly
- * (so every stage 13 check runs again, below), and before them, so that
- * they listen once 8001-8004 do:
+ * tests/fixtures/stage-15: stage 14's config exactly (stage 13's four
+ * servers on 8001-8004, the filtered 8005-8009 and [::1]:8010, so every
+ * stage 13 and stage 14 check runs again, below), and before them, so
+ * that they listen once 8001-8004 do:
  *
  *     8011  "/" file_serve from browse/, dir_browsing: true; "/private"
  *           the same with ip_whitelist ["127.0.0.1"]
@@ -39,7 +40,8 @@
  *    link (the 301 followed), of a file reached through an awkward
  *    name's href; its screenshot is kept in build/reports/. SKIP when
  *    chromium is missing or cannot start (saying why);
- *  - every stage 13 check (tests/support/http11_checks.h).
+ *  - every stage 14 check (tests/support/ipfilter_checks.h) and every
+ *    stage 13 check (tests/support/http11_checks.h).
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -65,6 +67,7 @@
 #include "tests/support/harness.h"
 #include "tests/support/http11_checks.h"
 #include "tests/support/http_client.h"
+#include "tests/support/ipfilter_checks.h"
 
 enum {
     LISTED = 8011,   /* dir_browsing on */
@@ -673,7 +676,9 @@ static void a_real_browser_lists_follows_a_folder_and_opens_awkward_names(void *
               "%s: %s", shot, fd < 0 ? strerror(errno) : "not a PNG of over 1000 bytes");
 }
 
-/* Every stage 13 check, on this stage's fixture (8001-8004 as stage 13's). */
+/* Every stage 14 and stage 13 check, on this stage's fixture (8001-8010 as
+ * stage 14's). */
+XT_STAGE14_CHECKS_ON(FIXTURE)
 XT_STAGE13_CHECKS_ON(FIXTURE)
 
 int main(void)
@@ -686,6 +691,7 @@ int main(void)
         XT_CHECK(a_folder_of_10000_entries_lists_with_bounded_memory),
         XT_CHECK(an_ip_refused_route_gets_403_and_never_a_listing),
         XT_CHECK(a_real_browser_lists_follows_a_folder_and_opens_awkward_names),
+        XT_STAGE14_CHECK_LIST,
         XT_STAGE13_CHECK_LIST,
     };
     return xt_run_checks("stage 15 (dir-browsing)", checks);
