@@ -74,7 +74,7 @@ BENCH_BINS  := $(BUILD)/bench/idle-connections $(BUILD)/bench/idle-bytes
 
 # ------------------------------------------------------------------ targets
 
-.PHONY: all help deps bench-deps run test test-build check-headers grade bench clean \
+.PHONY: all help deps bench-deps bench-build run test test-build check-headers grade bench clean \
         $(addprefix stage-,$(STAGE_NUMS))
 
 all: $(STAGE_BINS) $(TOOL_BINS) $(LIBXPS) ## build every stage binary (and libxps.a once it has sources)
@@ -130,7 +130,7 @@ test-build: $(STAGE_BINS) $(TOOL_BINS) $(LIBXPS) $(UNIT_BINS) $(CHECK_BINS) $(GR
 # benchmark once for a second per scenario: it proves the harness still
 # works and that every server serves the files; it asserts no speed.
 test: deps $(if $(filter 1,$(SAN)),,bench-deps) ## install, build, run every unit test and stage check (SAN=1: under sanitizers)
-	@$(MAKE) --no-print-directory test-build $(if $(filter 1,$(SAN)),,$(BENCH_BINS))
+	@$(MAKE) --no-print-directory test-build $(if $(filter 1,$(SAN)),,bench-build)
 	@$(MAKE) --no-print-directory check-headers
 	@tests/run $(BUILD)
 	@$(if $(filter 1,$(SAN)),echo "bench: not run under SAN=1 (a sanitizer build is not measured)",QUICK=1 tests/bench/run $(BUILD))
@@ -183,8 +183,10 @@ grade: ## grade a stage binary: make grade STAGE=N | COURSE=N [BIN=path] [FORMAT
 
 QUICK ?= 0
 bench: deps bench-deps ## xps beside nginx and h2o: one table, build/bench/results.csv (QUICK=1: 1 s each)
-	@$(MAKE) --no-print-directory $(STAGE_BINS) $(BENCH_BINS)
+	@$(MAKE) --no-print-directory bench-build
 	@QUICK=$(QUICK) tests/bench/run $(BUILD)
+
+bench-build: $(STAGE_BINS) $(BENCH_BINS)
 
 clean: ## remove build/
 	rm -rf build
