@@ -113,7 +113,9 @@ endef
 deps: ## install missing Debian packages (apt-get), saying exactly what it runs
 	$(call install_missing,deps,$(DEB_PACKAGES))
 
-bench-deps: ## install what make bench compares xps with: wrk, nginx, h2o, gnuplot
+# After deps, never beside it: two apt-get runs at once (make -j) would
+# fight over dpkg's lock.
+bench-deps: deps ## install what make bench compares xps with: wrk, nginx, h2o, gnuplot
 	$(call install_missing,bench-deps,$(BENCH_PACKAGES))
 
 $(foreach n,$(STAGE_NUMS),$(eval stage-$(n): $(BUILD)/bin/stage-$(n)))
