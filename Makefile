@@ -34,9 +34,14 @@ LDFLAGS  := $(SANITIZE)
 
 # Debian packages every target may need.  `make deps` installs the missing
 # ones; netcat, curl, strace and pv are what the chapters poke servers with,
-# valgrind checks that stage 06 shuts down without a leak.
+# valgrind checks that stage 06 shuts down without a leak.  The chapters
+# watch servers with procps (ps, pgrep: stages 03-09 and 13; top: stage 07)
+# and iproute2 (ss: stages 01-07; ip: stage 14), which a minimal Debian
+# lacks, and docs/performance.md watches packets with tcpdump.  (prlimit,
+# stages 00 and 07, is util-linux's, which every Debian has.)
 DEB_PACKAGES := g++ make pkg-config libssl-dev zlib1g-dev libcjson-dev \
-                libcmocka-dev netcat-openbsd curl strace pv valgrind
+                libcmocka-dev netcat-openbsd curl strace pv valgrind \
+                procps iproute2 tcpdump
 # What `make bench` measures xps against (and plots with); `make test`
 # installs them too, since it runs the benchmark once, briefly (QUICK=1).
 BENCH_PACKAGES := wrk nginx-light h2o gnuplot-nox
@@ -77,7 +82,8 @@ BENCH_BINS  := $(BUILD)/bench/idle-connections $(BUILD)/bench/idle-bytes
 
 # ------------------------------------------------------------------ targets
 
-.PHONY: all help deps bench-deps browser-deps run test test-build check-headers grade bench clean \
+.PHONY: all help deps bench-deps browser-deps bench-build run test test-build check-headers grade \
+        bench clean \
         $(addprefix stage-,$(STAGE_NUMS))
 
 all: $(STAGE_BINS) $(TOOL_BINS) $(LIBXPS) ## build every stage binary (and libxps.a once it has sources)
@@ -116,10 +122,12 @@ endef
 deps: ## install missing Debian packages (apt-get), saying exactly what it runs
 	$(call install_missing,deps,$(DEB_PACKAGES))
 
-bench-deps: ## install what make bench compares xps with: wrk, nginx, h2o, gnuplot
+# After deps, never beside it: two apt-get runs at once (make -j) would
+# fight over dpkg's lock.
+bench-deps: deps ## install what make bench compares xps with: wrk, nginx, h2o, gnuplot
 	$(call install_missing,bench-deps,$(BENCH_PACKAGES))
 
-browser-deps: ## install the headless browser stage 15's checks drive: chromium
+browser-deps: deps ## install the headless browser stage 15's checks drive: chromium
 	$(call install_missing,browser-deps,$(BROWSER_PACKAGES))
 
 $(foreach n,$(STAGE_NUMS),$(eval stage-$(n): $(BUILD)/bin/stage-$(n)))
@@ -135,8 +143,11 @@ test-build: $(STAGE_BINS) $(TOOL_BINS) $(LIBXPS) $(UNIT_BINS) $(CHECK_BINS) $(GR
 # Then, outside the sanitizer build (whose speed means nothing), the
 # benchmark once for a second per scenario: it proves the harness still
 # works and that every server serves the files; it asserts no speed.
-test: deps browser-deps $(if $(filter 1,$(SAN)),,bench-deps) ## install, build, run every unit test and stage check (SAN=1: under sanitizers)
-	@$(MAKE) --no-print-directory test-build $(if $(filter 1,$(SAN)),,$(BENCH_BINS))
+# browser-deps (stage 15's checks drive chromium) runs in the recipe, so
+# after deps and bench-deps: never two apt-get runs at once.
+test: deps $(if $(filter 1,$(SAN)),,bench-deps) ## install, build, run every unit test and stage check (SAN=1: under sanitizers)
+	@$(MAKE) --no-print-directory browser-deps
+	@$(MAKE) --no-print-directory test-build $(if $(filter 1,$(SAN)),,bench-build)
 	@$(MAKE) --no-print-directory check-headers
 	@tests/run $(BUILD)
 	@$(if $(filter 1,$(SAN)),echo "bench: not run under SAN=1 (a sanitizer build is not measured)",QUICK=1 tests/bench/run $(BUILD))
@@ -189,8 +200,10 @@ grade: ## grade a stage binary: make grade STAGE=N | COURSE=N [BIN=path] [FORMAT
 
 QUICK ?= 0
 bench: deps bench-deps ## xps beside nginx and h2o: one table, build/bench/results.csv (QUICK=1: 1 s each)
-	@$(MAKE) --no-print-directory $(STAGE_BINS) $(BENCH_BINS)
+	@$(MAKE) --no-print-directory bench-build
 	@QUICK=$(QUICK) tests/bench/run $(BUILD)
+
+bench-build: $(STAGE_BINS) $(BENCH_BINS)
 
 clean: ## remove build/
 	rm -rf build

@@ -443,7 +443,8 @@ std::string find_in_path(const char *name)
 }
 
 // A tool the chapters use. `required` tools are MISSING when absent; the
-// debugging tools are only a WARN because no stage needs them to pass.
+// tools the experiments watch servers with, and the debugging tools, are
+// only a WARN because no stage needs them to pass its checks.
 void check_tool(std::vector<item> &report, const char *name, const char *package,
                 const char *used_for, bool required)
 {
@@ -472,6 +473,16 @@ void check_tools(std::vector<item> &report)
     check_tool(report, "pkg-config", "pkg-config", "finds library flags for the runtime", true);
     check_tool(report, "nc", "netcat-openbsd", "poking servers in every chapter", true);
     check_tool(report, "curl", "curl", "HTTP requests from stage 10 on", true);
+    // What the experiments watch a server with: `make deps` installs them.
+    check_tool(report, "strace", "strace", "experiments: system calls (stage 01 on)", false);
+    check_tool(report, "pv", "pv", "experiments: a slow reader (stages 04, 07-09)", false);
+    check_tool(report, "ps", "procps", "experiments: memory and CPU (stages 03-09)", false);
+    check_tool(report, "pgrep", "procps", "experiments: a server's pid (stages 03-09, 13)", false);
+    check_tool(report, "top", "procps", "experiments: CPU use (stage 07)", false);
+    check_tool(report, "ss", "iproute2", "experiments: socket states (stages 01-07)", false);
+    check_tool(report, "ip", "iproute2", "experiments: routes (stage 14)", false);
+    check_tool(report, "prlimit", "util-linux", "experiments: limits (stages 00, 07)", false);
+    check_tool(report, "tcpdump", "tcpdump", "packets on lo (docs/performance.md)", false);
     check_tool(report, "gdb", "gdb", "optional: debugging a server", false);
     check_tool(report, "valgrind", "valgrind", "optional: leak checks (stage 06 on)", false);
 }
