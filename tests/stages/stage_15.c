@@ -213,24 +213,6 @@ static int find_href(const link_t *links, size_t n, const char *href)
     return -1;
 }
 
-/* A connection to 127.0.0.1:port from the local address `source`. */
-static int connect_from(const char *source, uint16_t port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        xt_fail("socket(): %s", strerror(errno));
-    struct sockaddr_in from = {.sin_family = AF_INET}, to = {.sin_family = AF_INET};
-    inet_pton(AF_INET, source, &from.sin_addr);
-    inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
-    to.sin_port = htons(port);
-    if (bind(fd, (struct sockaddr *)&from, sizeof from) != 0)
-        xt_fail("bind(%s): %s (127.0.0.0/8 must be on the loopback interface)", source,
-                strerror(errno));
-    if (connect(fd, (struct sockaddr *)&to, sizeof to) != 0)
-        xt_fail("connect from %s to port %u: %s", source, port, strerror(errno));
-    return fd;
-}
-
 /* ------------------------------------------------------------- checks */
 
 /* The switch: on, a listing; off (8012, and stage 13's 8001), 404. */
@@ -529,7 +511,7 @@ static void an_ip_refused_route_gets_403_and_never_a_listing(void **state)
     xt_proc_t *p = start_server();
     static const char *targets[] = {"/private/", "/private", "/private/secret.txt"};
     for (size_t i = 0; i < sizeof targets / sizeof *targets; i++) {
-        int fd = connect_from("127.0.0.2", LISTED);
+        int fd = xt_connect_from("127.0.0.2", LISTED);
         xt_response_t *r = ask(fd, "GET", targets[i]);
         char expected[200];
         snprintf(expected, sizeof expected,
@@ -540,7 +522,7 @@ static void an_ip_refused_route_gets_403_and_never_a_listing(void **state)
         test_free(r);
         close(fd);
     }
-    int fd = connect_from("127.0.0.1", LISTED);
+    int fd = xt_connect_from("127.0.0.1", LISTED);
     xt_response_t *r = ask(fd, "GET", "/private/");
     xt_expect(is_listing(r) && strstr(r->body, "href=\"/private/secret.txt\""),
               "127.0.0.1, GET /private/: the listing, with /private/secret.txt", "%s",

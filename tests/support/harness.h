@@ -217,6 +217,10 @@ int xt_fd_count(pid_t pid);       /* entries in /proc/pid/fd; -1 if unreadable *
 int xt_connect(uint16_t port);
 /* Same, but returns -errno (-ECONNREFUSED, -ETIMEDOUT) instead of failing. */
 int xt_try_connect(uint16_t port);
+/* A connection to 127.0.0.1:port from the local address `source`
+ * ("127.0.0.2": a second client on one machine, for the IP filter), or to
+ * [::1]:port when source is "::1". Fails the check when it cannot connect. */
+int xt_connect_from(const char *source, uint16_t port);
 
 /* Sends every byte (loops over partial writes); MSG_NOSIGNAL. Returns true
  * on success, false if the peer is gone (errno kept). */

@@ -49,39 +49,6 @@ static xt_proc_t *start_server(void)
     return xt_hard_start_server(current);
 }
 
-/* A connection to 127.0.0.1:port from the local address `source`
- * ("127.0.0.2"), or over IPv6 to [::1]:port when source is "::1". Fails
- * the check when it cannot connect. */
-static int connect_from(const char *source, uint16_t port)
-{
-    bool v6 = strchr(source, ':') != NULL;
-    int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        xt_fail("socket(): %s", strerror(errno));
-    struct sockaddr_storage from = {0}, to = {0};
-    socklen_t len;
-    if (v6) {
-        struct sockaddr_in6 *f = (struct sockaddr_in6 *)&from, *t = (struct sockaddr_in6 *)&to;
-        f->sin6_family = t->sin6_family = AF_INET6;
-        inet_pton(AF_INET6, source, &f->sin6_addr);
-        inet_pton(AF_INET6, "::1", &t->sin6_addr);
-        t->sin6_port = htons(port);
-        len = sizeof(struct sockaddr_in6);
-    } else {
-        struct sockaddr_in *f = (struct sockaddr_in *)&from, *t = (struct sockaddr_in *)&to;
-        f->sin_family = t->sin_family = AF_INET;
-        inet_pton(AF_INET, source, &f->sin_addr);
-        inet_pton(AF_INET, "127.0.0.1", &t->sin_addr);
-        t->sin_port = htons(port);
-        len = sizeof(struct sockaddr_in);
-    }
-    if (bind(fd, (struct sockaddr *)&from, len) != 0)
-        xt_fail("bind(%s): %s (127.0.0.0/8 and ::1 must be on the loopback interface)", source,
-                strerror(errno));
-    if (connect(fd, (struct sockaddr *)&to, len) != 0)
-        xt_fail("connect from %s to port %u: %s", source, port, strerror(errno));
-    return fd;
-}
 
 /* "GET <target>" on fd, kept open; its response. */
 static xt_response_t *get_on(int fd, const char *target)
@@ -186,7 +153,7 @@ void xt_ipf_check_whitelist_blacklist_and_both_on_every_route_type(const char *f
             char source[16];
             snprintf(source, sizeof source, "127.0.0.%c", c);
             bool in = strchr(servers[s].allowed, c) != NULL;
-            int fd = connect_from(source, servers[s].port);
+            int fd = xt_connect_from(source, servers[s].port);
             for (size_t r = 0; r < sizeof routes / sizeof *routes; r++) {
                 int want = in ? routes[r].status : 403;
                 xt_response_t *resp = get_on(fd, routes[r].target);
@@ -234,7 +201,7 @@ void xt_ipf_check_an_ipv6_client_is_matched_by_its_own_entries(const char *fixtu
         {"/api/v6", "route \"/api\" (reverse_proxy): ip_whitelist [::1/128]", 200,
          "GET /api/v6 HTTP/1.1"},
     };
-    int fd = connect_from("::1", V6_PORT);
+    int fd = xt_connect_from("::1", V6_PORT);
     for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
         xt_response_t *r = get_on(fd, rows[i].target);
         char expected[300];
@@ -258,7 +225,7 @@ void xt_ipf_check_a_refused_request_never_reaches_the_upstream(const char *fixtu
     const uint16_t ports[] = {8005, 8006, 8007, 8009};
     for (size_t i = 0; i < sizeof ports / sizeof *ports; i++) {
         for (int round = 0; round < 2; round++) { /* on a new connection, then after a 403 */
-            int fd = connect_from("127.0.0.2", ports[i]);
+            int fd = xt_connect_from("127.0.0.2", ports[i]);
             xt_response_t *r = get_on(fd, "/api/refused");
             char expected[160];
             snprintf(expected, sizeof expected,
@@ -277,7 +244,7 @@ void xt_ipf_check_a_refused_request_never_reaches_the_upstream(const char *fixtu
             close(fd);
         }
     }
-    int fd = connect_from("127.0.0.1", 8005);
+    int fd = xt_connect_from("127.0.0.1", 8005);
     xt_response_t *r = get_on(fd, "/api/allowed");
     long connection = 0, number = 0;
     answer_numbers(r, &connection, &number);
@@ -316,7 +283,7 @@ void xt_ipf_check_a_refused_request_opens_no_file(const char *fixture)
     } refused[] = {{8005, "/a.txt"}, {8005, "/docs/"}, {8006, "/digits.txt"},
                    {8007, "/docs/notes.txt"}, {8008, "/"}, {8009, "/docs/notes.txt"}};
     for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
-        int fd = connect_from("127.0.0.2", refused[i].port);
+        int fd = xt_connect_from("127.0.0.2", refused[i].port);
         xt_response_t *r = get_on(fd, refused[i].target);
         char expected[160];
         snprintf(expected, sizeof expected, "127.0.0.2, GET %s on %u: 403", refused[i].target,
@@ -336,7 +303,7 @@ void xt_ipf_check_a_refused_request_opens_no_file(const char *fixture)
                                                   : "an error on",
               n > 0 && e->len ? e->name : "(the folder)");
     /* The control: the same probe sees an allowed request's open. */
-    int fd = connect_from("127.0.0.1", 8005);
+    int fd = xt_connect_from("127.0.0.1", 8005);
     xt_response_t *r = get_on(fd, "/a.txt");
     n = read(in, events, sizeof events);
     bool opened = false;
@@ -367,7 +334,7 @@ void xt_ipf_check_keeps_the_connection_and_the_order_of_pipelined_requests_acros
                        "GET /b.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     for (int k = 0; k < 2; k++) {
         const char *source = k ? "127.0.0.2" : "127.0.0.1";
-        int fd = connect_from(source, 8009);
+        int fd = xt_connect_from(source, 8009);
         xt_send_all(fd, four, strlen(four));
         const struct {
             int status;
@@ -413,7 +380,7 @@ void xt_ipf_check_a_request_hidden_in_a_refused_body_is_never_parsed(const char 
     const char *requests[] = {by_length, chunked};
     const char *how[] = {"Content-Length", "chunked"};
     for (int i = 0; i < 2; i++) {
-        int fd = connect_from("127.0.0.2", 8005);
+        int fd = xt_connect_from("127.0.0.2", 8005);
         xt_response_t *r = xt_ask(fd, requests[i], false);
         char conn[32] = "";
         xt_header_value(r->head, "Connection", conn, sizeof conn);
@@ -429,7 +396,7 @@ void xt_ipf_check_a_request_hidden_in_a_refused_body_is_never_parsed(const char 
         close(fd);
     }
     /* The same bytes from an allowed client reach the upstream as one POST. */
-    int fd = connect_from("127.0.0.1", 8005);
+    int fd = xt_connect_from("127.0.0.1", 8005);
     xt_response_t *r = xt_ask(fd, by_length, false);
     long connection = 0, number = 0;
     answer_numbers(r, &connection, &number);

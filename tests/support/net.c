@@ -216,6 +216,37 @@ int xt_try_connect(uint16_t port)
     return fd;
 }
 
+int xt_connect_from(const char *source, uint16_t port)
+{
+    bool v6 = strchr(source, ':') != NULL;
+    int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        xt_fail("socket(): %s", strerror(errno));
+    struct sockaddr_storage from = {0}, to = {0};
+    socklen_t len;
+    if (v6) {
+        struct sockaddr_in6 *f = (struct sockaddr_in6 *)&from, *t = (struct sockaddr_in6 *)&to;
+        f->sin6_family = t->sin6_family = AF_INET6;
+        inet_pton(AF_INET6, source, &f->sin6_addr);
+        inet_pton(AF_INET6, "::1", &t->sin6_addr);
+        t->sin6_port = htons(port);
+        len = sizeof(struct sockaddr_in6);
+    } else {
+        struct sockaddr_in *f = (struct sockaddr_in *)&from, *t = (struct sockaddr_in *)&to;
+        f->sin_family = t->sin_family = AF_INET;
+        inet_pton(AF_INET, source, &f->sin_addr);
+        inet_pton(AF_INET, "127.0.0.1", &t->sin_addr);
+        t->sin_port = htons(port);
+        len = sizeof(struct sockaddr_in);
+    }
+    if (bind(fd, (struct sockaddr *)&from, len) != 0)
+        xt_fail("bind(%s): %s (127.0.0.0/8 and ::1 must be on the loopback interface)", source,
+                strerror(errno));
+    if (connect(fd, (struct sockaddr *)&to, len) != 0)
+        xt_fail("connect from %s to port %u: %s", source, port, strerror(errno));
+    return fd;
+}
+
 int xt_connect(uint16_t port)
 {
     int fd = xt_try_connect(port);
