@@ -30,6 +30,8 @@
 
 #include "tests/support/harness.h"
 
+#include <cjson/cJSON.h>
+
 #include <sys/stat.h>
 
 /* A binary built beside this one, in build/tests/. */
@@ -132,6 +134,78 @@ static void junit_report_names_the_failure(void **state)
     xt_expect(strstr(xml, "<testsuite") && strstr(xml, "<failure") && strstr(xml, "observed: "),
               "a JUnit XML file with a <failure> carrying expected/observed",
               "%s", n ? xt_quote(xml, n) : "no file written");
+}
+
+/* The JSON report (`make grade FORMAT=json`) of a binary that fails some
+ * checks: parsed with cJSON, it must hold one entry per check with the
+ * autograder's fields, the failures' expected/observed, and totals that are
+ * the sums of the entries. */
+static cJSON *graded_json(const char *bin, int *status)
+{
+    char path[PATH_MAX], env[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/grader-self-test-%d.json",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (int)getpid());
+    snprintf(env, sizeof env, "XT_JSON_REPORT=%s", path);
+    free(grade_stage_01(bin, env, status));
+    FILE *f = fopen(path, "r");
+    static char text[65536];
+    size_t n = f ? fread(text, 1, sizeof text - 1, f) : 0;
+    text[n] = '\0';
+    if (f)
+        fclose(f);
+    unlink(path);
+    cJSON *report = cJSON_Parse(text);
+    xt_expect(report != NULL, "a JSON report that parses", "%s",
+              n ? xt_quote(text, n) : "no file written");
+    return report;
+}
+
+static void json_report_scores_every_check(void **state)
+{
+    (void)state;
+    int status;
+    cJSON *report = graded_json(sibling("wrong-stage-01"), &status);
+    const cJSON *tests = cJSON_GetObjectItemCaseSensitive(report, "tests");
+    int entries = 0, sum = 0, max_sum = 0, failed = 0;
+    const cJSON *t;
+    cJSON_ArrayForEach(t, tests) {
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(t, "name");
+        const cJSON *st = cJSON_GetObjectItemCaseSensitive(t, "status");
+        const cJSON *score = cJSON_GetObjectItemCaseSensitive(t, "score");
+        const cJSON *max = cJSON_GetObjectItemCaseSensitive(t, "max_score");
+        const cJSON *output = cJSON_GetObjectItemCaseSensitive(t, "output");
+        xt_expect(cJSON_IsString(name) && cJSON_IsString(st) && cJSON_IsNumber(score) &&
+                      cJSON_IsNumber(max) && cJSON_IsString(output),
+                  "every test entry: name, status, score, max_score, output", "%s",
+                  cJSON_PrintUnformatted(t));
+        bool fail = strcmp(st->valuestring, "failed") == 0;
+        xt_expect(!fail || (score->valueint == 0 && max->valueint == 1 &&
+                            strstr(output->valuestring, "expected: ") &&
+                            strstr(output->valuestring, "observed: ")),
+                  "a failed entry scores 0 of 1 and says expected/observed", "%s",
+                  cJSON_PrintUnformatted(t));
+        entries++, failed += fail, sum += score->valueint, max_sum += max->valueint;
+    }
+    const cJSON *score = cJSON_GetObjectItemCaseSensitive(report, "score");
+    const cJSON *max = cJSON_GetObjectItemCaseSensitive(report, "max_score");
+    xt_expect(WIFEXITED(status) && WEXITSTATUS(status) != 0 && entries >= 3 && failed >= 1 &&
+                  cJSON_IsNumber(score) && cJSON_IsNumber(max) && score->valueint == sum &&
+                  max->valueint == max_sum && sum == max_sum - failed,
+              "a failing run: entries, some failed, score and max_score the entries' sums",
+              "%s; %d entries, %d failed, sums %d/%d, totals %d/%d", xt_status_text(status),
+              entries, failed, sum, max_sum, cJSON_IsNumber(score) ? score->valueint : -1,
+              cJSON_IsNumber(max) ? max->valueint : -1);
+    cJSON_Delete(report);
+
+    report = graded_json(xt_our_bin("stage-01"), &status);
+    score = cJSON_GetObjectItemCaseSensitive(report, "score");
+    max = cJSON_GetObjectItemCaseSensitive(report, "max_score");
+    xt_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0 && cJSON_IsNumber(score) &&
+                  cJSON_IsNumber(max) && max->valueint == entries && score->valueint == entries,
+              "our stage 01: full marks, the same checks", "score %d/%d over %d checks",
+              cJSON_IsNumber(score) ? score->valueint : -1,
+              cJSON_IsNumber(max) ? max->valueint : -1, entries);
+    cJSON_Delete(report);
 }
 
 /* The value of the probe's "name: value" line, or "" (static buffer). */
@@ -310,6 +384,7 @@ int main(void)
         XT_CHECK(our_stage_01_gets_full_marks),
         XT_CHECK(echo_impostor_fails_only_the_reversal_checks),
         XT_CHECK(junit_report_names_the_failure),
+        XT_CHECK(json_report_scores_every_check),
         XT_CHECK(course_layout_starts_the_binary_as_the_tester_does),
         XT_CHECK(our_layout_keeps_the_checks_arguments),
         XT_CHECK(course_layout_our_stage_01_gets_full_marks),
