@@ -204,6 +204,18 @@ grade: ## grade a stage binary: make grade STAGE=N | COURSE=N [BIN=path] [FORMAT
 	esac; \
 	env "$${course_env[@]}" XPS_GRADE=1 XPS_STAGE_BIN=$$(realpath $$bin) $(BUILD)/tests/stage-$$n
 
+DIR ?=
+# Every executable in DIR graded by stage N's checks, one at a time (each in
+# its own network namespace when root): build/reports/stage-NN.csv, and each
+# submission's report in build/reports/stage-NN/.
+grade-all: ## grade every executable in a folder: make grade-all STAGE=N DIR=submissions/
+	@[ -n "$(STAGE)" ] && [ -n "$(DIR)" ] || \
+	  { echo "usage: make grade-all STAGE=N DIR=folder/of/binaries"; exit 2; }
+	@n=$$(printf '%02d' $$((10#$(STAGE)))); \
+	[ -f tests/stages/stage_$$n.c ] || { echo "grade-all: no checks for stage $$n"; exit 2; }; \
+	$(MAKE) -s --no-print-directory $(BUILD)/tests/stage-$$n $(BUILD)/bin/stage-01 $(TOOL_BINS) || exit 2; \
+	tests/grader/grade_all $(BUILD)/tests/stage-$$n "$(DIR)" $(BUILD)/reports
+
 QUICK ?= 0
 bench: deps bench-deps ## xps beside nginx and h2o: one table, build/bench/results.csv (QUICK=1: 1 s each)
 	@$(MAKE) --no-print-directory bench-build

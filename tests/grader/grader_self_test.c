@@ -208,6 +208,52 @@ static void json_report_scores_every_check(void **state)
     cJSON_Delete(report);
 }
 
+/* `make grade-all`: a folder with our stage 01, the impostor (under a name
+ * CSV must quote) and a file that is not executable. Two rows, each with
+ * the checks' columns; ours full marks, the impostor's reversal columns 0. */
+static void grade_all_writes_one_row_per_submission(void **state)
+{
+    (void)state;
+    char dir[PATH_MAX], reports[PATH_MAX + 16], cmd[12 * PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/grade-all-%d", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
+             (int)getpid());
+    snprintf(reports, sizeof reports, "%s/reports", dir);
+    snprintf(cmd, sizeof cmd,
+             "rm -rf '%s' && mkdir -p '%s/subs' && cp '%s' '%s/subs/ours' && "
+             "cp '%s' '%s/subs/the impostor, v2' && echo notes >'%s/subs/README' && "
+             "'%s' '%s' '%s/subs' '%s' >'%s/out.txt' 2>&1",
+             dir, dir, xt_our_bin("stage-01"), dir, sibling("wrong-stage-01"), dir, dir,
+             xt_repo_path("tests/grader/grade_all"), sibling("stage-01"), dir, reports, dir);
+    int rc = system(cmd);
+    char path[PATH_MAX + 64], csv[8192] = "";
+    snprintf(path, sizeof path, "%s/stage-01.csv", reports);
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(csv, 1, sizeof csv - 1, f) : 0;
+    csv[n] = '\0';
+    if (f)
+        fclose(f);
+    int rows = 0;
+    for (const char *c = csv; *c; c++)
+        rows += *c == '\n';
+    const char *ours = strstr(csv, "\nours,");
+    const char *impostor = strstr(csv, "\n\"the impostor, v2\",");
+    int our_score = -1, our_max = -1, its_score = -1, its_max = -1;
+    if (ours)
+        sscanf(ours, "\nours,%d,%d", &our_score, &our_max);
+    if (impostor)
+        sscanf(impostor, "\n\"the impostor, v2\",%d,%d", &its_score, &its_max);
+    bool ok = rc == 0 && strncmp(csv, "submission,score,max_score,reverses_", 36) == 0 &&
+              rows == 3 && !strstr(csv, "README") && our_max >= 3 && our_score == our_max &&
+              its_max == our_max && its_score >= 1 && its_score < its_max;
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        xt_note("could not remove %s", dir);
+    xt_expect(ok,
+              "exit 0; a header with the checks' names, one row per executable (not README), "
+              "ours full marks, the impostor fewer of the same checks",
+              "exit %d, csv: %s", rc, xt_quote(csv, n));
+}
+
 /* The value of the probe's "name: value" line, or "" (static buffer). */
 static const char *probe_line(const char *report, const char *name)
 {
@@ -385,6 +431,7 @@ int main(void)
         XT_CHECK(echo_impostor_fails_only_the_reversal_checks),
         XT_CHECK(junit_report_names_the_failure),
         XT_CHECK(json_report_scores_every_check),
+        XT_CHECK(grade_all_writes_one_row_per_submission),
         XT_CHECK(course_layout_starts_the_binary_as_the_tester_does),
         XT_CHECK(our_layout_keeps_the_checks_arguments),
         XT_CHECK(course_layout_our_stage_01_gets_full_marks),

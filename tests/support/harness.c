@@ -463,6 +463,13 @@ static const char *repo_root(void)
     }
 }
 
+const char *xt_repo_path(const char *relative)
+{
+    static char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/%s", repo_root(), relative);
+    return path;
+}
+
 /* ------------------------------------------------------------ processes */
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
