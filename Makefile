@@ -216,6 +216,11 @@ grade-all: ## grade every executable in a folder: make grade-all STAGE=N DIR=sub
 	$(MAKE) -s --no-print-directory $(BUILD)/tests/stage-$$n $(BUILD)/bin/stage-01 $(TOOL_BINS) || exit 2; \
 	tests/grader/grade_all $(BUILD)/tests/stage-$$n "$(DIR)" $(BUILD)/reports
 
+NUM ?=
+NAME ?=
+new-stage: ## scaffold a stage from the newest one below it: make new-stage NUM=22 NAME=http2
+	@tests/grader/new_stage "$(NUM)" "$(NAME)"
+
 QUICK ?= 0
 bench: deps bench-deps ## xps beside nginx and h2o: one table, build/bench/results.csv (QUICK=1: 1 s each)
 	@$(MAKE) --no-print-directory bench-build
