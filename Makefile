@@ -216,6 +216,14 @@ grade-all: ## grade every executable in a folder: make grade-all STAGE=N DIR=sub
 	$(MAKE) -s --no-print-directory $(BUILD)/tests/stage-$$n $(BUILD)/bin/stage-01 $(TOOL_BINS) || exit 2; \
 	tests/grader/grade_all $(BUILD)/tests/stage-$$n "$(DIR)" $(BUILD)/reports
 
+OUT ?=
+# The stubs are made from the objects of this build (what each file really
+# defines), so the library is built first.
+skeleton: ## a student's hand-out for stage N (its files stubbed): make skeleton STAGE=N OUT=dir
+	@[ -n "$(STAGE)" ] && [ -n "$(OUT)" ] || { echo "usage: make skeleton STAGE=N OUT=folder"; exit 2; }
+	@$(MAKE) -s --no-print-directory $(LIBXPS)
+	@tests/grader/skeleton $(BUILD) "$(STAGE)" "$(OUT)"
+
 NUM ?=
 NAME ?=
 new-stage: ## scaffold a stage from the newest one below it: make new-stage NUM=22 NAME=http2
