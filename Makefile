@@ -216,6 +216,9 @@ grade-all: ## grade every executable in a folder: make grade-all STAGE=N DIR=sub
 	$(MAKE) -s --no-print-directory $(BUILD)/tests/stage-$$n $(BUILD)/bin/stage-01 $(TOOL_BINS) || exit 2; \
 	tests/grader/grade_all $(BUILD)/tests/stage-$$n "$(DIR)" $(BUILD)/reports
 
+stages-doc: test-build ## rewrite docs/stages.md's list of each stage's checks from the check binaries
+	@tests/grader/stages_doc $(BUILD) --write
+
 OUT ?=
 # The stubs are made from the objects of this build (what each file really
 # defines), so the library is built first.

@@ -17,8 +17,8 @@
  *
  * And the instructor's tools: the JSON report (FORMAT=json) parsed and
  * summed, `make grade-all` over a folder of submissions, `make new-stage`
- * scaffolding a stage that builds at once and fails clearly, and `make
- * skeleton` handing out stage 14.
+ * scaffolding a stage that builds at once and fails clearly, `make
+ * skeleton` handing out stage 14, and docs/stages.md naming the checks.
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -394,6 +394,38 @@ static void skeleton_passes_earlier_stages_and_fails_its_own_until_written(void 
     free(out), free(g13), free(stub), free(real);
 }
 
+/* docs/stages.md lists every stage's checks as the check binaries name
+ * them (tests/grader/stages_doc): a check added, renamed or dropped
+ * without `make stages-doc` fails here, naming the first difference. */
+static void stages_doc_lists_the_checks_as_they_are(void **state)
+{
+    (void)state;
+    char build[PATH_MAX], cmd[4 * PATH_MAX];
+    snprintf(build, sizeof build, "%s", sibling("x"));
+    *strrchr(build, '/') = '\0';
+    *strrchr(build, '/') = '\0';
+    char *doc = slurp(xt_repo_path("docs/stages.md"));
+    snprintf(cmd, sizeof cmd, "'%s' '%s'", xt_repo_path("tests/grader/stages_doc"), build);
+    FILE *p = popen(cmd, "r");
+    char section[65536];
+    size_t n = p ? fread(section, 1, sizeof section - 1, p) : 0;
+    section[n] = '\0';
+    int rc = p ? pclose(p) : -1;
+    const char *in_doc = doc ? strstr(doc, "<!-- checks: ") : NULL;
+    size_t same = 0;
+    while (in_doc && same < n && in_doc[same] == section[same])
+        same++;
+    size_t line_start = same;
+    while (line_start > 0 && section[line_start - 1] != '\n')
+        line_start--;
+    xt_expect(rc == 0 && n > 1000 && in_doc && same == n,
+              "docs/stages.md's checks section is what the check binaries list (else: make "
+              "stages-doc)",
+              "%s; first difference at: %s", rc == 0 ? "the section made" : "stages_doc failed",
+              xt_quote(section + line_start, strcspn(section + line_start, "\n")));
+    free(doc);
+}
+
 /* The value of the probe's "name: value" line, or "" (static buffer). */
 static const char *probe_line(const char *report, const char *name)
 {
@@ -574,6 +606,7 @@ int main(void)
         XT_CHECK(grade_all_writes_one_row_per_submission),
         XT_CHECK(new_stage_scaffold_builds_and_fails_clearly),
         XT_CHECK(skeleton_passes_earlier_stages_and_fails_its_own_until_written),
+        XT_CHECK(stages_doc_lists_the_checks_as_they_are),
         XT_CHECK(course_layout_starts_the_binary_as_the_tester_does),
         XT_CHECK(our_layout_keeps_the_checks_arguments),
         XT_CHECK(course_layout_our_stage_01_gets_full_marks),

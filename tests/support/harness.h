@@ -52,6 +52,7 @@ int xt_teardown(void **state);
 
 /* Runs a group of checks and returns the number that failed (the process
  * exit status). `title` names the suite, e.g. "stage 01 (tcp-server)".
+ * With XT_LIST set it runs nothing and prints the checks' names instead.
  * Call as: return xt_run_checks("stage 01", checks, N); */
 struct CMUnitTest;
 int xt_run_checks_n(const char *title, const struct CMUnitTest *checks,
