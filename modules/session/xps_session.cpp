@@ -280,6 +280,8 @@ void send_file(xps_session_t *s, xps_file_t *file) {
     coding c = choose_coding(s, as, type, std::strlen(type), true, a.length, gz != nullptr);
     c.precompressed = gz != nullptr;
     c.vary = c.vary || c.precompressed;
+    if (a.status == XPS_HTTP_STATUS_NOT_MODIFIED) // no body to be coded: Vary and ETag only
+        c.compress = c.precompressed = false;
     bool deflate = false;
     int error = XPS_OK;
     xps_http_response_t *res = xps_http_response_create(a.status, &error);

@@ -554,12 +554,13 @@ static void the_weak_etag_of_the_compressed_variant_gets_304(void **state)
     char again[96] = "";
     xt_header_value(y->r->head, "ETag", again, sizeof again);
     bool ok = y->r->status == 304 && header_is(y->r, "Vary", "Accept-Encoding") &&
-              strcmp(again, etag) == 0;
+              strcmp(again, etag) == 0 && !has_header(y->r, "Content-Encoding");
     free_reply(y);
     reply_t *next = ask(fd, "GET", "/tiny.txt", "");
     xt_expect(ok && next->r->status == 200 && next->len == 37,
               "If-None-Match: <that weak ETag>: 304 (weak comparison, RFC 9110 §13.1.2) with "
-              "Vary and the same ETag, no body: the next request on the connection is answered",
+              "Vary and the same ETag, no Content-Encoding (no body to code), no body: the next "
+              "request on the connection is answered",
               "304 answer ok %d; next %s", ok, xt_describe_response(next->r));
     close(fd);
     free_reply(next);
