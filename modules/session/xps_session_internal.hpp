@@ -3,9 +3,9 @@
 //
 //   xps_session.cpp        lifecycle, reading the head, replies, files
 //   xps_session_route.cpp  xps_session_route: request → action
-//   xps_session_proxy.cpp  the reverse proxy: connect, relay, 502, reuse
-//   xps_session_rewrite.cpp the heads the proxy writes, up and down
+//   xps_session_listen.cpp xps_session_listen_all: listeners → sessions
 //   xps_session_gzip.cpp   [stage 16] a response's coding: asks modules/gzip
+// The reverse proxy is modules/proxy: one xps_proxy_t per proxied request.
 //
 // C++ on purpose, hence .hpp: public headers (*.h) are C11 and go through
 // `make check-headers`; this one is included only from modules/session/.
@@ -18,7 +18,7 @@
 #include <string>
 
 #include "core/xps_core.h"
-#include "modules/upstream/xps_upstream.h"
+#include "modules/proxy/xps_proxy.h"
 #include "modules/upstream/xps_upstream_pool.h"
 #include "modules/gzip/xps_gzip.h"
 #include "http/xps_http_response.h"
@@ -26,8 +26,7 @@
 // Where a session is in its one exchange. Transitions only go down.
 enum class session_phase {
     head,       // reading the request head
-    connecting, // reverse_proxy: waiting for the upstream to accept
-    proxying,   // relaying: request body up, response down
+    proxying,   // reverse_proxy: `proxy` has the request (connecting, relaying)
     done,       // destroyed; memory waits for the end of the batch
 };
 
@@ -57,7 +56,6 @@ struct xps_session_s {
                                            // to_client (a file or the listing); or NULL
     xps_file_t *body_file;                 // owned: the file feeding `deflating`
     uint64_t body_at, body_left;           // where its next bytes are, how many are left
-    xps_gzip_t *proxy_gzip;                // owned: a proxied body being compressed
 
     // The request head, parsed where it lies (the parser keeps offsets).
     xps_http_parser_t *parser;             // owned
@@ -87,49 +85,13 @@ struct xps_session_s {
     std::string request_line;              // "GET /x" for the log
 
     // reverse_proxy [stage 12]
-    const xps_config_upstream_t *upstream_cfg; // the route's first upstream
-    xps_upstream_t *attempt;               // the pending connect, or NULL
-    xps_connection_t *upstream;            // NULL until connected / once closed
-    xps_pipe_t *to_upstream;               // we are its source; NULL once detached
-    xps_pipe_t *from_upstream;             // we are its sink; NULL once detached
-    bool body_done;                        // the whole request body went up
-    bool upgrade_asked;                    // [stage 13] the head asked to switch protocols;
-                                           // the client's next bytes wait for the answer
-    bool tunnel;                           // [stage 13] the upstream said 101: raw bytes
-                                           // both ways from now on
-    uint64_t relayed;                      // response bytes passed to the client
-    // the response
-    int reframe;                           // a reframe_mode: how response bytes go down
-    std::string response_head;             // upstream bytes until its head is complete
-    xps_http_parser_t *response_body;      // owned: follows a body with a length or
-                                           // chunks to its end; NULL otherwise
-    bool response_done;                    // all of the response has gone down
-    bool upstream_failed;                  // the upstream connection ended in an error
-                                           // (a cut body must not get a last-chunk)
-    // connection reuse [stage 13]
-    xps_upstream_pool_t *pool;             // borrowed (xps_session_set_upstream_pool);
-                                           // NULL: one upstream connection per request
-    bool ask_keep;                         // the forwarded head asked the upstream to keep
-                                           // its connection (no "Connection: close")
-    bool upstream_keeps;                   // ... and the response's head agreed
-    bool reused;                           // the upstream connection came from the pool
-    bool retried;                          // this request already went to a fresh one
-    bool upstream_spoke;                   // a byte came from the upstream for this request
-    bool leftover;                         // bytes came after the response's end: the
-                                           // connection is not reusable
-    bool client_framed;                    // the client can tell where the response ends
-                                           // without our close (not close-delimited)
+    xps_proxy_t *proxy;                    // owned: the exchange of the request being
+                                           // proxied (modules/proxy); NULL otherwise
+    xps_upstream_pool_t *pool;             // [stage 13] borrowed (xps_session_set_upstream_pool),
+                                           // handed to each proxy; NULL: one upstream
+                                           // connection per request
     xps_task_t *resume;                    // owned, or NULL: parses the next request once
                                            // the released upstream connection is idle
-};
-
-// How the response is relayed to the client.
-enum reframe_mode {
-    reframe_raw = 0, // byte for byte, as received (the head too, but in stage 13
-                     // for a close-delimited body: then reframe_chunked)
-    reframe_head,    // collecting the upstream's head to decide
-    reframe_chunked, // [stage 13] each block read becomes one chunk; EOF the
-                     // last-chunk
 };
 
 namespace session_detail {
@@ -181,41 +143,9 @@ void finish(xps_session_t *s);
 // otherwise finish(). [stage 13]
 void end_request(xps_session_t *s);
 
-// The response to a proxied request has all gone down and the client's
-// connection stays [stage 13]: back to reading heads, with the next
-// request (pipelined, or still to come) parsed as if from a kept-alive
-// file response. Called from the proxy, outside parse_heads.
-void next_request(xps_session_t *s);
-
-// The heads the proxy writes (xps_session_rewrite.cpp). forward_head: the
-// request head for one hop, with `last_lines` ("Connection: close\r\n",
-// or "" to keep the upstream connection) before the blank line.
-std::string forward_head(const xps_http_head_t *h, const char *buf,
-                         const xps_session_forward_t *fwd, const char *last_lines);
-// [stage 13] the protocols of an Upgrade we pass on ("" none), and the head
-// that asks for them (NULL when out of memory).
-std::string upgrade_offer(const xps_http_head_t *h, const char *buf);
-xps_buffer_t *upgrade_head(const xps_http_head_t *h, const char *buf,
-                           const xps_session_forward_t *fwd, const std::string &offer);
-// [stage 13] the response head for the client: hop-by-hop fields out
-// (a chunked coding relayed as is keeps its Transfer-Encoding and Trailer
-// with keep_chunked), status line HTTP/1.1, then `last_lines`.
-std::string client_head(const std::string &head, size_t head_length, bool keep_chunked,
-                        const char *last_lines);
-// [stage 13] whether the response's head lets its connection be reused.
-bool upstream_keeps(const std::string &head, size_t head_length, int version);
-
-// proxy: connects to the action's upstream; the rest follows by itself.
+// reverse_proxy: hands the request to a new xps_proxy_t for `upstream`;
+// its events (refuse, cut, done) bring the session back.
 void proxy_start(xps_session_t *s, const xps_config_upstream_t *upstream);
-
-// proxy: the client's pipe has bytes while proxying (the request body).
-void proxy_client_bytes(xps_session_t *s);
-
-// proxy: the client stopped sending while connecting or proxying.
-void proxy_client_end(xps_session_t *s);
-
-// proxy: to_client has room again (the client took some of the response).
-void proxy_client_room(xps_session_t *s);
 
 } // namespace session_detail
 
