@@ -15,6 +15,7 @@
 //                                          └─ PROXY ─▶ proxy_start() ─▶ xps_proxy_t ...
 //                                               on_proxy_done ─▶ next_request() or finish()
 //                                               on_proxy_refuse ─▶ reply(); on_proxy_cut ─▶ finish()
+//                                               on_proxy_coding ─▶ choose_coding() [stage 16]
 #include "modules/session/xps_session_internal.hpp"
 
 
@@ -729,6 +730,18 @@ void on_proxy_done(void *data, bool client_may_stay) {
     next_request(s);
 }
 
+// [stage 16] The proxy has read a response head: the session decides its
+// body's coding, as for a file or a listing (choose_coding), from what
+// the proxy saw and what the request and the route say.
+xps_gzip_choice_t on_proxy_coding(void *data, const xps_gzip_response_t *response, int *level) {
+    auto *s = static_cast<xps_session_t *>(data);
+    coding c = choose_coding(s, response->status, response->content_type,
+                             response->content_type_len, response->length_known,
+                             response->length, response->encoded);
+    *level = s->coding.level;
+    return xps_gzip_choice_t{c.vary, c.compress};
+}
+
 } // namespace
 
 // ------------------------------------------------------------ shared
@@ -779,7 +792,8 @@ void reply_headers(xps_session_t *s, int status, const char *why, const char *lo
 void finish(xps_session_t *s) { xps_session_destroy(s); }
 
 void proxy_start(xps_session_t *s, const xps_config_upstream_t *upstream) {
-    static const xps_proxy_events_t events{on_proxy_refuse, on_proxy_cut, on_proxy_done};
+    static const xps_proxy_events_t events{on_proxy_refuse, on_proxy_cut, on_proxy_done,
+                                           on_proxy_coding};
     const xps_proxy_request_t request{
         s->loop,    upstream,    s->pool,   s->parser,
         s->head.get(), s->head_len, s->http11, s->keep,
