@@ -12,7 +12,7 @@
  *
  *   file ──pread──▶ [gzip] ──chunks──▶ [to_client] ──▶ client
  *   listing ──read──▶ [gzip] ──chunks──▶ [to_client] ──▶ client
- *   upstream ──▶ [from_upstream] ──▶ session ──body bytes──▶ [gzip] ──▶ [to_client]
+ *   upstream ──▶ [from_upstream] ──▶ proxy ──body data──▶ [gzip] ──chunks──▶ [to_client]
  *
  * The rules the decision applies (xps_gzip_decide):
  *  - only on a route with gzip_enable, only for a Content-Type on the

@@ -64,6 +64,11 @@
  *    XPS_E_NOTFOUND → 404, XPS_E_PERMISSION → 403. A file of up to 64 KiB
  *    leaves in the same send() as its head; a bigger one by sendfile().
  *  - redirect: the route's status and Location, no body.
+ *  - coding [stage 16], switched on with xps_session_set_gzip: a file, a
+ *    listing or a proxied response of a type on the route's
+ *    gzip_mime_types gets "Vary: Accept-Encoding", and its body gzip-coded
+ *    (chunked) when the client accepts it; decided once per response
+ *    where its head is made (see xps_session_set_gzip).
  *  - reverse_proxy: the request goes to modules/proxy (one xps_proxy_t
  *    per proxied request; xps_proxy_forward_head for the request rewrite);
  *    the upstream's response is relayed to its end as its head frames it
