@@ -368,10 +368,10 @@ bool pump_listing(xps_session_t *s) {
 
 // [stage 15] A folder's listing: the head (type, exact length), then the
 // page, pulled from the module by pump_listing ([stage 16] or through the
-// deflate stream, chunked, when the route's coding says so: pump_body). The next pipelined request
-// is parsed only once the whole page is queued (end_request), so the
-// responses keep their order; until then the client's further bytes wait
-// in its pipe (on_client_bytes).
+// deflate stream, chunked, when the route's coding says so: pump_body).
+// The next pipelined request is parsed only once the whole page is queued
+// (end_request), so the responses keep their order; until then the
+// client's further bytes wait in its pipe (on_client_bytes).
 void send_listing(xps_session_t *s, xps_dirlist_t *dl) {
     int error = XPS_OK;
     xps_http_response_t *res = xps_http_response_create(XPS_HTTP_STATUS_OK, &error);
