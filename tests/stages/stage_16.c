@@ -3,9 +3,10 @@
  *
  * The binary under test ($XPS_STAGE_BIN) is started with ONE argument,
  * "config.json", in a scratch working directory holding a copy of
- * tests/fixtures/stage-16: stage 14's config (stage 13's four servers on
- * 8001-8004, the filtered 8005-8009 and [::1]:8010, so every stage 13 and
- * stage 14 check runs again, below), and before them:
+ * tests/fixtures/stage-16: stage 15's config (stage 13's four servers on
+ * 8001-8004, stage 14's filtered 8005-8009 and [::1]:8010, stage 15's
+ * listed 8011 and unlisted 8012 over browse/, so every stage 13, 14 and
+ * 15 check runs again, below), and before them:
  *
  *     8013  "/" file_serve from gz/, dir_browsing, gzip_enable, gzip_level 8
  *           (the course tester's keys), gzip_static, the default
@@ -44,8 +45,9 @@
  *    the fly instead); no Accept-Encoding: the file itself;
  *  - HTTP/1.0: identity with Vary, the connection as 1.0 asks;
  *  - gzip_enable false: identity, no Vary, no Content-Encoding;
- *  - every stage 14 check (tests/support/ipfilter_checks.h) and every
- *    stage 13 check (tests/support/http11_checks.h).
+ *  - every stage 15 check (tests/support/dirlist_checks.h), every stage
+ *    14 check (tests/support/ipfilter_checks.h) and every stage 13 check
+ *    (tests/support/http11_checks.h).
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -67,6 +69,7 @@
 #include <zlib.h>
 
 #include "tests/support/checks.h"
+#include "tests/support/dirlist_checks.h"
 #include "tests/support/harness.h"
 #include "tests/support/http11_checks.h"
 #include "tests/support/http_client.h"
@@ -887,7 +890,8 @@ static void gzip_enable_false_is_identity_without_vary(void **state)
     free(page);
 }
 
-/* Every stage 14 and stage 13 check, on this stage's fixture. */
+/* Every stage 15, 14 and 13 check, on this stage's fixture. */
+XT_STAGE15_CHECKS_ON(FIXTURE)
 XT_STAGE14_CHECKS_ON(FIXTURE)
 XT_STAGE13_CHECKS_ON(FIXTURE)
 
@@ -907,6 +911,7 @@ int main(void)
         XT_CHECK(gzip_static_sends_a_fresher_gz_as_it_is_and_ignores_an_older_one),
         XT_CHECK(an_http_1_0_client_gets_identity),
         XT_CHECK(gzip_enable_false_is_identity_without_vary),
+        XT_STAGE15_CHECK_LIST,
         XT_STAGE14_CHECK_LIST,
         XT_STAGE13_CHECK_LIST,
     };
