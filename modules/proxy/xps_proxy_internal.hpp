@@ -96,8 +96,9 @@ bool upstream_keeps(const std::string &head, size_t head_length, int version);
 bool response_field(const std::string &head, size_t head_length, const char *name,
                     std::string *out);
 // [stage 16] a client head of client_head, for the body's coding `c`: with
-// c.vary "Vary: Accept-Encoding"; with c.compress no Content-Length or
-// Accept-Ranges, the ETag weakened (dropped if it cannot be), then
+// c.vary "Vary: Accept-Encoding"; with c.compress no Content-Length,
+// Accept-Ranges or Content-Encoding (identity), the ETag weakened (dropped
+// if it cannot be), then
 // "Content-Encoding: gzip" and "Transfer-Encoding: chunked".
 std::string coded_head(const std::string &head, const xps_gzip_choice_t &c);
 

@@ -267,7 +267,11 @@ std::string coded_head(const std::string &head, const xps_gzip_choice_t &c) {
         std::string name = head.substr(line, colon - line);
         for (char &ch : name)
             ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-        bool ours = c.compress && (name == "content-length" || name == "accept-ranges");
+        // compressing: no length, no ranges of these bytes, and no
+        // "Content-Encoding: identity" beside ours (anything else was never
+        // compressed)
+        bool ours = c.compress && (name == "content-length" || name == "accept-ranges" ||
+                                   name == "content-encoding");
         if (c.compress && name == "etag") {
             size_t a = colon + 1;
             while (a < end && (head[a] == ' ' || head[a] == '\t'))
