@@ -23,6 +23,7 @@ struct accept_ctx {
     bool http11;                           // [stage 13] sessions keep connections, ...
     bool ip_filter;                        // [stage 14] routes' access lists are asked
     bool dir_listing;                      // [stage 15] dir_browsing lists folders
+    bool gzip;                             // [stage 16] gzip_* keys compress bodies
     xps_upstream_pool_t *pool;             // [stage 13] idle upstream connections; NULL in 12
 };
 
@@ -50,6 +51,8 @@ void start_session(accept_ctx *a, xps_connection_t *connection) {
         xps_session_set_ip_filter(s, true);
     if (s && a->dir_listing)
         xps_session_set_dir_listing(s, true);
+    if (s && a->gzip)
+        xps_session_set_gzip(s, true);
 }
 
 void on_accept(xps_listener_t *, xps_connection_t *connection, void *data) {
@@ -70,7 +73,7 @@ void destroy_set(void *p) {
 } // namespace
 
 int xps_session_listen_all(xps_loop_t *loop, const xps_config_t *config, bool http11) noexcept {
-    const xps_session_options_t options{http11, false, false};
+    const xps_session_options_t options{http11, false, false, false};
     return xps_session_listen_all_with(loop, config, &options);
 }
 
@@ -102,7 +105,7 @@ int xps_session_listen_all_with(xps_loop_t *loop, const xps_config_t *config,
         return error;
     for (size_t i = 0; i < set->ctx.size(); i++) {
         const xps_config_listener_t *l = xps_config_listener(config, i);
-        set->ctx[i] = accept_ctx{loop, config, l, http11, o.ip_filter, o.dir_listing, pool};
+        set->ctx[i] = accept_ctx{loop, config, l, http11, o.ip_filter, o.dir_listing, o.gzip, pool};
         if (!xps_listener_create(loop, l->host, l->port, nullptr, on_accept, &set->ctx[i], &error)) {
             XPS_LOG(XPS_LOG_ERROR, "session", "cannot listen on %s:%u: %s", l->host, l->port,
                     xps_strerror(error));
