@@ -14,16 +14,24 @@ SHELL := /bin/bash
 .SUFFIXES:
 
 SAN ?= 0
+FUZZ ?= 0
+CC  := gcc
+CXX := g++
 ifeq ($(SAN),1)
   BUILD := build/san
   SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+else ifeq ($(FUZZ),1)
+  # make fuzz: clang's libFuzzer, with ASan and UBSan, in a build of its own
+  BUILD := build/fuzz
+  SANITIZE := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all \
+              -fno-omit-frame-pointer
+  CC  := clang
+  CXX := clang++
 else
   BUILD := build
   SANITIZE :=
 endif
 
-CC  := gcc
-CXX := g++
 AR  := ar
 OPT ?= -O2
 WARN := -Wall -Wextra
@@ -72,6 +80,11 @@ TEST_LIBS    := -lcmocka -lz
 
 UNIT_SRCS   := $(sort $(wildcard tests/unit/*.c))
 UNIT_BINS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit-%,$(UNIT_SRCS))
+# Fuzz targets (tests/fuzz/fuzz.h): libFuzzer binaries for make fuzz, and
+# replayers of their committed corpus for make test.
+FUZZ_NAMES  := $(basename $(notdir $(filter-out tests/fuzz/replay.cpp,$(sort $(wildcard tests/fuzz/*.cpp)))))
+FUZZ_BINS   := $(addprefix $(BUILD)/bin/fuzz-,$(FUZZ_NAMES))
+REPLAY_BINS := $(addprefix $(BUILD)/tests/fuzz-replay-,$(FUZZ_NAMES))
 CHECK_SRCS  := $(sort $(wildcard tests/stages/stage_[0-9][0-9].c))
 CHECK_BINS  := $(patsubst tests/stages/stage_%.c,$(BUILD)/tests/stage-%,$(CHECK_SRCS))
 GRADER_BINS := $(BUILD)/tests/grader-self-test $(BUILD)/tests/wrong-stage-01 \
@@ -138,7 +151,8 @@ run: deps ## build and start the newest stage binary with its defaults (and its 
 	@sed -n '/^<!-- run -->/,/^<!-- \/run -->/p' $(NEWEST_DIR)/README.md 2>/dev/null | grep -v '^<!--' || true
 	@exec $(BUILD)/bin/stage-$(NEWEST_STAGE) $(wildcard $(NEWEST_DIR)/config.json)
 
-test-build: $(STAGE_BINS) $(TOOL_BINS) $(LIBXPS) $(UNIT_BINS) $(CHECK_BINS) $(GRADER_BINS) $(CLI_TEST)
+test-build: $(STAGE_BINS) $(TOOL_BINS) $(LIBXPS) $(UNIT_BINS) $(CHECK_BINS) $(GRADER_BINS) $(CLI_TEST) \
+            $(REPLAY_BINS)
 
 # Then, outside the sanitizer build (whose speed means nothing), the
 # benchmark once for a second per scenario: it proves the harness still
@@ -232,6 +246,14 @@ NAME ?=
 new-stage: ## scaffold a stage from the newest one below it: make new-stage NUM=22 NAME=http2
 	@tests/grader/new_stage "$(NUM)" "$(NAME)"
 
+FUZZ_SECONDS ?= 60
+fuzz: ## fuzz every target (tests/fuzz/) for FUZZ_SECONDS each with libFuzzer, ASan and UBSan
+	$(call install_missing,fuzz,clang)
+	@$(MAKE) --no-print-directory FUZZ=1 fuzz-build
+	@tests/fuzz/run build/fuzz $(FUZZ_SECONDS) $(FUZZ_NAMES)
+
+fuzz-build: $(FUZZ_BINS)
+
 QUICK ?= 0
 bench: deps bench-deps ## xps beside nginx and h2o: one table, build/bench/results.csv (QUICK=1: 1 s each)
 	@$(MAKE) --no-print-directory bench-build
@@ -289,6 +311,14 @@ $(BUILD)/tests/stage-%: $(BUILD)/obj/tests/stages/stage_%.o $(SUPPORT_LIB)
 $(BUILD)/tests/grader-self-test: $(BUILD)/obj/tests/grader/grader_self_test.o $(SUPPORT_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $^ $(TEST_LIBS) $(shell pkg-config --libs libcjson) -o $@
+
+$(BUILD)/bin/fuzz-%: $(BUILD)/obj/tests/fuzz/%.o $(LIBXPS)
+	@mkdir -p $(@D)
+	$(CXX) $(LDFLAGS) -fsanitize=fuzzer $^ $(LIB_LIBS) -o $@
+
+$(BUILD)/tests/fuzz-replay-%: $(BUILD)/obj/tests/fuzz/%.o $(BUILD)/obj/tests/fuzz/replay.o $(LIBXPS)
+	@mkdir -p $(@D)
+	$(CXX) $(LDFLAGS) $^ $(LIB_LIBS) -o $@
 
 $(BUILD)/tests/cli: $(BUILD)/obj/tests/stages/cli.o $(SUPPORT_LIB)
 	@mkdir -p $(@D)
