@@ -205,6 +205,11 @@ void fill_match(const route_rec &r, size_t server, size_t route, xps_config_rout
     out->redirect_url = r.redirect_url;
     out->access = r.access.get();
     out->dir_browsing = r.type == XPS_CONFIG_FILE_SERVE && r.dir_browsing;
+    out->load_balancing = r.load_balancing; // [stage 17]
+    out->max_fails = r.max_fails;
+    out->fail_timeout_ms = r.fail_timeout_ms;
+    out->health_check_path = r.health_check_path;
+    out->health_check_interval_ms = r.health_check_interval_ms;
 }
 
 }  // namespace

@@ -45,6 +45,12 @@ struct route_rec {
                                                    // that has no index file
     std::unique_ptr<xps_ipfilter_t, ipfilter_free> access; // [stage 14] ip_whitelist and
                                                    // ip_blacklist; NULL: neither (everyone)
+    // [stage 17] reverse_proxy: load_balancing and upstream health
+    xps_config_balance_t load_balancing = XPS_CONFIG_ROUND_ROBIN;
+    unsigned max_fails = XPS_CONFIG_MAX_FAILS;
+    uint64_t fail_timeout_ms = XPS_CONFIG_FAIL_TIMEOUT_MS;
+    const char *health_check_path = nullptr;       // NULL: no active health check
+    uint64_t health_check_interval_ms = 0;
 };
 
 // One server block.
