@@ -125,6 +125,8 @@ void xps_balancer_end(xps_balancer_t *b, size_t i) noexcept {
 
 void xps_balancer_failed(xps_balancer_t *b, size_t i, uint64_t now_ms) noexcept {
     assert(b && i < b->ups.size());
+    if (b->ups.size() == 1)
+        return; // the only upstream is never down: there is nowhere else to go
     upstream_state &u = b->ups[i];
     if (u.fails < b->options.max_fails)
         u.fails++;

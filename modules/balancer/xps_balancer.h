@@ -36,7 +36,10 @@
  * choice returns XPS_BALANCER_NONE). When that time has passed, the
  * upstream may be chosen again ("on probation"): one more failure marks it
  * down again at once, a success (xps_balancer_succeeded) clears its count.
- * An active health check (xps_balancer_probe.h) may report a success for a
+ * A route with ONE upstream never marks it down (as nginx): with nowhere
+ * else to send a request, refusing it for fail_timeout_ms would only turn
+ * an upstream's restart into seconds of 502s; its requests simply try it.
+ * An active health check (xps_balancer_set.h) may report a success for a
  * downed upstream earlier, as soon as it answers.
  *
  * Lifecycle: create → choose / begin / end / failed / succeeded ... →

@@ -811,15 +811,11 @@ xps_proxy_t *xps_proxy_create(const xps_proxy_request_t *request,
 void xps_proxy_start(xps_proxy_t *p) noexcept {
     if (from_client(p)) // body bytes wait in the pipe until the upstream is there
         xps_pipe_set_sink_ready(from_client(p), false);
-    // [stage 13] An idle connection to this upstream, if the pool has one.
-    const xps_config_upstream_t *upstream = p->up;
-    xps_connection_t *idle =
-        p->req.pool ? xps_upstream_pool_take(p->req.pool, upstream->host, upstream->port) : nullptr;
-    if (idle) {
-        p->reused = true;
-        return start_relay(p, idle);
+    if (!choose_upstream(p)) { // [stage 17] all down: at once, no connect tried
+        p->up = &p->req.upstreams[0];
+        return refuse(p, XPS_HTTP_STATUS_BAD_GATEWAY, "every upstream is down");
     }
-    connect_fresh(p);
+    connect_chosen(p); // [stage 13] an idle pooled connection to it first
 }
 
 void xps_proxy_destroy(xps_proxy_t *p) noexcept {

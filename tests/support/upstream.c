@@ -198,6 +198,8 @@ static void reply(client *c, const char *status, const char *type, const char *b
     out_append(c, body, strlen(body));
 }
 
+static uint16_t serving_port; /* the port xt_upstream_serve listens on: /whoami */
+
 /* Answers the request whose head is complete in c->in. */
 static void answer(client *c)
 {
@@ -232,6 +234,11 @@ static void answer(client *c)
         reply_slow(c, n);
     } else if (sscanf(path, "/big/%lu%c", &n, &tail) == 1 && n <= BIG_MAX_MIB) {
         reply_big(c, n);
+    } else if (strcmp(path, "/whoami") == 0) {
+        /* Which of several upstreams answered (a balancer's checks). */
+        char b[32];
+        snprintf(b, sizeof b, "port %u\n", (unsigned)serving_port);
+        reply(c, "200 OK", "text/plain", b, strlen(b));
     } else if (strcmp(path, "/abort") == 0) {
         char b[ABORT_SENT + 1];
         memset(b, 'a', ABORT_SENT);
@@ -816,6 +823,7 @@ int xt_upstream_serve(uint16_t port, xt_upstream_mode_t mode, const char *log_pa
     int lfd = listen_on(port);
     if (lfd < 0)
         return -1;
+    serving_port = port;
     fprintf(stderr, "test-upstream: %s mode on 127.0.0.1:%u%s%s\n", mode_name(mode), port,
             mode == XT_UPSTREAM_STRICT ? ", log " : "", mode == XT_UPSTREAM_STRICT ? log_path : "");
 

@@ -26,6 +26,8 @@
  *                                      so a check verifies it without storing it;
  *                                      generated as the client takes it (at most
  *                                      about 1 MiB unsent at any time)
+ *                       GET /whoami    200 text/plain "port <port>\n": which of
+ *                                      several upstreams answered (stage 17)
  *                       GET /abort     200 announcing 1000000 body bytes, sends
  *                                      1000 ('a'), then resets the connection (RST)
  *                       otherwise      404 text/plain
