@@ -6,6 +6,7 @@
 
 #include <cassert>
 #include <cstdint>
+#include <cstring>
 #include <new>
 #include <vector>
 
@@ -71,9 +72,14 @@ uint32_t address_hash(const xps_ipfilter_addr_t *a) {
 xps_balancer_t *xps_balancer_create(size_t count, const xps_balancer_options_t *options,
                                     int *error) noexcept {
     assert(options && error);
+    // The policy comes from C, where any int fits the enum: read it as the
+    // int it is (in C++ loading an out-of-range enum value is undefined).
+    static_assert(sizeof(xps_balancer_policy_t) == sizeof(int), "a C enum is an int");
+    int policy = 0;
+    std::memcpy(&policy, &options->policy, sizeof policy);
     if (count == 0 || count > XPS_BALANCER_MAX_UPSTREAMS || options->max_fails == 0 ||
-        options->fail_timeout_ms == 0 || options->policy < XPS_BALANCER_ROUND_ROBIN ||
-        options->policy > XPS_BALANCER_IP_HASH) {
+        options->fail_timeout_ms == 0 || policy < XPS_BALANCER_ROUND_ROBIN ||
+        policy > XPS_BALANCER_IP_HASH) {
         *error = XPS_E_INVAL;
         return nullptr;
     }
