@@ -65,7 +65,9 @@
  *      the response arrives in on_upstream_bytes(), where upstream_spoke
  *      becomes true. Connect and first-byte timeouts (stage 18) are armed
  *      and disarmed at those two points; a reused pooled connection skips
- *      the first.
+ *      the first. Every failed connect, a timeout included, ends in
+ *      connect_failed(), which [stage 17] moves the request to the next
+ *      upstream or refuses it.
  *
  * Lifecycle: xps_proxy_create (nothing happens yet) → xps_proxy_start
  * (connect, or take an idle connection from the pool; the rest runs from
@@ -77,8 +79,8 @@
  * Ownership: the proxy owns the connect attempt, the upstream connection
  * (until it goes back to the pool) and its pipe ends, and the response's
  * body decoder. Borrowed for its whole life: the loop, the pool, the
- * upstreams, the balancer, the request's parser and head buffer, the strings of
- * xps_proxy_request_t, and the owner's two client pipe slots.
+ * upstreams, the balancer, the request's parser and head buffer, the
+ * strings of xps_proxy_request_t, and the owner's two client pipe slots.
  * Errors: XPS_E_NOMEM at create; later, every failure is an event: refuse
  * (502 or 400 and the like, nothing sent yet) or cut (a response half
  * sent). Threading: none.
