@@ -246,6 +246,35 @@ static void balancing_keys_are_read_with_their_defaults(void **state)
     xps_config_destroy(c);
 }
 
+/* [stage 17] 64 upstreams on a route are taken, 65 refused (the
+ * balancer's bound, XPS_CONFIG_MAX_UPSTREAMS). */
+static void a_route_takes_at_most_64_upstreams(void **state)
+{
+    (void)state;
+    for (int n = XPS_CONFIG_MAX_UPSTREAMS; n <= XPS_CONFIG_MAX_UPSTREAMS + 1; n++) {
+        char json[4096];
+        int len = snprintf(json, sizeof json,
+                           "{\"servers\": [{\"listeners\": [{\"port\": 8080}], \"routes\": ["
+                           "{\"req_path\": \"/\", \"type\": \"reverse_proxy\", \"upstreams\": [");
+        for (int i = 0; i < n; i++)
+            len += snprintf(json + len, sizeof json - (size_t)len, "%s\"h:%d\"", i ? ", " : "",
+                            1000 + i);
+        snprintf(json + len, sizeof json - (size_t)len, "]}]}]}");
+        char err[XPS_CONFIG_ERR_MAX] = "";
+        xps_config_t *c = xps_config_parse(json, "conf.json", "/srv/xps", err, sizeof err);
+        if (n == XPS_CONFIG_MAX_UPSTREAMS) {
+            if (!c)
+                fail_msg("64 upstreams refused: %s", err);
+            assert_int_equal(lookup_ok(c, "0.0.0.0", 8080, NULL, "/").n_upstreams, 64);
+            xps_config_destroy(c);
+        } else {
+            assert_null(c);
+            assert_string_equal(err, "conf.json: servers[0].routes[0].upstreams: 65 upstreams; "
+                                     "at most 64 are allowed");
+        }
+    }
+}
+
 /* What an absent key means. */
 static void absent_keys_take_their_defaults(void **state)
 {
@@ -833,6 +862,7 @@ int main(void)
         cmocka_unit_test(config_with_all_later_keys_parses),
         cmocka_unit_test(access_lists_are_parsed_into_a_filter_per_route),
         cmocka_unit_test(balancing_keys_are_read_with_their_defaults),
+        cmocka_unit_test(a_route_takes_at_most_64_upstreams),
         cmocka_unit_test(absent_keys_take_their_defaults),
         cmocka_unit_test(relative_paths_resolve_against_the_base),
         cmocka_unit_test(listeners_are_deduplicated_across_blocks),
