@@ -212,6 +212,11 @@ void fill_match(const route_rec &r, size_t server, size_t route, xps_config_rout
         out->gzip.n_mime_types = r.gzip_types.size();
     }
     out->gzip.gzip_static = r.type == XPS_CONFIG_FILE_SERVE && r.gzip.gzip_static;
+    out->load_balancing = r.load_balancing; // [stage 17]
+    out->max_fails = r.max_fails;
+    out->fail_timeout_ms = r.fail_timeout_ms;
+    out->health_check_path = r.health_check_path;
+    out->health_check_interval_ms = r.health_check_interval_ms;
 }
 
 }  // namespace

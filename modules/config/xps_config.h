@@ -85,6 +85,22 @@ typedef struct xps_config_upstream {
     const char *text; /* the entry as written, for logs: "localhost:3000" */
 } xps_config_upstream_t;
 
+/* reverse_proxy [stage 17]: load_balancing (modules/balancer/xps_balancer.h
+ * says what each does). */
+typedef enum xps_config_balance {
+    XPS_CONFIG_ROUND_ROBIN = 0,        /* "round_robin", the default */
+    XPS_CONFIG_LEAST_CONNECTIONS = 1,  /* "least_connections" */
+    XPS_CONFIG_IP_HASH = 2,            /* "ip_hash" */
+} xps_config_balance_t;
+
+/* [stage 17] Defaults of a reverse_proxy route's max_fails, fail_timeout_ms
+ * and health_check.interval_ms (docs/config.md). */
+#define XPS_CONFIG_MAX_FAILS 1
+#define XPS_CONFIG_FAIL_TIMEOUT_MS 10000
+#define XPS_CONFIG_HEALTH_INTERVAL_MS 2000
+/* [stage 17] The most upstreams a route may list (the balancer's bound). */
+#define XPS_CONFIG_MAX_UPSTREAMS 64
+
 /* What xps_config_lookup found: the route and the fields of its type.
  * Fields of the other types are zero / NULL. All pointers are borrowed
  * from the config. */
@@ -103,8 +119,17 @@ typedef struct xps_config_route_match {
     size_t n_index;           /* entries in index (0 is allowed) */
 
     /* reverse_proxy: the request is forwarded with its path unchanged. */
-    const xps_config_upstream_t *upstreams; /* at least one */
+    const xps_config_upstream_t *upstreams; /* at least one, at most 64 */
     size_t n_upstreams;
+    /* reverse_proxy [stage 17]: how upstreams[] is shared (stages before 17
+     * use upstreams[0] only), when an upstream counts as down (max_fails
+     * failures in a row, for fail_timeout_ms), and the active health check
+     * (health_check.path, NULL: none; every interval_ms). */
+    xps_config_balance_t load_balancing;
+    unsigned max_fails;               /* 1..100 */
+    uint64_t fail_timeout_ms;         /* 1..3,600,000 */
+    const char *health_check_path;    /* "/health"; NULL: no active check */
+    uint64_t health_check_interval_ms; /* 10..3,600,000 when path is set */
 
     /* redirect */
     int http_status_code;     /* 301, 302, 303, 307 or 308 */

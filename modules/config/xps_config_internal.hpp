@@ -50,6 +50,12 @@ struct route_rec {
                                                    // filled by fill_match from gzip_types)
     std::vector<const char *> gzip_types;          // [stage 16] gzip_mime_types as given
     bool has_gzip_types;                           // ... which replaces the built-in list
+    // [stage 17] reverse_proxy: load_balancing and upstream health
+    xps_config_balance_t load_balancing = XPS_CONFIG_ROUND_ROBIN;
+    unsigned max_fails = XPS_CONFIG_MAX_FAILS;
+    uint64_t fail_timeout_ms = XPS_CONFIG_FAIL_TIMEOUT_MS;
+    const char *health_check_path = nullptr;       // NULL: no active health check
+    uint64_t health_check_interval_ms = 0;
 };
 
 // One server block.

@@ -49,6 +49,7 @@ const key_rule listener_keys[] = {
     {"tls", any_type},  // stage 19
 };
 const key_rule tls_keys[] = {{"cert", any_type}, {"key", any_type}};
+const key_rule health_check_keys[] = {{"path", any_type}, {"interval_ms", any_type}}; // stage 17
 const key_rule route_keys[] = {
     {"req_path", any_type},
     {"type", any_type},
@@ -66,6 +67,9 @@ const key_rule route_keys[] = {
     {"gzip_min_length", file_bit | proxy_bit},  // stage 16
     {"gzip_static", file_bit},                  // stage 16
     {"load_balancing", proxy_bit},              // stage 17
+    {"max_fails", proxy_bit},                   // stage 17
+    {"fail_timeout_ms", proxy_bit},             // stage 17
+    {"health_check", proxy_bit},                // stage 17
     {"rate_limit", any_type},                   // stage 18
     {"cache", proxy_bit},                       // stage 20
     {"headers", any_type},                      // apps/xps
@@ -214,6 +218,51 @@ bool parse_upstream(checker &c, const char *text, const std::string &path, xps_c
     return true;
 }
 
+// [stage 17] max_fails, fail_timeout_ms and health_check {path, interval_ms}.
+bool parse_upstream_health(checker &c, route_rec &r, const cJSON *obj, const std::string &path)
+{
+    long value = 0;
+    const cJSON *fails = optional(obj, "max_fails");
+    if (fails != nullptr && !want_int(c, fails, member(path, "max_fails"), 1, 100, "1-100", &value))
+        return false;
+    if (fails != nullptr)
+        r.max_fails = static_cast<unsigned>(value);
+    const cJSON *timeout = optional(obj, "fail_timeout_ms");
+    if (timeout != nullptr && !want_int(c, timeout, member(path, "fail_timeout_ms"), 1, 3600000,
+                                        "1-3600000", &value))
+        return false;
+    if (timeout != nullptr)
+        r.fail_timeout_ms = static_cast<uint64_t>(value);
+    const cJSON *hc = optional(obj, "health_check");
+    if (hc == nullptr)
+        return true;
+    std::string at = member(path, "health_check");
+    if (!want_object(c, hc, at) || !check_keys(c, hc, at, health_check_keys))
+        return false;
+    const cJSON *hc_path = optional(hc, "path");
+    r.health_check_path = "/";
+    if (hc_path != nullptr && !want_string(c, hc_path, member(at, "path"), &r.health_check_path))
+        return false;
+    // It goes into a request line: an origin-form path, visible ASCII only.
+    for (const char *p = r.health_check_path; *p; p++)
+        if (static_cast<unsigned char>(*p) <= 0x20 || static_cast<unsigned char>(*p) >= 0x7f)
+            return c.fail(member(at, "path"), "\"%s\" has a space or a byte outside visible ASCII",
+                          shown(r.health_check_path).c_str());
+    if (r.health_check_path[0] != '/')
+        return c.fail(member(at, "path"), "expected a path starting with '/', got \"%s\"",
+                      shown(r.health_check_path).c_str());
+    const cJSON *interval = optional(hc, "interval_ms");
+    r.health_check_interval_ms = XPS_CONFIG_HEALTH_INTERVAL_MS;
+    if (interval != nullptr && !want_int(c, interval, member(at, "interval_ms"), 10, 3600000,
+                                         "10-3600000", &value))
+        return false;
+    if (interval != nullptr)
+        r.health_check_interval_ms = static_cast<uint64_t>(value);
+    return true;
+}
+
+bool parse_proxy_cache(checker &c, const cJSON *obj, const std::string &path);
+
 bool parse_reverse_proxy(checker &c, route_rec &r, const cJSON *obj, const std::string &path)
 {
     const cJSON *ups = require(c, obj, path, "upstreams", " (required for reverse_proxy routes)");
@@ -229,6 +278,9 @@ bool parse_reverse_proxy(checker &c, route_rec &r, const cJSON *obj, const std::
             return false;
         r.upstreams.push_back(u);
     }
+    if (texts.size() > XPS_CONFIG_MAX_UPSTREAMS)  // [stage 17] the balancer's bound
+        return c.fail(at, "%zu upstreams; at most %d are allowed", texts.size(),
+                      XPS_CONFIG_MAX_UPSTREAMS);
     const cJSON *lb = optional(obj, "load_balancing");  // [stage 17]
     const char *lb_text = nullptr;
     at = member(path, "load_balancing");
@@ -238,6 +290,16 @@ bool parse_reverse_proxy(checker &c, route_rec &r, const cJSON *obj, const std::
         std::strcmp(lb_text, "least_connections") != 0 && std::strcmp(lb_text, "ip_hash") != 0)
         return c.fail(at, "unknown strategy \"%s\" (expected round_robin, least_connections or ip_hash)",
                       shown(lb_text).c_str());
+    if (lb != nullptr)
+        r.load_balancing = std::strcmp(lb_text, "least_connections") == 0 ? XPS_CONFIG_LEAST_CONNECTIONS
+                           : std::strcmp(lb_text, "ip_hash") == 0       ? XPS_CONFIG_IP_HASH
+                                                                        : XPS_CONFIG_ROUND_ROBIN;
+    return parse_upstream_health(c, r, obj, path) && parse_proxy_cache(c, obj, path);
+}
+
+// cache [stage 20]: only its shape for now.
+bool parse_proxy_cache(checker &c, const cJSON *obj, const std::string &path)
+{
     const cJSON *cache = optional(obj, "cache");  // [stage 20]
     if (cache != nullptr && !cJSON_IsBool(cache) && !cJSON_IsObject(cache))
         return c.fail(member(path, "cache"), "expected true, false or an object, got %s",

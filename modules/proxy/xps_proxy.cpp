@@ -209,7 +209,7 @@ void release_upstream(xps_proxy_t *p) {
     if (up)
         xps_connection_on_close(up, nullptr, nullptr);
     if (reusable(p))
-        pooled = xps_upstream_pool_put(p->req.pool, p->req.upstream->host, p->req.upstream->port,
+        pooled = xps_upstream_pool_put(p->req.pool, p->up->host, p->up->port,
                                        up) == XPS_OK;
     if (p->to_upstream)
         xps_pipe_detach_source(p->to_upstream);
@@ -227,7 +227,7 @@ void release_upstream(xps_proxy_t *p) {
 // allow (a close-delimited body relayed as is ends only with our close).
 void response_complete(xps_proxy_t *p) {
     XPS_LOG(XPS_LOG_DEBUG, log_name, "%s \"%s\" -> proxied to %s%s, %llu bytes", p->req.client_ip,
-            p->req.log_line, p->req.upstream->text, p->reused ? " (reused)" : "",
+            p->req.log_line, p->up->text, p->reused ? " (reused)" : "",
             static_cast<unsigned long long>(p->relayed));
     release_upstream(p);
     p->ev.done(p->data, p->keep && p->client_framed && to_client(p));
@@ -507,7 +507,7 @@ void start_tunnel(xps_proxy_t *p) {
         write_copy(p->to_upstream, p->req.buf + h->head_length, extra) != XPS_OK)
         return cut(p); // the 101 is on its way down: nothing else to say
     XPS_LOG(XPS_LOG_DEBUG, log_name, "%s \"%s\" -> switched protocols, tunnelled to %s",
-            p->req.client_ip, p->req.log_line, p->req.upstream->text);
+            p->req.client_ip, p->req.log_line, p->up->text);
     if (from_client(p))
         xps_pipe_set_sink_ready(from_client(p), true);
     else if (p->to_upstream) // the client already sent FIN: pass it on
@@ -576,7 +576,7 @@ void start_relay(xps_proxy_t *p, xps_connection_t *upstream) {
     // its connection (1.1's default: no Connection field); an HTTP/1.0
     // client's goes up as 1.0 with "close" (its answer must be one it reads).
     p->ask_keep = p->req.pool && p->version == XPS_HTTP_VERSION_1_1 && !p->upgrade_asked;
-    xps_proxy_forward_t fwd{p->req.client_ip, p->req.via_name, p->req.upstream->text};
+    xps_proxy_forward_t fwd{p->req.client_ip, p->req.via_name, p->up->text};
     xps_buffer_t *head = p->upgrade_asked ? upgrade_head(h, p->req.buf, &fwd, offer)
                                           : request_head(h, p->req.buf, &fwd, p->ask_keep);
     if (!head || xps_pipe_write(p->to_upstream, head) != XPS_OK)
@@ -623,12 +623,91 @@ bool may_retry(const xps_proxy_t *p) {
            to_client(p);
 }
 
+// [stage 17] Whether a request whose FRESH connection closed before any
+// byte of an answer may go to another upstream: the same conditions as a
+// retry after a reused connection (may_retry), with a balancer to ask.
+bool may_move_on(const xps_proxy_t *p) {
+    if (!p->req.balancer || p->reused || p->relayed > 0)
+        return false;
+    const xps_http_head_t *h = xps_http_parser_head(p->req.parser);
+    int m = p->method;
+    bool idempotent = m == XPS_HTTP_METHOD_GET || m == XPS_HTTP_METHOD_HEAD ||
+                      m == XPS_HTTP_METHOD_OPTIONS || m == XPS_HTTP_METHOD_TRACE ||
+                      m == XPS_HTTP_METHOD_PUT || m == XPS_HTTP_METHOD_DELETE;
+    bool bodyless = h->body == XPS_HTTP_BODY_NONE ||
+                    (h->body == XPS_HTTP_BODY_LENGTH && h->content_length == 0);
+    return idempotent && bodyless && !p->upgrade_asked && to_client(p);
+}
+
 void connect_fresh(xps_proxy_t *p);
+void connect_failed(xps_proxy_t *p);
+
+// [stage 17] The upstream this attempt goes to: the balancer's choice
+// among those not tried yet for this request, counted as in flight until
+// the exchange ends or moves on (let_go); without a balancer, the first.
+// False when the balancer has none: every upstream is down or tried.
+bool choose_upstream(xps_proxy_t *p) {
+    if (!p->req.balancer) {
+        p->index = 0, p->up = &p->req.upstreams[0];
+        return true;
+    }
+    size_t i = xps_balancer_choose(p->req.balancer, p->req.client_addr, p->tried,
+                                   xps_loop_now_ms(p->req.loop));
+    if (i == XPS_BALANCER_NONE)
+        return false;
+    p->index = i, p->up = &p->req.upstreams[i];
+    xps_balancer_begin(p->req.balancer, i);
+    p->in_flight = true;
+    return true;
+}
+
+// [stage 17] This request is no longer on its upstream (least_connections).
+void let_go(xps_proxy_t *p) {
+    if (p->in_flight)
+        xps_balancer_end(p->req.balancer, p->index);
+    p->in_flight = false;
+}
+
+// [stage 17] The attempt on the current upstream failed before a byte of
+// answer: the balancer counts it against the upstream (which it may mark
+// down), and the request moves to the next one it offers. False when
+// there is none (the current one stays named in p->up, for the log).
+bool next_upstream(xps_proxy_t *p) {
+    if (!p->req.balancer)
+        return false;
+    uint64_t now = xps_loop_now_ms(p->req.loop);
+    xps_balancer_failed(p->req.balancer, p->index, now);
+    if (xps_balancer_is_down(p->req.balancer, p->index, now))
+        XPS_LOG(XPS_LOG_WARN, log_name, "upstream %s: marked down (its failures reached "
+                "max_fails)", p->up->text);
+    p->tried |= uint64_t{1} << p->index;
+    const xps_config_upstream_t *failed = p->up;
+    size_t failed_index = p->index;
+    let_go(p);
+    if (!choose_upstream(p)) {
+        p->up = failed, p->index = failed_index;
+        return false;
+    }
+    XPS_LOG(XPS_LOG_DEBUG, log_name, "%s \"%s\": upstream %s failed; trying %s", p->req.client_ip,
+            p->req.log_line, failed->text, p->up->text);
+    p->retried = false; // a reused connection of the new upstream may be retried once too
+    return true;
+}
+
+// An idle pooled connection to p->up if there is one, else a new connect.
+void connect_chosen(xps_proxy_t *p) {
+    xps_connection_t *idle =
+        p->req.pool ? xps_upstream_pool_take(p->req.pool, p->up->host, p->up->port) : nullptr;
+    p->reused = idle != nullptr;
+    if (idle)
+        return start_relay(p, idle);
+    connect_fresh(p);
+}
 
 void retry(xps_proxy_t *p) {
     XPS_LOG(XPS_LOG_DEBUG, log_name, "%s \"%s\": the reused connection to %s ended before an "
             "answer; again on a new one", p->req.client_ip, p->req.log_line,
-            p->req.upstream->text);
+            p->up->text);
     release_upstream(p); // not reusable: it has ended
     p->retried = true, p->reused = false, p->upstream_failed = false;
     p->reframe = reframe_raw;
@@ -638,12 +717,15 @@ void retry(xps_proxy_t *p) {
 }
 
 // The connect attempt is over. A failure has been logged by the upstream
-// module, with the address and the reason.
+// module, with the address and the reason. [stage 17] Either way the
+// balancer hears of it; after a failure, the next upstream it offers.
 void on_connected(xps_upstream_t *, xps_connection_t *upstream, int status, void *data) {
     auto *p = static_cast<xps_proxy_t *>(data);
     p->attempt = nullptr;
     if (status != XPS_OK)
-        return fail(p, "the upstream cannot be reached");
+        return connect_failed(p);
+    if (p->req.balancer)
+        xps_balancer_succeeded(p->req.balancer, p->index);
     start_relay(p, upstream);
 }
 
@@ -705,6 +787,14 @@ void on_upstream_end(xps_pipe_t *pipe, void *data) {
     p->from_upstream = nullptr;
     if (!p->upstream_spoke && may_retry(p))
         return retry(p);
+    if (!p->upstream_spoke && may_move_on(p)) { // [stage 17] a fresh connection, unanswered
+        release_upstream(p);
+        p->upstream_failed = false, p->reframe = reframe_raw, p->relaying = false;
+        p->response_head.clear();
+        if (next_upstream(p))
+            return connect_chosen(p);
+        return fail(p, "the upstream closed without answering, and no other upstream is up");
+    }
     if (p->reframe == reframe_head && to_client(p)) { // closed inside its head
         xps_http_response_head_t r{}; // not read: there is no head
         if (send_response_head(p, &r, XPS_E_INVAL) != XPS_OK)
@@ -735,15 +825,25 @@ void on_upstream_end(xps_pipe_t *pipe, void *data) {
 // A new connection to the request's upstream; start_relay follows.
 // Hook point (b) of xps_proxy.h: the connect starts here.
 void connect_fresh(xps_proxy_t *p) {
-    const xps_config_upstream_t *upstream = p->req.upstream;
+    const xps_config_upstream_t *upstream = p->up;
     int error = XPS_OK;
     p->attempt = xps_upstream_connect(p->req.loop, upstream->host, upstream->port,
                                       XPS_PROXY_CONNECT_TIMEOUT_MS, on_connected, p, &error);
     if (!p->attempt) {
         XPS_LOG(XPS_LOG_WARN, log_name, "%s \"%s\": upstream %s: %s", p->req.client_ip,
                 p->req.log_line, upstream->text, xps_strerror(error));
-        fail(p, "the upstream cannot be reached");
+        connect_failed(p);
     }
+}
+
+// The connect to p->up failed (refused, unreachable, timed out, or could
+// not start): nothing was sent, so [stage 17] any request may go to the
+// next upstream; without one, 502.
+void connect_failed(xps_proxy_t *p) {
+    if (next_upstream(p))
+        return connect_chosen(p);
+    fail(p, p->req.balancer && p->req.n_upstreams > 1 ? "no upstream can be reached"
+                                                      : "the upstream cannot be reached");
 }
 
 void free_proxy(void *p) { delete static_cast<xps_proxy_t *>(p); }
@@ -755,7 +855,8 @@ void free_proxy(void *p) { delete static_cast<xps_proxy_t *>(p); }
 xps_proxy_t *xps_proxy_create(const xps_proxy_request_t *request,
                               const xps_proxy_events_t *events, void *data,
                               int *error) noexcept {
-    assert(request && events && error && request->parser && request->upstream);
+    assert(request && events && error && request->parser && request->upstreams &&
+           request->n_upstreams > 0);
     auto *p = new (std::nothrow) xps_proxy_t{};
     if (!p) {
         *error = XPS_E_NOMEM;
@@ -772,15 +873,11 @@ xps_proxy_t *xps_proxy_create(const xps_proxy_request_t *request,
 void xps_proxy_start(xps_proxy_t *p) noexcept {
     if (from_client(p)) // body bytes wait in the pipe until the upstream is there
         xps_pipe_set_sink_ready(from_client(p), false);
-    // [stage 13] An idle connection to this upstream, if the pool has one.
-    const xps_config_upstream_t *upstream = p->req.upstream;
-    xps_connection_t *idle =
-        p->req.pool ? xps_upstream_pool_take(p->req.pool, upstream->host, upstream->port) : nullptr;
-    if (idle) {
-        p->reused = true;
-        return start_relay(p, idle);
+    if (!choose_upstream(p)) { // [stage 17] all down: at once, no connect tried
+        p->up = &p->req.upstreams[0];
+        return refuse(p, XPS_HTTP_STATUS_BAD_GATEWAY, "every upstream is down");
     }
-    connect_fresh(p);
+    connect_chosen(p); // [stage 13] an idle pooled connection to it first
 }
 
 void xps_proxy_destroy(xps_proxy_t *p) noexcept {
@@ -789,6 +886,7 @@ void xps_proxy_destroy(xps_proxy_t *p) noexcept {
     p->ended = true;
     xps_gzip_destroy(p->gzip); // [stage 16] a body cut short
     p->gzip = nullptr;
+    let_go(p);
     xps_upstream_cancel(p->attempt);
     p->attempt = nullptr;
     if (p->to_upstream)

@@ -38,6 +38,20 @@
  * next one has room. The rules are those of modules/session/xps_session.h
  * ("reverse_proxy"), which this module implements.
  *
+ * [stage 17] Balanced: with a balancer (modules/balancer) the proxy asks
+ * it for an upstream (xps_balancer_choose), holds it as in flight until
+ * the exchange ends (xps_balancer_begin / _end: least_connections reads
+ * that), and reports the attempt: a connect that went through is a
+ * success; a connect refused, failed or timed out, or a fresh connection
+ * closed without a byte of answer, a failure. After a failure the request
+ * goes to the next upstream the balancer offers (each at most once per
+ * request) when nothing of it is lost by that: always after a failed
+ * connect (nothing was sent yet), and after an unanswered close only for
+ * an idempotent request without a body (RFC 9110 §9.2.2; we hold all of
+ * it). Nothing was sent to the client in either case, so it sees no
+ * error while one upstream remains. When the balancer has none left
+ * (every upstream down or tried), refuse 502 at once, without a connect.
+ *
  * Points other modules hook into (keep them single points):
  *  (a) RESPONSE BODY → CLIENT: every byte of a response body is queued for
  *      the client by deliver_body() in xps_proxy.cpp — also the body bytes
@@ -55,7 +69,9 @@
  *      the response arrives in on_upstream_bytes(), where upstream_spoke
  *      becomes true. Connect and first-byte timeouts (stage 18) are armed
  *      and disarmed at those two points; a reused pooled connection skips
- *      the first.
+ *      the first. Every failed connect, a timeout included, ends in
+ *      connect_failed(), which [stage 17] moves the request to the next
+ *      upstream or refuses it.
  *
  * Lifecycle: xps_proxy_create (nothing happens yet) → xps_proxy_start
  * (connect, or take an idle connection from the pool; the rest runs from
@@ -67,8 +83,8 @@
  * Ownership: the proxy owns the connect attempt, the upstream connection
  * (until it goes back to the pool) and its pipe ends, and the response's
  * body decoder. Borrowed for its whole life: the loop, the pool, the
- * upstream record, the request's parser and head buffer, the strings of
- * xps_proxy_request_t, and the owner's two client pipe slots.
+ * upstreams, the balancer, the request's parser and head buffer, the
+ * strings of xps_proxy_request_t, and the owner's two client pipe slots.
  * Errors: XPS_E_NOMEM at create; later, every failure is an event: refuse
  * (502 or 400 and the like, nothing sent yet) or cut (a response half
  * sent). Threading: none.
@@ -80,8 +96,10 @@
 #include "core/xps_buffer.h"
 #include "core/xps_pipe.h"
 #include "http/xps_http_parser.h"
+#include "modules/balancer/xps_balancer.h"
 #include "modules/config/xps_config.h"
 #include "modules/gzip/xps_gzip.h"
+#include "modules/ipfilter/xps_ipfilter.h"
 #include "modules/loop/xps_loop.h"
 #include "modules/upstream/xps_upstream_pool.h"
 
@@ -130,7 +148,13 @@ typedef struct xps_proxy_events {
 /* One proxied request, as the owner hands it over. */
 typedef struct xps_proxy_request {
     xps_loop_t *loop;
-    const xps_config_upstream_t *upstream; /* where it goes */
+    const xps_config_upstream_t *upstreams; /* the route's upstreams[] */
+    size_t n_upstreams;          /* >= 1 */
+    xps_balancer_t *balancer;    /* [stage 17] the route's: chooses among them,
+                                    hears how each attempt went; NULL: the
+                                    first upstream only (stages 12-16) */
+    const xps_ipfilter_addr_t *client_addr; /* [stage 17] for ip_hash; NULL:
+                                    unknown (round robin) */
     xps_upstream_pool_t *pool;   /* [stage 13] idle upstream connections to take
                                     and give back; NULL: one connection per
                                     request, "Connection: close" upward */
@@ -176,10 +200,11 @@ xps_proxy_t *xps_proxy_create(const xps_proxy_request_t *request,
                               const xps_proxy_events_t *events, void *data,
                               int *error) XPS_NOEXCEPT;
 
-/* Starts the exchange: an idle pooled connection to the upstream if there
- * is one, else a new connect. The client's bytes after the head wait in
- * its pipe until the upstream is there. May call an event before it
- * returns (an upstream that cannot even be tried: refuse 502). */
+/* Starts the exchange: [stage 17] the balancer's choice (else the first
+ * upstream), then an idle pooled connection to it if there is one, else a
+ * new connect. The client's bytes after the head wait in its pipe until
+ * the upstream is there. May call an event before it returns (no upstream
+ * may be tried, or none can even be tried: refuse 502). */
 void xps_proxy_start(xps_proxy_t *proxy) XPS_NOEXCEPT;
 
 /* Ends the exchange at once: the connect is cancelled, the upstream

@@ -26,6 +26,10 @@ struct xps_proxy_s {
     bool ended;                            // destroyed; memory waits for the batch's end
 
     // the upstream side
+    const xps_config_upstream_t *up;       // the one this attempt goes to
+    size_t index;                          // its number in req.upstreams
+    bool in_flight;                        // [stage 17] counted by the balancer (begin)
+    uint64_t tried;                        // [stage 17] bit i: upstream i failed this request
     xps_upstream_t *attempt;               // the pending connect, or NULL
     bool relaying;                         // connected: the upstream pipes exist
     xps_connection_t *upstream;            // NULL until connected / once closed

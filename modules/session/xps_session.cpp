@@ -485,7 +485,7 @@ void on_head(xps_session_t *s) {
         // switch protocols: what follows such a head may not be HTTP, so
         // it is never read as the next request (nor relayed before a 101).
         s->keep = s->keep && !h->upgrade;
-        proxy_start(s, action.upstream);
+        proxy_start(s, &action.match);
     } else {
         reply(s, action.status, action.reason, action.location, action.allow);
     }
@@ -791,15 +791,30 @@ void reply_headers(xps_session_t *s, int status, const char *why, const char *lo
 
 void finish(xps_session_t *s) { xps_session_destroy(s); }
 
-void proxy_start(xps_session_t *s, const xps_config_upstream_t *upstream) {
+void proxy_start(xps_session_t *s, const xps_config_route_match_t *route) {
     static const xps_proxy_events_t events{on_proxy_refuse, on_proxy_cut, on_proxy_done,
                                            on_proxy_coding};
-    const xps_proxy_request_t request{
-        s->loop,    upstream,    s->pool,   s->parser,
-        s->head.get(), s->head_len, s->http11, s->keep,
-        s->client_ip,  xps_config_server_name(s->config), s->request_line.c_str(),
-        &s->from_client, &s->to_client};
     int error = XPS_OK;
+    // [stage 17] The route's balancer, when this stage balances: the one
+    // point where the session involves it; the proxy asks it from here on.
+    xps_balancer_t *balancer =
+        s->balancers ? xps_balancer_set_get(s->balancers, route, &error) : nullptr;
+    if (s->balancers && !balancer)
+        return reply(s, XPS_HTTP_STATUS_INTERNAL_SERVER_ERROR, "out of memory", nullptr,
+                     nullptr);
+    xps_proxy_request_t request{};
+    request.loop = s->loop;
+    request.upstreams = route->upstreams, request.n_upstreams = route->n_upstreams;
+    request.balancer = balancer;
+    request.client_addr = &s->client_addr;
+    request.pool = s->pool;
+    request.parser = s->parser;
+    request.buf = s->head.get(), request.len = s->head_len;
+    request.http11 = s->http11, request.keep = s->keep;
+    request.client_ip = s->client_ip;
+    request.via_name = xps_config_server_name(s->config);
+    request.log_line = s->request_line.c_str();
+    request.from_client = &s->from_client, request.to_client = &s->to_client;
     if (!(s->proxy = xps_proxy_create(&request, &events, s, &error)))
         return reply(s, XPS_HTTP_STATUS_INTERNAL_SERVER_ERROR, "out of memory", nullptr,
                      nullptr);
@@ -896,6 +911,14 @@ void xps_session_set_gzip(xps_session_t *s, bool on) noexcept {
 void xps_session_set_upstream_pool(xps_session_t *s, xps_upstream_pool_t *pool) noexcept {
     assert(s);
     s->pool = pool;
+}
+
+void xps_session_set_balancers(xps_session_t *s, xps_balancer_set_t *set) noexcept {
+    assert(s);
+    s->balancers = set;
+    // ip_hash reads the address; parsed once, as for the ip filter.
+    if (set && s->client_addr.family == 0)
+        xps_ipfilter_addr_parse(s->client_ip, &s->client_addr);
 }
 
 void xps_session_set_idle_park(xps_session_t *s, xps_connection_wake_cb wake,

@@ -70,7 +70,9 @@
  *    (chunked) when the client accepts it; decided once per response
  *    where its head is made (see xps_session_set_gzip).
  *  - reverse_proxy: the request goes to modules/proxy (one xps_proxy_t
- *    per proxied request; xps_proxy_forward_head for the request rewrite);
+ *    per proxied request; xps_proxy_forward_head for the request rewrite),
+ *    to the route's first upstream — [stage 17] with
+ *    xps_session_set_balancers, to the one the route's balancer chooses;
  *    the upstream's response is relayed to its end as its head frames it
  *    (Content-Length bytes, the last chunk, or the upstream's close when
  *    it has neither: RFC 9112 §6.3), whatever the upstream then does with
@@ -110,6 +112,7 @@
 #include "core/xps.h"
 #include "http/xps_http_parser.h"
 #include "http/xps_http_request.h"
+#include "modules/balancer/xps_balancer_set.h"
 #include "modules/config/xps_config.h"
 #include "modules/dirlist/xps_dirlist.h"
 #include "modules/file/xps_file.h"
@@ -168,6 +171,8 @@ typedef struct xps_session_options {
     bool ip_filter; /* [stage 14] xps_session_set_ip_filter */
     bool dir_listing; /* [stage 15] xps_session_set_dir_listing */
     bool gzip;        /* [stage 16] xps_session_set_gzip (needs http11) */
+    bool balance;   /* [stage 17] xps_session_set_balancers: one balancer
+                       set per loop, every upstream of a route used */
 } xps_session_options_t;
 
 /* ---------------------------------------------------------- lifecycle */
@@ -263,6 +268,16 @@ void xps_session_set_dir_listing(xps_session_t *session, bool on) XPS_NOEXCEPT;
  * by default: the keys load but nothing is compressed (stages 12-15).
  * Call it right after create. */
 void xps_session_set_gzip(xps_session_t *session, bool on) XPS_NOEXCEPT;
+/* [stage 17] Lets a reverse_proxy route use all of its upstreams[]: each
+ * proxied request's upstream is chosen by the route's balancer in `set`
+ * (borrowed: it must outlive the session; modules/balancer), by the
+ * route's load_balancing, skipping upstreams that are down; a failed
+ * connect moves the request to the next upstream, and when none is left
+ * the client gets 502 at once (modules/proxy/xps_proxy.h, "Balanced").
+ * NULL (the default): the route's first upstream only, as in stages
+ * 12-16. Call it right after create. */
+void xps_session_set_balancers(xps_session_t *session,
+                               xps_balancer_set_t *set) XPS_NOEXCEPT;
 
 /* [stage 12] What a config-driven server does to accept clients: one
  * listener per distinct host:port of `config` (xps_config_listener), and a

@@ -18,6 +18,7 @@
 #include <string>
 
 #include "core/xps_core.h"
+#include "modules/balancer/xps_balancer_set.h"
 #include "modules/proxy/xps_proxy.h"
 #include "modules/upstream/xps_upstream_pool.h"
 #include "modules/gzip/xps_gzip.h"
@@ -90,6 +91,8 @@ struct xps_session_s {
     xps_upstream_pool_t *pool;             // [stage 13] borrowed (xps_session_set_upstream_pool),
                                            // handed to each proxy; NULL: one upstream
                                            // connection per request
+    xps_balancer_set_t *balancers;         // [stage 17] borrowed (xps_session_set_balancers):
+                                           // the loop's route balancers; NULL: upstreams[0]
     xps_task_t *resume;                    // owned, or NULL: parses the next request once
                                            // the released upstream connection is idle
 };
@@ -143,9 +146,10 @@ void finish(xps_session_t *s);
 // otherwise finish(). [stage 13]
 void end_request(xps_session_t *s);
 
-// reverse_proxy: hands the request to a new xps_proxy_t for `upstream`;
-// its events (refuse, cut, done) bring the session back.
-void proxy_start(xps_session_t *s, const xps_config_upstream_t *upstream);
+// reverse_proxy: hands the request to a new xps_proxy_t for the route's
+// upstreams ([stage 17] and its balancer); its events (refuse, cut, done)
+// bring the session back.
+void proxy_start(xps_session_t *s, const xps_config_route_match_t *route);
 
 } // namespace session_detail
 

@@ -25,6 +25,7 @@ struct accept_ctx {
     bool dir_listing;                      // [stage 15] dir_browsing lists folders
     bool gzip;                             // [stage 16] gzip_* keys compress bodies
     xps_upstream_pool_t *pool;             // [stage 13] idle upstream connections; NULL in 12
+    xps_balancer_set_t *balancers;         // [stage 17] the routes' balancers; NULL before 17
 };
 
 // The contexts of all listeners, a member of the core: it joins before the
@@ -53,6 +54,8 @@ void start_session(accept_ctx *a, xps_connection_t *connection) {
         xps_session_set_dir_listing(s, true);
     if (s && a->gzip)
         xps_session_set_gzip(s, true);
+    if (s && a->balancers)
+        xps_session_set_balancers(s, a->balancers);
 }
 
 void on_accept(xps_listener_t *, xps_connection_t *connection, void *data) {
@@ -103,9 +106,15 @@ int xps_session_listen_all_with(xps_loop_t *loop, const xps_config_t *config,
     if (http11 && !(pool = xps_upstream_pool_create(loop, XPS_UPSTREAM_POOL_MAX_IDLE,
                                                     XPS_UPSTREAM_POOL_IDLE_MS, &error)))
         return error;
+    // [stage 17] One balancer set per loop, a member that joins before the
+    // listeners too: every session of the loop shares each route's state.
+    xps_balancer_set_t *balancers = nullptr;
+    if (o.balance && !(balancers = xps_balancer_set_create(loop, &error)))
+        return error;
     for (size_t i = 0; i < set->ctx.size(); i++) {
         const xps_config_listener_t *l = xps_config_listener(config, i);
-        set->ctx[i] = accept_ctx{loop, config, l, http11, o.ip_filter, o.dir_listing, o.gzip, pool};
+        set->ctx[i] = accept_ctx{loop, config, l, http11, o.ip_filter, o.dir_listing, o.gzip, pool,
+                                 balancers};
         if (!xps_listener_create(loop, l->host, l->port, nullptr, on_accept, &set->ctx[i], &error)) {
             XPS_LOG(XPS_LOG_ERROR, "session", "cannot listen on %s:%u: %s", l->host, l->port,
                     xps_strerror(error));

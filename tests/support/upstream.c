@@ -255,6 +255,7 @@ static void reply_text(client *c, bool encoded)
     out_append(c, body, n);
     c->answered = true;
 }
+static uint16_t serving_port; /* the port xt_upstream_serve listens on: /whoami */
 
 /* Answers the request whose head is complete in c->in. */
 static void answer(client *c)
@@ -292,6 +293,11 @@ static void answer(client *c)
         reply_big(c, n);
     } else if (strcmp(path, "/encoded") == 0 || strcmp(path, "/tagged") == 0) {
         reply_text(c, path[1] == 'e');
+    } else if (strcmp(path, "/whoami") == 0) {
+        /* Which of several upstreams answered (a balancer's checks). */
+        char b[32];
+        snprintf(b, sizeof b, "port %u\n", (unsigned)serving_port);
+        reply(c, "200 OK", "text/plain", b, strlen(b));
     } else if (strcmp(path, "/abort") == 0) {
         char b[ABORT_SENT + 1];
         memset(b, 'a', ABORT_SENT);
@@ -876,6 +882,7 @@ int xt_upstream_serve(uint16_t port, xt_upstream_mode_t mode, const char *log_pa
     int lfd = listen_on(port);
     if (lfd < 0)
         return -1;
+    serving_port = port;
     fprintf(stderr, "test-upstream: %s mode on 127.0.0.1:%u%s%s\n", mode_name(mode), port,
             mode == XT_UPSTREAM_STRICT ? ", log " : "", mode == XT_UPSTREAM_STRICT ? log_path : "");
 

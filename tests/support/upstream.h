@@ -32,6 +32,8 @@
  *                       GET /encoded   the same text, as one gzip member, with
  *                                      Content-Encoding: gzip (what a proxy must
  *                                      pass on as it is, never compress again)
+ *                       GET /whoami    200 text/plain "port <port>\n": which of
+ *                                      several upstreams answered (stage 17)
  *                       GET /abort     200 announcing 1000000 body bytes, sends
  *                                      1000 ('a'), then resets the connection (RST)
  *                       otherwise      404 text/plain

@@ -15,6 +15,7 @@ static int usage(FILE *to, int status)
                 "        GET /chunked/N  N chunks \"chunk i of N\" (Transfer-Encoding: chunked)\n"
                 "        GET /slow/N     N lines \"line i of N\", one every 50 ms (Content-Length)\n"
                 "        GET /big/N      N MiB, byte i = (i * 7 + i / 4096) & 0xff (Content-Length)\n"
+                "        GET /whoami     \"port N\": which of several upstreams answered\n"
                 "  echo: every byte received is sent back.\n"
                 "  strict: keep-alive HTTP/1.1 parsed strictly (RFC 9112: CRLF only, one\n"
                 "        Content-Length of digits or Transfer-Encoding: chunked without\n"

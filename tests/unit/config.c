@@ -254,6 +254,74 @@ static void gzip_keys_are_read_into_the_route(void **state)
     xps_config_destroy(c);
 }
 
+/* [stage 17] load_balancing, max_fails, fail_timeout_ms and health_check
+ * are read into the match; absent, their documented defaults. */
+static void balancing_keys_are_read_with_their_defaults(void **state)
+{
+    (void)state;
+    xps_config_t *c = parse_ok(
+        "{\"servers\": [{\"listeners\": [{\"port\": 8080}], \"routes\": ["
+        " {\"req_path\": \"/\", \"type\": \"reverse_proxy\", \"upstreams\": [\"a:1\", \"b:2\"]},"
+        " {\"req_path\": \"/lc\", \"type\": \"reverse_proxy\", \"upstreams\": [\"a:1\"],"
+        "  \"load_balancing\": \"least_connections\", \"max_fails\": 3, \"fail_timeout_ms\": 250,"
+        "  \"health_check\": {\"path\": \"/health?x=1\", \"interval_ms\": 50}},"
+        " {\"req_path\": \"/ih\", \"type\": \"reverse_proxy\", \"upstreams\": [\"a:1\"],"
+        "  \"load_balancing\": \"ip_hash\", \"health_check\": {}},"
+        " {\"req_path\": \"/rr\", \"type\": \"reverse_proxy\", \"upstreams\": [\"a:1\"],"
+        "  \"load_balancing\": \"round_robin\"}]}]}");
+    xps_config_route_match_t m = lookup_ok(c, "0.0.0.0", 8080, NULL, "/x");
+    assert_int_equal(m.n_upstreams, 2);
+    assert_int_equal(m.load_balancing, XPS_CONFIG_ROUND_ROBIN);
+    assert_int_equal(m.max_fails, XPS_CONFIG_MAX_FAILS);
+    assert_int_equal(m.max_fails, 1);
+    assert_int_equal(m.fail_timeout_ms, XPS_CONFIG_FAIL_TIMEOUT_MS);
+    assert_int_equal(m.fail_timeout_ms, 10000);
+    assert_null(m.health_check_path);
+    m = lookup_ok(c, "0.0.0.0", 8080, NULL, "/lc");
+    assert_int_equal(m.load_balancing, XPS_CONFIG_LEAST_CONNECTIONS);
+    assert_int_equal(m.max_fails, 3);
+    assert_int_equal(m.fail_timeout_ms, 250);
+    assert_string_equal(m.health_check_path, "/health?x=1");
+    assert_int_equal(m.health_check_interval_ms, 50);
+    m = lookup_ok(c, "0.0.0.0", 8080, NULL, "/ih");
+    assert_int_equal(m.load_balancing, XPS_CONFIG_IP_HASH);
+    assert_string_equal(m.health_check_path, "/"); /* {} : every default */
+    assert_int_equal(m.health_check_interval_ms, XPS_CONFIG_HEALTH_INTERVAL_MS);
+    assert_int_equal(m.health_check_interval_ms, 2000);
+    m = lookup_ok(c, "0.0.0.0", 8080, NULL, "/rr");
+    assert_int_equal(m.load_balancing, XPS_CONFIG_ROUND_ROBIN);
+    xps_config_destroy(c);
+}
+
+/* [stage 17] 64 upstreams on a route are taken, 65 refused (the
+ * balancer's bound, XPS_CONFIG_MAX_UPSTREAMS). */
+static void a_route_takes_at_most_64_upstreams(void **state)
+{
+    (void)state;
+    for (int n = XPS_CONFIG_MAX_UPSTREAMS; n <= XPS_CONFIG_MAX_UPSTREAMS + 1; n++) {
+        char json[4096];
+        int len = snprintf(json, sizeof json,
+                           "{\"servers\": [{\"listeners\": [{\"port\": 8080}], \"routes\": ["
+                           "{\"req_path\": \"/\", \"type\": \"reverse_proxy\", \"upstreams\": [");
+        for (int i = 0; i < n; i++)
+            len += snprintf(json + len, sizeof json - (size_t)len, "%s\"h:%d\"", i ? ", " : "",
+                            1000 + i);
+        snprintf(json + len, sizeof json - (size_t)len, "]}]}]}");
+        char err[XPS_CONFIG_ERR_MAX] = "";
+        xps_config_t *c = xps_config_parse(json, "conf.json", "/srv/xps", err, sizeof err);
+        if (n == XPS_CONFIG_MAX_UPSTREAMS) {
+            if (!c)
+                fail_msg("64 upstreams refused: %s", err);
+            assert_int_equal(lookup_ok(c, "0.0.0.0", 8080, NULL, "/").n_upstreams, 64);
+            xps_config_destroy(c);
+        } else {
+            assert_null(c);
+            assert_string_equal(err, "conf.json: servers[0].routes[0].upstreams: 65 upstreams; "
+                                     "at most 64 are allowed");
+        }
+    }
+}
+
 /* What an absent key means. */
 static void absent_keys_take_their_defaults(void **state)
 {
@@ -552,6 +620,24 @@ static void bad_values_are_refused(void **state)
         {"unknown load_balancing", SERVER("{\"req_path\": \"/\", \"type\": \"reverse_proxy\", \"upstreams\": [\"a:1\"], \"load_balancing\": \"random\"}"),
          "conf.json: servers[0].routes[0].load_balancing: unknown strategy \"random\" (expected round_robin, "
          "least_connections or ip_hash)"},
+        {"max_fails 0", SERVER("{\"req_path\": \"/\", \"type\": \"reverse_proxy\", \"upstreams\": [\"a:1\"], \"max_fails\": 0}"),
+         "conf.json: servers[0].routes[0].max_fails: 0 is out of range (1-100)"},
+        {"fail_timeout_ms a string", SERVER("{\"req_path\": \"/\", \"type\": \"reverse_proxy\", \"upstreams\": [\"a:1\"], \"fail_timeout_ms\": \"10s\"}"),
+         "conf.json: servers[0].routes[0].fail_timeout_ms: expected a number, got a string (\"10s\")"},
+        {"fail_timeout_ms over an hour", SERVER("{\"req_path\": \"/\", \"type\": \"reverse_proxy\", \"upstreams\": [\"a:1\"], \"fail_timeout_ms\": 3600001}"),
+         "conf.json: servers[0].routes[0].fail_timeout_ms: 3.6e+06 is out of range (1-3600000)"},
+        {"health_check path without '/'", SERVER("{\"req_path\": \"/\", \"type\": \"reverse_proxy\", \"upstreams\": [\"a:1\"], \"health_check\": {\"path\": \"health\"}}"),
+         "conf.json: servers[0].routes[0].health_check.path: expected a path starting with '/', got \"health\""},
+        {"health_check path with a space", SERVER("{\"req_path\": \"/\", \"type\": \"reverse_proxy\", \"upstreams\": [\"a:1\"], \"health_check\": {\"path\": \"/a b\"}}"),
+         "conf.json: servers[0].routes[0].health_check.path: \"/a b\" has a space or a byte outside visible ASCII"},
+        {"health_check interval 5 ms", SERVER("{\"req_path\": \"/\", \"type\": \"reverse_proxy\", \"upstreams\": [\"a:1\"], \"health_check\": {\"interval_ms\": 5}}"),
+         "conf.json: servers[0].routes[0].health_check.interval_ms: 5 is out of range (10-3600000)"},
+        {"health_check unknown key", SERVER("{\"req_path\": \"/\", \"type\": \"reverse_proxy\", \"upstreams\": [\"a:1\"], \"health_check\": {\"paht\": \"/\"}}"),
+         "conf.json: servers[0].routes[0].health_check.paht: unknown key (did you mean \"path\"?)"},
+        {"health_check true", SERVER("{\"req_path\": \"/\", \"type\": \"reverse_proxy\", \"upstreams\": [\"a:1\"], \"health_check\": true}"),
+         "conf.json: servers[0].routes[0].health_check: expected an object, got true"},
+        {"max_fails on a file route", SERVER("{\"req_path\": \"/\", \"type\": \"file_serve\", \"dir_path\": \"w\", \"max_fails\": 2}"),
+         "conf.json: servers[0].routes[0].max_fails: not a key of file_serve routes"},
     };
     CHECK_BAD(rows);
 }
@@ -832,6 +918,8 @@ int main(void)
         cmocka_unit_test(config_with_all_later_keys_parses),
         cmocka_unit_test(access_lists_are_parsed_into_a_filter_per_route),
         cmocka_unit_test(gzip_keys_are_read_into_the_route),
+        cmocka_unit_test(balancing_keys_are_read_with_their_defaults),
+        cmocka_unit_test(a_route_takes_at_most_64_upstreams),
         cmocka_unit_test(absent_keys_take_their_defaults),
         cmocka_unit_test(relative_paths_resolve_against_the_base),
         cmocka_unit_test(listeners_are_deduplicated_across_blocks),
