@@ -1,6 +1,7 @@
 // stages/stage-17-load-balancing/main.cpp — Stage 17: load balancing.
-// The program is stage 15's (a JSON config, one listener per host:port, a
-// session per client, HTTP/1.1 rules, each route's ip lists, listings);
+// The program is stage 16's (a JSON config, one listener per host:port, a
+// session per client, HTTP/1.1 rules, each route's ip lists, listings,
+// gzip);
 // what is new is that a reverse_proxy route uses ALL of its upstreams[]:
 // the route's balancer (modules/balancer) chooses one per request by the
 // route's load_balancing (round_robin, least_connections, ip_hash), skips
@@ -9,7 +10,6 @@
 // down; a route with health_check probes its downed upstreams and takes
 // them back as soon as they answer. The session decides at one point (the
 // route's balancer, handed to the proxy); the proxy asks it per attempt.
-// (Stage 16's gzip is built beside this stage; the two meet in main.)
 // Usage: stage-17 [--help] CONFIG
 #include <csignal>
 #include <cstdio>
@@ -62,9 +62,9 @@ int main(int argc, char **argv) {
     if (!ok)
         std::fprintf(stderr, "stage-17: cannot start: %s\n",
                      xps_strerror(error != XPS_OK ? error : XPS_E_NOMEM));
-    // [stage 17] stage 15's sessions, and every upstream of a route balanced
+    // [stage 17] stage 16's sessions, and every upstream of a route balanced
     const xps_session_options_t options = {.http11 = true, .ip_filter = true, .dir_listing = true,
-                                           .balance = true};
+                                           .gzip = true, .balance = true};
     ok = ok && xps_session_listen_all_with(loop, config, &options) == XPS_OK; // logs a failure
     if (ok)
         XPS_LOG(XPS_LOG_INFO, "stage-17", "%s: %zu server block(s), %zu listener(s)",

@@ -55,6 +55,8 @@
 #include <unistd.h>
 
 #include "tests/support/checks.h"
+#include "tests/support/dirlist_checks.h"
+#include "tests/support/gzip_checks.h"
 #include "tests/support/harness.h"
 #include "tests/support/http11_checks.h"
 #include "tests/support/http_client.h"
@@ -400,8 +402,11 @@ static void a_health_check_brings_a_downed_upstream_back_at_once(void **state)
               tally_text(&still), (long long)back);
 }
 
-/* Every stage 14 and stage 13 check, on this stage's fixture (8001-8010 as
- * stage 14's). */
+/* Every stage 16 and 15 check, on stage 16's fixture (which this stage
+ * serves as stage 16 does), and every stage 14 and 13 check on this
+ * stage's (8001-8010 as stage 14's). */
+XT_STAGE16_CHECKS_ON("tests/fixtures/stage-16")
+XT_STAGE15_CHECKS_ON("tests/fixtures/stage-16")
 XT_STAGE14_CHECKS_ON(FIXTURE)
 XT_STAGE13_CHECKS_ON(FIXTURE)
 
@@ -415,6 +420,8 @@ int main(void)
         XT_CHECK(all_upstreams_down_gets_502_at_once),
         XT_CHECK(a_downed_upstream_comes_back_after_fail_timeout),
         XT_CHECK(a_health_check_brings_a_downed_upstream_back_at_once),
+        XT_STAGE16_CHECK_LIST,
+        XT_STAGE15_CHECK_LIST,
         XT_STAGE14_CHECK_LIST,
         XT_STAGE13_CHECK_LIST,
     };
