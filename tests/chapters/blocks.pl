@@ -58,7 +58,10 @@ sub extract {
 sub lines_of {
     my ($file) = @_;
     open(my $in, '<', $file) or die "cannot read $file: $!\n";
-    my @lines = map { s/\s+$//r } <$in>;
+    # What a terminal ends up showing: trailing blanks (CRLF's CR too) do
+    # not count, and a carriage return inside a line (a progress meter)
+    # leaves only the text after it.
+    my @lines = map { my $l = s/\s+$//r; $l =~ s/^.*\r//; $l } <$in>;
     pop @lines while @lines && $lines[-1] eq '';
     return @lines;
 }
