@@ -28,7 +28,7 @@ sub extract {
     my ($n, $line, $open, $indent, $info, $fh) = (0, 0, 0, '', '', undef);
     while (my $text = <$in>) {
         $line++;
-        if (!$open && $text =~ /^( {0,3})```\s*(.*?)\s*$/) {
+        if (!$open && $text =~ /^( *)```\s*(.*?)\s*$/) {
             ($indent, $info) = ($1, $2);
             $open = 1;
             my @words = split /\s+/, $info;
@@ -40,7 +40,7 @@ sub extract {
             }
             next;
         }
-        if ($open && $text =~ /^ {0,3}```\s*$/) {
+        if ($open && $text =~ /^ *```\s*$/) {
             $open = 0;
             close($fh) if $fh;
             $fh = undef;
