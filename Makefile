@@ -154,7 +154,7 @@ test: deps $(if $(filter 1,$(SAN)),,bench-deps) ## install, build, run every uni
 	@$(if $(filter 1,$(SAN)),echo "bench: not run under SAN=1 (a sanitizer build is not measured)",QUICK=1 tests/bench/run $(BUILD))
 
 # The runner's self-test first: it proves the runner can fail at all.
-check-chapters: deps $(STAGE_BINS) $(TOOL_BINS) ## run each chapter's marked commands, compare what they print with the text (docs/conventions.md)
+check-chapters: deps $(STAGE_BINS) $(TOOL_BINS) $(UNIT_BINS) ## run each chapter's marked commands, compare what they print with the text (docs/conventions.md)
 	@tests/chapters/self-test/run $(BUILD)
 	@tests/chapters/run $(BUILD)
 
