@@ -95,7 +95,7 @@ BENCH_BINS  := $(BUILD)/bench/idle-connections $(BUILD)/bench/idle-bytes
 
 # ------------------------------------------------------------------ targets
 
-.PHONY: all help deps bench-deps browser-deps bench-build run test test-build check-headers grade \
+.PHONY: all help deps bench-deps browser-deps bench-build run test test-build check-headers check-chapters grade \
         bench clean \
         $(addprefix stage-,$(STAGE_NUMS))
 
@@ -164,7 +164,13 @@ test: deps $(if $(filter 1,$(SAN)),,bench-deps) ## install, build, run every uni
 	@$(MAKE) --no-print-directory test-build $(if $(filter 1,$(SAN)),,bench-build)
 	@$(MAKE) --no-print-directory check-headers
 	@tests/run $(BUILD)
+	@$(MAKE) --no-print-directory check-chapters
 	@$(if $(filter 1,$(SAN)),echo "bench: not run under SAN=1 (a sanitizer build is not measured)",QUICK=1 tests/bench/run $(BUILD))
+
+# The runner's self-test first: it proves the runner can fail at all.
+check-chapters: deps $(STAGE_BINS) $(TOOL_BINS) $(UNIT_BINS) ## run each chapter's marked commands, compare what they print with the text (docs/conventions.md)
+	@tests/chapters/self-test/run $(BUILD)
+	@tests/chapters/run $(BUILD)
 
 check-headers: ## compile every public header alone as C11 with -pedantic -Werror
 	@for h in $(PUBLIC_HEADERS); do \
