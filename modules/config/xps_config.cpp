@@ -205,6 +205,7 @@ void fill_match(const route_rec &r, size_t server, size_t route, xps_config_rout
     out->redirect_url = r.redirect_url;
     out->access = r.access.get();
     out->dir_browsing = r.type == XPS_CONFIG_FILE_SERVE && r.dir_browsing;
+    out->rate_limit = r.has_rate_limit ? &r.rate_limit : nullptr;
 }
 
 }  // namespace
@@ -284,6 +285,18 @@ int xps_config_workers(const xps_config_t *config) noexcept
 {
     assert(config != nullptr);
     return config->workers;
+}
+
+const xps_config_timeouts_t *xps_config_timeouts(const xps_config_t *config) noexcept
+{
+    assert(config != nullptr);
+    return &config->timeouts;
+}
+
+const xps_config_limits_t *xps_config_limits(const xps_config_t *config) noexcept
+{
+    assert(config != nullptr);
+    return &config->limits;
 }
 
 size_t xps_config_listener_count(const xps_config_t *config) noexcept
