@@ -109,6 +109,22 @@ struct xps_session_s {
                                            // without our close (not close-delimited)
     xps_task_t *resume;                    // owned, or NULL: parses the next request once
                                            // the released upstream connection is idle
+
+    // [stage 18] rate limit and timers
+    xps_ratelimit_t *limiter;              // borrowed (xps_session_set_rate_limiter); NULL: none
+    const xps_config_timeouts_t *timeouts; // borrowed (xps_session_set_timeouts); NULL: none
+    xps_loop_timer_t *timer;               // owned: the one timer of the phase (timer_kind)
+    int timer_kind;                        // a session_timer: what the timer is timing
+    uint64_t upstream_heard_ms;            // when the upstream last sent a byte (its read
+                                           // timeout is moved lazily, as tcp's send timeout)
+};
+
+// What the session's one timer is timing. [stage 18]
+enum session_timer {
+    timer_none = 0,
+    timer_header,    // the request head must be complete: 408 at the bound
+    timer_keepalive, // idle between requests: closed quietly at the bound
+    timer_upstream,  // the upstream owes bytes: 504 / cut at the bound
 };
 
 // How the response is relayed to the client.
@@ -169,6 +185,10 @@ std::string client_head(const std::string &head, size_t head_length, bool keep_c
                         const char *last_lines);
 // [stage 13] whether the response's head lets its connection be reused.
 bool upstream_keeps(const std::string &head, size_t head_length, int version);
+
+// [stage 18] Arms the session's timer to time `kind` (timer_none: stops
+// it). Nothing without xps_session_set_timeouts.
+void arm_timer(xps_session_t *s, session_timer kind);
 
 // proxy: connects to the action's upstream; the rest follows by itself.
 void proxy_start(xps_session_t *s, const xps_config_upstream_t *upstream);
