@@ -94,7 +94,7 @@ help: ## list the targets
 	  awk -F':.*## ' '{ printf "  make %-15s %s\n", $$1, $$2 }'
 	@printf '  make %-15s %s\n' stage-NN "build one stage binary (stages: $(STAGE_NUMS))"
 	@echo
-	@echo "Variables: SAN=1 (ASan+UBSan build in build/san), STAGE=N or COURSE=N, BIN=path, FORMAT=junit (grade)"
+	@echo "Variables: SAN=1 (ASan+UBSan build in build/san), STAGE=N or COURSE=N, BIN=path, FORMAT=junit|json (grade)"
 
 # $(call install_missing,TARGET,PACKAGES): apt-get installs those of
 # PACKAGES that dpkg does not list as installed, saying what it runs; not
@@ -167,12 +167,12 @@ FORMAT ?= text
 # our stages grades the course's stage N and which flags OUR binary needs
 # there; the checks then start the binary as the course's tester does
 # (XPS_COURSE, see tests/support/harness.h). A student's binary gets no flag.
-grade: ## grade a stage binary: make grade STAGE=N | COURSE=N [BIN=path] [FORMAT=junit]
+grade: ## grade a stage binary: make grade STAGE=N | COURSE=N [BIN=path] [FORMAT=junit|json]
 	@[ -z "$(STAGE)" ] || [ -z "$(COURSE)" ] || \
 	  { echo "grade: STAGE=N (our numbers) or COURSE=N (the course's), not both"; exit 2; }
 	@[ -n "$(STAGE)$(COURSE)" ] || \
-	  { echo "usage: make grade STAGE=N [BIN=path/to/binary] [FORMAT=junit]"; \
-	    echo "       make grade COURSE=N [BIN=path/to/binary] [FORMAT=junit]   (the course's numbers)"; \
+	  { echo "usage: make grade STAGE=N [BIN=path/to/binary] [FORMAT=junit|json]"; \
+	    echo "       make grade COURSE=N [BIN=path/to/binary] [FORMAT=junit|json]   (the course's numbers)"; \
 	    exit 2; }
 	@set -o pipefail; course_env=(); \
 	if [ -n "$(COURSE)" ]; then \
@@ -192,11 +192,34 @@ grade: ## grade a stage binary: make grade STAGE=N | COURSE=N [BIN=path] [FORMAT
 	  $$([ -n "$(BIN)" ] || echo $(BUILD)/bin/stage-$$n) || exit 2; \
 	bin="$(BIN)"; [ -n "$$bin" ] || bin=$(BUILD)/bin/stage-$$n; \
 	[ -x "$$bin" ] || { echo "grade: $$bin is not an executable file"; exit 2; }; \
-	if [ "$(FORMAT)" = junit ]; then \
-	  mkdir -p $(BUILD)/reports; report=$(abspath $(BUILD))/reports/$$report_name.xml; \
-	  export CMOCKA_MESSAGE_OUTPUT=xml CMOCKA_XML_FILE=$$report; \
-	  echo "grade: JUnit report: $$report"; fi; \
+	case "$(FORMAT)" in \
+	  text) ;; \
+	  junit) mkdir -p $(BUILD)/reports; report=$(abspath $(BUILD))/reports/$$report_name.xml; \
+	    export CMOCKA_MESSAGE_OUTPUT=xml CMOCKA_XML_FILE=$$report; \
+	    echo "grade: JUnit report: $$report";; \
+	  json) mkdir -p $(BUILD)/reports; report=$(abspath $(BUILD))/reports/$$report_name.json; \
+	    export XT_JSON_REPORT=$$report; \
+	    echo "grade: JSON report (autograder shape): $$report";; \
+	  *) echo "grade: FORMAT=$(FORMAT)? text (the default), junit or json"; exit 2;; \
+	esac; \
 	env "$${course_env[@]}" XPS_GRADE=1 XPS_STAGE_BIN=$$(realpath $$bin) $(BUILD)/tests/stage-$$n
+
+DIR ?=
+# Every executable in DIR graded by stage N's checks, one at a time (each in
+# its own network namespace when root): build/reports/stage-NN.csv, and each
+# submission's report in build/reports/stage-NN/.
+grade-all: ## grade every executable in a folder: make grade-all STAGE=N DIR=submissions/
+	@[ -n "$(STAGE)" ] && [ -n "$(DIR)" ] || \
+	  { echo "usage: make grade-all STAGE=N DIR=folder/of/binaries"; exit 2; }
+	@n=$$(printf '%02d' $$((10#$(STAGE)))); \
+	[ -f tests/stages/stage_$$n.c ] || { echo "grade-all: no checks for stage $$n"; exit 2; }; \
+	$(MAKE) -s --no-print-directory $(BUILD)/tests/stage-$$n $(BUILD)/bin/stage-01 $(TOOL_BINS) || exit 2; \
+	tests/grader/grade_all $(BUILD)/tests/stage-$$n "$(DIR)" $(BUILD)/reports
+
+NUM ?=
+NAME ?=
+new-stage: ## scaffold a stage from the newest one below it: make new-stage NUM=22 NAME=http2
+	@tests/grader/new_stage "$(NUM)" "$(NAME)"
 
 QUICK ?= 0
 bench: deps bench-deps ## xps beside nginx and h2o: one table, build/bench/results.csv (QUICK=1: 1 s each)
@@ -248,7 +271,7 @@ $(BUILD)/tests/stage-%: $(BUILD)/obj/tests/stages/stage_%.o $(SUPPORT_LIB)
 
 $(BUILD)/tests/grader-self-test: $(BUILD)/obj/tests/grader/grader_self_test.o $(SUPPORT_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) $^ $(TEST_LIBS) -o $@
+	$(CC) $(LDFLAGS) $^ $(TEST_LIBS) $(shell pkg-config --libs libcjson) -o $@
 
 $(BUILD)/tests/cli: $(BUILD)/obj/tests/stages/cli.o $(SUPPORT_LIB)
 	@mkdir -p $(@D)

@@ -14,6 +14,10 @@
  * graded as course stage 1, our stage 01 gets full marks and wrong-stage-01,
  * which refuses every argument as our stages 01-11 once did, fails every
  * check; course-map names our stage for a course stage, or says why none.
+ *
+ * And the instructor's tools: the JSON report (FORMAT=json) parsed and
+ * summed, `make grade-all` over a folder of submissions, and `make
+ * new-stage` scaffolding a stage that builds at once and fails clearly.
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -30,6 +34,8 @@
 
 #include "tests/support/harness.h"
 
+#include <cjson/cJSON.h>
+
 #include <sys/stat.h>
 
 /* A binary built beside this one, in build/tests/. */
@@ -42,6 +48,22 @@ static const char *sibling(const char *name)
     out[n > 0 ? n : 0] = '\0';
     snprintf(strrchr(out, '/') + 1, PATH_MAX - (size_t)(strrchr(out, '/') + 1 - out), "%s", name);
     return out;
+}
+
+/* A whole file, NUL-terminated (free it), or NULL if it cannot be read. */
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    size_t cap = 4096, len = 0;
+    char *text = malloc(cap);
+    for (size_t n; (n = fread(text + len, 1, cap - len - 1, f)) > 0;)
+        if ((len += n) + 1 == cap)
+            text = realloc(text, cap *= 2);
+    text[len] = '\0';
+    fclose(f);
+    return text;
 }
 
 /* Runs the stage 01 checks in grade mode against `bin`; returns the report
@@ -132,6 +154,178 @@ static void junit_report_names_the_failure(void **state)
     xt_expect(strstr(xml, "<testsuite") && strstr(xml, "<failure") && strstr(xml, "observed: "),
               "a JUnit XML file with a <failure> carrying expected/observed",
               "%s", n ? xt_quote(xml, n) : "no file written");
+}
+
+/* The JSON report (`make grade FORMAT=json`) of a binary that fails some
+ * checks: parsed with cJSON, it must hold one entry per check with the
+ * autograder's fields, the failures' expected/observed, and totals that are
+ * the sums of the entries. */
+static cJSON *graded_json(const char *bin, int *status)
+{
+    char path[PATH_MAX], env[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/grader-self-test-%d.json",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (int)getpid());
+    snprintf(env, sizeof env, "XT_JSON_REPORT=%s", path);
+    free(grade_stage_01(bin, env, status));
+    char *text = slurp(path);
+    unlink(path);
+    cJSON *report = text ? cJSON_Parse(text) : NULL;
+    xt_expect(report != NULL, "a JSON report that parses", "%s",
+              text ? xt_quote(text, strlen(text)) : "no file written");
+    free(text);
+    return report;
+}
+
+static void json_report_scores_every_check(void **state)
+{
+    (void)state;
+    int status;
+    cJSON *report = graded_json(sibling("wrong-stage-01"), &status);
+    const cJSON *tests = cJSON_GetObjectItemCaseSensitive(report, "tests");
+    int entries = 0, sum = 0, max_sum = 0, failed = 0;
+    const cJSON *t;
+    cJSON_ArrayForEach(t, tests) {
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(t, "name");
+        const cJSON *st = cJSON_GetObjectItemCaseSensitive(t, "status");
+        const cJSON *score = cJSON_GetObjectItemCaseSensitive(t, "score");
+        const cJSON *max = cJSON_GetObjectItemCaseSensitive(t, "max_score");
+        const cJSON *output = cJSON_GetObjectItemCaseSensitive(t, "output");
+        xt_expect(cJSON_IsString(name) && cJSON_IsString(st) && cJSON_IsNumber(score) &&
+                      cJSON_IsNumber(max) && cJSON_IsString(output),
+                  "every test entry: name, status, score, max_score, output", "%s",
+                  cJSON_PrintUnformatted(t));
+        bool fail = strcmp(st->valuestring, "failed") == 0;
+        xt_expect(!fail || (score->valueint == 0 && max->valueint == 1 &&
+                            strstr(output->valuestring, "expected: ") &&
+                            strstr(output->valuestring, "observed: ")),
+                  "a failed entry scores 0 of 1 and says expected/observed", "%s",
+                  cJSON_PrintUnformatted(t));
+        entries++, failed += fail, sum += score->valueint, max_sum += max->valueint;
+    }
+    const cJSON *score = cJSON_GetObjectItemCaseSensitive(report, "score");
+    const cJSON *max = cJSON_GetObjectItemCaseSensitive(report, "max_score");
+    xt_expect(WIFEXITED(status) && WEXITSTATUS(status) != 0 && entries >= 3 && failed >= 1 &&
+                  cJSON_IsNumber(score) && cJSON_IsNumber(max) && score->valueint == sum &&
+                  max->valueint == max_sum && sum == max_sum - failed,
+              "a failing run: entries, some failed, score and max_score the entries' sums",
+              "%s; %d entries, %d failed, sums %d/%d, totals %d/%d", xt_status_text(status),
+              entries, failed, sum, max_sum, cJSON_IsNumber(score) ? score->valueint : -1,
+              cJSON_IsNumber(max) ? max->valueint : -1);
+    cJSON_Delete(report);
+
+    report = graded_json(xt_our_bin("stage-01"), &status);
+    score = cJSON_GetObjectItemCaseSensitive(report, "score");
+    max = cJSON_GetObjectItemCaseSensitive(report, "max_score");
+    xt_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0 && cJSON_IsNumber(score) &&
+                  cJSON_IsNumber(max) && max->valueint == entries && score->valueint == entries,
+              "our stage 01: full marks, the same checks", "score %d/%d over %d checks",
+              cJSON_IsNumber(score) ? score->valueint : -1,
+              cJSON_IsNumber(max) ? max->valueint : -1, entries);
+    cJSON_Delete(report);
+}
+
+/* `make grade-all`: a folder with our stage 01, the impostor (under a name
+ * CSV must quote) and a file that is not executable. Two rows, each with
+ * the checks' columns; ours full marks, the impostor's reversal columns 0. */
+static void grade_all_writes_one_row_per_submission(void **state)
+{
+    (void)state;
+    char dir[PATH_MAX], reports[PATH_MAX + 16], cmd[12 * PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/grade-all-%d", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
+             (int)getpid());
+    snprintf(reports, sizeof reports, "%s/reports", dir);
+    snprintf(cmd, sizeof cmd,
+             "rm -rf '%s' && mkdir -p '%s/subs' && cp '%s' '%s/subs/ours' && "
+             "cp '%s' '%s/subs/the impostor, v2' && echo notes >'%s/subs/README' && "
+             "'%s' '%s' '%s/subs' '%s' >'%s/out.txt' 2>&1",
+             dir, dir, xt_our_bin("stage-01"), dir, sibling("wrong-stage-01"), dir, dir,
+             xt_repo_path("tests/grader/grade_all"), sibling("stage-01"), dir, reports, dir);
+    int rc = system(cmd);
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/stage-01.csv", reports);
+    char *csv = slurp(path);
+    if (!csv)
+        csv = strdup("");
+    int rows = 0;
+    for (const char *c = csv; *c; c++)
+        rows += *c == '\n';
+    const char *ours = strstr(csv, "\nours,");
+    const char *impostor = strstr(csv, "\n\"the impostor, v2\",");
+    int our_score = -1, our_max = -1, its_score = -1, its_max = -1;
+    if (ours)
+        sscanf(ours, "\nours,%d,%d", &our_score, &our_max);
+    if (impostor)
+        sscanf(impostor, "\n\"the impostor, v2\",%d,%d", &its_score, &its_max);
+    bool ok = rc == 0 && strncmp(csv, "submission,score,max_score,reverses_", 36) == 0 &&
+              rows == 3 && !strstr(csv, "README") && our_max >= 3 && our_score == our_max &&
+              its_max == our_max && its_score >= 1 && its_score < its_max;
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        xt_note("could not remove %s", dir);
+    xt_expect(ok,
+              "exit 0; a header with the checks' names, one row per executable (not README), "
+              "ours full marks, the impostor fewer of the same checks",
+              "exit %d, csv: %s", rc, xt_quote(csv, strlen(csv)));
+    free(csv);
+}
+
+/* `make new-stage` in a scratch copy of the repository (its sources, and
+ * this build's objects so only the new stage compiles): the scaffold
+ * builds at once, and its checks pass --help and fail the one that says
+ * the stage's own checks are missing; a second scaffold of the same
+ * number is refused. */
+static void new_stage_scaffold_builds_and_fails_clearly(void **state)
+{
+    (void)state;
+    char build[PATH_MAX];
+    snprintf(build, sizeof build, "%s", sibling("x"));
+    *strrchr(build, '/') = '\0';              /* .../build/tests or .../build/san/tests */
+    *strrchr(build, '/') = '\0';              /* .../build or .../build/san */
+    bool san = strcmp(strrchr(build, '/'), "/san") == 0;
+    char dir[PATH_MAX], cmd[16 * PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/new-stage-%d", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
+             (int)getpid());
+    char root[PATH_MAX];
+    snprintf(root, sizeof root, "%s", xt_repo_path("."));
+    snprintf(cmd, sizeof cmd,
+             "set -e; rm -rf '%s'; mkdir -p '%s/%s'; cd '%s'; "
+             "tar --exclude=./build --exclude=./.git -cf - . | tar xf - -C '%s'; "
+             "cp -a '%s/obj' '%s/lib' '%s/%s/'; cd '%s'; "
+             "make -s new-stage NUM=99 NAME=scaffold-probe >out.txt 2>&1; "
+             "make -s SAN=%d build/%sbin/stage-99 build/%stests/stage-99 >>out.txt 2>&1; "
+             "XPS_GRADE=1 XPS_STAGE_BIN=$PWD/build/%sbin/stage-99 build/%stests/stage-99 "
+             ">grade.txt 2>&1 && echo 'the checks passed' >>grade.txt; "
+             "make -s new-stage NUM=99 NAME=again >again.txt 2>&1 && echo 'accepted' >>again.txt; "
+             "true",
+             dir, dir, san ? "build/san" : "build", root, dir, build, build, dir,
+             san ? "build/san" : "build", dir, san, san ? "san/" : "", san ? "san/" : "",
+             san ? "san/" : "", san ? "san/" : "");
+    int rc = system(cmd);
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/grade.txt", dir);
+    char *grade = slurp(path);
+    snprintf(path, sizeof path, "%s/again.txt", dir);
+    char *again = slurp(path);
+    snprintf(path, sizeof path, "%s/out.txt", dir);
+    char *out = slurp(path);
+    bool ok = rc == 0 && grade && again &&
+              strstr(grade, "  PASS  prints_its_usage_with_help") &&
+              strstr(grade, "  FAIL  checks_the_stages_own_behaviour") &&
+              strstr(grade, "has no checks of its own yet") && strstr(grade, "score: 1/2") &&
+              !strstr(grade, "the checks passed") && strstr(again, "exists already") &&
+              !strstr(again, "accepted");
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        xt_note("could not remove %s", dir);
+    xt_expect(ok,
+              "the scaffold builds; its checks: --help passes, the missing own checks fail "
+              "saying so; NUM=99 again refused",
+              "make: %s; grade: %s; again: %s", out ? xt_quote(out, strlen(out)) : "(none)",
+              grade ? xt_quote(grade, strlen(grade)) : "(none)",
+              again ? xt_quote(again, strlen(again)) : "(none)");
+    free(grade);
+    free(again);
+    free(out);
 }
 
 /* The value of the probe's "name: value" line, or "" (static buffer). */
@@ -310,6 +504,9 @@ int main(void)
         XT_CHECK(our_stage_01_gets_full_marks),
         XT_CHECK(echo_impostor_fails_only_the_reversal_checks),
         XT_CHECK(junit_report_names_the_failure),
+        XT_CHECK(json_report_scores_every_check),
+        XT_CHECK(grade_all_writes_one_row_per_submission),
+        XT_CHECK(new_stage_scaffold_builds_and_fails_clearly),
         XT_CHECK(course_layout_starts_the_binary_as_the_tester_does),
         XT_CHECK(our_layout_keeps_the_checks_arguments),
         XT_CHECK(course_layout_our_stage_01_gets_full_marks),

@@ -72,6 +72,10 @@ int xt_run_checks_n(const char *title, const struct CMUnitTest *checks,
 void xt_expect_at(const char *file, int line, bool ok, const char *expected,
                   const char *observed_fmt, ...) __attribute__((format(printf, 5, 6)));
 
+/* The absolute path of `relative`, a file of the repository these checks
+ * were built from (e.g. "tests/grader/grade_all"). Static buffer. */
+const char *xt_repo_path(const char *relative);
+
 /* Prints an aside in the report, e.g. the random seed: "  (text)". */
 void xt_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
