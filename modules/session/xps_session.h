@@ -174,6 +174,8 @@ typedef struct xps_session_options {
     bool limits;      /* [stage 18] the config's "limits": max_connections
                          (modules/tcp's cap), head and body sizes
                          (xps_session_set_limits) */
+    size_t rate_limit_entries; /* [stage 18] the buckets' cap (0: the default,
+                         XPS_RATELIMIT_MAX_ENTRIES) */
 } xps_session_options_t;
 
 /* What xps_session_forward_head adds to a forwarded request. */

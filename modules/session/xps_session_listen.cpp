@@ -127,7 +127,7 @@ int xps_session_listen_all_with(xps_loop_t *loop, const xps_config_t *config,
         set->cap.max = xps_config_limits(config)->max_connections;
         tcp.cap = &set->cap;
     }
-    if (o.rate_limit && !(set->limiter = xps_ratelimit_create(XPS_RATELIMIT_MAX_ENTRIES, &error)))
+    if (o.rate_limit && !(set->limiter = xps_ratelimit_create(o.rate_limit_entries, &error)))
         return error;
     for (size_t i = 0; i < set->ctx.size(); i++) {
         const xps_config_listener_t *l = xps_config_listener(config, i);
