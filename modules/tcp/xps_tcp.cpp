@@ -121,6 +121,11 @@ void on_timer(xps_loop_timer_t *timer, void *data) {
         return xps_loop_timer_start(timer, c->options.send_timeout_ms - idle);
     XPS_LOG(XPS_LOG_DEBUG, "tcp", "%s: took no byte for %u ms: closing",
             xps_socket_peer(c->socket), c->options.send_timeout_ms);
+    // With a reset: a plain close would leave what is queued in the
+    // kernel's send buffer (megabytes) to a peer that does not read, for
+    // as long as TCP retries. SO_LINGER 0 drops it with the connection.
+    const linger abort_now{1, 0};
+    setsockopt(xps_socket_fd(c->socket), SOL_SOCKET, SO_LINGER, &abort_now, sizeof abort_now);
     close_self(c, XPS_E_TIMEOUT);
 }
 

@@ -134,8 +134,10 @@ typedef struct xps_tcp_options {
     size_t linger_bytes;
     /* [stage 18] Send timeout: a connection with bytes waiting to be sent
      * that gets none of them taken by the peer for this long is closed
-     * (close reason XPS_E_TIMEOUT): a peer that stopped reading holds a
-     * descriptor and a pipe's worth of memory for ever otherwise. The
+     * (close reason XPS_E_TIMEOUT), with a reset (SO_LINGER 0): a peer
+     * that stopped reading would otherwise hold a descriptor and a pipe's
+     * worth of memory for ever, and after a plain close the kernel would
+     * still hold the unsent bytes for it while TCP retries. The
      * clock restarts at every byte taken; nothing is measured while there
      * is nothing to send. One loop timer per connection, armed when a send
      * meets a full socket and moved lazily (progress only stores a time;
