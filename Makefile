@@ -241,12 +241,16 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
+# Made afresh each time: `ar rcs` into an old archive would keep the
+# objects of sources that have since moved or gone (their symbols twice).
 $(BUILD)/lib/libxps.a: $(LIB_OBJS)
 	@mkdir -p $(@D)
+	@rm -f $@
 	$(AR) rcs $@ $^
 
 $(SUPPORT_LIB): $(SUPPORT_OBJS)
 	@mkdir -p $(@D)
+	@rm -f $@
 	$(AR) rcs $@ $^
 
 # A stage binary: its folder's .cpp files, plus the runtime library.

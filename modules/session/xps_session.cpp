@@ -2,8 +2,8 @@
 // created on accept with its two client pipes, it reads the request head
 // into one buffer (the parser resumes where it stopped, wherever TCP cut
 // the bytes), asks xps_session_route what to do, and either queues the
-// whole response into to_client and ends, or hands over to the proxy
-// (xps_session_proxy.cpp). [stage 12] With keep-alive [stage 13],
+// whole response into to_client and ends, or hands the request to a
+// proxy (modules/proxy, proxy_start) and hears back from it. [stage 12] With keep-alive [stage 13],
 // end_request() keeps the connection and parse_heads() goes on with the
 // next request already in the buffer (pipelining).
 //
@@ -12,7 +12,9 @@
 //                                          ├─ FILE  ─▶ send_file()  ─┤
 //                                          ├─ LISTING ─▶ send_listing() ─▶ pump_listing()
 //                                          │      (more as the client drains) ─┴─▶ end_request()
-//                                          └─ PROXY ─▶ proxy_start() ─▶ ... ─▶ finish()
+//                                          └─ PROXY ─▶ proxy_start() ─▶ xps_proxy_t ...
+//                                               on_proxy_done ─▶ next_request() or finish()
+//                                               on_proxy_refuse ─▶ reply(); on_proxy_cut ─▶ finish()
 #include "modules/session/xps_session_internal.hpp"
 
 
@@ -501,7 +503,7 @@ void parse_heads(xps_session_t *s) {
 void on_client_bytes(xps_pipe_t *pipe, void *data) {
     auto *s = static_cast<xps_session_t *>(data);
     if (s->phase == session_phase::proxying)
-        return proxy_client_bytes(s);
+        return xps_proxy_client_bytes(s->proxy);
     if (s->phase != session_phase::head || s->paused || s->listing) { // the bytes wait
         xps_pipe_set_sink_ready(pipe, false);
         return;
@@ -527,9 +529,9 @@ void on_client_end(xps_pipe_t *pipe, void *data) {
     auto *s = static_cast<xps_session_t *>(data);
     xps_pipe_detach_sink(pipe);
     s->from_client = nullptr;
-    if (s->phase != session_phase::head)
-        return proxy_client_end(s);
-    s->client_eof = true;
+    s->client_eof = true; // [stage 13] kept: what it sent is answered, then the end
+    if (s->phase == session_phase::proxying)
+        return xps_proxy_client_end(s->proxy);
     if (!s->paused && !s->listing)
         parse_heads(s);
 }
@@ -539,8 +541,8 @@ void on_client_end(xps_pipe_t *pipe, void *data) {
 void on_client_room(xps_pipe_t *pipe, void *data) {
     auto *s = static_cast<xps_session_t *>(data);
     xps_pipe_set_source_ready(pipe, false);
-    if (s->phase != session_phase::head)
-        return proxy_client_room(s);
+    if (s->phase == session_phase::proxying)
+        return xps_proxy_client_room(s->proxy);
     if (s->listing) { // [stage 15] more of the page, then the next request
         if (!pump_listing(s))
             return;
@@ -567,7 +569,7 @@ void on_client_gone(xps_pipe_t *pipe, void *data) {
     auto *s = static_cast<xps_session_t *>(data);
     xps_pipe_detach_source(pipe);
     s->to_client = nullptr;
-    if (s->phase == session_phase::proxying || s->phase == session_phase::connecting)
+    if (s->phase == session_phase::proxying)
         XPS_LOG(XPS_LOG_DEBUG, log_name, "%s \"%s\": client gone, upstream closed", s->client_ip,
                 s->request_line.c_str());
     finish(s);
@@ -610,6 +612,61 @@ void on_resume(void *data) {
     if (s->from_client)
         xps_pipe_set_sink_ready(s->from_client, true);
     parse_heads(s);
+}
+
+// [stage 13] After a proxied response. The next head is parsed from a task,
+// not from here: the upstream connection just given back to the pool is
+// still letting go of its pipes (their tasks are queued), and a pipelined
+// request for the same upstream parsed now would find it not yet idle and
+// open a connection of its own. The task runs after those, so it finds it.
+void next_request(xps_session_t *s) {
+    end_request(s);
+    if (s->phase != session_phase::head)
+        return; // ended
+    if (!s->resume)
+        s->resume = xps_task_create(xps_loop_core(s->loop), on_resume, s);
+    if (s->resume)
+        return xps_task_post(s->resume);
+    on_resume(s); // no memory for a task: now, at the cost of a fresh connection
+}
+
+// --------------------------------------------- the proxy's events
+
+// The exchange is over: the proxy goes (safe inside its own callback).
+void drop_proxy(xps_session_t *s) {
+    xps_proxy_destroy(s->proxy);
+    s->proxy = nullptr;
+}
+
+// Nothing went to the client: our own error page (502, 400), then the
+// end — the page says "Connection: close", since the connection closes
+// after it (reply → end_request: the phase is not head).
+void on_proxy_refuse(void *data, int status, const char *why) {
+    auto *s = static_cast<xps_session_t *>(data);
+    drop_proxy(s);
+    s->keep = false;
+    reply(s, status, why, nullptr, nullptr);
+}
+
+// Part of a response went down: only the close can tell the client.
+void on_proxy_cut(void *data) {
+    auto *s = static_cast<xps_session_t *>(data);
+    drop_proxy(s);
+    finish(s);
+}
+
+// The whole response is queued. [stage 13] The connection stays for the
+// next request when the client allows it and the response's framing lets
+// it find the end (the proxy says which): back to reading heads, the next
+// request (pipelined, or still to come) parsed as after a kept file.
+void on_proxy_done(void *data, bool client_may_stay) {
+    auto *s = static_cast<xps_session_t *>(data);
+    drop_proxy(s);
+    if (!client_may_stay || !s->to_client)
+        return finish(s);
+    s->keep = true;
+    s->phase = session_phase::head;
+    next_request(s);
 }
 
 } // namespace
@@ -675,10 +732,25 @@ void arm_timer(xps_session_t *s, session_timer kind) {
         s->timer_kind = timer_none;
         return;
     }
-    uint32_t ms = kind == timer_header      ? s->timeouts->header_read_ms
-                  : kind == timer_keepalive ? s->timeouts->keepalive_ms
-                                            : s->timeouts->upstream_read_ms;
+    uint32_t ms = kind == timer_header ? s->timeouts->header_read_ms : s->timeouts->keepalive_ms;
     xps_loop_timer_start(s->timer, ms);
+}
+
+void proxy_start(xps_session_t *s, const xps_config_upstream_t *upstream) {
+    static const xps_proxy_events_t events{on_proxy_refuse, on_proxy_cut, on_proxy_done};
+    const xps_proxy_request_t request{
+        s->loop,    upstream,    s->pool,   s->parser,
+        s->head.get(), s->head_len, s->http11, s->keep,
+        s->client_ip,  xps_config_server_name(s->config), s->request_line.c_str(),
+        &s->from_client, &s->to_client,
+        s->timeouts ? s->timeouts->upstream_connect_ms : 0u, // [stage 18]
+        s->timeouts ? s->timeouts->upstream_read_ms : 0u};
+    int error = XPS_OK;
+    if (!(s->proxy = xps_proxy_create(&request, &events, s, &error)))
+        return reply(s, XPS_HTTP_STATUS_INTERNAL_SERVER_ERROR, "out of memory", nullptr,
+                     nullptr);
+    s->phase = session_phase::proxying;
+    xps_proxy_start(s->proxy);
 }
 
 void end_request(xps_session_t *s) {
@@ -700,21 +772,6 @@ void end_request(xps_session_t *s) {
     arm_timer(s, s->head_len > 0 ? timer_header : timer_none);
 }
 
-// [stage 13] After a proxied response. The next head is parsed from a task,
-// not from here: the upstream connection just given back to the pool is
-// still letting go of its pipes (their tasks are queued), and a pipelined
-// request for the same upstream parsed now would find it not yet idle and
-// open a connection of its own. The task runs after those, so it finds it.
-void next_request(xps_session_t *s) {
-    end_request(s);
-    if (s->phase != session_phase::head)
-        return; // ended
-    if (!s->resume)
-        s->resume = xps_task_create(xps_loop_core(s->loop), on_resume, s);
-    if (s->resume)
-        return xps_task_post(s->resume);
-    on_resume(s); // no memory for a task: now, at the cost of a fresh connection
-}
 
 } // namespace session_detail
 
@@ -816,6 +873,11 @@ void xps_session_set_limits(xps_session_t *s, const xps_config_limits_t *l) noex
     s->head_cap = limits.max_head + 1;
 }
 
+void xps_session_set_upstream_pool(xps_session_t *s, xps_upstream_pool_t *pool) noexcept {
+    assert(s);
+    s->pool = pool;
+}
+
 void xps_session_set_idle_park(xps_session_t *s, xps_connection_wake_cb wake,
                                void *data) noexcept {
     assert(s);
@@ -833,26 +895,16 @@ void xps_session_destroy(xps_session_t *s) noexcept {
         xps_pipe_detach_source(s->to_client);
     if (s->client)
         xps_connection_on_close(s->client, nullptr, nullptr);
-    xps_upstream_cancel(s->attempt);
     xps_task_destroy(s->resume);
     s->resume = nullptr;
     xps_loop_timer_destroy(s->timer); // [stage 18]
     s->timer = nullptr;
     xps_dirlist_destroy(s->listing);
     s->listing = nullptr;
-    if (s->to_upstream)
-        xps_pipe_detach_source(s->to_upstream);
-    if (s->from_upstream)
-        xps_pipe_detach_sink(s->from_upstream);
-    if (s->upstream) { // one response per upstream connection: done with it
-        xps_connection_on_close(s->upstream, nullptr, nullptr);
-        xps_connection_destroy(s->upstream);
-    }
-    s->from_client = s->to_client = s->to_upstream = s->from_upstream = nullptr;
-    s->client = s->upstream = nullptr;
-    s->attempt = nullptr;
+    drop_proxy(s); // the upstream connection, if any, closes: its response is unfinished
+    s->from_client = s->to_client = nullptr;
+    s->client = nullptr;
     xps_http_parser_destroy(s->parser);
-    xps_http_parser_destroy(s->response_body);
-    s->parser = s->response_body = nullptr;
+    s->parser = nullptr;
     xps_core_defer_free(xps_loop_core(s->loop), free_session, s);
 }

@@ -12,12 +12,16 @@
  * the request head instead of relaying raw bytes), and an upstream that
  * cannot be reached gets the client a 502 instead of a silent close.
  *
- * The pipes of one session (the session is an end of each):
+ * The pipes of one session (the session is an end of the client pair, its
+ * proxy of the upstream pair):
  *
- *   client ──▶ [from_client] ──▶ session ──▶ [to_upstream]  ──▶ upstream
- *   client ◀── [to_client]   ◀── session ◀── [from_upstream] ◀── upstream
+ *   client ──▶ [from_client] ──▶ session ─▶ proxy ──▶ [to_upstream]  ──▶ upstream
+ *   client ◀── [to_client]   ◀── session ◀─ proxy ◀── [from_upstream] ◀── upstream
  *
- * The upstream pair exists only for a reverse_proxy route, once connected.
+ * The upstream pair exists only for a reverse_proxy route, once connected,
+ * and belongs to the request's proxy (modules/proxy/xps_proxy.h): the
+ * session passes it its client pipes' events and hears back when the
+ * response is queued, or there is none.
  * A file goes into to_client as one file range after the response head, so
  * the connection sends it with sendfile(): the session writes both items
  * itself (a pipe has ONE source, and the session already is it).
@@ -60,7 +64,8 @@
  *    XPS_E_NOTFOUND → 404, XPS_E_PERMISSION → 403. A file of up to 64 KiB
  *    leaves in the same send() as its head; a bigger one by sendfile().
  *  - redirect: the route's status and Location, no body.
- *  - reverse_proxy: see xps_session_forward_head for the request rewrite;
+ *  - reverse_proxy: the request goes to modules/proxy (one xps_proxy_t
+ *    per proxied request; xps_proxy_forward_head for the request rewrite);
  *    the upstream's response is relayed to its end as its head frames it
  *    (Content-Length bytes, the last chunk, or the upstream's close when
  *    it has neither: RFC 9112 §6.3), whatever the upstream then does with
@@ -75,9 +80,9 @@
  *    §6.3, §7.1). [stage 13] An Upgrade request (not h2c) is forwarded
  *    with its Upgrade; the client's following bytes are held until the
  *    upstream answers: 101 → a raw tunnel both ways; anything else → a
- *    normal response, and the held bytes are never relayed. There is no
- *    timeout for an upstream that accepts and then stays silent until
- *    stage 18.
+ *    normal response, and the held bytes are never relayed. Before stage
+ *    18 there is no timeout for an upstream that accepts and then stays
+ *    silent; from stage 18, see xps_session_set_timeouts (504).
  *
  * Lifecycle: create (takes the accepted connection) → runs by itself from
  * the loop → destroys itself when the response is queued or either side is
@@ -106,6 +111,7 @@
 #include "modules/ipfilter/xps_ipfilter.h"
 #include "modules/loop/xps_loop.h"
 #include "modules/ratelimit/xps_ratelimit.h"
+#include "modules/proxy/xps_proxy.h"
 #include "modules/tcp/xps_tcp.h"
 #include "modules/upstream/xps_upstream_pool.h"
 
@@ -114,10 +120,6 @@ extern "C" {
 #endif
 
 typedef struct xps_session_s xps_session_t;
-
-/* How long connecting to an upstream may take before the client gets 502.
- * (Stage 18 makes it configurable and answers 504 for it.) */
-#define XPS_SESSION_CONNECT_TIMEOUT_MS 5000
 
 /* What a session does with a request: the outcome of xps_session_route. */
 typedef enum xps_session_action_kind {
@@ -177,16 +179,6 @@ typedef struct xps_session_options {
     size_t rate_limit_entries; /* [stage 18] the buckets' cap (0: the default,
                          XPS_RATELIMIT_MAX_ENTRIES) */
 } xps_session_options_t;
-
-/* What xps_session_forward_head adds to a forwarded request. */
-typedef struct xps_session_forward {
-    const char *client_ip;    /* the client's address, no port ("127.0.0.1",
-                                 "::1"): appended to X-Forwarded-For */
-    const char *via_name;     /* received-by in Via, e.g. the config's
-                                 server_name; non-token bytes become '-' */
-    const char *default_host; /* Host for a request that has none (HTTP/1.0):
-                                 the upstream's "host:port" */
-} xps_session_forward_t;
 
 /* ---------------------------------------------------------- lifecycle */
 
@@ -337,30 +329,6 @@ int xps_session_route(xps_core_t *core, const xps_config_t *config,
 /* Destroys the action's file (and listing) and frees its location; leaves it zeroed.
  * Accepts an action already released. */
 void xps_session_action_release(xps_session_action_t *action) XPS_NOEXCEPT;
-
-/* [stage 12] The request head to send upstream, rewritten for one hop
- * (RFC 9110 §7.6), as one new buffer the caller owns:
- *  - request line: the method and version as received; the target in
- *    origin form (an absolute-form target loses its scheme and authority);
- *  - Host: kept as sent; taken from an absolute-form target; for a request
- *    without one, fwd->default_host;
- *  - removed (hop-by-hop, §7.6.1): Connection, every field it names
- *    (except Host: naming it there is an attack, not a request),
- *    Keep-Alive, Proxy-Connection, TE, Upgrade, HTTP2-Settings; every
- *    field whose name has '_' (a CGI-style upstream reads
- *    "Transfer_Encoding" as Transfer-Encoding: nginx drops them too);
- *  - the framing as received (Content-Length, Transfer-Encoding), replaced
- *    by ours after the other fields: "Content-Length: <the one value the
- *    parser accepted>", or "Transfer-Encoding: chunked" for a chunked body
- *    (the session re-encodes its chunks), nothing for a body-less request;
- *  - X-Forwarded-For: the client's address appended to any received list;
- *    Via (§7.6.3): "<1.0|1.1> <via_name>" appended likewise;
- *  - Connection: close (this hop ends after one response);
- *  - every other field in the order received.
- * `head` and `buf` as the parser gave them. NULL and *error XPS_E_NOMEM. */
-xps_buffer_t *xps_session_forward_head(const xps_http_head_t *head, const char *buf,
-                                       const xps_session_forward_t *fwd,
-                                       int *error) XPS_NOEXCEPT;
 
 #ifdef __cplusplus
 }

@@ -3,8 +3,8 @@
 //
 //   xps_session.cpp        lifecycle, reading the head, replies, files
 //   xps_session_route.cpp  xps_session_route: request → action
-//   xps_session_proxy.cpp  the reverse proxy: connect, relay, 502, reuse
-//   xps_session_rewrite.cpp the heads the proxy writes, up and down
+//   xps_session_listen.cpp xps_session_listen_all: listeners → sessions
+// The reverse proxy is modules/proxy: one xps_proxy_t per proxied request.
 //
 // C++ on purpose, hence .hpp: public headers (*.h) are C11 and go through
 // `make check-headers`; this one is included only from modules/session/.
@@ -17,14 +17,13 @@
 #include <string>
 
 #include "core/xps_core.h"
-#include "modules/upstream/xps_upstream.h"
+#include "modules/proxy/xps_proxy.h"
 #include "modules/upstream/xps_upstream_pool.h"
 
 // Where a session is in its one exchange. Transitions only go down.
 enum class session_phase {
     head,       // reading the request head
-    connecting, // reverse_proxy: waiting for the upstream to accept
-    proxying,   // relaying: request body up, response down
+    proxying,   // reverse_proxy: `proxy` has the request (connecting, relaying)
     done,       // destroyed; memory waits for the end of the batch
 };
 
@@ -75,38 +74,11 @@ struct xps_session_s {
     std::string request_line;              // "GET /x" for the log
 
     // reverse_proxy [stage 12]
-    const xps_config_upstream_t *upstream_cfg; // the route's first upstream
-    xps_upstream_t *attempt;               // the pending connect, or NULL
-    xps_connection_t *upstream;            // NULL until connected / once closed
-    xps_pipe_t *to_upstream;               // we are its source; NULL once detached
-    xps_pipe_t *from_upstream;             // we are its sink; NULL once detached
-    bool body_done;                        // the whole request body went up
-    bool upgrade_asked;                    // [stage 13] the head asked to switch protocols;
-                                           // the client's next bytes wait for the answer
-    bool tunnel;                           // [stage 13] the upstream said 101: raw bytes
-                                           // both ways from now on
-    uint64_t relayed;                      // response bytes passed to the client
-    // the response
-    int reframe;                           // a reframe_mode: how response bytes go down
-    std::string response_head;             // upstream bytes until its head is complete
-    xps_http_parser_t *response_body;      // owned: follows a body with a length or
-                                           // chunks to its end; NULL otherwise
-    bool response_done;                    // all of the response has gone down
-    bool upstream_failed;                  // the upstream connection ended in an error
-                                           // (a cut body must not get a last-chunk)
-    // connection reuse [stage 13]
-    xps_upstream_pool_t *pool;             // borrowed (xps_session_set_upstream_pool);
-                                           // NULL: one upstream connection per request
-    bool ask_keep;                         // the forwarded head asked the upstream to keep
-                                           // its connection (no "Connection: close")
-    bool upstream_keeps;                   // ... and the response's head agreed
-    bool reused;                           // the upstream connection came from the pool
-    bool retried;                          // this request already went to a fresh one
-    bool upstream_spoke;                   // a byte came from the upstream for this request
-    bool leftover;                         // bytes came after the response's end: the
-                                           // connection is not reusable
-    bool client_framed;                    // the client can tell where the response ends
-                                           // without our close (not close-delimited)
+    xps_proxy_t *proxy;                    // owned: the exchange of the request being
+                                           // proxied (modules/proxy); NULL otherwise
+    xps_upstream_pool_t *pool;             // [stage 13] borrowed (xps_session_set_upstream_pool),
+                                           // handed to each proxy; NULL: one upstream
+                                           // connection per request
     xps_task_t *resume;                    // owned, or NULL: parses the next request once
                                            // the released upstream connection is idle
 
@@ -115,8 +87,7 @@ struct xps_session_s {
     const xps_config_timeouts_t *timeouts; // borrowed (xps_session_set_timeouts); NULL: none
     xps_loop_timer_t *timer;               // owned: the one timer of the phase (timer_kind)
     int timer_kind;                        // a session_timer: what the timer is timing
-    uint64_t upstream_heard_ms;            // when the upstream last sent a byte (its read
-                                           // timeout is moved lazily, as tcp's send timeout)
+                                           // (the upstream's timers are the proxy's)
 };
 
 // What the session's one timer is timing. [stage 18]
@@ -124,16 +95,6 @@ enum session_timer {
     timer_none = 0,
     timer_header,    // the request head must be complete: 408 at the bound
     timer_keepalive, // idle between requests: closed quietly at the bound
-    timer_upstream,  // the upstream owes bytes: 504 / cut at the bound
-};
-
-// How the response is relayed to the client.
-enum reframe_mode {
-    reframe_raw = 0, // byte for byte, as received (the head too, but in stage 13
-                     // for a close-delimited body: then reframe_chunked)
-    reframe_head,    // collecting the upstream's head to decide
-    reframe_chunked, // [stage 13] each block read becomes one chunk; EOF the
-                     // last-chunk
 };
 
 namespace session_detail {
@@ -162,45 +123,13 @@ void finish(xps_session_t *s);
 // otherwise finish(). [stage 13]
 void end_request(xps_session_t *s);
 
-// The response to a proxied request has all gone down and the client's
-// connection stays [stage 13]: back to reading heads, with the next
-// request (pipelined, or still to come) parsed as if from a kept-alive
-// file response. Called from the proxy, outside parse_heads.
-void next_request(xps_session_t *s);
-
-// The heads the proxy writes (xps_session_rewrite.cpp). forward_head: the
-// request head for one hop, with `last_lines` ("Connection: close\r\n",
-// or "" to keep the upstream connection) before the blank line.
-std::string forward_head(const xps_http_head_t *h, const char *buf,
-                         const xps_session_forward_t *fwd, const char *last_lines);
-// [stage 13] the protocols of an Upgrade we pass on ("" none), and the head
-// that asks for them (NULL when out of memory).
-std::string upgrade_offer(const xps_http_head_t *h, const char *buf);
-xps_buffer_t *upgrade_head(const xps_http_head_t *h, const char *buf,
-                           const xps_session_forward_t *fwd, const std::string &offer);
-// [stage 13] the response head for the client: hop-by-hop fields out
-// (a chunked coding relayed as is keeps its Transfer-Encoding and Trailer
-// with keep_chunked), status line HTTP/1.1, then `last_lines`.
-std::string client_head(const std::string &head, size_t head_length, bool keep_chunked,
-                        const char *last_lines);
-// [stage 13] whether the response's head lets its connection be reused.
-bool upstream_keeps(const std::string &head, size_t head_length, int version);
-
 // [stage 18] Arms the session's timer to time `kind` (timer_none: stops
 // it). Nothing without xps_session_set_timeouts.
 void arm_timer(xps_session_t *s, session_timer kind);
 
-// proxy: connects to the action's upstream; the rest follows by itself.
+// reverse_proxy: hands the request to a new xps_proxy_t for `upstream`;
+// its events (refuse, cut, done) bring the session back.
 void proxy_start(xps_session_t *s, const xps_config_upstream_t *upstream);
-
-// proxy: the client's pipe has bytes while proxying (the request body).
-void proxy_client_bytes(xps_session_t *s);
-
-// proxy: the client stopped sending while connecting or proxying.
-void proxy_client_end(xps_session_t *s);
-
-// proxy: to_client has room again (the client took some of the response).
-void proxy_client_room(xps_session_t *s);
 
 } // namespace session_detail
 

@@ -26,7 +26,7 @@
  * What the pool does NOT know is HTTP. Whether a connection may be put
  * back (its response ended exactly where its framing said, the upstream
  * did not say "Connection: close", the whole request went up) is the
- * caller's decision: modules/session/xps_session_proxy.cpp makes it.
+ * caller's decision: modules/proxy/xps_proxy.cpp makes it.
  *
  * Lifecycle: create (joins the loop's core as a member) → put / take ...
  * → destroy (closes what is idle), or destroy the core.

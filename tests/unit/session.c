@@ -9,10 +9,7 @@
  *    metrics route, a Host no block lists, a listener nobody configured;
  *  - [stage 14] the same with a client address: 403 before the route
  *    acts, for every route type, for clients the access lists refuse;
- *  - xps_session_forward_head: raw request → the exact head sent upstream
- *    (hop-by-hop fields dropped, Connection's own list honoured but never
- *    for the framing fields, X-Forwarded-For and Via appended, absolute
- *    form turned into origin form, Host for HTTP/1.0).
+ *  (the request head the proxy sends upstream is tests/unit/proxy.c's).
  *
  * Then whole sessions on a real core and loop: a listener on 127.0.0.1
  * port 0 whose clients get sessions, a plain client socket and a plain
@@ -428,97 +425,6 @@ static void folders_are_listed_only_when_route_and_stage_allow(void **state)
     xps_config_destroy(config);
 }
 
-/* -------------------------------------------------- forward_head table */
-
-static void forward_head_rewrites_for_one_hop(void **state)
-{
-    (void)state;
-    static const struct {
-        const char *what, *request, *via, *expected;
-    } rows[] = {
-        {"a plain GET",
-         "GET /p?q=1 HTTP/1.1\r\nHost: site.test\r\nAccept: */*\r\n\r\n", "xps",
-         "GET /p?q=1 HTTP/1.1\r\nHost: site.test\r\nAccept: */*\r\nX-Forwarded-For: 10.1.2.3\r\n"
-         "Via: 1.1 xps\r\nConnection: close\r\n\r\n"},
-        {"hop-by-hop fields, and the fields Connection names",
-         "GET / HTTP/1.1\r\nHost: h\r\nConnection: keep-alive, X-A\r\nKeep-Alive: timeout=5\r\n"
-         "X-A: 1\r\nTE: trailers\r\nUpgrade: websocket\r\nProxy-Connection: keep-alive\r\n"
-         "connection: x-b\r\nX-B: 2\r\nX-C: 3\r\n\r\n", "xps",
-         "GET / HTTP/1.1\r\nHost: h\r\nX-C: 3\r\nX-Forwarded-For: 10.1.2.3\r\nVia: 1.1 xps\r\n"
-         "Connection: close\r\n\r\n"},
-        {"framing fields survive being named by Connection",
-         "POST /u HTTP/1.1\r\nHost: h\r\nConnection: content-length, host\r\nContent-Length: 2\r\n"
-         "\r\nok", "xps",
-         "POST /u HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\nX-Forwarded-For: 10.1.2.3\r\n"
-         "Via: 1.1 xps\r\nConnection: close\r\n\r\n"},
-        {"chunked framing: ours, after the other fields (forward_body re-encodes the body)",
-         "POST /u HTTP/1.1\r\nTransfer-Encoding: chunked\r\nHost: h\r\n\r\n", "xps",
-         "POST /u HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
-         "X-Forwarded-For: 10.1.2.3\r\nVia: 1.1 xps\r\nConnection: close\r\n\r\n"},
-        {"Content-Length: 5, 5 leaves as one value",
-         "POST /u HTTP/1.1\r\nContent-Length: 5, 5\r\nHost: h\r\n\r\n", "xps",
-         "POST /u HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n"
-         "X-Forwarded-For: 10.1.2.3\r\nVia: 1.1 xps\r\nConnection: close\r\n\r\n"},
-        {"two equal Content-Length lines leave as one",
-         "POST /u HTTP/1.1\r\nContent-Length: 5\r\nHost: h\r\ncontent-length: 5\r\n\r\n", "xps",
-         "POST /u HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n"
-         "X-Forwarded-For: 10.1.2.3\r\nVia: 1.1 xps\r\nConnection: close\r\n\r\n"},
-        {"Transfer-Encoding: ,chunked, leaves as chunked",
-         "POST /u HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: ,chunked,\r\n\r\n", "xps",
-         "POST /u HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
-         "X-Forwarded-For: 10.1.2.3\r\nVia: 1.1 xps\r\nConnection: close\r\n\r\n"},
-        {"field names with '_' are dropped (a CGI upstream reads them as '-')",
-         "GET / HTTP/1.1\r\nHost: h\r\nTransfer_Encoding: chunked\r\nX_Real_IP: 6.6.6.6\r\n"
-         "X-Ok: 1\r\n\r\n", "xps",
-         "GET / HTTP/1.1\r\nHost: h\r\nX-Ok: 1\r\nX-Forwarded-For: 10.1.2.3\r\n"
-         "Via: 1.1 xps\r\nConnection: close\r\n\r\n"},
-        {"a field Connection names is dropped; Host is kept even when named",
-         "GET / HTTP/1.1\r\nConnection: X-Drop, host\r\nX-Drop: 1\r\nHost: h\r\n\r\n", "xps",
-         "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 10.1.2.3\r\nVia: 1.1 xps\r\n"
-         "Connection: close\r\n\r\n"},
-        {"Upgrade: h2c and its HTTP2-Settings go no further",
-         "GET / HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n"
-         "HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n", "xps",
-         "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 10.1.2.3\r\nVia: 1.1 xps\r\n"
-         "Connection: close\r\n\r\n"},
-        {"received X-Forwarded-For and Via lists are extended",
-         "GET / HTTP/1.1\r\nX-Forwarded-For: 1.1.1.1\r\nHost: h\r\nVia: 1.0 edge\r\n"
-         "x-forwarded-for: 2.2.2.2, 3.3.3.3\r\n\r\n", "xps",
-         "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 1.1.1.1, 2.2.2.2, 3.3.3.3, 10.1.2.3\r\n"
-         "Via: 1.0 edge, 1.1 xps\r\nConnection: close\r\n\r\n"},
-        {"absolute form: origin form, Host from the target",
-         "GET http://Site.Test:8080/a/b?c HTTP/1.1\r\nHost: wrong\r\n\r\n", "xps",
-         "GET /a/b?c HTTP/1.1\r\nHost: Site.Test:8080\r\nX-Forwarded-For: 10.1.2.3\r\n"
-         "Via: 1.1 xps\r\nConnection: close\r\n\r\n"},
-        {"absolute form without a path",
-         "GET http://site.test HTTP/1.1\r\nHost: site.test\r\n\r\n", "xps",
-         "GET / HTTP/1.1\r\nHost: site.test\r\nX-Forwarded-For: 10.1.2.3\r\nVia: 1.1 xps\r\n"
-         "Connection: close\r\n\r\n"},
-        {"HTTP/1.0 without Host: the upstream's name; version kept",
-         "GET /old HTTP/1.0\r\n\r\n", "my site",
-         "GET /old HTTP/1.0\r\nHost: up.test:3000\r\nX-Forwarded-For: 10.1.2.3\r\n"
-         "Via: 1.0 my-site\r\nConnection: close\r\n\r\n"},
-    };
-    for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
-        xps_http_parser_t *parser = xps_http_parser_create(NULL);
-        assert_non_null(parser);
-        const char *raw = rows[i].request;
-        assert_int_equal(xps_http_parser_parse_head(parser, raw, strlen(raw)), XPS_OK);
-        xps_session_forward_t fwd = {"10.1.2.3", rows[i].via, "up.test:3000"};
-        int error = 12345;
-        xps_buffer_t *b =
-            xps_session_forward_head(xps_http_parser_head(parser), raw, &fwd, &error);
-        assert_non_null(b);
-        assert_int_equal(error, XPS_OK);
-        size_t len = xps_buffer_len(b), want = strlen(rows[i].expected);
-        if (len != want || memcmp(xps_buffer_data(b), rows[i].expected, want) != 0)
-            fail_msg("%s:\n--- expected\n%s--- got\n%.*s", rows[i].what, rows[i].expected,
-                     (int)len, xps_buffer_data(b));
-        xps_buffer_destroy(b);
-        xps_http_parser_destroy(parser);
-    }
-}
-
 /* ----------------------------------------------------- whole sessions */
 
 /* A server whose clients get sessions, a client socket, a fake upstream. */
@@ -887,7 +793,6 @@ int main(void)
         cmocka_unit_test(routes_requests_to_actions),
         cmocka_unit_test(refused_clients_get_403_before_the_route_acts),
         cmocka_unit_test(folders_are_listed_only_when_route_and_stage_allow),
-        cmocka_unit_test(forward_head_rewrites_for_one_hop),
         cmocka_unit_test(a_session_serves_a_file_sent_in_pieces),
         cmocka_unit_test(a_session_proxies_a_chunked_post_with_a_rewritten_head),
         cmocka_unit_test(a_session_answers_502_when_the_connect_is_refused),

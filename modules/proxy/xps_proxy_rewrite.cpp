@@ -1,12 +1,12 @@
-// modules/session/xps_session_rewrite.cpp — the heads the proxy writes
-// (xps_session_proxy.cpp relays the bytes): the request head rewritten for
+// modules/proxy/xps_proxy_rewrite.cpp — the heads the proxy writes
+// (xps_proxy.cpp relays the bytes): the request head rewritten for
 // one hop towards the upstream, and the response head rewritten for the
 // client [stage 13]. Both drop what describes only one connection (the
 // hop-by-hop fields) and put our own framing and Connection field in:
 // what leaves xps is framed the way xps parsed it, never the way the peer
 // said it (the defence against request smuggling, and against a response
 // that ends somewhere other than where the next hop thinks).
-#include "modules/session/xps_session_internal.hpp"
+#include "modules/proxy/xps_proxy_internal.hpp"
 
 #include <strings.h>
 
@@ -17,7 +17,7 @@
 
 #include "core/xps_buffer.h"
 
-using namespace session_detail;
+using namespace proxy_detail;
 
 namespace {
 
@@ -123,10 +123,10 @@ std::string via_token(const char *name) {
 
 } // namespace
 
-namespace session_detail {
+namespace proxy_detail {
 
 std::string forward_head(const xps_http_head_t *h, const char *buf,
-                         const xps_session_forward_t *fwd, const char *last_lines) {
+                         const xps_proxy_forward_t *fwd, const char *last_lines) {
     std::string out;
     out.reserve(h->head_length + 128);
     append_request_line(out, h, buf);
@@ -166,7 +166,7 @@ std::string forward_head(const xps_http_head_t *h, const char *buf,
     return out;
 }
 
-} // namespace session_detail
+} // namespace proxy_detail
 
 namespace {
 
@@ -196,7 +196,7 @@ bool list_has(const std::string &list, const std::string &token) {
 
 } // namespace
 
-namespace session_detail {
+namespace proxy_detail {
 
 // [stage 13] The head minus the hop-by-hop fields (and those Connection
 // names), plus `last_lines`: our framing and our Connection field. The
@@ -284,7 +284,7 @@ std::string upgrade_offer(const xps_http_head_t *h, const char *buf) {
 // "Connection: close", "Connection: Upgrade" and the protocols we offer
 // (RFC 9110 §7.8). NULL when out of memory.
 xps_buffer_t *upgrade_head(const xps_http_head_t *h, const char *buf,
-                           const xps_session_forward_t *fwd, const std::string &offer) {
+                           const xps_proxy_forward_t *fwd, const std::string &offer) {
     try {
         std::string last = "Connection: Upgrade\r\nUpgrade: " + offer + "\r\n";
         std::string out = forward_head(h, buf, fwd, last.c_str());
@@ -294,12 +294,12 @@ xps_buffer_t *upgrade_head(const xps_http_head_t *h, const char *buf,
     }
 }
 
-} // namespace session_detail
+} // namespace proxy_detail
 
 // -------------------------------------------------------------- operations
 
-xps_buffer_t *xps_session_forward_head(const xps_http_head_t *head, const char *buf,
-                                       const xps_session_forward_t *fwd, int *error) noexcept {
+xps_buffer_t *xps_proxy_forward_head(const xps_http_head_t *head, const char *buf,
+                                     const xps_proxy_forward_t *fwd, int *error) noexcept {
     try {
         std::string out = forward_head(head, buf, fwd, "Connection: close\r\n");
         xps_buffer_t *b = xps_buffer_copy_of(out.data(), out.size());

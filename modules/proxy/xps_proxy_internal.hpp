@@ -1,0 +1,98 @@
+// modules/proxy/xps_proxy_internal.hpp — NOT a public header. The layout
+// of one proxied exchange and what the module's C++ files share:
+//
+//   xps_proxy.cpp         the exchange: connect, relay both ways, 502, reuse
+//   xps_proxy_rewrite.cpp the heads it writes, up and down
+//
+// C++ on purpose, hence .hpp: public headers (*.h) are C11 and go through
+// `make check-headers`; this one is included only from modules/proxy/.
+#ifndef XPS_MODULES_PROXY_INTERNAL_HPP
+#define XPS_MODULES_PROXY_INTERNAL_HPP
+
+#include "modules/proxy/xps_proxy.h"
+
+#include <string>
+
+#include "modules/upstream/xps_upstream.h"
+
+struct xps_proxy_s {
+    xps_proxy_request_t req;               // as handed over (pointers borrowed)
+    xps_proxy_events_t ev;                 // the owner's callbacks
+    void *data;                            // ... and their argument
+    int method;                            // enum xps_http_method of the request
+    int version;                           // enum xps_http_version of the request
+    bool keep;                             // the client's connection may stay: the
+                                           // owner's wish, then the response's framing
+    bool ended;                            // destroyed; memory waits for the batch's end
+
+    // the upstream side
+    xps_upstream_t *attempt;               // the pending connect, or NULL
+    bool relaying;                         // connected: the upstream pipes exist
+    xps_connection_t *upstream;            // NULL until connected / once closed
+    xps_pipe_t *to_upstream;               // we are its source; NULL once detached
+    xps_pipe_t *from_upstream;             // we are its sink; NULL once detached
+    bool body_done;                        // the whole request body went up
+    bool upgrade_asked;                    // [stage 13] the head asked to switch protocols;
+                                           // the client's next bytes wait for the answer
+    bool tunnel;                           // [stage 13] the upstream said 101: raw bytes
+                                           // both ways from now on
+    uint64_t relayed;                      // response bytes passed to the client
+    // the response
+    int reframe;                           // a reframe_mode: how response bytes go down
+    std::string response_head;             // upstream bytes until its head is complete
+    xps_http_parser_t *response_body;      // owned: follows a body with a length or
+                                           // chunks to its end; NULL otherwise
+    bool response_done;                    // all of the response has gone down
+    bool upstream_failed;                  // the upstream connection ended in an error
+                                           // (a cut body must not get a last-chunk)
+    bool client_framed;                    // the client can tell where the response ends
+                                           // without our close (not close-delimited)
+    // connection reuse [stage 13]
+    bool ask_keep;                         // the forwarded head asked the upstream to keep
+                                           // its connection (no "Connection: close")
+    bool upstream_keeps;                   // ... and the response's head agreed
+    bool reused;                           // the upstream connection came from the pool
+    bool retried;                          // this request already went to a fresh one
+    bool upstream_spoke;                   // a byte came from the upstream for this request
+    bool leftover;                         // bytes came after the response's end: the
+                                           // connection is not reusable
+    // [stage 18] the upstream's read timeout
+    xps_loop_timer_t *timer;               // owned, or NULL (no read_timeout_ms)
+    uint64_t heard_ms;                     // when the upstream last sent a byte, or the
+                                           // request went up
+};
+
+// How the response is relayed to the client.
+enum reframe_mode {
+    reframe_raw = 0, // byte for byte, as received (the head too, but in stage 13
+                     // for a close-delimited body: then reframe_chunked)
+    reframe_head,    // collecting the upstream's head to decide
+    reframe_chunked, // [stage 13] each block read becomes one chunk; EOF the
+                     // last-chunk
+};
+
+namespace proxy_detail {
+
+constexpr const char *log_name = "proxy";
+
+// The heads the proxy writes (xps_proxy_rewrite.cpp). forward_head: the
+// request head for one hop, with `last_lines` ("Connection: close\r\n",
+// or "" to keep the upstream connection) before the blank line.
+std::string forward_head(const xps_http_head_t *h, const char *buf,
+                         const xps_proxy_forward_t *fwd, const char *last_lines);
+// [stage 13] the protocols of an Upgrade we pass on ("" none), and the head
+// that asks for them (NULL when out of memory).
+std::string upgrade_offer(const xps_http_head_t *h, const char *buf);
+xps_buffer_t *upgrade_head(const xps_http_head_t *h, const char *buf,
+                           const xps_proxy_forward_t *fwd, const std::string &offer);
+// [stage 13] the response head for the client: hop-by-hop fields out
+// (a chunked coding relayed as is keeps its Transfer-Encoding and Trailer
+// with keep_chunked), status line HTTP/1.1, then `last_lines`.
+std::string client_head(const std::string &head, size_t head_length, bool keep_chunked,
+                        const char *last_lines);
+// [stage 13] whether the response's head lets its connection be reused.
+bool upstream_keeps(const std::string &head, size_t head_length, int version);
+
+} // namespace proxy_detail
+
+#endif // XPS_MODULES_PROXY_INTERNAL_HPP
