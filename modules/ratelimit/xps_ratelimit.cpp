@@ -48,7 +48,7 @@ struct bucket {
 // Whether the bucket is for `key`.
 bool same(const bucket &b, const xps_ratelimit_key_t *key) {
     return b.route == key->route && b.addr_len == key->addr_len &&
-           std::memcmp(b.addr, key->addr, key->addr_len) == 0;
+           (key->addr_len == 0 || std::memcmp(b.addr, key->addr, key->addr_len) == 0);
 }
 
 // Time for `missing` millionths at `rate` per ms, rounded up.
@@ -141,7 +141,8 @@ struct xps_ratelimit_s {
         }
         bucket &b = buckets[i];
         b = bucket{};
-        std::memcpy(b.addr, key->addr, key->addr_len);
+        if (key->addr_len > 0) // (an empty key may come with no pointer)
+            std::memcpy(b.addr, key->addr, key->addr_len);
         b.addr_len = static_cast<uint8_t>(key->addr_len);
         b.route = key->route;
         b.slot = slot;
