@@ -325,7 +325,7 @@ void refuse(xps_session_t *s, int rc) {
     size_t n = 0;
     while (n < s->head_len && n < 60 && s->head[n] != '\r' && s->head[n] != '\n')
         n++;
-    s->request_line.assign(s->head.get(), n);
+    s->request_line.assign(n > 0 ? s->head.get() : "", n); // (no head at all: a 408)
     for (char &c : s->request_line) // printable only: the log is read in a terminal
         c = c >= 0x20 && c < 0x7f ? c : '.';
     s->keep = false; // after a refused head we cannot tell where the next begins

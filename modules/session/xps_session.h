@@ -54,6 +54,9 @@
  *    route is touched — no file opened or looked at, no upstream chosen
  *    or contacted; refused → 403, whatever the route's type. The
  *    connection is kept after it like after any reply made here.
+ *  - rate [stage 18], switched on with xps_session_set_rate_limiter: the
+ *    route's rate_limit, right after the access check and as early
+ *    (modules/ratelimit): an empty bucket → 429 with Retry-After.
  *  - file_serve: GET and HEAD; OPTIONS → 200 with Allow (also "OPTIONS *",
  *    the server as a whole); other methods 405 with Allow (501 for one no
  *    RFC defines); a folder named without its final '/' → 301 to the same
