@@ -217,6 +217,17 @@ grade-all: ## grade every executable in a folder: make grade-all STAGE=N DIR=sub
 	$(MAKE) -s --no-print-directory $(BUILD)/tests/stage-$$n $(BUILD)/bin/stage-01 $(TOOL_BINS) || exit 2; \
 	tests/grader/grade_all $(BUILD)/tests/stage-$$n "$(DIR)" $(BUILD)/reports
 
+stages-doc: test-build ## rewrite docs/stages.md's list of each stage's checks from the check binaries
+	@tests/grader/stages_doc $(BUILD) --write
+
+OUT ?=
+# The stubs are made from the objects of this build (what each file really
+# defines), so the library is built first.
+skeleton: ## a student's hand-out for stage N (its files stubbed): make skeleton STAGE=N OUT=dir
+	@[ -n "$(STAGE)" ] && [ -n "$(OUT)" ] || { echo "usage: make skeleton STAGE=N OUT=folder"; exit 2; }
+	@$(MAKE) -s --no-print-directory $(LIBXPS)
+	@tests/grader/skeleton $(BUILD) "$(STAGE)" "$(OUT)"
+
 NUM ?=
 NAME ?=
 new-stage: ## scaffold a stage from the newest one below it: make new-stage NUM=22 NAME=http2
@@ -273,6 +284,9 @@ $(BUILD)/tests/unit-%: $(BUILD)/obj/tests/unit/%.o $(SUPPORT_LIB) $(LIBXPS)
 $(BUILD)/tests/stage-%: $(BUILD)/obj/tests/stages/stage_%.o $(SUPPORT_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $^ $(TEST_LIBS) -o $@
+
+# Stage 16's checks inflate what the server sends with zlib.
+$(BUILD)/tests/stage-16: TEST_LIBS += -lz
 
 $(BUILD)/tests/grader-self-test: $(BUILD)/obj/tests/grader/grader_self_test.o $(SUPPORT_LIB)
 	@mkdir -p $(@D)

@@ -205,6 +205,13 @@ void fill_match(const route_rec &r, size_t server, size_t route, xps_config_rout
     out->redirect_url = r.redirect_url;
     out->access = r.access.get();
     out->dir_browsing = r.type == XPS_CONFIG_FILE_SERVE && r.dir_browsing;
+    out->gzip = r.gzip; // [stage 16]
+    if (r.has_gzip_types) { // an empty list stays a list: nothing matches
+        static const char *const none[] = {""};
+        out->gzip.mime_types = r.gzip_types.empty() ? none : r.gzip_types.data();
+        out->gzip.n_mime_types = r.gzip_types.size();
+    }
+    out->gzip.gzip_static = r.type == XPS_CONFIG_FILE_SERVE && r.gzip.gzip_static;
     out->rate_limit = r.has_rate_limit ? &r.rate_limit : nullptr;
 }
 

@@ -42,6 +42,7 @@
 #define XPS_MODULES_CONFIG_H
 
 #include "core/xps.h"
+#include "modules/gzip/xps_gzip.h"
 #include "modules/ipfilter/xps_ipfilter.h"
 
 #ifdef __cplusplus
@@ -159,6 +160,13 @@ typedef struct xps_config_route_match {
      * instead of 404. Every stage reads it; only sessions with
      * xps_session_options_t.dir_listing act on it. */
     bool dir_browsing;
+
+    /* file_serve and reverse_proxy [stage 16]: the route's gzip_* keys
+     * (defaults: off, level XPS_GZIP_DEFAULT_LEVEL, the built-in types,
+     * XPS_GZIP_DEFAULT_MIN_LENGTH, no gzip_static), for xps_gzip_decide.
+     * mime_types is borrowed from the config. Every stage reads them;
+     * only sessions with xps_session_options_t.gzip act on them. */
+    xps_gzip_settings_t gzip;
 
     /* Any type [stage 18]: the route's rate_limit; NULL when it has none.
      * Every stage reads it; only sessions with xps_session_options_t's

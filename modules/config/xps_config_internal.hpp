@@ -14,6 +14,7 @@
 
 #include "modules/config/xps_config.h"
 #include "modules/ipfilter/xps_ipfilter.h"
+#include "modules/gzip/xps_gzip.h"
 
 #include <cstdarg>
 #include <deque>
@@ -45,6 +46,10 @@ struct route_rec {
                                                    // that has no index file
     std::unique_ptr<xps_ipfilter_t, ipfilter_free> access; // [stage 14] ip_whitelist and
                                                    // ip_blacklist; NULL: neither (everyone)
+    xps_gzip_settings_t gzip;                      // [stage 16] the gzip_* keys (mime_types
+                                                   // filled by fill_match from gzip_types)
+    std::vector<const char *> gzip_types;          // [stage 16] gzip_mime_types as given
+    bool has_gzip_types;                           // ... which replaces the built-in list
     bool has_rate_limit;                           // [stage 18] rate_limit is set
     xps_config_rate_limit_t rate_limit;            // [stage 18] valid when has_rate_limit
 };

@@ -65,6 +65,8 @@ const key_rule route_keys[] = {
     {"gzip_enable", file_bit | proxy_bit},      // stage 16
     {"gzip_level", file_bit | proxy_bit},       // stage 16
     {"gzip_mime_types", file_bit | proxy_bit},  // stage 16
+    {"gzip_min_length", file_bit | proxy_bit},  // stage 16
+    {"gzip_static", file_bit},                  // stage 16
     {"load_balancing", proxy_bit},              // stage 17
     {"rate_limit", any_type},                   // stage 18
     {"cache", proxy_bit},                       // stage 20
@@ -310,6 +312,46 @@ bool parse_access(checker &c, route_rec &r, const cJSON *obj, const std::string 
     return true;
 }
 
+// [stage 16] The gzip_* keys (file_serve and reverse_proxy), into the
+// route's settings (modules/gzip). Absent: off, level 6, the built-in
+// types, 256 bytes, no gzip_static. A gzip_mime_types list replaces the
+// built-in one (so a route can narrow it too); [] compresses nothing.
+bool parse_gzip(checker &c, route_rec &r, const cJSON *obj, const std::string &path)
+{
+    xps_gzip_settings_t &g = r.gzip;
+    g.level = XPS_GZIP_DEFAULT_LEVEL;
+    g.min_length = XPS_GZIP_DEFAULT_MIN_LENGTH;
+    const cJSON *on = optional(obj, "gzip_enable");
+    if (on != nullptr && !want_bool(c, on, member(path, "gzip_enable")))
+        return false;
+    g.enable = on != nullptr && cJSON_IsTrue(on);
+    const cJSON *level = optional(obj, "gzip_level");
+    long value = 0;
+    if (level != nullptr && !want_int(c, level, member(path, "gzip_level"), -1, 9, "-1-9", &value))
+        return false;
+    if (level != nullptr)
+        g.level = value < 0 ? XPS_GZIP_DEFAULT_LEVEL : static_cast<int>(value);
+    const cJSON *types = optional(obj, "gzip_mime_types");
+    if (types != nullptr && !want_strings(c, types, member(path, "gzip_mime_types"), &r.gzip_types))
+        return false;
+    for (size_t i = 0; i < r.gzip_types.size(); i++)
+        if (std::strchr(r.gzip_types[i], '/') == nullptr)
+            return c.fail(element(member(path, "gzip_mime_types"), i),
+                          "\"%s\" is not a media type (type/subtype, e.g. \"text/html\" or \"text/*\")",
+                          shown(r.gzip_types[i]).c_str());
+    r.has_gzip_types = types != nullptr;
+    const cJSON *min = optional(obj, "gzip_min_length");
+    if (min != nullptr && !want_int(c, min, member(path, "gzip_min_length"), 0, 1L << 40, "0-2^40", &value))
+        return false;
+    if (min != nullptr)
+        g.min_length = static_cast<uint64_t>(value);
+    const cJSON *stat = optional(obj, "gzip_static");
+    if (stat != nullptr && !want_bool(c, stat, member(path, "gzip_static")))
+        return false;
+    g.gzip_static = stat != nullptr && cJSON_IsTrue(stat);
+    return true;
+}
+
 // rate_limit [stage 18]: {"rate": requests per second (> 0, fractions to
 // the thousandth: 0.5 is one every two seconds), "burst": whole requests
 // (default: rate rounded up, at least 1)}. Kept in thousandths, so the
@@ -346,16 +388,6 @@ bool parse_rate_limit(checker &c, route_rec &r, const cJSON *obj, const std::str
 // more than one type: checked for shape, not kept.
 bool check_later_route_keys(checker &c, const cJSON *obj, const std::string &path)
 {
-    const cJSON *gzip = optional(obj, "gzip_enable");  // [stage 16]
-    if (gzip != nullptr && !want_bool(c, gzip, member(path, "gzip_enable")))
-        return false;
-    const cJSON *level = optional(obj, "gzip_level");
-    long ignored = 0;
-    if (level != nullptr && !want_int(c, level, member(path, "gzip_level"), -1, 9, "-1-9", &ignored))
-        return false;
-    const cJSON *types = optional(obj, "gzip_mime_types");
-    if (types != nullptr && !want_strings(c, types, member(path, "gzip_mime_types"), nullptr))
-        return false;
     const cJSON *headers = optional(obj, "headers");  // apps/xps
     std::string at = member(path, "headers");
     if (headers != nullptr && !want_object(c, headers, at))
@@ -418,7 +450,8 @@ bool parse_route(checker &c, server_rec &server, const cJSON *obj, const std::st
               : r.type == XPS_CONFIG_REVERSE_PROXY ? parse_reverse_proxy(c, r, obj, path)
               : r.type == XPS_CONFIG_REDIRECT      ? parse_redirect(c, r, obj, path)
                                                    : true;  // metrics has no keys of its own
-    if (!ok || !parse_access(c, r, obj, path) || !parse_rate_limit(c, r, obj, path) ||
+    if (!ok || !parse_access(c, r, obj, path) || !parse_gzip(c, r, obj, path) ||
+        !parse_rate_limit(c, r, obj, path) ||
         !check_later_route_keys(c, obj, path))
         return false;
     server.routes.push_back(std::move(r));

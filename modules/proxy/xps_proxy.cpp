@@ -128,6 +128,8 @@ constexpr size_t max_response_head = 16 * 1024;
 // and for a head we could not read, `bytes` hold the upstream's head too,
 // as it came: there is nothing to filter then.)
 int deliver_body(xps_proxy_t *p, const std::string *head, const char *bytes, size_t len) {
+    if (p->gzip && !head) // [stage 16] body data, compressed and framed by the stream
+        return xps_gzip_write(p->gzip, to_client(p), bytes, len, false);
     if (head && p->reframe == reframe_chunked) {
         int error = write_copy(to_client(p), head->data(), head->size());
         return error == XPS_OK ? write_chunk(to_client(p), bytes, len) : error;
@@ -146,38 +148,56 @@ int deliver_body(xps_proxy_t *p, const std::string *head, const char *bytes, siz
                                          : write_copy(to_client(p), bytes, len);
 }
 
+// [stage 16] The end of a body that went through the gzip stream: what
+// zlib still holds, gzip's trailer and our last-chunk.
+int finish_gzip(xps_proxy_t *p) {
+    int error = to_client(p) ? xps_gzip_write(p->gzip, to_client(p), nullptr, 0, true)
+                             : XPS_E_CLOSED;
+    xps_gzip_destroy(p->gzip);
+    p->gzip = nullptr;
+    return error;
+}
+
 // How many of the response body bytes[0..len) belong to the response
 // (*used). For a body with a length or chunked framing, the body decoder
 // (a parser armed with start_body) finds its end: bytes after it are not
 // ours to relay, and response_done is set. Otherwise (until the close)
 // all of them. XPS_E_INVAL: the upstream's chunked framing is broken.
+// [stage 16] With a gzip stream, the body's data is handed to
+// deliver_body here, as the decoder finds it (never the chunk framing),
+// and the stream is finished at the body's end.
 int body_bytes(xps_proxy_t *p, const char *bytes, size_t len, size_t *used) {
     *used = len;
     if (!p->response_body)
-        return XPS_OK;
+        return p->gzip ? deliver_body(p, nullptr, bytes, len) : XPS_OK;
     size_t off = 0;
-    int rc;
+    int rc, error = XPS_OK;
     do {
         size_t n = 0;
         xps_http_slice_t data;
         rc = xps_http_parser_parse_body(p->response_body, bytes + off, len - off, &n, &data);
+        if (rc == XPS_E_NEXT && p->gzip && error == XPS_OK)
+            error = deliver_body(p, nullptr, bytes + off + data.offset, data.length);
         off += n;
     } while (rc == XPS_E_NEXT);
     if (rc == XPS_E_INVAL)
         return XPS_E_INVAL;
     *used = off;
     p->response_done = rc == XPS_OK;
-    return XPS_OK;
+    if (error == XPS_OK && p->response_done && p->gzip)
+        error = finish_gzip(p);
+    return error;
 }
 
 // Queues the response body bytes that belong to the response (body_bytes)
 // for the client; the framing checked, it goes down as it came.
 int relay_body(xps_proxy_t *p, const char *bytes, size_t len, size_t *used) {
+    bool filtered = p->gzip != nullptr; // [stage 16] body_bytes delivered the data
     int error = body_bytes(p, bytes, len, used);
     if (error != XPS_OK)
         return error;
     p->relayed += *used;
-    return deliver_body(p, nullptr, bytes, *used);
+    return filtered ? XPS_OK : deliver_body(p, nullptr, bytes, *used);
 }
 
 // [stage 13] Whether the upstream connection may carry another request:
@@ -271,6 +291,29 @@ int queue_head(xps_proxy_t *p, const std::string &head, bool reframe, size_t hea
     return deliver_body(p, &head, buf.data() + head_len, used);
 }
 
+// [stage 16] Hook (a)'s question to the owner: how this response's body
+// is coded (nothing when the owner has no coding callback). For HEAD the
+// answer is GET's (the head's own framing gives the length).
+xps_gzip_choice_t ask_coding(xps_proxy_t *p, const xps_http_response_head_t *r, int *level) {
+    *level = XPS_GZIP_DEFAULT_LEVEL;
+    if (!p->ev.coding)
+        return xps_gzip_choice_t{false, false};
+    const std::string &buf = p->response_head;
+    std::string type, encoding;
+    bool typed = response_field(buf, r->head_length, "Content-Type", &type);
+    xps_gzip_response_t facts{};
+    facts.status = r->status;
+    facts.content_type = typed ? type.c_str() : nullptr;
+    facts.content_type_len = type.size();
+    facts.length_known = r->framing == XPS_HTTP_FRAMING_LENGTH;
+    facts.length = r->content_length;
+    // "identity" is no coding (RFC 9110 §8.4.1); any other: encoded already
+    facts.encoded = response_field(buf, r->head_length, "Content-Encoding", &encoding) &&
+                    strcasecmp(encoding.c_str(), "identity") != 0;
+    facts.http11 = p->version == XPS_HTTP_VERSION_1_1;
+    return p->ev.coding(p->data, &facts, level);
+}
+
 // The final head is complete (or will never be): decide how its body is
 // framed, queue the head (rewritten or not) and what followed it. [stage
 // 13] A body the upstream means to end by closing (no length, no coding:
@@ -286,9 +329,12 @@ int send_response_head(xps_proxy_t *p, const xps_http_response_head_t *r, int rc
         return XPS_E_INVAL;
     if (framing == XPS_HTTP_FRAMING_LENGTH || framing == XPS_HTTP_FRAMING_CHUNKED)
         error = follow_body(p, framing, r->content_length);
-    bool reframe = framing == XPS_HTTP_FRAMING_CLOSE && rc == XPS_OK &&
+    int level = XPS_GZIP_DEFAULT_LEVEL; // [stage 16] hook (a): the body's coding
+    xps_gzip_choice_t coding = rc == XPS_OK && p->req.http11 ? ask_coding(p, r, &level)
+                                                             : xps_gzip_choice_t{false, false};
+    bool reframe = framing == XPS_HTTP_FRAMING_CLOSE && rc == XPS_OK && !coding.compress &&
                    !r->has_transfer_encoding && p->req.http11 && p->version == XPS_HTTP_VERSION_1_1;
-    p->client_framed = framing != XPS_HTTP_FRAMING_CLOSE || reframe;
+    p->client_framed = framing != XPS_HTTP_FRAMING_CLOSE || reframe || coding.compress;
     p->keep = p->keep && p->client_framed; // else only our close ends the body
     p->upstream_keeps = p->ask_keep && rc == XPS_OK && framing != XPS_HTTP_FRAMING_CLOSE &&
                         upstream_keeps(buf, r->head_length, r->version);
@@ -298,14 +344,27 @@ int send_response_head(xps_proxy_t *p, const xps_http_response_head_t *r, int rc
     try {
         std::string last = reframe ? "Transfer-Encoding: chunked\r\n" : "";
         if (rc == XPS_OK && p->req.http11 && p->client_framed)
-            head = client_head(buf, r->head_length, framing == XPS_HTTP_FRAMING_CHUNKED,
+            head = client_head(buf, r->head_length,
+                               framing == XPS_HTTP_FRAMING_CHUNKED && !coding.compress,
                                (last += connection_line(p)).c_str());
+        if (!head.empty() && (coding.vary || coding.compress))
+            head = coded_head(head, coding);
     } catch (const std::bad_alloc &) {
         error = XPS_E_NOMEM;
     }
     p->response_done = framing == XPS_HTTP_FRAMING_NONE;
     size_t head_len = rc != XPS_OK ? 0 : r->head_length;
     size_t used = 0;
+    if (error == XPS_OK && coding.compress) { // [stage 16] the head, then the data through gzip
+        p->relayed += head.size();
+        error = deliver_body(p, &head, nullptr, 0);
+        if (error == XPS_OK && !p->response_done && (p->gzip = xps_gzip_create(level, true, &error)))
+            error = body_bytes(p, buf.data() + head_len, buf.size() - head_len, &used);
+        p->leftover = p->response_done && head_len + used < buf.size();
+        buf.clear();
+        buf.shrink_to_fit();
+        return error;
+    }
     if (error == XPS_OK && !p->response_done)
         error = body_bytes(p, buf.data() + head_len, buf.size() - head_len, &used);
     p->leftover = p->response_done && head_len + used < buf.size();
@@ -724,6 +783,9 @@ void on_upstream_end(xps_pipe_t *pipe, void *data) {
         if (write_copy(to_client(p), last_chunk, sizeof last_chunk - 1) != XPS_OK)
             return cut(p);
     }
+    // [stage 16] ... and so does a compressed one: the stream's end.
+    if (p->gzip && !p->upstream_failed && finish_gzip(p) != XPS_OK)
+        return cut(p);
     response_complete(p);
 }
 
@@ -785,6 +847,8 @@ void xps_proxy_destroy(xps_proxy_t *p) noexcept {
     if (!p || p->ended)
         return;
     p->ended = true;
+    xps_gzip_destroy(p->gzip); // [stage 16] a body cut short
+    p->gzip = nullptr;
     xps_upstream_cancel(p->attempt);
     p->attempt = nullptr;
     if (p->to_upstream)

@@ -45,7 +45,11 @@
  *      it with the rewritten head in front (head + body in one buffer, so a
  *      small response leaves in one send()). A body filter (gzip, stage 16)
  *      goes there: what it is given is body data; the chunked re-framing
- *      happens after it.
+ *      happens after it. [stage 16] The gzip stream is there: with it,
+ *      body_bytes() hands deliver_body() the DATA of each piece (the
+ *      upstream's chunk framing removed) and the stream frames its output
+ *      as chunks of our own; the decision is the owner's (events.coding),
+ *      asked in send_response_head().
  *  (b) UPSTREAM TIMING: the connect starts in connect_fresh() (the attempt
  *      is bounded by XPS_PROXY_CONNECT_TIMEOUT_MS today); the first byte of
  *      the response arrives in on_upstream_bytes(), where upstream_spoke
@@ -82,6 +86,7 @@
 #include "core/xps_pipe.h"
 #include "http/xps_http_parser.h"
 #include "modules/config/xps_config.h"
+#include "modules/gzip/xps_gzip.h"
 #include "modules/loop/xps_loop.h"
 #include "modules/upstream/xps_upstream_pool.h"
 
@@ -114,6 +119,18 @@ typedef struct xps_proxy_events {
      * that the client can tell where it ends; the connection may then read
      * the next request. Otherwise it must close after the response. */
     void (*done)(void *data, bool client_may_stay);
+    /* [stage 16] Hook (a)'s question, asked once per response when its
+     * head has been read (not for a 1xx or a 101): how its body is coded
+     * for the client. `response` holds the head's facts (status,
+     * Content-Type, length when known, whether it has a Content-Encoding,
+     * the client's version; the owner adds what the request said). The
+     * owner answers with xps_gzip_decide's choice and the level to use
+     * (*level, default XPS_GZIP_DEFAULT_LEVEL). vary: the head gets "Vary:
+     * Accept-Encoding"; compress: the body's data goes through a gzip
+     * stream, the head loses Content-Length and Accept-Ranges, its ETag is
+     * weakened, and it goes chunked (the client's connection may stay).
+     * NULL: never (stages 12-15). */
+    xps_gzip_choice_t (*coding)(void *data, const xps_gzip_response_t *response, int *level);
 } xps_proxy_events_t;
 
 /* One proxied request, as the owner hands it over. */

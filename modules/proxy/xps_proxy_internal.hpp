@@ -56,10 +56,14 @@ struct xps_proxy_s {
     bool upstream_spoke;                   // a byte came from the upstream for this request
     bool leftover;                         // bytes came after the response's end: the
                                            // connection is not reusable
+    // [stage 16] hook (a)'s body filter
+    xps_gzip_t *gzip;                      // owned: the body's gzip stream while the owner's
+                                           // events.coding said compress; NULL otherwise
     // [stage 18] the upstream's read timeout
     xps_loop_timer_t *timer;               // owned, or NULL (no read_timeout_ms)
     uint64_t heard_ms;                     // when the upstream last sent a byte, or the
                                            // request went up
+    bool connect_timed_out;                // the last connect ran out of connect_timeout_ms
 };
 
 // How the response is relayed to the client.
@@ -92,6 +96,16 @@ std::string client_head(const std::string &head, size_t head_length, bool keep_c
                         const char *last_lines);
 // [stage 13] whether the response's head lets its connection be reused.
 bool upstream_keeps(const std::string &head, size_t head_length, int version);
+// [stage 16] the value of field `name` in the response head[0..head_length)
+// (blanks trimmed; the first such line), false when absent.
+bool response_field(const std::string &head, size_t head_length, const char *name,
+                    std::string *out);
+// [stage 16] a client head of client_head, for the body's coding `c`: with
+// c.vary "Vary: Accept-Encoding"; with c.compress no Content-Length,
+// Accept-Ranges or Content-Encoding (identity), the ETag weakened (dropped
+// if it cannot be), then
+// "Content-Encoding: gzip" and "Transfer-Encoding: chunked".
+std::string coded_head(const std::string &head, const xps_gzip_choice_t &c);
 
 } // namespace proxy_detail
 

@@ -234,6 +234,64 @@ std::string client_head(const std::string &head, size_t head_length, bool keep_c
     return (out += last_lines) += "\r\n";
 }
 
+// [stage 16] See the header.
+bool response_field(const std::string &head, size_t head_length, const char *name,
+                    std::string *out) {
+    size_t n = std::strlen(name);
+    size_t line = head.find("\r\n") + 2;
+    while (line + 2 < head_length) {
+        size_t end = head.find("\r\n", line);
+        if (end - line > n && head[line + n] == ':' &&
+            strncasecmp(head.data() + line, name, n) == 0) {
+            size_t a = line + n + 1, b = end;
+            while (a < b && (head[a] == ' ' || head[a] == '\t'))
+                a++;
+            while (b > a && (head[b - 1] == ' ' || head[b - 1] == '\t'))
+                b--;
+            out->assign(head, a, b - a);
+            return true;
+        }
+        line = end + 2;
+    }
+    return false;
+}
+
+// [stage 16] See the header. `head` is ours (client_head's), so every
+// line ends in CRLF and the last is the blank one.
+std::string coded_head(const std::string &head, const xps_gzip_choice_t &c) {
+    size_t line = head.find("\r\n") + 2;
+    std::string out(head, 0, line);
+    while (line + 2 < head.size()) {
+        size_t end = head.find("\r\n", line);
+        size_t colon = head.find(':', line);
+        std::string name = head.substr(line, colon - line);
+        for (char &ch : name)
+            ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        // compressing: no length, no ranges of these bytes, and no
+        // "Content-Encoding: identity" beside ours (anything else was never
+        // compressed)
+        bool ours = c.compress && (name == "content-length" || name == "accept-ranges" ||
+                                   name == "content-encoding");
+        if (c.compress && name == "etag") {
+            size_t a = colon + 1;
+            while (a < end && (head[a] == ' ' || head[a] == '\t'))
+                a++;
+            char weak[512];
+            if (xps_gzip_weaken_etag(head.data() + a, end - a, weak, sizeof weak))
+                out.append("ETag: ").append(weak).append("\r\n");
+            ours = true;
+        }
+        if (!ours)
+            out.append(head, line, end + 2 - line);
+        line = end + 2;
+    }
+    if (c.vary)
+        out += "Vary: Accept-Encoding\r\n";
+    if (c.compress)
+        out += "Content-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n";
+    return out += "\r\n";
+}
+
 // [stage 13] Whether the upstream lets its connection serve another
 // request after this response (RFC 9112 §9.3): HTTP/1.1 unless its
 // Connection lists "close"; HTTP/1.0 only if it lists "keep-alive".

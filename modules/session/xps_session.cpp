@@ -10,11 +10,12 @@
 //   on_client_bytes ─▶ head complete? ─▶ on_head ─▶ xps_session_route
 //                                          ├─ REPLY ─▶ reply()      ─┐
 //                                          ├─ FILE  ─▶ send_file()  ─┤
-//                                          ├─ LISTING ─▶ send_listing() ─▶ pump_listing()
+//                                          ├─ LISTING ─▶ send_listing() ─▶ pump_body()
 //                                          │      (more as the client drains) ─┴─▶ end_request()
 //                                          └─ PROXY ─▶ proxy_start() ─▶ xps_proxy_t ...
 //                                               on_proxy_done ─▶ next_request() or finish()
 //                                               on_proxy_refuse ─▶ reply(); on_proxy_cut ─▶ finish()
+//                                               on_proxy_coding ─▶ choose_coding() [stage 16]
 #include "modules/session/xps_session_internal.hpp"
 
 
@@ -164,9 +165,10 @@ file_answer evaluate(const xps_session_t *s, const xps_file_t *file) {
 }
 
 // The headers of a file answer: type, validators, range. XPS_OK or a code.
-int file_headers(xps_http_response_t *res, const file_answer &a, const xps_file_t *file) {
+int file_headers(xps_http_response_t *res, const file_answer &a, const xps_file_t *file,
+                 const char *type) {
     char text[96];
-    int error = xps_http_response_set_header(res, "Content-Type", xps_file_mime(file));
+    int error = xps_http_response_set_header(res, "Content-Type", type);
     if (error == XPS_OK && a.etag[0]) {
         error = xps_http_response_set_header(res, "ETag", a.etag);
         // Uncached: the per-second cache is for Date; a file's mtime through
@@ -195,6 +197,64 @@ int read_file_into(xps_buffer_t *b, const xps_file_t *file, uint64_t first, size
     return rc;
 }
 
+// [stage 16] Drops the body being compressed: the stream, its file, its
+// listing.
+void drop_body(xps_session_t *s) {
+    xps_gzip_destroy(s->deflating);
+    xps_file_destroy(s->body_file);
+    xps_dirlist_destroy(s->listing);
+    s->deflating = nullptr, s->body_file = nullptr, s->listing = nullptr;
+}
+
+// [stage 16] Whether a body is still being queued (a listing's page or a
+// compressed body): the client's next request waits until it is.
+bool body_pending(const xps_session_t *s) { return s->listing || s->deflating; }
+
+bool pump_listing(xps_session_t *s);
+
+// Queues more of the body in flight while the client's pipe has room: a
+// listing's page as it is (pump_listing), or [stage 16] a file or listing
+// through the deflate stream (xps_gzip_pump). When the pipe is full, asks
+// for on_client_room, which comes back here. Returns true once all of it
+// is queued (or cannot be: the client is gone, or an error, then the
+// connection closes after what was queued), the body dropped.
+bool pump_body(xps_session_t *s) {
+    if (!s->deflating)
+        return pump_listing(s);
+    bool done = false;
+    int error = s->to_client ? xps_gzip_pump(s->deflating, s->to_client, read_body, s, &done)
+                             : XPS_E_CLOSED;
+    if (error == XPS_OK && !done) { // full: on_client_room resumes
+        xps_pipe_set_source_ready(s->to_client, true);
+        return false;
+    }
+    if (error != XPS_OK) { // the client sees a body without its last chunk, then the close
+        if (error != XPS_E_CLOSED)
+            XPS_LOG(XPS_LOG_ERROR, log_name, "%s \"%s\": compressing: %s", s->client_ip,
+                    s->request_line.c_str(), xps_strerror(error));
+        s->keep = false;
+    }
+    drop_body(s);
+    return true;
+}
+
+// [stage 16] Starts compressing the body (s->listing's page, or
+// s->body_file's bytes from body_at) into to_client, after its head.
+// Returns true when it is all queued already (small bodies), false when
+// pump_body goes on from on_client_room.
+bool start_deflate(xps_session_t *s) {
+    int error = XPS_OK;
+    s->deflating = xps_gzip_create(s->coding.level, true, &error);
+    if (!s->deflating) {
+        XPS_LOG(XPS_LOG_ERROR, log_name, "%s: cannot start compressing: %s", s->client_ip,
+                xps_strerror(error));
+        s->keep = false; // the head promised a chunked body it will not get
+        drop_body(s);
+        return true;
+    }
+    return pump_body(s);
+}
+
 // The file. A small body (up to inline_file_max) is read into the same
 // buffer as the head: one send() for the whole response, and nothing of
 // the file left open while it waits in the pipe. A bigger one follows the
@@ -202,46 +262,73 @@ int read_file_into(xps_buffer_t *b, const xps_file_t *file, uint64_t first, size
 // keeps its own duplicate of the descriptor, so the file may be destroyed
 // at once) — and, being big, fills the pipe: parse_heads answers no more
 // pipelined requests until the client has taken it, so a client holds at
-// most a few descriptors whatever it sends. [stage 13]
+// most a few descriptors whatever it sends. [stage 13] Takes the file.
+// [stage 16] The coding is chosen here, once the status is known: a
+// gzip_static "<file>.gz" goes out in the file's place exactly as a file
+// does; a body we compress is pulled through the stream by pump_body.
 void send_file(xps_session_t *s, xps_file_t *file) {
+    const char *type = xps_file_mime(file); // static: outlives the file
+    xps_file_t *gz = static_variant(s, file);
+    if (gz)
+        xps_file_destroy(file), file = gz;
     file_answer a = evaluate(s, file);
     if (a.status == XPS_HTTP_STATUS_RANGE_NOT_SATISFIABLE) {
         char unsatisfied[64]; // §14.4: the size, so the client can ask again
         std::snprintf(unsatisfied, sizeof unsatisfied, "bytes */%zu", xps_file_size(file));
+        xps_file_destroy(file);
         return reply_with(s, a.status, "range not satisfiable", "Content-Range", unsatisfied);
     }
+    // A 304 carries the Vary and the ETag its 200 would have had.
+    int as = a.status == XPS_HTTP_STATUS_NOT_MODIFIED ? XPS_HTTP_STATUS_OK : a.status;
+    coding c = choose_coding(s, as, type, std::strlen(type), true, a.length, gz != nullptr);
+    c.precompressed = gz != nullptr;
+    c.vary = c.vary || c.precompressed;
+    if (a.status == XPS_HTTP_STATUS_NOT_MODIFIED) // no body to be coded: Vary and ETag only
+        c.compress = c.precompressed = false;
+    bool deflate = false;
     int error = XPS_OK;
     xps_http_response_t *res = xps_http_response_create(a.status, &error);
-    if (res && (error = file_headers(res, a, file)) == XPS_OK) {
+    if (res && (error = file_headers(res, a, file, type)) == XPS_OK &&
+        (error = coding_headers(res, c)) == XPS_OK) {
         bool body = a.status != XPS_HTTP_STATUS_NOT_MODIFIED; // a 304 has no body nor length
-        if (body)
+        if (body && !c.compress)
             xps_http_response_set_body_length(res, a.length);
         body = body && s->method != XPS_HTTP_METHOD_HEAD && a.length > 0;
-        size_t inline_len = body && a.length <= inline_file_max ? a.length : 0;
+        deflate = body && c.compress;
+        size_t inline_len = body && !deflate && a.length <= inline_file_max ? a.length : 0;
         xps_buffer_t *bytes = response_bytes(s, res, inline_len, &error);
         if (bytes && inline_len > 0 && (error = read_file_into(bytes, file, a.first, inline_len)))
             xps_buffer_destroy(bytes), bytes = nullptr;
-        if (bytes && (error = queue_bytes(s, bytes)) == XPS_OK && body && inline_len == 0)
+        if (bytes && (error = queue_bytes(s, bytes)) == XPS_OK && body && !deflate &&
+            inline_len == 0)
             error = xps_pipe_write_file(s->to_client, xps_file_fd(file),
                                         static_cast<int64_t>(a.first), a.length);
         if (!bytes && error != XPS_OK) { // nothing queued yet: the client can be told
             xps_http_response_destroy(res);
             XPS_LOG(XPS_LOG_ERROR, log_name, "%s: reading %s: %s", s->client_ip,
                     xps_file_path(file), xps_strerror(error));
+            xps_file_destroy(file);
             s->keep = false;
             return reply(s, XPS_HTTP_STATUS_INTERNAL_SERVER_ERROR, "cannot read the file",
                          nullptr, nullptr);
         }
     }
-    XPS_LOG(XPS_LOG_DEBUG, log_name, "%s \"%s\" -> %d %s", s->client_ip, s->request_line.c_str(),
-            a.status, xps_file_path(file));
+    XPS_LOG(XPS_LOG_DEBUG, log_name, "%s \"%s\" -> %d %s%s", s->client_ip, s->request_line.c_str(),
+            a.status, xps_file_path(file), deflate ? " (gzip)" : "");
     if (error != XPS_OK) { // the client may get a head and a short body: it sees the close
         XPS_LOG(XPS_LOG_ERROR, log_name, "%s: sending %s: %s", s->client_ip, xps_file_path(file),
                 xps_strerror(error));
         s->keep = false;
+        deflate = false;
     }
     xps_http_response_destroy(res);
-    end_request(s);
+    if (!deflate) {
+        xps_file_destroy(file);
+        return end_request(s);
+    }
+    s->body_file = file, s->body_at = a.first, s->body_left = a.length;
+    if (start_deflate(s))
+        end_request(s);
 }
 
 // [stage 15] Queues more of the listing's page while the client's pipe
@@ -280,16 +367,22 @@ bool pump_listing(xps_session_t *s) {
 }
 
 // [stage 15] A folder's listing: the head (type, exact length), then the
-// page, pulled from the module by pump_listing. The next pipelined request
-// is parsed only once the whole page is queued (end_request), so the
-// responses keep their order; until then the client's further bytes wait
-// in its pipe (on_client_bytes).
+// page, pulled from the module by pump_listing ([stage 16] or through the
+// deflate stream, chunked, when the route's coding says so: pump_body).
+// The next pipelined request is parsed only once the whole page is queued
+// (end_request), so the responses keep their order; until then the
+// client's further bytes wait in its pipe (on_client_bytes).
 void send_listing(xps_session_t *s, xps_dirlist_t *dl) {
     int error = XPS_OK;
     xps_http_response_t *res = xps_http_response_create(XPS_HTTP_STATUS_OK, &error);
+    const char *type = xps_dirlist_content_type();
+    coding c = choose_coding(s, XPS_HTTP_STATUS_OK, type, std::strlen(type), true,
+                             xps_dirlist_length(dl), false);
     if (res)
-        error = xps_http_response_set_header(res, "Content-Type", xps_dirlist_content_type());
+        error = xps_http_response_set_header(res, "Content-Type", type);
     if (res && error == XPS_OK)
+        error = coding_headers(res, c);
+    if (res && error == XPS_OK && !c.compress)
         xps_http_response_set_body_length(res, xps_dirlist_length(dl));
     xps_buffer_t *bytes = res && error == XPS_OK ? response_bytes(s, res, 0, &error) : nullptr;
     xps_http_response_destroy(res);
@@ -298,14 +391,14 @@ void send_listing(xps_session_t *s, xps_dirlist_t *dl) {
         s->keep = false;
         return reply(s, XPS_HTTP_STATUS_INTERNAL_SERVER_ERROR, "out of memory", nullptr, nullptr);
     }
-    XPS_LOG(XPS_LOG_DEBUG, log_name, "%s \"%s\" -> 200 listing of %zu entries", s->client_ip,
-            s->request_line.c_str(), xps_dirlist_count(dl));
+    XPS_LOG(XPS_LOG_DEBUG, log_name, "%s \"%s\" -> 200 listing of %zu entries%s", s->client_ip,
+            s->request_line.c_str(), xps_dirlist_count(dl), c.compress ? " (gzip)" : "");
     if (queue_bytes(s, bytes) != XPS_OK || s->method == XPS_HTTP_METHOD_HEAD) {
         xps_dirlist_destroy(dl);
         return end_request(s);
     }
     s->listing = dl;
-    if (pump_listing(s))
+    if (c.compress ? start_deflate(s) : pump_listing(s))
         end_request(s);
 }
 
@@ -382,8 +475,12 @@ void on_head(xps_session_t *s) {
                                       s->limiter, &s->client_addr, xps_loop_now_ms(s->loop)};
     xps_session_route(xps_loop_core(s->loop), s->config, &origin, req, &action);
     xps_http_request_destroy(req); // the head buffer still holds what the proxy needs
+    // [stage 16] the route's coding, for whichever response this becomes
+    s->coding = action.match.gzip;
+    s->coding.enable = s->gzip && s->http11 && action.match.gzip.enable;
     if (action.kind == XPS_SESSION_FILE) {
         send_file(s, action.file);
+        action.file = nullptr; // the session's now
     } else if (action.kind == XPS_SESSION_LISTING) {
         send_listing(s, action.listing);
         action.listing = nullptr; // the session's now
@@ -504,7 +601,7 @@ void on_client_bytes(xps_pipe_t *pipe, void *data) {
     auto *s = static_cast<xps_session_t *>(data);
     if (s->phase == session_phase::proxying)
         return xps_proxy_client_bytes(s->proxy);
-    if (s->phase != session_phase::head || s->paused || s->listing) { // the bytes wait
+    if (s->phase != session_phase::head || s->paused || body_pending(s)) { // the bytes wait
         xps_pipe_set_sink_ready(pipe, false);
         return;
     }
@@ -532,7 +629,7 @@ void on_client_end(xps_pipe_t *pipe, void *data) {
     s->client_eof = true; // [stage 13] kept: what it sent is answered, then the end
     if (s->phase == session_phase::proxying)
         return xps_proxy_client_end(s->proxy);
-    if (!s->paused && !s->listing)
+    if (!s->paused && !body_pending(s))
         parse_heads(s);
 }
 
@@ -543,8 +640,8 @@ void on_client_room(xps_pipe_t *pipe, void *data) {
     xps_pipe_set_source_ready(pipe, false);
     if (s->phase == session_phase::proxying)
         return xps_proxy_client_room(s->proxy);
-    if (s->listing) { // [stage 15] more of the page, then the next request
-        if (!pump_listing(s))
+    if (body_pending(s)) { // [stage 15] more of the page, then the next request
+        if (!pump_body(s))
             return;
         end_request(s);
         if (!s->next)
@@ -589,7 +686,7 @@ void on_timer(xps_loop_timer_t *, void *data) {
     int kind = s->timer_kind;
     s->timer_kind = timer_none;
     if (s->phase == session_phase::head && kind == timer_header) {
-        if (s->paused || s->listing)
+        if (s->paused || body_pending(s))
             return arm_timer(s, timer_header);
         XPS_LOG(XPS_LOG_DEBUG, log_name, "%s: no complete request head in %u ms", s->client_ip,
                 s->timeouts->header_read_ms);
@@ -669,6 +766,18 @@ void on_proxy_done(void *data, bool client_may_stay) {
     next_request(s);
 }
 
+// [stage 16] The proxy has read a response head: the session decides its
+// body's coding, as for a file or a listing (choose_coding), from what
+// the proxy saw and what the request and the route say.
+xps_gzip_choice_t on_proxy_coding(void *data, const xps_gzip_response_t *response, int *level) {
+    auto *s = static_cast<xps_session_t *>(data);
+    coding c = choose_coding(s, response->status, response->content_type,
+                             response->content_type_len, response->length_known,
+                             response->length, response->encoded);
+    *level = s->coding.level;
+    return xps_gzip_choice_t{c.vary, c.compress};
+}
+
 } // namespace
 
 // ------------------------------------------------------------ shared
@@ -737,7 +846,8 @@ void arm_timer(xps_session_t *s, session_timer kind) {
 }
 
 void proxy_start(xps_session_t *s, const xps_config_upstream_t *upstream) {
-    static const xps_proxy_events_t events{on_proxy_refuse, on_proxy_cut, on_proxy_done};
+    static const xps_proxy_events_t events{on_proxy_refuse, on_proxy_cut, on_proxy_done,
+                                           on_proxy_coding};
     const xps_proxy_request_t request{
         s->loop,    upstream,    s->pool,   s->parser,
         s->head.get(), s->head_len, s->http11, s->keep,
@@ -837,6 +947,11 @@ void xps_session_set_dir_listing(xps_session_t *s, bool on) noexcept {
     s->dir_listing = on;
 }
 
+void xps_session_set_gzip(xps_session_t *s, bool on) noexcept {
+    assert(s);
+    s->gzip = on;
+}
+
 void xps_session_set_rate_limiter(xps_session_t *s, xps_ratelimit_t *limiter) noexcept {
     assert(s);
     s->limiter = limiter;
@@ -899,8 +1014,7 @@ void xps_session_destroy(xps_session_t *s) noexcept {
     s->resume = nullptr;
     xps_loop_timer_destroy(s->timer); // [stage 18]
     s->timer = nullptr;
-    xps_dirlist_destroy(s->listing);
-    s->listing = nullptr;
+    drop_body(s);
     drop_proxy(s); // the upstream connection, if any, closes: its response is unfinished
     s->from_client = s->to_client = nullptr;
     s->client = nullptr;

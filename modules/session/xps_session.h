@@ -67,6 +67,11 @@
  *    XPS_E_NOTFOUND → 404, XPS_E_PERMISSION → 403. A file of up to 64 KiB
  *    leaves in the same send() as its head; a bigger one by sendfile().
  *  - redirect: the route's status and Location, no body.
+ *  - coding [stage 16], switched on with xps_session_set_gzip: a file, a
+ *    listing or a proxied response of a type on the route's
+ *    gzip_mime_types gets "Vary: Accept-Encoding", and its body gzip-coded
+ *    (chunked) when the client accepts it; decided once per response
+ *    where its head is made (see xps_session_set_gzip).
  *  - reverse_proxy: the request goes to modules/proxy (one xps_proxy_t
  *    per proxied request; xps_proxy_forward_head for the request rewrite);
  *    the upstream's response is relayed to its end as its head frames it
@@ -111,6 +116,7 @@
 #include "modules/config/xps_config.h"
 #include "modules/dirlist/xps_dirlist.h"
 #include "modules/file/xps_file.h"
+#include "modules/gzip/xps_gzip.h"
 #include "modules/ipfilter/xps_ipfilter.h"
 #include "modules/loop/xps_loop.h"
 #include "modules/ratelimit/xps_ratelimit.h"
@@ -171,6 +177,7 @@ typedef struct xps_session_options {
                        and xps_session_set_idle_park */
     bool ip_filter; /* [stage 14] xps_session_set_ip_filter */
     bool dir_listing; /* [stage 15] xps_session_set_dir_listing */
+    bool gzip;        /* [stage 16] xps_session_set_gzip (needs http11) */
     bool rate_limit;  /* [stage 18] routes' rate_limit, one table of buckets
                          for all listeners (xps_session_set_rate_limiter) */
     bool timeouts;    /* [stage 18] the config's "timeouts": the session's
@@ -258,6 +265,24 @@ void xps_session_set_ip_filter(xps_session_t *session, bool on) XPS_NOEXCEPT;
  * "/test/". Off by default: a folder without an index is 404 whatever the
  * route says (stages 12-14). Call it right after create. */
 void xps_session_set_dir_listing(xps_session_t *session, bool on) XPS_NOEXCEPT;
+
+/* [stage 16] Lets a route's gzip_* keys (modules/gzip) code its bodies:
+ * for a response whose Content-Type is on the route's gzip_mime_types,
+ * "Vary: Accept-Encoding" always, and, when the client accepts gzip
+ * (HTTP/1.1 only: HTTP/1.0 gets identity), the body compressed as it goes
+ * out, chunked, the connection kept, the ETag weakened — for a file, a
+ * listing and a proxied body, each decided at the one point where its
+ * response head is made (xps_gzip_decide). Never a 206, a 304, a HEAD
+ * body (HEAD gets GET's headers), a body under gzip_min_length, or a
+ * proxied body that already has a Content-Encoding. With gzip_static, a
+ * "<file>.gz" beside the file and not older than it is sent instead, as
+ * it is (sendfile, its own Content-Length, Content-Encoding: gzip), when
+ * the client accepts gzip and asked for no Range. The body is pulled
+ * through the deflate stream XPS_GZIP_IN_MAX bytes at a time while the
+ * client's pipe has room, so memory stays bounded whatever its size. Off
+ * by default: the keys load but nothing is compressed (stages 12-15).
+ * Call it right after create. */
+void xps_session_set_gzip(xps_session_t *session, bool on) XPS_NOEXCEPT;
 
 /* [stage 18] Applies the routes' rate_limit: right after routing and the
  * access check, before anything of the route is touched, a request to a

@@ -4,6 +4,7 @@
 //   xps_session.cpp        lifecycle, reading the head, replies, files
 //   xps_session_route.cpp  xps_session_route: request → action
 //   xps_session_listen.cpp xps_session_listen_all: listeners → sessions
+//   xps_session_gzip.cpp   [stage 16] a response's coding: asks modules/gzip
 // The reverse proxy is modules/proxy: one xps_proxy_t per proxied request.
 //
 // C++ on purpose, hence .hpp: public headers (*.h) are C11 and go through
@@ -19,6 +20,8 @@
 #include "core/xps_core.h"
 #include "modules/proxy/xps_proxy.h"
 #include "modules/upstream/xps_upstream_pool.h"
+#include "modules/gzip/xps_gzip.h"
+#include "http/xps_http_response.h"
 
 // Where a session is in its one exchange. Transitions only go down.
 enum class session_phase {
@@ -45,6 +48,14 @@ struct xps_session_s {
     bool dir_listing;                      // [stage 15] xps_session_set_dir_listing
     xps_dirlist_t *listing;                // [stage 15] owned: the page still to queue
                                            // (send_listing); NULL when none is going
+    // gzip [stage 16]
+    bool gzip;                             // xps_session_set_gzip: routes' gzip_* act
+    xps_gzip_settings_t coding;            // this request's route's settings (enable
+                                           // false unless gzip and the route says so)
+    xps_gzip_t *deflating;                 // owned: the body being compressed into
+                                           // to_client (a file or the listing); or NULL
+    xps_file_t *body_file;                 // owned: the file feeding `deflating`
+    uint64_t body_at, body_left;           // where its next bytes are, how many are left
 
     // The request head, parsed where it lies (the parser keeps offsets).
     xps_http_parser_t *parser;             // owned
@@ -100,6 +111,29 @@ enum session_timer {
 namespace session_detail {
 
 constexpr const char *log_name = "session";
+
+// [stage 16] How one response's body is coded (xps_session_gzip.cpp).
+struct coding {
+    bool vary;          // "Vary: Accept-Encoding"
+    bool compress;      // we compress the body as it goes (chunked)
+    bool precompressed; // the body is a gzip_static file: Content-Encoding only
+};
+
+// Asks modules/gzip about a response of `status` and Content-Type
+// type[0..type_len), of a known length or not, already encoded or not,
+// for this request's client and route (s->coding).
+coding choose_coding(const xps_session_t *s, int status, const char *type, size_t type_len,
+                     bool length_known, uint64_t length, bool encoded);
+// The headers that follow: Vary, Content-Encoding; when compressing also
+// Transfer-Encoding: chunked, the ETag weakened, no Accept-Ranges.
+int coding_headers(xps_http_response_t *res, const coding &c);
+// gzip_static: "<file>.gz" beside `file`, when the route serves them, the
+// client takes gzip, the type is compressible, no Range was asked, and
+// it is not older than the file; NULL otherwise.
+xps_file_t *static_variant(xps_session_t *s, const xps_file_t *file);
+// xps_gzip_read_cb over the body being compressed: s->listing's page or
+// s->body_file's bytes from body_at.
+size_t read_body(void *data, char *dst, size_t cap, int *error);
 
 // Queues a response made here (error page or redirect) into to_client,
 // logs the request's line, then ends the session. `why` (a few words) goes

@@ -24,6 +24,7 @@ struct accept_ctx {
     bool http11;                           // [stage 13] sessions keep connections, ...
     bool ip_filter;                        // [stage 14] routes' access lists are asked
     bool dir_listing;                      // [stage 15] dir_browsing lists folders
+    bool gzip;                             // [stage 16] gzip_* keys compress bodies
     xps_upstream_pool_t *pool;             // [stage 13] idle upstream connections; NULL in 12
     xps_ratelimit_t *limiter;              // [stage 18] routes' buckets; NULL before 18
     const xps_config_timeouts_t *timeouts; // [stage 18] the config's; NULL before 18
@@ -57,6 +58,8 @@ void start_session(accept_ctx *a, xps_connection_t *connection) {
         xps_session_set_ip_filter(s, true);
     if (s && a->dir_listing)
         xps_session_set_dir_listing(s, true);
+    if (s && a->gzip)
+        xps_session_set_gzip(s, true);
     if (s && a->limits) // [stage 18] (before the head: it sizes the parser)
         xps_session_set_limits(s, a->limits);
     if (s && a->limiter)
@@ -131,7 +134,7 @@ int xps_session_listen_all_with(xps_loop_t *loop, const xps_config_t *config,
         return error;
     for (size_t i = 0; i < set->ctx.size(); i++) {
         const xps_config_listener_t *l = xps_config_listener(config, i);
-        set->ctx[i] = accept_ctx{loop, config, l, http11, o.ip_filter, o.dir_listing, pool,
+        set->ctx[i] = accept_ctx{loop, config, l, http11, o.ip_filter, o.dir_listing, o.gzip, pool,
                                  set->limiter,
                                  o.timeouts ? xps_config_timeouts(config) : nullptr,
                                  o.limits ? xps_config_limits(config) : nullptr};

@@ -78,9 +78,9 @@ int main(int argc, char **argv) {
     if (!ok)
         std::fprintf(stderr, "stage-18: cannot start: %s\n",
                      xps_strerror(error != XPS_OK ? error : XPS_E_NOMEM));
-    // [stage 18] stage 15's sessions, guarded: rate limits, timeouts, limits
+    // [stage 18] stage 16's sessions, guarded: rate limits, timeouts, limits
     xps_session_options_t options = {.http11 = true, .ip_filter = true, .dir_listing = true,
-                                     .rate_limit = true, .timeouts = true, .limits = true,
+                                     .gzip = true, .rate_limit = true, .timeouts = true, .limits = true,
                                      .rate_limit_entries = max_buckets};
     ok = ok && xps_session_listen_all_with(loop, config, &options) == XPS_OK; // logs a failure
     if (ok)

@@ -16,8 +16,9 @@
  * check; course-map names our stage for a course stage, or says why none.
  *
  * And the instructor's tools: the JSON report (FORMAT=json) parsed and
- * summed, `make grade-all` over a folder of submissions, and `make
- * new-stage` scaffolding a stage that builds at once and fails clearly.
+ * summed, `make grade-all` over a folder of submissions, `make new-stage`
+ * scaffolding a stage that builds at once and fails clearly, `make
+ * skeleton` handing out stage 14, and docs/stages.md naming the checks.
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -328,6 +329,103 @@ static void new_stage_scaffold_builds_and_fails_clearly(void **state)
     free(out);
 }
 
+/* `make skeleton STAGE=14`: the hand-out, built with this build's objects
+ * (only the stubs compile), passes stage 13's checks, fails stage 14's
+ * saying which function is not written yet, and passes them once the real
+ * modules/ipfilter/xps_ipfilter.cpp is copied back over the stub. */
+static void skeleton_passes_earlier_stages_and_fails_its_own_until_written(void **state)
+{
+    (void)state;
+    xt_watchdog(300); /* three gradings and two small builds, slower under SAN=1 */
+    char build[PATH_MAX];
+    snprintf(build, sizeof build, "%s", sibling("x"));
+    *strrchr(build, '/') = '\0';
+    *strrchr(build, '/') = '\0';
+    bool san = strcmp(strrchr(build, '/'), "/san") == 0;
+    const char *rel = san ? "build/san" : "build";
+    char dir[PATH_MAX], cmd[16 * PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/skeleton-%d", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
+             (int)getpid());
+    snprintf(cmd, sizeof cmd,
+             "rm -rf '%s' && mkdir -p '%s' && cd '%s' && "
+             "'%s' '%s' 14 '%s/tree' >out.txt 2>&1 && test -d tree/stages/stage-14-ip-filter && "
+             "! ls -d tree/stages/stage-15-* >/dev/null 2>&1 && ! test -e tree/tests/stages/stage_15.c && "
+             "mkdir -p tree/%s && cp -a '%s/obj' '%s/lib' tree/%s/ && cd tree && "
+             "{ make -s SAN=%d grade STAGE=13 >../grade-13.txt 2>&1; "
+             "  make -s SAN=%d grade STAGE=14 >../grade-14-stub.txt 2>&1; "
+             "  cp '%s' modules/ipfilter/xps_ipfilter.cpp && "
+             "  make -s SAN=%d grade STAGE=14 >../grade-14-real.txt 2>&1; true; }",
+             dir, dir, dir, xt_repo_path("tests/grader/skeleton"), build, dir, rel, build,
+             build, rel, san, san, xt_repo_path("modules/ipfilter/xps_ipfilter.cpp"), san);
+    int rc = system(cmd);
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/out.txt", dir);
+    char *out = slurp(path);
+    snprintf(path, sizeof path, "%s/grade-13.txt", dir);
+    char *g13 = slurp(path);
+    snprintf(path, sizeof path, "%s/grade-14-stub.txt", dir);
+    char *stub = slurp(path);
+    snprintf(path, sizeof path, "%s/grade-14-real.txt", dir);
+    char *real = slurp(path);
+    int p13 = -1, t13 = -2, ps = -1, ts = -2, pr = -1, tr = -2;
+    const char *at;
+    if (g13 && (at = strstr(g13, "score: ")))
+        sscanf(at, "score: %d/%d", &p13, &t13);
+    if (stub && (at = strstr(stub, "score: ")))
+        sscanf(at, "score: %d/%d", &ps, &ts);
+    if (real && (at = strstr(real, "score: ")))
+        sscanf(at, "score: %d/%d", &pr, &tr);
+    xt_expect(rc == 0, "the skeleton made: stage 14 kept, stage 15 and its checks gone",
+              "exit %d: %s", rc, out ? xt_quote(out, strlen(out)) : "(no output)");
+    xt_expect(t13 > 0 && p13 == t13, "stage 13's checks all pass in the hand-out", "%s",
+              g13 ? xt_quote(g13, strlen(g13)) : "(no report)");
+    xt_expect(ts > 0 && ps < ts && strstr(stub, "  FAIL  ") &&
+                  strstr(stub, "xps_ipfilter_create is not written yet"),
+              "stage 14's fail, saying which function is not written yet", "%s",
+              stub ? xt_quote(stub, strlen(stub)) : "(no report)");
+    xt_expect(tr == ts && pr == tr, "the real xps_ipfilter.cpp copied back: stage 14's all pass",
+              "%s", real ? xt_quote(real, strlen(real)) : "(no report)");
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        xt_note("could not remove %s", dir);
+    xt_expect(true,
+              "skeleton STAGE=14: stage 13 passes, stage 14 fails naming the stub, and passes "
+              "with the real file back", "%d/%d, %d/%d, then %d/%d", p13, t13, ps, ts, pr, tr);
+    free(out), free(g13), free(stub), free(real);
+}
+
+/* docs/stages.md lists every stage's checks as the check binaries name
+ * them (tests/grader/stages_doc): a check added, renamed or dropped
+ * without `make stages-doc` fails here, naming the first difference. */
+static void stages_doc_lists_the_checks_as_they_are(void **state)
+{
+    (void)state;
+    char build[PATH_MAX], cmd[4 * PATH_MAX];
+    snprintf(build, sizeof build, "%s", sibling("x"));
+    *strrchr(build, '/') = '\0';
+    *strrchr(build, '/') = '\0';
+    char *doc = slurp(xt_repo_path("docs/stages.md"));
+    snprintf(cmd, sizeof cmd, "'%s' '%s'", xt_repo_path("tests/grader/stages_doc"), build);
+    FILE *p = popen(cmd, "r");
+    char section[65536];
+    size_t n = p ? fread(section, 1, sizeof section - 1, p) : 0;
+    section[n] = '\0';
+    int rc = p ? pclose(p) : -1;
+    const char *in_doc = doc ? strstr(doc, "<!-- checks: ") : NULL;
+    size_t same = 0;
+    while (in_doc && same < n && in_doc[same] == section[same])
+        same++;
+    size_t line_start = same;
+    while (line_start > 0 && section[line_start - 1] != '\n')
+        line_start--;
+    xt_expect(rc == 0 && n > 1000 && in_doc && same == n,
+              "docs/stages.md's checks section is what the check binaries list (else: make "
+              "stages-doc)",
+              "%s; first difference at: %s", rc == 0 ? "the section made" : "stages_doc failed",
+              xt_quote(section + line_start, strcspn(section + line_start, "\n")));
+    free(doc);
+}
+
 /* The value of the probe's "name: value" line, or "" (static buffer). */
 static const char *probe_line(const char *report, const char *name)
 {
@@ -507,6 +605,8 @@ int main(void)
         XT_CHECK(json_report_scores_every_check),
         XT_CHECK(grade_all_writes_one_row_per_submission),
         XT_CHECK(new_stage_scaffold_builds_and_fails_clearly),
+        XT_CHECK(skeleton_passes_earlier_stages_and_fails_its_own_until_written),
+        XT_CHECK(stages_doc_lists_the_checks_as_they_are),
         XT_CHECK(course_layout_starts_the_binary_as_the_tester_does),
         XT_CHECK(our_layout_keeps_the_checks_arguments),
         XT_CHECK(course_layout_our_stage_01_gets_full_marks),

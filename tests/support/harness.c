@@ -151,11 +151,13 @@ static int check_seconds(void)
 /* The watchdog: a check that has not finished in time fails. CMocka itself
  * longjmps out of its signal handlers the same way; SA_NODEFER keeps SIGALRM
  * deliverable for the next check after that longjmp. */
+static int watchdog_seconds; /* the running check's: check_seconds(), or xt_watchdog's */
+
 static void on_watchdog(int sig)
 {
     (void)sig;
     xt_fail("the check was still running after %d s (a hang: a reply that never came?)",
-            check_seconds());
+            watchdog_seconds);
 }
 
 /* Descriptors open when the check began; teardown closes any other, so a
@@ -198,7 +200,8 @@ int xt_setup(void **state)
     H.skipped = false;
     snprintf(H.expected, sizeof H.expected, "(no expectation recorded)");
     H.observed[0] = '\0';
-    alarm((unsigned)check_seconds());
+    watchdog_seconds = check_seconds();
+    alarm((unsigned)watchdog_seconds);
     return 0;
 }
 
@@ -357,6 +360,11 @@ static void announce_layout(void)
 
 int xt_run_checks_n(const char *title, const struct CMUnitTest *checks, size_t count)
 {
+    if (getenv("XT_LIST")) { /* the names only, one per line (docs/stages.md is made so) */
+        for (size_t i = 0; i < count; i++)
+            printf("%s\n", checks[i].name);
+        return 0;
+    }
     signal(SIGPIPE, SIG_IGN);
     setvbuf(stdout, NULL, _IOLBF, 0); /* keep our lines in order with CMocka's */
     struct sigaction sa = {0};
@@ -465,9 +473,11 @@ static const char *repo_root(void)
 
 const char *xt_repo_path(const char *relative)
 {
-    static char path[PATH_MAX + 64];
-    snprintf(path, sizeof path, "%s/%s", repo_root(), relative);
-    return path;
+    static char paths[4][PATH_MAX + 64];
+    static unsigned next;
+    char *out = paths[next++ % 4];
+    snprintf(out, sizeof paths[0], "%s/%s", repo_root(), relative);
+    return out;
 }
 
 /* ------------------------------------------------------------ processes */
@@ -649,6 +659,12 @@ void xt_skip(const char *why)
     H.skipped = true;
     snprintf(H.skip_why, sizeof H.skip_why, "%s", why);
     skip(); /* CMocka's: longjmps back to its runner, the check counted as skipped */
+}
+
+void xt_watchdog(int seconds)
+{
+    watchdog_seconds = seconds > 0 ? seconds : 1;
+    alarm((unsigned)watchdog_seconds);
 }
 
 void xt_skip_in_course_layout(const char *why)

@@ -52,6 +52,7 @@ int xt_teardown(void **state);
 
 /* Runs a group of checks and returns the number that failed (the process
  * exit status). `title` names the suite, e.g. "stage 01 (tcp-server)".
+ * With XT_LIST set it runs nothing and prints the checks' names instead.
  * Call as: return xt_run_checks("stage 01", checks, N); */
 struct CMUnitTest;
 int xt_run_checks_n(const char *title, const struct CMUnitTest *checks,
@@ -73,7 +74,8 @@ void xt_expect_at(const char *file, int line, bool ok, const char *expected,
                   const char *observed_fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* The absolute path of `relative`, a file of the repository these checks
- * were built from (e.g. "tests/grader/grade_all"). Static buffer. */
+ * were built from (e.g. "tests/grader/grade_all"). A static buffer, one of
+ * four used in turn (so one call can take up to four). */
 const char *xt_repo_path(const char *relative);
 
 /* Prints an aside in the report, e.g. the random seed: "  (text)". */
@@ -161,6 +163,10 @@ void xt_skip_in_course_layout(const char *why);
  * says what is missing and how to get it), never for a failure of the
  * binary under test. */
 void xt_skip(const char *why);
+
+/* Re-arms the running check's watchdog to `seconds` from now (instead of
+ * XT_CHECK_SECONDS): for a check that builds something before it looks. */
+void xt_watchdog(int seconds);
 
 /* One of our own helper binaries built beside the checks ("stage-01",
  * "test-upstream"): <build>/bin/<name>, found relative to this executable. */

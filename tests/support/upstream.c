@@ -198,6 +198,64 @@ static void reply(client *c, const char *status, const char *type, const char *b
     out_append(c, body, strlen(body));
 }
 
+/* CRC-32 of RFC 1952 (the gzip trailer's), bit by bit: short bodies only. */
+static uint32_t crc32_of(const unsigned char *p, size_t len)
+{
+    uint32_t crc = 0xffffffffu;
+    for (size_t i = 0; i < len; i++) {
+        crc ^= p[i];
+        for (int k = 0; k < 8; k++)
+            crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1u)));
+    }
+    return crc ^ 0xffffffffu;
+}
+
+/* The text of /encoded and /tagged: XT_UPSTREAM_TEXT_LINES lines. */
+static size_t text_body(char *buf, size_t cap)
+{
+    size_t n = 0;
+    for (int i = 1; i <= XT_UPSTREAM_TEXT_LINES && n < cap; i++)
+        n += (size_t)snprintf(buf + n, cap - n, XT_UPSTREAM_TEXT_LINE, i);
+    return n < cap ? n : cap;
+}
+
+/* /encoded: that text as one gzip member of one stored deflate block
+ * (RFC 1952 around RFC 1951 §3.2.4), with Content-Encoding: gzip; /tagged:
+ * the text as it is. Both with the strong ETag "upstream-text". */
+static void reply_text(client *c, bool encoded)
+{
+    static char text[XT_UPSTREAM_TEXT_LINES * 64];
+    size_t len = text_body(text, sizeof text);
+    unsigned char body[sizeof text + 64];
+    size_t n = 0;
+    if (encoded) {
+        static const unsigned char header[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3};
+        memcpy(body, header, sizeof header);
+        n = sizeof header;
+        body[n++] = 1; /* BFINAL, BTYPE 00: stored */
+        body[n++] = (unsigned char)(len & 0xff), body[n++] = (unsigned char)(len >> 8);
+        body[n++] = (unsigned char)(~len & 0xff), body[n++] = (unsigned char)((~len >> 8) & 0xff);
+        memcpy(body + n, text, len);
+        n += len;
+        uint32_t crc = crc32_of((const unsigned char *)text, len);
+        for (int k = 0; k < 4; k++)
+            body[n++] = (unsigned char)(crc >> (8 * k));
+        for (int k = 0; k < 4; k++)
+            body[n++] = (unsigned char)(len >> (8 * k));
+    } else {
+        memcpy(body, text, len);
+        n = len;
+    }
+    char head[320];
+    int h = snprintf(head, sizeof head,
+                     "HTTP/1.1 200 OK\r\nServer: test-upstream\r\nContent-Type: text/plain\r\n"
+                     "ETag: \"upstream-text\"\r\n%sContent-Length: %zu\r\nConnection: close\r\n\r\n",
+                     encoded ? "Content-Encoding: gzip\r\n" : "", n);
+    out_append(c, head, (size_t)h);
+    out_append(c, body, n);
+    c->answered = true;
+}
+
 /* Answers the request whose head is complete in c->in. */
 static void answer(client *c)
 {
@@ -232,6 +290,8 @@ static void answer(client *c)
         reply_slow(c, n);
     } else if (sscanf(path, "/big/%lu%c", &n, &tail) == 1 && n <= BIG_MAX_MIB) {
         reply_big(c, n);
+    } else if (strcmp(path, "/encoded") == 0 || strcmp(path, "/tagged") == 0) {
+        reply_text(c, path[1] == 'e');
     } else if (strcmp(path, "/abort") == 0) {
         char b[ABORT_SENT + 1];
         memset(b, 'a', ABORT_SENT);

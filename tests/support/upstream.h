@@ -26,6 +26,12 @@
  *                                      so a check verifies it without storing it;
  *                                      generated as the client takes it (at most
  *                                      about 1 MiB unsent at any time)
+ *                       GET /tagged    200 text/plain, ETag "upstream-text" (strong),
+ *                                      Content-Length; the body XT_UPSTREAM_TEXT_LINES
+ *                                      lines XT_UPSTREAM_TEXT_LINE (i = 1..)
+ *                       GET /encoded   the same text, as one gzip member, with
+ *                                      Content-Encoding: gzip (what a proxy must
+ *                                      pass on as it is, never compress again)
  *                       GET /abort     200 announcing 1000000 body bytes, sends
  *                                      1000 ('a'), then resets the connection (RST)
  *                       otherwise      404 text/plain
@@ -109,6 +115,10 @@ extern "C" {
 
 /* Body byte i (counting from 0) of GET /big/N. */
 #define XT_UPSTREAM_BIG_BYTE(i) ((unsigned char)(((uint64_t)(i) * 7 + (uint64_t)(i) / 4096) & 0xff))
+
+/* The lines of /tagged and /encoded (printf format, the line number). */
+#define XT_UPSTREAM_TEXT_LINES 200
+#define XT_UPSTREAM_TEXT_LINE "line %d of the text test-upstream sends for gzip checks\n"
 
 typedef enum { XT_UPSTREAM_HTTP, XT_UPSTREAM_ECHO, XT_UPSTREAM_STRICT } xt_upstream_mode_t;
 

@@ -207,6 +207,53 @@ static void access_lists_are_parsed_into_a_filter_per_route(void **state)
     xps_config_destroy(c);
 }
 
+/* [stage 16] The gzip_* keys in each route's match: the defaults (off,
+ * level 6, the built-in types, 256 bytes, no gzip_static), -1 as the
+ * default level, a list that replaces the built-in one ([] matches
+ * nothing), gzip_static only on file_serve; the course's gzip_level 8. */
+static void gzip_keys_are_read_into_the_route(void **state)
+{
+    (void)state;
+    xps_config_t *c = parse_ok(
+        "{\"servers\": [{\"listeners\": [{\"port\": 8080}], \"routes\": ["
+        " {\"req_path\": \"/\", \"type\": \"file_serve\", \"dir_path\": \"w\"},"
+        " {\"req_path\": \"/course\", \"type\": \"file_serve\", \"dir_path\": \"w\","
+        "  \"gzip_enable\": true, \"gzip_level\": 8},"
+        " {\"req_path\": \"/all\", \"type\": \"file_serve\", \"dir_path\": \"w\","
+        "  \"gzip_enable\": true, \"gzip_level\": -1, \"gzip_mime_types\": [\"text/css\", \"text/*\"],"
+        "  \"gzip_min_length\": 0, \"gzip_static\": true},"
+        " {\"req_path\": \"/none\", \"type\": \"file_serve\", \"dir_path\": \"w\","
+        "  \"gzip_enable\": true, \"gzip_mime_types\": []},"
+        " {\"req_path\": \"/api\", \"type\": \"reverse_proxy\", \"upstreams\": [\"a:1\"],"
+        "  \"gzip_enable\": true, \"gzip_min_length\": 1000}]}]}");
+    xps_gzip_settings_t g = lookup_ok(c, "0.0.0.0", 8080, NULL, "/x").gzip;
+    assert_false(g.enable);
+    assert_int_equal(g.level, XPS_GZIP_DEFAULT_LEVEL);
+    assert_null(g.mime_types);
+    assert_int_equal(g.min_length, XPS_GZIP_DEFAULT_MIN_LENGTH);
+    assert_false(g.gzip_static);
+    g = lookup_ok(c, "0.0.0.0", 8080, NULL, "/course/x").gzip;
+    assert_true(g.enable);
+    assert_int_equal(g.level, 8);
+    assert_true(xps_gzip_type_matches(&g, "application/json", 16)); /* the built-in list */
+    g = lookup_ok(c, "0.0.0.0", 8080, NULL, "/all/x").gzip;
+    assert_int_equal(g.level, XPS_GZIP_DEFAULT_LEVEL);
+    assert_int_equal(g.n_mime_types, 2);
+    assert_string_equal(g.mime_types[0], "text/css");
+    assert_true(xps_gzip_type_matches(&g, "text/plain; charset=utf-8", 25));
+    assert_false(xps_gzip_type_matches(&g, "application/json", 16)); /* replaced, not extended */
+    assert_int_equal(g.min_length, 0);
+    assert_true(g.gzip_static);
+    g = lookup_ok(c, "0.0.0.0", 8080, NULL, "/none/x").gzip;
+    assert_true(g.enable);
+    assert_false(xps_gzip_type_matches(&g, "text/html", 9));
+    g = lookup_ok(c, "0.0.0.0", 8080, NULL, "/api").gzip;
+    assert_true(g.enable);
+    assert_int_equal(g.min_length, 1000);
+    assert_false(g.gzip_static);
+    xps_config_destroy(c);
+}
+
 /* What an absent key means. */
 static void absent_keys_take_their_defaults(void **state)
 {
@@ -377,6 +424,9 @@ static void unknown_and_misplaced_keys_are_refused(void **state)
          "conf.json: servers[0].listeners[0].prot: unknown key (did you mean \"port\"?)"},
         {"repeated key", "{\"servers\": [{\"listeners\": [{\"port\": 1, \"port\": 2}]}]}",
          "conf.json: servers[0].listeners[0].port: appears twice in the same object"},
+        {"gzip_static on a proxy",
+         SERVER("{\"req_path\": \"/\", \"type\": \"reverse_proxy\", \"upstreams\": [\"a:1\"], \"gzip_static\": true}"),
+         "conf.json: servers[0].routes[0].gzip_static: not a key of reverse_proxy routes"},
         {"key of another route type",
          SERVER("{\"req_path\": \"/\", \"type\": \"file_serve\", \"dir_path\": \"www\", \"upstreams\": []}"),
          "conf.json: servers[0].routes[0].upstreams: not a key of file_serve routes"},
@@ -412,6 +462,12 @@ static void wrong_types_are_refused(void **state)
          "conf.json: servers[0].routes[0].dir_browsing: expected true or false, got a string (\"yes\")"},
         {"gzip_level out of range", SERVER("{\"req_path\": \"/\", \"type\": \"file_serve\", \"dir_path\": \"w\", \"gzip_level\": 10}"),
          "conf.json: servers[0].routes[0].gzip_level: 10 is out of range (-1-9)"},
+        {"gzip_min_length negative", SERVER("{\"req_path\": \"/\", \"type\": \"file_serve\", \"dir_path\": \"w\", \"gzip_min_length\": -1}"),
+         "conf.json: servers[0].routes[0].gzip_min_length: -1 is out of range (0-2^40)"},
+        {"gzip_static a number", SERVER("{\"req_path\": \"/\", \"type\": \"file_serve\", \"dir_path\": \"w\", \"gzip_static\": 1}"),
+         "conf.json: servers[0].routes[0].gzip_static: expected true or false, got a number (1)"},
+        {"gzip_mime_types entry without a slash", SERVER("{\"req_path\": \"/\", \"type\": \"file_serve\", \"dir_path\": \"w\", \"gzip_mime_types\": [\"text/html\", \"html\"]}"),
+         "conf.json: servers[0].routes[0].gzip_mime_types[1]: \"html\" is not a media type (type/subtype, e.g. \"text/html\" or \"text/*\")"},
         {"timeouts not an object", "{\"timeouts\": 5, \"servers\": []}",
          "conf.json: timeouts: expected an object, got a number (5)"},
         {"empty string", SERVER("{\"req_path\": \"\", \"type\": \"file_serve\", \"dir_path\": \"w\"}"),
@@ -867,6 +923,7 @@ int main(void)
         cmocka_unit_test(stage_18_keys_are_checked_with_their_location),
         cmocka_unit_test(stage_18_values_and_defaults),
         cmocka_unit_test(access_lists_are_parsed_into_a_filter_per_route),
+        cmocka_unit_test(gzip_keys_are_read_into_the_route),
         cmocka_unit_test(absent_keys_take_their_defaults),
         cmocka_unit_test(relative_paths_resolve_against_the_base),
         cmocka_unit_test(listeners_are_deduplicated_across_blocks),
