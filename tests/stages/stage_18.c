@@ -7,7 +7,7 @@
  *
  *   config.json  stage 15's config exactly, without "timeouts" or
  *                "limits": stage 18's DEFAULTS guard it, and every stage
- *                14 and stage 13 check runs again on it (below) — the
+ *                15, 14 and 13 check runs again on it (below) — the
  *                defaults must not cut any of them short;
  *   tight.json   timeouts of 1 s each, max_header_bytes 4096,
  *                max_body_bytes 1024, max_connections 3000:
@@ -41,6 +41,8 @@
  *    never sees the body end);
  *  - 1,000 slow connections at once: a normal client keeps being served
  *    (every request under 250 ms) and all 1,000 get 408 within a bound.
+ *  - then every stage 15, 14 and 13 check (dirlist_checks.h,
+ *    ipfilter_checks.h, http11_checks.h) on config.json.
  * All but the shared checks start the binary with a config of their own,
  * so they are skipped in the course's layout.
  */
@@ -65,6 +67,7 @@
 #include <unistd.h>
 
 #include "tests/support/checks.h"
+#include "tests/support/dirlist_checks.h"
 #include "tests/support/harness.h"
 #include "tests/support/http11_checks.h"
 #include "tests/support/http_client.h"
@@ -671,6 +674,7 @@ static void a_thousand_slow_connections_do_not_stop_a_normal_client(void **state
 
 /* ------------------------------------------------------------- shared */
 
+XT_STAGE15_CHECKS_ON(FIXTURE)
 XT_STAGE14_CHECKS_ON(FIXTURE)
 XT_STAGE13_CHECKS_ON(FIXTURE)
 
@@ -706,6 +710,7 @@ int main(void)
         XT_CHECK(a_head_over_max_header_bytes_gets_431),
         XT_CHECK(a_body_over_max_body_bytes_gets_413_and_never_goes_up_whole),
         XT_CHECK(a_thousand_slow_connections_do_not_stop_a_normal_client),
+        XT_STAGE15_CHECK_LIST,
         XT_STAGE14_CHECK_LIST,
         XT_STAGE13_CHECK_LIST,
     };
