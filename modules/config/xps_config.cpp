@@ -217,6 +217,7 @@ void fill_match(const route_rec &r, size_t server, size_t route, xps_config_rout
     out->fail_timeout_ms = r.fail_timeout_ms;
     out->health_check_path = r.health_check_path;
     out->health_check_interval_ms = r.health_check_interval_ms;
+    out->rate_limit = r.has_rate_limit ? &r.rate_limit : nullptr;
 }
 
 }  // namespace
@@ -296,6 +297,18 @@ int xps_config_workers(const xps_config_t *config) noexcept
 {
     assert(config != nullptr);
     return config->workers;
+}
+
+const xps_config_timeouts_t *xps_config_timeouts(const xps_config_t *config) noexcept
+{
+    assert(config != nullptr);
+    return &config->timeouts;
+}
+
+const xps_config_limits_t *xps_config_limits(const xps_config_t *config) noexcept
+{
+    assert(config != nullptr);
+    return &config->limits;
 }
 
 size_t xps_config_listener_count(const xps_config_t *config) noexcept

@@ -100,6 +100,44 @@ typedef enum xps_config_balance {
 #define XPS_CONFIG_HEALTH_INTERVAL_MS 2000
 /* [stage 17] The most upstreams a route may list (the balancer's bound). */
 #define XPS_CONFIG_MAX_UPSTREAMS 64
+/* [stage 18] A route's "rate_limit": a token bucket per client address
+ * (modules/ratelimit). rate_milli: requests per second in thousandths
+ * ("rate": 0.5 is 500); burst: the bucket's size. */
+typedef struct xps_config_rate_limit {
+    uint64_t rate_milli; /* 1 .. 1,000,000,000 ("rate" 0.001 .. 1,000,000) */
+    uint32_t burst;      /* 1 .. 1,000,000; default: "rate" rounded up, at least 1 */
+} xps_config_rate_limit_t;
+
+/* [stage 18] Top-level "timeouts", each in milliseconds, 1 .. 86,400,000
+ * (a day). Absent keys have the defaults below; stages before 18 read
+ * the file's values and do not act on them. */
+typedef struct xps_config_timeouts {
+    uint32_t header_read_ms;      /* a request head must be whole within this
+                                     (from the connection, or from the first
+                                     byte after a kept-alive one) → 408 */
+    uint32_t keepalive_ms;        /* a kept connection idle this long is closed */
+    uint32_t send_ms;             /* a client that takes no byte for this long is closed */
+    uint32_t upstream_connect_ms; /* connecting to an upstream → 504 past it */
+    uint32_t upstream_read_ms;    /* the upstream's silence, before its first
+                                     byte → 504, after it → both sides closed */
+} xps_config_timeouts_t;
+
+#define XPS_CONFIG_HEADER_READ_MS 10000u
+#define XPS_CONFIG_KEEPALIVE_MS 75000u
+#define XPS_CONFIG_SEND_MS 60000u
+#define XPS_CONFIG_UPSTREAM_CONNECT_MS 5000u
+#define XPS_CONFIG_UPSTREAM_READ_MS 60000u
+
+/* [stage 18] Top-level "limits". Absent keys have the defaults below. */
+typedef struct xps_config_limits {
+    uint32_t max_connections;  /* client connections open at once, 1 .. 1,000,000 */
+    uint32_t max_header_bytes; /* a request head, 1024 .. 1,048,576 → 431 past it */
+    uint64_t max_body_bytes;   /* a request body, 0 .. 2^40 → 413 past it */
+} xps_config_limits_t;
+
+#define XPS_CONFIG_MAX_CONNECTIONS 10000u
+#define XPS_CONFIG_MAX_HEADER_BYTES 16384u               /* the parser's default */
+#define XPS_CONFIG_MAX_BODY_BYTES ((uint64_t)1 << 20)     /* the parser's default */
 
 /* What xps_config_lookup found: the route and the fields of its type.
  * Fields of the other types are zero / NULL. All pointers are borrowed
@@ -153,6 +191,11 @@ typedef struct xps_config_route_match {
      * mime_types is borrowed from the config. Every stage reads them;
      * only sessions with xps_session_options_t.gzip act on them. */
     xps_gzip_settings_t gzip;
+
+    /* Any type [stage 18]: the route's rate_limit; NULL when it has none.
+     * Every stage reads it; only sessions with xps_session_options_t's
+     * rate_limit act on it. */
+    const xps_config_rate_limit_t *rate_limit;
 } xps_config_route_match_t;
 
 /* ---------------------------------------------------------- lifecycle */
@@ -206,6 +249,11 @@ const char *xps_config_server_name(const xps_config_t *config) XPS_NOEXCEPT;
 /* "workers": 1..1024, or XPS_CONFIG_WORKERS_AUTO for "auto"; 1 when
  * absent. */
 int xps_config_workers(const xps_config_t *config) XPS_NOEXCEPT;
+
+/* [stage 18] "timeouts" and "limits", every field set (the file's value
+ * or the default). Borrowed from the config. */
+const xps_config_timeouts_t *xps_config_timeouts(const xps_config_t *config) XPS_NOEXCEPT;
+const xps_config_limits_t *xps_config_limits(const xps_config_t *config) XPS_NOEXCEPT;
 
 /* Every distinct listener of every server block, in order of first
  * appearance: the sockets to open. A listener shared by several blocks

@@ -56,6 +56,8 @@ struct route_rec {
     uint64_t fail_timeout_ms = XPS_CONFIG_FAIL_TIMEOUT_MS;
     const char *health_check_path = nullptr;       // NULL: no active health check
     uint64_t health_check_interval_ms = 0;
+    bool has_rate_limit;                           // [stage 18] rate_limit is set
+    xps_config_rate_limit_t rate_limit;            // [stage 18] valid when has_rate_limit
 };
 
 // One server block.
@@ -78,6 +80,11 @@ struct xps_config_s {
     int workers = 1;                                 // 1..1024 or WORKERS_AUTO
     std::vector<config_detail::server_rec> servers;  // servers[], in order
     std::vector<xps_config_listener_t> listeners;    // distinct, first-seen order
+    xps_config_timeouts_t timeouts{XPS_CONFIG_HEADER_READ_MS, XPS_CONFIG_KEEPALIVE_MS,
+                                   XPS_CONFIG_SEND_MS, XPS_CONFIG_UPSTREAM_CONNECT_MS,
+                                   XPS_CONFIG_UPSTREAM_READ_MS}; // [stage 18] "timeouts"
+    xps_config_limits_t limits{XPS_CONFIG_MAX_CONNECTIONS, XPS_CONFIG_MAX_HEADER_BYTES,
+                               XPS_CONFIG_MAX_BODY_BYTES};     // [stage 18] "limits"
 };
 
 namespace config_detail {

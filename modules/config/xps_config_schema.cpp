@@ -14,7 +14,9 @@
 #include <cjson/cJSON.h>
 
 #include <cctype>
+#include <algorithm>
 #include <climits>
+#include <cmath>
 #include <cstring>
 #include <initializer_list>
 #include <iterator>
@@ -74,6 +76,21 @@ const key_rule route_keys[] = {
     {"cache", proxy_bit},                       // stage 20
     {"headers", any_type},                      // apps/xps
 };
+
+// [stage 18] The inner keys of "timeouts", "limits" and "rate_limit".
+const key_rule timeout_keys[] = {
+    {"header_read_ms", any_type}, {"keepalive_ms", any_type}, {"send_ms", any_type},
+    {"upstream_connect_ms", any_type}, {"upstream_read_ms", any_type},
+};
+const key_rule limit_keys[] = {
+    {"max_connections", any_type}, {"max_header_bytes", any_type}, {"max_body_bytes", any_type},
+};
+const key_rule rate_limit_keys[] = {{"rate", any_type}, {"burst", any_type}};
+
+constexpr long max_timeout_ms = 86400000;         // a day: longer is a typo, not a timeout
+constexpr long max_connections_cap = 1000000;
+constexpr long max_rate = 1000000;                 // requests per second
+constexpr long max_burst = 1000000;
 
 template <size_t N>
 bool check_keys(checker &c, const cJSON *obj, const std::string &path, const key_rule (&rules)[N])
@@ -397,13 +414,42 @@ bool parse_gzip(checker &c, route_rec &r, const cJSON *obj, const std::string &p
     return true;
 }
 
+// rate_limit [stage 18]: {"rate": requests per second (> 0, fractions to
+// the thousandth: 0.5 is one every two seconds), "burst": whole requests
+// (default: rate rounded up, at least 1)}. Kept in thousandths, so the
+// bucket arithmetic (modules/ratelimit) is whole numbers.
+bool parse_rate_limit(checker &c, route_rec &r, const cJSON *obj, const std::string &path)
+{
+    const cJSON *rl = optional(obj, "rate_limit");
+    if (rl == nullptr)
+        return true;
+    std::string at = member(path, "rate_limit");
+    if (!want_object(c, rl, at) || !check_keys(c, rl, at, rate_limit_keys))
+        return false;
+    const cJSON *rate = require(c, rl, at, "rate", " (requests per second, e.g. 10)");
+    if (rate == nullptr)
+        return false;
+    std::string rate_at = member(at, "rate");
+    if (!cJSON_IsNumber(rate))
+        return c.fail(rate_at, "expected a number, got %s", describe(rate).c_str());
+    double v = rate->valuedouble;
+    double milli = std::round(v * 1000);
+    if (!std::isfinite(v) || milli < 1 || v > max_rate)
+        return c.fail(rate_at, "%g is out of range (0.001-1000000 requests per second)", v);
+    r.rate_limit.rate_milli = static_cast<uint64_t>(milli);
+    long burst = std::max(1L, static_cast<long>(std::ceil(v)));
+    const cJSON *b = optional(rl, "burst");
+    if (b != nullptr && !want_int(c, b, member(at, "burst"), 1, max_burst, "1-1000000", &burst))
+        return false;
+    r.rate_limit.burst = static_cast<uint32_t>(burst);
+    r.has_rate_limit = true;
+    return true;
+}
+
 // Keys of later stages that any route type may carry, or that belong to
 // more than one type: checked for shape, not kept.
 bool check_later_route_keys(checker &c, const cJSON *obj, const std::string &path)
 {
-    const cJSON *rate = optional(obj, "rate_limit");  // [stage 18]
-    if (rate != nullptr && !want_object(c, rate, member(path, "rate_limit")))
-        return false;
     const cJSON *headers = optional(obj, "headers");  // apps/xps
     std::string at = member(path, "headers");
     if (headers != nullptr && !want_object(c, headers, at))
@@ -467,6 +513,7 @@ bool parse_route(checker &c, server_rec &server, const cJSON *obj, const std::st
               : r.type == XPS_CONFIG_REDIRECT      ? parse_redirect(c, r, obj, path)
                                                    : true;  // metrics has no keys of its own
     if (!ok || !parse_access(c, r, obj, path) || !parse_gzip(c, r, obj, path) ||
+        !parse_rate_limit(c, r, obj, path) ||
         !check_later_route_keys(c, obj, path))
         return false;
     server.routes.push_back(std::move(r));
@@ -547,6 +594,58 @@ bool parse_workers(checker &c, const cJSON *item)
     return true;
 }
 
+// [stage 18] "timeouts" and "limits": each key optional (its default
+// otherwise), whole numbers in their ranges, no other key.
+bool parse_timeouts(checker &c, const cJSON *obj)
+{
+    if (!want_object(c, obj, "timeouts") || !check_keys(c, obj, "timeouts", timeout_keys))
+        return false;
+    xps_config_timeouts_t &t = c.cfg.timeouts;
+    struct { const char *key; uint32_t *field; } fields[] = {
+        {"header_read_ms", &t.header_read_ms}, {"keepalive_ms", &t.keepalive_ms},
+        {"send_ms", &t.send_ms}, {"upstream_connect_ms", &t.upstream_connect_ms},
+        {"upstream_read_ms", &t.upstream_read_ms},
+    };
+    for (auto &f : fields) {
+        const cJSON *item = optional(obj, f.key);
+        long v = 0;
+        if (item == nullptr)
+            continue;
+        if (!want_int(c, item, member("timeouts", f.key), 1, max_timeout_ms,
+                      "1-86400000 milliseconds", &v))
+            return false;
+        *f.field = static_cast<uint32_t>(v);
+    }
+    return true;
+}
+
+bool parse_limits(checker &c, const cJSON *obj)
+{
+    if (!want_object(c, obj, "limits") || !check_keys(c, obj, "limits", limit_keys))
+        return false;
+    xps_config_limits_t &l = c.cfg.limits;
+    long v = 0;
+    const cJSON *item = optional(obj, "max_connections");
+    if (item != nullptr && !want_int(c, item, "limits.max_connections", 1, max_connections_cap,
+                                     "1-1000000", &v))
+        return false;
+    if (item != nullptr)
+        l.max_connections = static_cast<uint32_t>(v);
+    item = optional(obj, "max_header_bytes");
+    if (item != nullptr &&
+        !want_int(c, item, "limits.max_header_bytes", 1024, 1 << 20, "1024-1048576", &v))
+        return false;
+    if (item != nullptr)
+        l.max_header_bytes = static_cast<uint32_t>(v);
+    item = optional(obj, "max_body_bytes");
+    if (item != nullptr &&
+        !want_int(c, item, "limits.max_body_bytes", 0, 1L << 40, "0-1099511627776", &v))
+        return false;
+    if (item != nullptr)
+        l.max_body_bytes = static_cast<uint64_t>(v);
+    return true;
+}
+
 bool parse_top(checker &c, const cJSON *root)
 {
     if (!want_object(c, root, "") || !check_keys(c, root, "", top_keys))
@@ -558,7 +657,13 @@ bool parse_top(checker &c, const cJSON *root)
     const cJSON *workers = optional(root, "workers");
     if (workers != nullptr && !parse_workers(c, workers))
         return false;
-    for (const char *later : {"timeouts", "limits", "cache", "log"}) {  // stages 18, 20, apps/xps
+    const cJSON *timeouts = optional(root, "timeouts");  // [stage 18]
+    if (timeouts != nullptr && !parse_timeouts(c, timeouts))
+        return false;
+    const cJSON *limits = optional(root, "limits");  // [stage 18]
+    if (limits != nullptr && !parse_limits(c, limits))
+        return false;
+    for (const char *later : {"cache", "log"}) {  // stage 20, apps/xps
         const cJSON *item = optional(root, later);
         if (item != nullptr && !want_object(c, item, later))
             return false;

@@ -63,6 +63,8 @@ void on_upstream_gone(xps_pipe_t *pipe, void *data);
 void on_upstream_bytes(xps_pipe_t *pipe, void *data);
 void on_upstream_end(xps_pipe_t *pipe, void *data);
 void start_tunnel(xps_proxy_t *p);
+void arm_read_timeout(xps_proxy_t *p);
+void stop_read_timeout(xps_proxy_t *p);
 
 // Writes a copy of `len` bytes into `pipe` (we are its source).
 int write_copy(xps_pipe_t *pipe, const char *bytes, size_t len) {
@@ -101,6 +103,13 @@ void fail(xps_proxy_t *p, const char *why) {
     XPS_LOG(XPS_LOG_WARN, log_name, "%s \"%s\": %s after %llu bytes of response", p->req.client_ip,
             p->req.log_line, why, static_cast<unsigned long long>(p->relayed));
     cut(p);
+}
+
+// fail() with another status than 502 for "nothing relayed yet" [stage 18: 504].
+void fail_with(xps_proxy_t *p, int status, const char *why) {
+    if (p->relayed == 0)
+        return refuse(p, status, why);
+    fail(p, why);
 }
 
 // ------------------------------------------------------- the response
@@ -229,6 +238,7 @@ void response_complete(xps_proxy_t *p) {
     XPS_LOG(XPS_LOG_DEBUG, log_name, "%s \"%s\" -> proxied to %s%s, %llu bytes", p->req.client_ip,
             p->req.log_line, p->up->text, p->reused ? " (reused)" : "",
             static_cast<unsigned long long>(p->relayed));
+    stop_read_timeout(p); // [stage 18] nothing more is owed
     release_upstream(p);
     p->ev.done(p->data, p->keep && p->client_framed && to_client(p));
 }
@@ -502,6 +512,7 @@ void on_upstream_closed(xps_connection_t *, int reason, void *data) {
 void start_tunnel(xps_proxy_t *p) {
     const xps_http_head_t *h = xps_http_parser_head(p->req.parser);
     p->tunnel = true;
+    stop_read_timeout(p); // [stage 18] a tunnel may be quiet; it ends with a close
     size_t extra = p->req.len - h->head_length;
     if (extra > 0 && p->to_upstream &&
         write_copy(p->to_upstream, p->req.buf + h->head_length, extra) != XPS_OK)
@@ -581,6 +592,7 @@ void start_relay(xps_proxy_t *p, xps_connection_t *upstream) {
                                           : request_head(h, p->req.buf, &fwd, p->ask_keep);
     if (!head || xps_pipe_write(p->to_upstream, head) != XPS_OK)
         return fail(p, "out of memory");
+    arm_read_timeout(p); // [stage 18] hook point (b): from now the upstream owes an answer
     // The response's head is read before anything goes down: to know where
     // the response ends (not where the upstream closes: it may keep its
     // connection open), to see a 101, and [stage 13] to re-frame a close-
@@ -704,6 +716,49 @@ void connect_chosen(xps_proxy_t *p) {
     connect_fresh(p);
 }
 
+// [stage 18] The upstream's silence reached read_timeout_ms — unless the
+// clock moved (a byte came: re-armed for the rest) or the wait is not the
+// upstream's: the body is still coming from the client, response bytes
+// wait for a slow client to take them, or a tunnel is open.
+void on_read_timeout(xps_loop_timer_t *timer, void *data) {
+    auto *p = static_cast<xps_proxy_t *>(data);
+    uint64_t now = xps_loop_now_ms(p->req.loop);
+    uint64_t quiet = now - p->heard_ms;
+    bool client_side = !p->body_done || p->tunnel ||
+                       (p->from_upstream && xps_pipe_len(p->from_upstream) > 0) ||
+                       (to_client(p) && xps_pipe_room(to_client(p)) == 0);
+    if (client_side) {
+        p->heard_ms = now;
+        return xps_loop_timer_start(timer, p->req.read_timeout_ms);
+    }
+    if (quiet < p->req.read_timeout_ms)
+        return xps_loop_timer_start(timer, p->req.read_timeout_ms - quiet);
+    XPS_LOG(XPS_LOG_WARN, log_name, "%s \"%s\": upstream %s silent for %u ms%s",
+            p->req.client_ip, p->req.log_line, p->up->text, p->req.read_timeout_ms,
+            p->relayed == 0 ? "" : " in mid-response: cut");
+    if (p->relayed == 0)
+        return refuse(p, XPS_HTTP_STATUS_GATEWAY_TIMEOUT, "the upstream did not answer in time");
+    cut(p); // the owner closes the client; destroying us closes the upstream
+}
+
+// [stage 18] Hook point (b): the request is going up, so the upstream's
+// silence is timed from now.
+void arm_read_timeout(xps_proxy_t *p) {
+    if (p->req.read_timeout_ms == 0)
+        return;
+    if (!p->timer && !(p->timer = xps_loop_timer_create(p->req.loop, on_read_timeout, p))) {
+        XPS_LOG(XPS_LOG_ERROR, log_name, "%s: no memory for a timer: not timed", p->req.client_ip);
+        return;
+    }
+    p->heard_ms = xps_loop_now_ms(p->req.loop);
+    xps_loop_timer_start(p->timer, p->req.read_timeout_ms);
+}
+
+void stop_read_timeout(xps_proxy_t *p) {
+    if (p->timer && xps_loop_timer_active(p->timer))
+        xps_loop_timer_stop(p->timer);
+}
+
 void retry(xps_proxy_t *p) {
     XPS_LOG(XPS_LOG_DEBUG, log_name, "%s \"%s\": the reused connection to %s ended before an "
             "answer; again on a new one", p->req.client_ip, p->req.log_line,
@@ -722,8 +777,12 @@ void retry(xps_proxy_t *p) {
 void on_connected(xps_upstream_t *, xps_connection_t *upstream, int status, void *data) {
     auto *p = static_cast<xps_proxy_t *>(data);
     p->attempt = nullptr;
-    if (status != XPS_OK)
+    if (status != XPS_OK) {
+        // [stage 18] Out of its configured time: 504, unless [stage 17]
+        // another upstream takes the request (connect_failed).
+        p->connect_timed_out = status == XPS_E_TIMEOUT && p->req.connect_timeout_ms > 0;
         return connect_failed(p);
+    }
     if (p->req.balancer)
         xps_balancer_succeeded(p->req.balancer, p->index);
     start_relay(p, upstream);
@@ -751,6 +810,7 @@ void on_upstream_gone(xps_pipe_t *pipe, void *data) {
 void on_upstream_bytes(xps_pipe_t *pipe, void *data) {
     auto *p = static_cast<xps_proxy_t *>(data);
     p->upstream_spoke = true; // hook point (b) of xps_proxy.h: the first byte is here
+    p->heard_ms = xps_loop_now_ms(p->req.loop); // [stage 18] its silence starts again
     if (p->reframe == reframe_head && to_client(p) && !take_response_head(p, pipe))
         return; // the exchange has ended
     if (p->reframe == reframe_head)
@@ -827,8 +887,10 @@ void on_upstream_end(xps_pipe_t *pipe, void *data) {
 void connect_fresh(xps_proxy_t *p) {
     const xps_config_upstream_t *upstream = p->up;
     int error = XPS_OK;
-    p->attempt = xps_upstream_connect(p->req.loop, upstream->host, upstream->port,
-                                      XPS_PROXY_CONNECT_TIMEOUT_MS, on_connected, p, &error);
+    uint64_t bound = p->req.connect_timeout_ms ? p->req.connect_timeout_ms  // [stage 18]
+                                               : XPS_PROXY_CONNECT_TIMEOUT_MS;
+    p->attempt = xps_upstream_connect(p->req.loop, upstream->host, upstream->port, bound,
+                                      on_connected, p, &error);
     if (!p->attempt) {
         XPS_LOG(XPS_LOG_WARN, log_name, "%s \"%s\": upstream %s: %s", p->req.client_ip,
                 p->req.log_line, upstream->text, xps_strerror(error));
@@ -838,12 +900,17 @@ void connect_fresh(xps_proxy_t *p) {
 
 // The connect to p->up failed (refused, unreachable, timed out, or could
 // not start): nothing was sent, so [stage 17] any request may go to the
-// next upstream; without one, 502.
+// next upstream; without one, 502 — or [stage 18] 504 when the last one
+// ran out of the configured connect time.
 void connect_failed(xps_proxy_t *p) {
     if (next_upstream(p))
         return connect_chosen(p);
-    fail(p, p->req.balancer && p->req.n_upstreams > 1 ? "no upstream can be reached"
-                                                      : "the upstream cannot be reached");
+    bool several = p->req.balancer && p->req.n_upstreams > 1;
+    if (p->connect_timed_out)
+        return fail_with(p, XPS_HTTP_STATUS_GATEWAY_TIMEOUT,
+                         several ? "no upstream accepted in time"
+                                 : "the upstream did not accept in time");
+    fail(p, several ? "no upstream can be reached" : "the upstream cannot be reached");
 }
 
 void free_proxy(void *p) { delete static_cast<xps_proxy_t *>(p); }
@@ -901,6 +968,8 @@ void xps_proxy_destroy(xps_proxy_t *p) noexcept {
     }
     xps_http_parser_destroy(p->response_body);
     p->response_body = nullptr;
+    xps_loop_timer_destroy(p->timer); // [stage 18]
+    p->timer = nullptr;
     xps_core_defer_free(xps_loop_core(p->req.loop), free_proxy, p);
 }
 

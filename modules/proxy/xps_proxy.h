@@ -71,7 +71,12 @@
  *      and disarmed at those two points; a reused pooled connection skips
  *      the first. Every failed connect, a timeout included, ends in
  *      connect_failed(), which [stage 17] moves the request to the next
- *      upstream or refuses it.
+ *      upstream or refuses it. [stage 18] The bounds are: the connect's
+ *      (connect_timeout_ms) passed to xps_upstream_connect there, and one
+ *      loop timer per proxy for the upstream's silence (read_timeout_ms),
+ *      armed when the request has gone up (start_relay / the body's end)
+ *      and moved lazily at each upstream byte (a time stored; the timer,
+ *      when it fires early, re-arms for the rest).
  *
  * Lifecycle: xps_proxy_create (nothing happens yet) → xps_proxy_start
  * (connect, or take an idle connection from the pool; the rest runs from
@@ -109,8 +114,9 @@ extern "C" {
 
 typedef struct xps_proxy_s xps_proxy_t;
 
-/* How long connecting to an upstream may take before the client gets 502.
- * (Stage 18 makes it configurable and answers 504 for it.) */
+/* How long connecting to an upstream may take before the client gets 502
+ * (stages 12-17; stage 18 sets xps_proxy_request_t.connect_timeout_ms and
+ * answers 504 for it). */
 #define XPS_PROXY_CONNECT_TIMEOUT_MS 5000
 
 /* What the proxy tells its owner. Each exchange ends with exactly one of
@@ -179,6 +185,22 @@ typedef struct xps_proxy_request {
      * owner's), else it detaches it and sets *from_client to NULL. */
     xps_pipe_t **from_client;    /* the request body comes from it */
     xps_pipe_t **to_client;      /* the response goes into it */
+    /* [stage 18] Upstream timeouts, armed at hook point (b).
+     * connect_timeout_ms: the bound on a new connection's connect; a
+     * connect that times out → refuse 504 (RFC 9110 §15.6.5: the upstream
+     * did not answer in time). 0: XPS_PROXY_CONNECT_TIMEOUT_MS, and 502 for
+     * it as in stages 12-17.
+     * read_timeout_ms: once the request has all gone up, the upstream may
+     * be silent this long at most: before its first byte → refuse 504;
+     * after it → cut (the client sees the response end early; the
+     * upstream connection is closed, never pooled). Silence only counts
+     * while the proxy is waiting for the upstream: not while response
+     * bytes wait for a slow client (the client's send timeout is for
+     * that), and not in a tunnel after a 101 (a WebSocket may be quiet for
+     * long; it ends when either side closes). The clock restarts at every
+     * byte the upstream sends. 0: no bound. */
+    uint32_t connect_timeout_ms;
+    uint32_t read_timeout_ms;
 } xps_proxy_request_t;
 
 /* What xps_proxy_forward_head adds to a forwarded request. */

@@ -63,6 +63,11 @@ struct xps_proxy_s {
     // [stage 16] hook (a)'s body filter
     xps_gzip_t *gzip;                      // owned: the body's gzip stream while the owner's
                                            // events.coding said compress; NULL otherwise
+    // [stage 18] the upstream's read timeout
+    xps_loop_timer_t *timer;               // owned, or NULL (no read_timeout_ms)
+    uint64_t heard_ms;                     // when the upstream last sent a byte, or the
+                                           // request went up
+    bool connect_timed_out;                // the last connect ran out of connect_timeout_ms
 };
 
 // How the response is relayed to the client.

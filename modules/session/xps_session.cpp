@@ -407,16 +407,18 @@ void refuse(xps_session_t *s, int rc) {
     int status = rc == XPS_E_INVAL ? xps_http_parser_status(s->parser)
                  : rc == XPS_E_EOF ? XPS_HTTP_STATUS_BAD_REQUEST
                  : rc == XPS_E_AGAIN ? XPS_HTTP_STATUS_REQUEST_HEADER_FIELDS_TOO_LARGE
+                 : rc == XPS_E_TIMEOUT ? XPS_HTTP_STATUS_REQUEST_TIMEOUT
                                      : XPS_HTTP_STATUS_INTERNAL_SERVER_ERROR;
     const char *why = rc == XPS_E_INVAL   ? xps_http_parser_reason(s->parser)
                       : rc == XPS_E_EOF   ? "the request ended before its blank line"
                       : rc == XPS_E_AGAIN ? "request head over the limit"
+                      : rc == XPS_E_TIMEOUT ? "the request head did not come in time"
                                           : "out of memory";
     // For the log: what was sent, up to its first line end, 60 bytes at most.
     size_t n = 0;
     while (n < s->head_len && n < 60 && s->head[n] != '\r' && s->head[n] != '\n')
         n++;
-    s->request_line.assign(s->head.get(), n);
+    s->request_line.assign(n > 0 ? s->head.get() : "", n); // (no head at all: a 408)
     for (char &c : s->request_line) // printable only: the log is read in a terminal
         c = c >= 0x20 && c < 0x7f ? c : '.';
     s->keep = false; // after a refused head we cannot tell where the next begins
@@ -449,6 +451,7 @@ void skip_linger_if_done(xps_session_t *s, const xps_http_head_t *h) {
 
 // The head is complete: route it and act.
 void on_head(xps_session_t *s) {
+    arm_timer(s, timer_none); // [stage 18] the head is here in time
     const xps_http_head_t *h = xps_http_parser_head(s->parser);
     s->method = h->method;
     s->version = h->version;
@@ -468,7 +471,8 @@ void on_head(xps_session_t *s) {
     }
     xps_session_action_t action;
     const xps_session_origin_t origin{s->listener->host, s->listener->port,
-                                      s->ip_filter ? &s->client_addr : nullptr, s->dir_listing};
+                                      s->ip_filter ? &s->client_addr : nullptr, s->dir_listing,
+                                      s->limiter, &s->client_addr, xps_loop_now_ms(s->loop)};
     xps_session_route(xps_loop_core(s->loop), s->config, &origin, req, &action);
     xps_http_request_destroy(req); // the head buffer still holds what the proxy needs
     // [stage 16] the route's coding, for whichever response this becomes
@@ -486,6 +490,10 @@ void on_head(xps_session_t *s) {
         // it is never read as the next request (nor relayed before a 101).
         s->keep = s->keep && !h->upgrade;
         proxy_start(s, &action.match);
+    } else if (action.retry_after > 0) { // [stage 18] 429: when to come back (RFC 6585 §4)
+        char seconds[16];
+        std::snprintf(seconds, sizeof seconds, "%u", action.retry_after);
+        reply_with(s, action.status, action.reason, "Retry-After", seconds);
     } else {
         reply(s, action.status, action.reason, action.location, action.allow);
     }
@@ -551,6 +559,8 @@ void wait_for_request(xps_session_t *s) {
         return finish(s);
     }
     release_head(s);
+    if (s->served > 0) // [stage 18] (the first request's head is timed from the start)
+        arm_timer(s, timer_keepalive);
 }
 
 // Parses what the head buffer holds. With keep-alive the buffer may hold
@@ -595,6 +605,8 @@ void on_client_bytes(xps_pipe_t *pipe, void *data) {
         xps_pipe_set_sink_ready(pipe, false);
         return;
     }
+    if (s->timer_kind == timer_keepalive) // [stage 18] a new request begins: its head is timed
+        arm_timer(s, timer_header);
     if (s->head_len == s->head_size && s->head_size < s->head_cap && !grow_head(s)) {
         XPS_LOG(XPS_LOG_ERROR, log_name, "%s: no memory for a request head", s->client_ip);
         return finish(s);
@@ -662,6 +674,30 @@ void on_client_gone(xps_pipe_t *pipe, void *data) {
 
 void on_client_closed(xps_connection_t *, int, void *data) {
     static_cast<xps_session_t *>(data)->client = nullptr;
+}
+
+// [stage 18] The session's timer fired. The head timer answers 408 only
+// while a head is really awaited: a session that is still queueing a
+// listing or waiting for the client to take its responses is waiting on
+// the client's reading (the connection's send timeout bounds that), so the
+// head is given another period.
+void on_timer(xps_loop_timer_t *, void *data) {
+    auto *s = static_cast<xps_session_t *>(data);
+    int kind = s->timer_kind;
+    s->timer_kind = timer_none;
+    if (s->phase == session_phase::head && kind == timer_header) {
+        if (s->paused || body_pending(s))
+            return arm_timer(s, timer_header);
+        XPS_LOG(XPS_LOG_DEBUG, log_name, "%s: no complete request head in %u ms", s->client_ip,
+                s->timeouts->header_read_ms);
+        return refuse(s, XPS_E_TIMEOUT);
+    }
+    if (s->phase == session_phase::head && kind == timer_keepalive && s->head_len == 0) {
+        XPS_LOG(XPS_LOG_DEBUG, log_name, "%s: idle for %u ms after %llu requests: closing",
+                s->client_ip, s->timeouts->keepalive_ms,
+                static_cast<unsigned long long>(s->served));
+        return finish(s);
+    }
 }
 
 // The task of next_request: reads heads again. [stage 13]
@@ -791,6 +827,24 @@ void reply_headers(xps_session_t *s, int status, const char *why, const char *lo
 
 void finish(xps_session_t *s) { xps_session_destroy(s); }
 
+void arm_timer(xps_session_t *s, session_timer kind) {
+    if (!s->timeouts || s->phase == session_phase::done)
+        return;
+    s->timer_kind = kind;
+    if (kind == timer_none) {
+        if (s->timer && xps_loop_timer_active(s->timer))
+            xps_loop_timer_stop(s->timer);
+        return;
+    }
+    if (!s->timer && !(s->timer = xps_loop_timer_create(s->loop, on_timer, s))) {
+        XPS_LOG(XPS_LOG_ERROR, log_name, "%s: no memory for a timer: not timed", s->client_ip);
+        s->timer_kind = timer_none;
+        return;
+    }
+    uint32_t ms = kind == timer_header ? s->timeouts->header_read_ms : s->timeouts->keepalive_ms;
+    xps_loop_timer_start(s->timer, ms);
+}
+
 void proxy_start(xps_session_t *s, const xps_config_route_match_t *route) {
     static const xps_proxy_events_t events{on_proxy_refuse, on_proxy_cut, on_proxy_done,
                                            on_proxy_coding};
@@ -815,6 +869,8 @@ void proxy_start(xps_session_t *s, const xps_config_route_match_t *route) {
     request.via_name = xps_config_server_name(s->config);
     request.log_line = s->request_line.c_str();
     request.from_client = &s->from_client, request.to_client = &s->to_client;
+    request.connect_timeout_ms = s->timeouts ? s->timeouts->upstream_connect_ms : 0u; // [stage 18]
+    request.read_timeout_ms = s->timeouts ? s->timeouts->upstream_read_ms : 0u;
     if (!(s->proxy = xps_proxy_create(&request, &events, s, &error)))
         return reply(s, XPS_HTTP_STATUS_INTERNAL_SERVER_ERROR, "out of memory", nullptr,
                      nullptr);
@@ -836,6 +892,9 @@ void end_request(xps_session_t *s) {
     s->method = 0, s->version = 0, s->keep = false;
     s->request_line.clear();
     s->next = true;
+    // [stage 18] Bytes of the next request are here: its head is timed
+    // now. (None: wait_for_request times the idle connection.)
+    arm_timer(s, s->head_len > 0 ? timer_header : timer_none);
 }
 
 
@@ -908,6 +967,42 @@ void xps_session_set_gzip(xps_session_t *s, bool on) noexcept {
     s->gzip = on;
 }
 
+void xps_session_set_rate_limiter(xps_session_t *s, xps_ratelimit_t *limiter) noexcept {
+    assert(s);
+    s->limiter = limiter;
+    if (limiter && !s->ip_filter) // the bucket's key (set_ip_filter reads it too)
+        xps_ipfilter_addr_parse(s->client_ip, &s->client_addr);
+}
+
+void xps_session_set_timeouts(xps_session_t *s, const xps_config_timeouts_t *t) noexcept {
+    assert(s);
+    if (!t)
+        arm_timer(s, timer_none);
+    s->timeouts = t;
+    // A session starts with a connection that is about to send a head
+    // (just accepted, or parked and now speaking): its head is timed now.
+    if (t && s->phase == session_phase::head && s->served == 0)
+        arm_timer(s, timer_header);
+}
+
+void xps_session_set_limits(xps_session_t *s, const xps_config_limits_t *l) noexcept {
+    assert(s);
+    if (!l || s->head_len > 0)
+        return; // the parser is in use: too late
+    xps_http_limits_t limits = xps_http_default_limits();
+    limits.max_head = l->max_header_bytes;
+    limits.max_body = l->max_body_bytes;
+    xps_http_parser_t *p = xps_http_parser_create(&limits);
+    if (!p) {
+        XPS_LOG(XPS_LOG_ERROR, log_name, "%s: no memory for the limits: defaults kept",
+                s->client_ip);
+        return;
+    }
+    xps_http_parser_destroy(s->parser);
+    s->parser = p;
+    s->head_cap = limits.max_head + 1;
+}
+
 void xps_session_set_upstream_pool(xps_session_t *s, xps_upstream_pool_t *pool) noexcept {
     assert(s);
     s->pool = pool;
@@ -940,6 +1035,8 @@ void xps_session_destroy(xps_session_t *s) noexcept {
         xps_connection_on_close(s->client, nullptr, nullptr);
     xps_task_destroy(s->resume);
     s->resume = nullptr;
+    xps_loop_timer_destroy(s->timer); // [stage 18]
+    s->timer = nullptr;
     drop_body(s);
     drop_proxy(s); // the upstream connection, if any, closes: its response is unfinished
     s->from_client = s->to_client = nullptr;

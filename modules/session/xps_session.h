@@ -54,6 +54,9 @@
  *    route is touched — no file opened or looked at, no upstream chosen
  *    or contacted; refused → 403, whatever the route's type. The
  *    connection is kept after it like after any reply made here.
+ *  - rate [stage 18], switched on with xps_session_set_rate_limiter: the
+ *    route's rate_limit, right after the access check and as early
+ *    (modules/ratelimit): an empty bucket → 429 with Retry-After.
  *  - file_serve: GET and HEAD; OPTIONS → 200 with Allow (also "OPTIONS *",
  *    the server as a whole); other methods 405 with Allow (501 for one no
  *    RFC defines); a folder named without its final '/' → 301 to the same
@@ -87,9 +90,9 @@
  *    §6.3, §7.1). [stage 13] An Upgrade request (not h2c) is forwarded
  *    with its Upgrade; the client's following bytes are held until the
  *    upstream answers: 101 → a raw tunnel both ways; anything else → a
- *    normal response, and the held bytes are never relayed. There is no
- *    timeout for an upstream that accepts and then stays silent until
- *    stage 18.
+ *    normal response, and the held bytes are never relayed. Before stage
+ *    18 there is no timeout for an upstream that accepts and then stays
+ *    silent; from stage 18, see xps_session_set_timeouts (504).
  *
  * Lifecycle: create (takes the accepted connection) → runs by itself from
  * the loop → destroys itself when the response is queued or either side is
@@ -119,6 +122,7 @@
 #include "modules/gzip/xps_gzip.h"
 #include "modules/ipfilter/xps_ipfilter.h"
 #include "modules/loop/xps_loop.h"
+#include "modules/ratelimit/xps_ratelimit.h"
 #include "modules/proxy/xps_proxy.h"
 #include "modules/tcp/xps_tcp.h"
 #include "modules/upstream/xps_upstream_pool.h"
@@ -149,6 +153,7 @@ typedef struct xps_session_action {
     xps_file_t *file;      /* FILE: the open file; owned */
     xps_dirlist_t *listing; /* LISTING: the folder's snapshot; owned */
     const xps_config_upstream_t *upstream; /* PROXY: borrowed from the config */
+    uint32_t retry_after;  /* REPLY 429 [stage 18]: Retry-After, whole seconds */
     xps_config_route_match_t match;        /* the route (type 0: none matched) */
 } xps_session_action_t;
 
@@ -161,6 +166,11 @@ typedef struct xps_session_origin {
                                           access check (stages 12 and 13) */
     bool dir_listing;          /* [stage 15] a route's dir_browsing may list a
                                   folder; false: 404 as in stages 12-14 */
+    xps_ratelimit_t *limiter;  /* [stage 18] the buckets a route's rate_limit
+                                  takes from; NULL: no rate limit (12-17) */
+    const xps_ipfilter_addr_t *peer; /* [stage 18] the client's address, the
+                                  bucket's key (with the route) */
+    uint64_t now_ms;           /* [stage 18] the loop's clock, for the buckets */
 } xps_session_origin_t;
 
 /* What xps_session_listen_all_with switches on in every session it
@@ -173,6 +183,16 @@ typedef struct xps_session_options {
     bool gzip;        /* [stage 16] xps_session_set_gzip (needs http11) */
     bool balance;   /* [stage 17] xps_session_set_balancers: one balancer
                        set per loop, every upstream of a route used */
+    bool rate_limit;  /* [stage 18] routes' rate_limit, one table of buckets
+                         for all listeners (xps_session_set_rate_limiter) */
+    bool timeouts;    /* [stage 18] the config's "timeouts": the session's
+                         (xps_session_set_timeouts), and the connections'
+                         send and keep-alive timeouts (modules/tcp) */
+    bool limits;      /* [stage 18] the config's "limits": max_connections
+                         (modules/tcp's cap), head and body sizes
+                         (xps_session_set_limits) */
+    size_t rate_limit_entries; /* [stage 18] the buckets' cap (0: the default,
+                         XPS_RATELIMIT_MAX_ENTRIES) */
 } xps_session_options_t;
 
 /* ---------------------------------------------------------- lifecycle */
@@ -278,6 +298,49 @@ void xps_session_set_gzip(xps_session_t *session, bool on) XPS_NOEXCEPT;
  * 12-16. Call it right after create. */
 void xps_session_set_balancers(xps_session_t *session,
                                xps_balancer_set_t *set) XPS_NOEXCEPT;
+
+/* [stage 18] Applies the routes' rate_limit: right after routing and the
+ * access check, before anything of the route is touched, a request to a
+ * route with a rate_limit takes a token from the bucket of (client
+ * address, route) in `limiter` (borrowed: it must outlive the session);
+ * an empty bucket → 429 with Retry-After (modules/ratelimit). The
+ * connection is kept after a 429 like after any reply made here. NULL:
+ * no limit (stages 12-17). Call it right after create. */
+void xps_session_set_rate_limiter(xps_session_t *session,
+                                  xps_ratelimit_t *limiter) XPS_NOEXCEPT;
+
+/* [stage 18] Arms the session's timers from `timeouts` (borrowed from
+ * the config), on the loop's timer heap — one timer per session, moved at
+ * phase changes, never a scan of sessions:
+ *  - header_read_ms: from the session's start (a new connection, or a
+ *    parked one that spoke), or from the first byte of a request after a
+ *    kept-alive response, to the end of the request head; past it → 408
+ *    and the connection closes (a slowloris);
+ *  - keepalive_ms: between a response and the next request's first byte,
+ *    while the session holds the connection (a parked one is timed by the
+ *    connection itself: xps_tcp_options_t.park_timeout_ms) → closed
+ *    quietly, after what is queued has been sent;
+ *  - upstream_connect_ms: connecting to an upstream → 504;
+ *  - upstream_read_ms: the upstream's silence while a response is owed:
+ *    before its first byte → 504; after it → both connections closed
+ *    (the client sees the response end early).
+ * NULL: none of these (stages 12-17: only the fixed connect timeout,
+ * XPS_SESSION_CONNECT_TIMEOUT_MS, answered 502). Call it right after
+ * create. */
+void xps_session_set_timeouts(xps_session_t *session,
+                              const xps_config_timeouts_t *timeouts) XPS_NOEXCEPT;
+
+/* [stage 18] The request size limits of `limits` (borrowed): a head over
+ * max_header_bytes → 431; a body over max_body_bytes → 413 — a declared
+ * Content-Length at once, from the head, before a byte of the body is
+ * read or anything is forwarded; a chunked body as soon as its chunks
+ * add up past it (what went up before is cut off with the upstream
+ * connection, and no byte of the client's framing ever goes up: the no-
+ * smuggling rule holds). The body is not read further; the connection
+ * closes after the answer. NULL: the parser's defaults (16 KiB head, 1 MiB
+ * body). Call it right after create. */
+void xps_session_set_limits(xps_session_t *session,
+                            const xps_config_limits_t *limits) XPS_NOEXCEPT;
 
 /* [stage 12] What a config-driven server does to accept clients: one
  * listener per distinct host:port of `config` (xps_config_listener), and a

@@ -95,6 +95,20 @@ struct xps_session_s {
                                            // the loop's route balancers; NULL: upstreams[0]
     xps_task_t *resume;                    // owned, or NULL: parses the next request once
                                            // the released upstream connection is idle
+
+    // [stage 18] rate limit and timers
+    xps_ratelimit_t *limiter;              // borrowed (xps_session_set_rate_limiter); NULL: none
+    const xps_config_timeouts_t *timeouts; // borrowed (xps_session_set_timeouts); NULL: none
+    xps_loop_timer_t *timer;               // owned: the one timer of the phase (timer_kind)
+    int timer_kind;                        // a session_timer: what the timer is timing
+                                           // (the upstream's timers are the proxy's)
+};
+
+// What the session's one timer is timing. [stage 18]
+enum session_timer {
+    timer_none = 0,
+    timer_header,    // the request head must be complete: 408 at the bound
+    timer_keepalive, // idle between requests: closed quietly at the bound
 };
 
 namespace session_detail {
@@ -145,6 +159,10 @@ void finish(xps_session_t *s);
 // for the next request on the same connection (keep-alive, pipelining);
 // otherwise finish(). [stage 13]
 void end_request(xps_session_t *s);
+
+// [stage 18] Arms the session's timer to time `kind` (timer_none: stops
+// it). Nothing without xps_session_set_timeouts.
+void arm_timer(xps_session_t *s, session_timer kind);
 
 // reverse_proxy: hands the request to a new xps_proxy_t for the route's
 // upstreams ([stage 17] and its balancer); its events (refuse, cut, done)

@@ -10,6 +10,7 @@
 #include "core/xps_core.h"
 #include "core/xps_logger.h"
 #include "modules/session/xps_session.h"
+#include "modules/ratelimit/xps_ratelimit.h"
 #include "modules/tcp/xps_tcp.h"
 #include "modules/upstream/xps_upstream_pool.h"
 
@@ -26,6 +27,9 @@ struct accept_ctx {
     bool gzip;                             // [stage 16] gzip_* keys compress bodies
     xps_upstream_pool_t *pool;             // [stage 13] idle upstream connections; NULL in 12
     xps_balancer_set_t *balancers;         // [stage 17] the routes' balancers; NULL before 17
+    xps_ratelimit_t *limiter;              // [stage 18] routes' buckets; NULL before 18
+    const xps_config_timeouts_t *timeouts; // [stage 18] the config's; NULL before 18
+    const xps_config_limits_t *limits;     // [stage 18] the config's; NULL before 18
 };
 
 // The contexts of all listeners, a member of the core: it joins before the
@@ -33,6 +37,9 @@ struct accept_ctx {
 struct listen_set {
     std::vector<accept_ctx> ctx;           // sized once: listeners keep pointers into it
     xps_core_member_t *member;
+    xps_tcp_cap_t cap;                     // [stage 18] max_connections, for every listener:
+                                           // the connections leave the core before the set
+    xps_ratelimit_t *limiter;              // [stage 18] owned; NULL without rate_limit
 };
 
 void on_wake(xps_connection_t *connection, void *data);
@@ -56,6 +63,12 @@ void start_session(accept_ctx *a, xps_connection_t *connection) {
         xps_session_set_gzip(s, true);
     if (s && a->balancers)
         xps_session_set_balancers(s, a->balancers);
+    if (s && a->limits) // [stage 18] (before the head: it sizes the parser)
+        xps_session_set_limits(s, a->limits);
+    if (s && a->limiter)
+        xps_session_set_rate_limiter(s, a->limiter);
+    if (s && a->timeouts)
+        xps_session_set_timeouts(s, a->timeouts);
 }
 
 void on_accept(xps_listener_t *, xps_connection_t *connection, void *data) {
@@ -70,13 +83,15 @@ void on_wake(xps_connection_t *connection, void *data) {
 void destroy_set(void *p) {
     auto *set = static_cast<listen_set *>(p);
     xps_core_remove_member(set->member);
+    xps_ratelimit_destroy(set->limiter);
     delete set;
 }
 
 } // namespace
 
 int xps_session_listen_all(xps_loop_t *loop, const xps_config_t *config, bool http11) noexcept {
-    const xps_session_options_t options{http11, false, false, false};
+    xps_session_options_t options{};
+    options.http11 = http11;
     return xps_session_listen_all_with(loop, config, &options);
 }
 
@@ -111,11 +126,27 @@ int xps_session_listen_all_with(xps_loop_t *loop, const xps_config_t *config,
     xps_balancer_set_t *balancers = nullptr;
     if (o.balance && !(balancers = xps_balancer_set_create(loop, &error)))
         return error;
+    // [stage 18] The connections' side of the timeouts and limits: a send
+    // timeout, the keep-alive timeout of a parked connection, and the cap
+    // (modules/tcp). One table of buckets for every listener.
+    xps_tcp_options_t tcp = xps_tcp_default_options();
+    if (o.timeouts) {
+        tcp.send_timeout_ms = xps_config_timeouts(config)->send_ms;
+        tcp.park_timeout_ms = xps_config_timeouts(config)->keepalive_ms;
+    }
+    if (o.limits) {
+        set->cap.max = xps_config_limits(config)->max_connections;
+        tcp.cap = &set->cap;
+    }
+    if (o.rate_limit && !(set->limiter = xps_ratelimit_create(o.rate_limit_entries, &error)))
+        return error;
     for (size_t i = 0; i < set->ctx.size(); i++) {
         const xps_config_listener_t *l = xps_config_listener(config, i);
         set->ctx[i] = accept_ctx{loop, config, l, http11, o.ip_filter, o.dir_listing, o.gzip, pool,
-                                 balancers};
-        if (!xps_listener_create(loop, l->host, l->port, nullptr, on_accept, &set->ctx[i], &error)) {
+                                 balancers, set->limiter,
+                                 o.timeouts ? xps_config_timeouts(config) : nullptr,
+                                 o.limits ? xps_config_limits(config) : nullptr};
+        if (!xps_listener_create(loop, l->host, l->port, &tcp, on_accept, &set->ctx[i], &error)) {
             XPS_LOG(XPS_LOG_ERROR, "session", "cannot listen on %s:%u: %s", l->host, l->port,
                     xps_strerror(error));
             return error; // what was opened is the core's: destroying it closes everything

@@ -7,6 +7,8 @@
 //     ├─ none ──────────── REPLY 404
 //     ├─ client refused ── REPLY 403 [stage 14]: the route's ip filter,
 //     │                    before anything below opens or contacts a thing
+//     ├─ bucket empty ──── REPLY 429 + Retry-After [stage 18]: the route's
+//     │                    rate_limit, also before anything below
 //     ├─ redirect ──────── REPLY <http_status_code>, Location: <redirect_url>
 //     ├─ reverse_proxy ─── PROXY upstreams[0]   (CONNECT: REPLY 501)
 //     ├─ metrics ───────── REPLY 501 (served by apps/xps)
@@ -180,6 +182,20 @@ int serve_file(xps_core_t *core, const xps_config_route_match_t &m,
     return rc;
 }
 
+// [stage 18] One request's token (modules/ratelimit): the key is the
+// client's address and the route's place in the config (server block,
+// route), which stays the same for the config's life.
+bool take_token(const xps_session_origin_t *from, const xps_config_route_match_t &m,
+                uint32_t *retry_after) {
+    const xps_ratelimit_rule_t rule{m.rate_limit->rate_milli, m.rate_limit->burst};
+    const xps_ratelimit_key_t key{from->peer->bytes,
+                                  from->peer->family == 6   ? size_t{16}
+                                  : from->peer->family == 4 ? size_t{4}
+                                                            : size_t{0},
+                                  static_cast<uint64_t>(m.server) << 32 | m.route};
+    return xps_ratelimit_take(from->limiter, &rule, &key, from->now_ms, retry_after);
+}
+
 } // namespace
 
 int xps_session_route(xps_core_t *core, const xps_config_t *config,
@@ -201,6 +217,15 @@ int xps_session_route(xps_core_t *core, const xps_config_t *config,
     if (from->client && !xps_ipfilter_allows(m.access, from->client)) {
         out->kind = XPS_SESSION_REPLY, out->status = 403;
         out->reason = "the route's ip_whitelist / ip_blacklist refuses this client";
+        return XPS_OK;
+    }
+    // [stage 18] Then its rate: a token from the bucket of (address,
+    // route), still before the route's work, so a refused request costs a
+    // hash lookup and nothing else.
+    uint32_t retry_after = 0;
+    if (from->limiter && m.rate_limit && from->peer && !take_token(from, m, &retry_after)) {
+        out->kind = XPS_SESSION_REPLY, out->status = 429, out->retry_after = retry_after;
+        out->reason = "the route's rate_limit: this client's bucket is empty";
         return XPS_OK;
     }
     switch (m.type) {

@@ -62,6 +62,11 @@ struct xps_connection_s {
     void *close_data;
     xps_connection_wake_cb wake;      // set while parked or parking: who gets it back
     void *wake_data;
+    // [stage 18]
+    xps_loop_timer_t *timer;          // the send timeout, or the park timeout once
+                                      // parked (never both: a parked one has nothing to send)
+    uint64_t last_sent_ms;            // when the peer last took bytes (send timeout)
+    bool counted;                     // counts against options.cap (accepted by a listener)
 };
 
 namespace {
@@ -96,6 +101,49 @@ struct spare_block {
 
 void free_connection(void *p) { delete static_cast<xps_connection_t *>(p); }
 
+void close_self(xps_connection_t *c, int reason);
+bool parking(const xps_connection_t *c);
+
+// [stage 18] The connection's one timer fired: parked and idle for
+// park_timeout_ms → closed quietly; otherwise it is the send timeout,
+// moved lazily: if the peer took bytes since it was armed, it is armed
+// again for what is left of the bound from that moment.
+void on_timer(xps_loop_timer_t *timer, void *data) {
+    auto *c = static_cast<xps_connection_t *>(data);
+    if (parking(c) && !c->source_pipe && !c->sink_pipe) {
+        XPS_LOG(XPS_LOG_DEBUG, "tcp", "%s: idle for %u ms while parked: closing",
+                xps_socket_peer(c->socket), c->options.park_timeout_ms);
+        return close_self(c, XPS_E_TIMEOUT);
+    }
+    uint64_t now = xps_loop_now_ms(c->loop);
+    uint64_t idle = now - c->last_sent_ms;
+    if (idle < c->options.send_timeout_ms)
+        return xps_loop_timer_start(timer, c->options.send_timeout_ms - idle);
+    XPS_LOG(XPS_LOG_DEBUG, "tcp", "%s: took no byte for %u ms: closing",
+            xps_socket_peer(c->socket), c->options.send_timeout_ms);
+    // With a reset: a plain close would leave what is queued in the
+    // kernel's send buffer (megabytes) to a peer that does not read, for
+    // as long as TCP retries. SO_LINGER 0 drops it with the connection.
+    const linger abort_now{1, 0};
+    setsockopt(xps_socket_fd(c->socket), SOL_SOCKET, SO_LINGER, &abort_now, sizeof abort_now);
+    close_self(c, XPS_E_TIMEOUT);
+}
+
+// Arms the connection's timer for `ms` unless it is already running (a
+// running send timeout is moved lazily, see on_timer). false when there
+// is no memory for a timer: then there is no bound, as before stage 18.
+void arm_timer(xps_connection_t *c, uint32_t ms, bool restart) {
+    if (!c->timer && !(c->timer = xps_loop_timer_create(c->loop, on_timer, c)))
+        return;
+    if (restart || !xps_loop_timer_active(c->timer))
+        xps_loop_timer_start(c->timer, ms);
+}
+
+void stop_timer(xps_connection_t *c) {
+    if (c->timer && xps_loop_timer_active(c->timer))
+        xps_loop_timer_stop(c->timer);
+}
+
 // Tears the connection down: both ends detached (the other ends are told),
 // watcher and socket gone, memory freed after the batch.
 void teardown(xps_connection_t *c) {
@@ -105,6 +153,11 @@ void teardown(xps_connection_t *c) {
     xps_core_remove_member(c->member);
     xps_loop_timer_destroy(c->linger_timer); // no time bound fires for a closed connection
     c->linger_timer = nullptr;
+    xps_loop_timer_destroy(c->timer);
+    c->timer = nullptr;
+    if (c->counted) // [stage 18] a place under the cap is free again
+        c->options.cap->open--;
+    c->counted = false;
     if (c->source_pipe)
         xps_pipe_detach_source(c->source_pipe);
     if (c->sink_pipe)
@@ -213,6 +266,7 @@ bool parking(const xps_connection_t *c) { return c->wake != nullptr; }
 // accept. had_pipes goes back to false so that "no pipe" does not read as
 // "done" before the owner attaches new ones.
 void wake_up(xps_connection_t *c) {
+    stop_timer(c); // [stage 18] the park timeout
     xps_connection_wake_cb wake = c->wake;
     c->wake = nullptr;
     c->had_pipes = false;
@@ -225,8 +279,11 @@ void wake_up(xps_connection_t *c) {
 void park_if_free(xps_connection_t *c) {
     if (c->source_pipe || c->sink_pipe)
         return;
+    stop_timer(c); // nothing to send: no send timeout
     if (c->readable || c->peer_hung_up)
-        wake_up(c);
+        return wake_up(c);
+    if (c->options.park_timeout_ms > 0) // [stage 18] the keep-alive timeout
+        arm_timer(c, c->options.park_timeout_ms, true);
 }
 
 void end_source(xps_connection_t *c) {
@@ -300,6 +357,7 @@ void end_sink_keep_reading(xps_connection_t *c, int error) {
     c->error = error;
     xps_pipe_detach_sink(c->sink_pipe);
     c->sink_pipe = nullptr;
+    stop_timer(c); // [stage 18] nothing more will be sent
     if (c->source_pipe) {
         c->readable = true;
         xps_pipe_set_source_ready(c->source_pipe, true);
@@ -329,11 +387,18 @@ void consume(xps_pipe_t *pipe, void *data) {
     while (xps_pipe_peek(pipe, &chunk) == XPS_OK) {
         size_t sent = 0;
         int status = send_chunk(c, &chunk, &sent);
-        if (sent > 0)
+        if (sent > 0) {
             xps_pipe_consume(pipe, sent);
+            c->last_sent_ms = xps_loop_now_ms(c->loop); // [stage 18] the peer reads
+        }
         if (status == XPS_E_AGAIN) {
             c->writable = false;
             xps_pipe_set_sink_ready(pipe, false);
+            if (c->options.send_timeout_ms > 0) { // [stage 18] from the last byte taken
+                if (!c->timer || !xps_loop_timer_active(c->timer))
+                    c->last_sent_ms = xps_loop_now_ms(c->loop);
+                arm_timer(c, c->options.send_timeout_ms, false);
+            }
             return;
         }
         if (status == XPS_E_CLOSED) {
@@ -345,6 +410,7 @@ void consume(xps_pipe_t *pipe, void *data) {
             return;
         }
     }
+    stop_timer(c); // [stage 18] all sent: nothing is waiting for the peer
 }
 
 // Our source pipe lost its sink: nobody will read what we read. Stop. We
@@ -372,6 +438,7 @@ void source_done(xps_pipe_t *pipe, void *data) {
     }
     xps_pipe_detach_sink(pipe);
     c->sink_pipe = nullptr;
+    stop_timer(c); // [stage 18] nothing left to send
     // With reading over too, and no lingering to do, close_if_done closes
     // now, and close() sends the FIN itself: one system call fewer per
     // connection that ends after its response.
@@ -478,10 +545,23 @@ void accept_all(xps_loop_io_t *io, unsigned events, void *data) {
             continue;
         if (!s)
             return; // XPS_E_AGAIN: drained; anything else was logged by the socket module
+        xps_tcp_cap_t *cap = l->options.cap;
+        if (cap && cap->open >= cap->max) { // [stage 18] see xps_tcp_cap_t: closed at once
+            if (cap->refused++ % 1000 == 0) // a flood would otherwise log a line per client
+                XPS_LOG(XPS_LOG_WARN, "tcp", "%zu connections open (the cap): closing %s at once"
+                        " (%llu refused so far)", cap->open, xps_socket_peer(s),
+                        static_cast<unsigned long long>(cap->refused));
+            xps_socket_destroy(s);
+            continue;
+        }
         xps_connection_t *c = connection_from_socket(l->loop, s, &l->options, &error);
         if (!c) {
             XPS_LOG(XPS_LOG_ERROR, "tcp", "cannot set up a connection: %s", xps_strerror(error));
             continue;
+        }
+        if (cap) {
+            cap->open++;
+            c->counted = true;
         }
         l->cb(l, c, l->data);
         if (l->destroyed) // by the callback: its memory lives until the batch ends
@@ -496,7 +576,7 @@ void destroy_listener_member(void *l) { xps_listener_destroy(static_cast<xps_lis
 } // namespace
 
 xps_tcp_options_t xps_tcp_default_options(void) noexcept {
-    return xps_tcp_options_t{XPS_LOOP_EDGE, XPS_TCP_LINGER_MS, XPS_TCP_LINGER_BYTES};
+    return xps_tcp_options_t{XPS_LOOP_EDGE, XPS_TCP_LINGER_MS, XPS_TCP_LINGER_BYTES, 0, 0, nullptr};
 }
 
 // ---------------------------------------------------------------- listener
@@ -599,6 +679,7 @@ int xps_connection_unpark(xps_connection_t *c) noexcept {
         return XPS_E_INVAL;
     c->wake = nullptr, c->wake_data = nullptr;
     c->had_pipes = false; // as after an accept: "no pipe" is not "done"
+    stop_timer(c);
     return XPS_OK;
 }
 

@@ -101,6 +101,24 @@ typedef void (*xps_connection_close_cb)(xps_connection_t *connection, int reason
 #define XPS_TCP_LINGER_MS 5000u
 #define XPS_TCP_LINGER_BYTES ((size_t)16 << 20)
 
+/* [stage 18] A cap on the connections open at once, shared by the
+ * listeners whose options point to it (the caller owns it; it must outlive
+ * every connection they accept). `open` counts accepted connections from
+ * accept to close, whatever their state (serving, parked, lingering). A
+ * client accepted while open == max is closed at once, before a byte is
+ * read or sent, and counted in `refused`: it sees its connection closed
+ * (or reset, if it had sent bytes), and nothing of it is kept. Why not a
+ * 503: a response written before the request is read is followed by a
+ * close with the request unread, which resets the connection and may
+ * destroy the 503 on its way (RFC 9112 §9.6); reading the request first
+ * spends a session, buffers and time on exactly the clients the cap is
+ * there to turn away. */
+typedef struct xps_tcp_cap {
+    size_t max;       /* set by the caller; at least 1 */
+    size_t open;      /* kept by the module */
+    uint64_t refused; /* kept by the module */
+} xps_tcp_cap_t;
+
 /* How listeners and connections register with the loop and close. The
  * defaults are the correct server; the other values exist to reproduce the
  * failures stage 07 explains, and to test the bounds. */
@@ -114,6 +132,26 @@ typedef struct xps_tcp_options {
     /* ... and reads at most this many bytes (XPS_TCP_LINGER_BYTES). 0: no
      * lingering close. */
     size_t linger_bytes;
+    /* [stage 18] Send timeout: a connection with bytes waiting to be sent
+     * that gets none of them taken by the peer for this long is closed
+     * (close reason XPS_E_TIMEOUT), with a reset (SO_LINGER 0): a peer
+     * that stopped reading would otherwise hold a descriptor and a pipe's
+     * worth of memory for ever, and after a plain close the kernel would
+     * still hold the unsent bytes for it while TCP retries. The
+     * clock restarts at every byte taken; nothing is measured while there
+     * is nothing to send. One loop timer per connection, armed when a send
+     * meets a full socket and moved lazily (progress only stores a time;
+     * the timer, when it fires early, re-arms for the rest): no cost per
+     * send beyond reading the loop's clock. 0 (the default): no bound. */
+    uint32_t send_timeout_ms;
+    /* [stage 18] A parked connection (xps_connection_park) that has sent
+     * everything and hears nothing from its peer for this long is closed
+     * quietly (a FIN; no callback: its owner let go of it). The HTTP
+     * keep-alive timeout. 0 (the default): parked until the peer speaks. */
+    uint32_t park_timeout_ms;
+    /* [stage 18] Connections a listener accepts count against this cap
+     * (see xps_tcp_cap_t). NULL (the default): no cap. */
+    xps_tcp_cap_t *cap;
 } xps_tcp_options_t;
 
 /* The correct defaults: edge-triggered, lingering close within

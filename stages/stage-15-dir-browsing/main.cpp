@@ -59,7 +59,9 @@ int main(int argc, char **argv) {
                      xps_strerror(error != XPS_OK ? error : XPS_E_NOMEM));
     // [stage 15] stage 14's sessions, and dir_browsing routes list folders
     const xps_session_options_t options = {.http11 = true, .ip_filter = true, .dir_listing = true,
-                                           .balance = false};
+                                           .gzip = false, .balance = false,
+                                           .rate_limit = false, .timeouts = false,
+                                           .limits = false, .rate_limit_entries = 0};
     ok = ok && xps_session_listen_all_with(loop, config, &options) == XPS_OK; // logs a failure
     if (ok)
         XPS_LOG(XPS_LOG_INFO, "stage-15", "%s: %zu server block(s), %zu listener(s)",

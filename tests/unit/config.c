@@ -546,6 +546,96 @@ static void wrong_types_are_refused(void **state)
     CHECK_BAD(rows);
 }
 
+/* [stage 18] timeouts, limits and rate_limit: their inner keys, types and
+ * ranges, each refusal with where it is. */
+static void stage_18_keys_are_checked_with_their_location(void **state)
+{
+    (void)state;
+    static const struct bad_case rows[] = {
+        {"unknown timeout key", "{\"timeouts\": {\"keep_alive_ms\": 5}, \"servers\": []}",
+         "conf.json: timeouts.keep_alive_ms: unknown key (did you mean \"keepalive_ms\"?)"},
+        {"timeout a string", "{\"timeouts\": {\"send_ms\": \"5s\"}, \"servers\": []}",
+         "conf.json: timeouts.send_ms: expected a number, got a string (\"5s\")"},
+        {"timeout zero", "{\"timeouts\": {\"keepalive_ms\": 0}, \"servers\": []}",
+         "conf.json: timeouts.keepalive_ms: 0 is out of range (1-86400000 milliseconds)"},
+        {"timeout over a day", "{\"timeouts\": {\"upstream_read_ms\": 86400001}, \"servers\": []}",
+         "conf.json: timeouts.upstream_read_ms: 8.64e+07 is out of range (1-86400000 milliseconds)"},
+        {"timeout with a fraction", "{\"timeouts\": {\"upstream_connect_ms\": 1.5}, \"servers\": []}",
+         "conf.json: timeouts.upstream_connect_ms: expected a whole number, got 1.5"},
+        {"unknown limit key", "{\"limits\": {\"max_body_byte\": 5}, \"servers\": []}",
+         "conf.json: limits.max_body_byte: unknown key (did you mean \"max_body_bytes\"?)"},
+        {"limits not an object", "{\"limits\": [], \"servers\": []}",
+         "conf.json: limits: expected an object, got an array"},
+        {"max_connections zero", "{\"limits\": {\"max_connections\": 0}, \"servers\": []}",
+         "conf.json: limits.max_connections: 0 is out of range (1-1000000)"},
+        {"max_header_bytes too small", "{\"limits\": {\"max_header_bytes\": 100}, \"servers\": []}",
+         "conf.json: limits.max_header_bytes: 100 is out of range (1024-1048576)"},
+        {"max_body_bytes negative", "{\"limits\": {\"max_body_bytes\": -1}, \"servers\": []}",
+         "conf.json: limits.max_body_bytes: -1 is out of range (0-1099511627776)"},
+        {"rate_limit not an object", SERVER("{\"req_path\": \"/\", \"type\": \"file_serve\", \"dir_path\": \"w\", \"rate_limit\": 10}"),
+         "conf.json: servers[0].routes[0].rate_limit: expected an object, got a number (10)"},
+        {"rate_limit without rate", SERVER("{\"req_path\": \"/\", \"type\": \"file_serve\", \"dir_path\": \"w\", \"rate_limit\": {\"burst\": 2}}"),
+         "conf.json: servers[0].routes[0].rate_limit: missing key \"rate\" (requests per second, e.g. 10)"},
+        {"rate_limit unknown key", SERVER("{\"req_path\": \"/\", \"type\": \"redirect\", \"redirect_url\": \"/x\", \"rate_limit\": {\"rate\": 1, \"brust\": 2}}"),
+         "conf.json: servers[0].routes[0].rate_limit.brust: unknown key (did you mean \"burst\"?)"},
+        {"rate zero", SERVER("{\"req_path\": \"/\", \"type\": \"file_serve\", \"dir_path\": \"w\", \"rate_limit\": {\"rate\": 0}}"),
+         "conf.json: servers[0].routes[0].rate_limit.rate: 0 is out of range (0.001-1000000 requests per second)"},
+        {"rate a string", SERVER("{\"req_path\": \"/\", \"type\": \"file_serve\", \"dir_path\": \"w\", \"rate_limit\": {\"rate\": \"10r/s\"}}"),
+         "conf.json: servers[0].routes[0].rate_limit.rate: expected a number, got a string (\"10r/s\")"},
+        {"burst a fraction", SERVER("{\"req_path\": \"/\", \"type\": \"file_serve\", \"dir_path\": \"w\", \"rate_limit\": {\"rate\": 1, \"burst\": 2.5}}"),
+         "conf.json: servers[0].routes[0].rate_limit.burst: expected a whole number, got 2.5"},
+        {"burst zero", SERVER("{\"req_path\": \"/\", \"type\": \"file_serve\", \"dir_path\": \"w\", \"rate_limit\": {\"rate\": 1, \"burst\": 0}}"),
+         "conf.json: servers[0].routes[0].rate_limit.burst: 0 is out of range (1-1000000)"},
+    };
+    CHECK_BAD(rows);
+}
+
+/* [stage 18] Values given are kept; absent ones have the documented
+ * defaults; a route's rate_limit reaches the lookup. */
+static void stage_18_values_and_defaults(void **state)
+{
+    (void)state;
+    xps_config_t *c = parse_ok(SERVER(FILES));
+    const xps_config_timeouts_t *t = xps_config_timeouts(c);
+    const xps_config_limits_t *l = xps_config_limits(c);
+    assert_int_equal(t->header_read_ms, XPS_CONFIG_HEADER_READ_MS);
+    assert_int_equal(t->keepalive_ms, XPS_CONFIG_KEEPALIVE_MS);
+    assert_int_equal(t->send_ms, XPS_CONFIG_SEND_MS);
+    assert_int_equal(t->upstream_connect_ms, XPS_CONFIG_UPSTREAM_CONNECT_MS);
+    assert_int_equal(t->upstream_read_ms, XPS_CONFIG_UPSTREAM_READ_MS);
+    assert_int_equal(l->max_connections, XPS_CONFIG_MAX_CONNECTIONS);
+    assert_int_equal(l->max_header_bytes, XPS_CONFIG_MAX_HEADER_BYTES);
+    assert_int_equal(l->max_body_bytes, XPS_CONFIG_MAX_BODY_BYTES);
+    xps_config_route_match_t m = lookup_ok(c, "0.0.0.0", 8001, "x", "/");
+    assert_null(m.rate_limit);
+    xps_config_destroy(c);
+
+    c = parse_ok("{\"timeouts\": {\"header_read_ms\": 1500, \"upstream_read_ms\": 7},"
+                 " \"limits\": {\"max_connections\": 3, \"max_body_bytes\": 0},"
+                 " \"servers\": [{" LISTEN ", \"routes\": ["
+                 "{\"req_path\": \"/\", \"type\": \"file_serve\", \"dir_path\": \"w\","
+                 " \"rate_limit\": {\"rate\": 0.5}},"
+                 "{\"req_path\": \"/a\", \"type\": \"redirect\", \"redirect_url\": \"/\","
+                 " \"rate_limit\": {\"rate\": 2.5, \"burst\": 9}}]}]}");
+    t = xps_config_timeouts(c);
+    l = xps_config_limits(c);
+    assert_int_equal(t->header_read_ms, 1500);
+    assert_int_equal(t->keepalive_ms, XPS_CONFIG_KEEPALIVE_MS);
+    assert_int_equal(t->upstream_read_ms, 7);
+    assert_int_equal(l->max_connections, 3);
+    assert_int_equal(l->max_header_bytes, XPS_CONFIG_MAX_HEADER_BYTES);
+    assert_int_equal(l->max_body_bytes, 0);
+    m = lookup_ok(c, "0.0.0.0", 8001, "x", "/");
+    assert_non_null(m.rate_limit);
+    assert_int_equal(m.rate_limit->rate_milli, 500);
+    assert_int_equal(m.rate_limit->burst, 1); /* 0.5 rounded up */
+    m = lookup_ok(c, "0.0.0.0", 8001, "x", "/a");
+    assert_non_null(m.rate_limit);
+    assert_int_equal(m.rate_limit->rate_milli, 2500);
+    assert_int_equal(m.rate_limit->burst, 9);
+    xps_config_destroy(c);
+}
+
 /* Values of the right type that still make no sense. */
 static void bad_values_are_refused(void **state)
 {
@@ -916,6 +1006,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(course_stage_12_config_parses),
         cmocka_unit_test(config_with_all_later_keys_parses),
+        cmocka_unit_test(stage_18_keys_are_checked_with_their_location),
+        cmocka_unit_test(stage_18_values_and_defaults),
         cmocka_unit_test(access_lists_are_parsed_into_a_filter_per_route),
         cmocka_unit_test(gzip_keys_are_read_into_the_route),
         cmocka_unit_test(balancing_keys_are_read_with_their_defaults),

@@ -236,7 +236,7 @@ static void routes_requests_to_actions(void **state)
         xps_http_parser_t *parser;
         xps_http_request_t *req = request_of(rows[i].request, &parser);
         xps_session_action_t a;
-        const xps_session_origin_t from = {"127.0.0.1", rows[i].port, NULL, false};
+        const xps_session_origin_t from = {"127.0.0.1", rows[i].port, NULL, false, NULL, NULL, 0};
         assert_int_equal(xps_session_route(core, config, &from, req, &a), XPS_OK);
         const char *detail = NULL;
         char path[PATH_MAX];
@@ -329,7 +329,7 @@ static void refused_clients_get_403_before_the_route_acts(void **state)
         if (rows[i].client)
             assert_int_equal(xps_ipfilter_addr_parse(rows[i].client, &addr), XPS_OK);
         const xps_session_origin_t from = {"127.0.0.1", 9005, rows[i].client ? &addr : NULL,
-                                           false};
+                                           false, NULL, NULL, 0};
         xps_session_action_t a;
         assert_int_equal(xps_session_route(core, config, &from, req, &a), XPS_OK);
         if (a.kind != rows[i].kind || a.status != rows[i].status)
@@ -403,7 +403,7 @@ static void folders_are_listed_only_when_route_and_stage_allow(void **state)
         if (rows[i].client)
             assert_int_equal(xps_ipfilter_addr_parse(rows[i].client, &addr), XPS_OK);
         const xps_session_origin_t from = {"127.0.0.1", 9006, rows[i].client ? &addr : NULL,
-                                           rows[i].may_list};
+                                           rows[i].may_list, NULL, NULL, 0};
         xps_session_action_t a;
         assert_int_equal(xps_session_route(core, config, &from, req, &a), XPS_OK);
         if (a.kind != rows[i].kind || a.status != rows[i].status)
@@ -422,6 +422,89 @@ static void folders_are_listed_only_when_route_and_stage_allow(void **state)
         xps_http_parser_destroy(parser);
     }
     xps_core_destroy(core);
+    xps_config_destroy(config);
+}
+
+/* --------------------------------------------- rate limits [stage 18] */
+
+/* xps_session_route and rate_limit: with a table (from->limiter), a route
+ * with a rate_limit takes a token per request of (address, route): an
+ * empty bucket is REPLY 429 with retry_after, before the file is opened
+ * or the upstream chosen; the access check comes first (a refused client
+ * takes no token); without a table (stages 12-17) nothing is counted.
+ * One script on one table and a fake clock. */
+static void rate_limited_routes_answer_429_after_the_access_check(void **state)
+{
+    (void)state;
+    char err[XPS_CONFIG_ERR_MAX];
+    xps_config_t *config = xps_config_parse(
+        "{\"servers\": [{\"listeners\": [{\"host\": \"127.0.0.1\", \"port\": 9007}], \"routes\": ["
+        " {\"req_path\": \"/\", \"type\": \"file_serve\", \"dir_path\": \"public\","
+        "  \"rate_limit\": {\"rate\": 1, \"burst\": 2}},"
+        " {\"req_path\": \"/api\", \"type\": \"reverse_proxy\", \"upstreams\": [\"127.0.0.1:3000\"],"
+        "  \"rate_limit\": {\"rate\": 0.25, \"burst\": 1}, \"ip_blacklist\": [\"127.0.0.9\"]},"
+        " {\"req_path\": \"/free\", \"type\": \"redirect\", \"redirect_url\": \"/\"}]}]}",
+        "unit.json", tree, err, sizeof err);
+    if (!config)
+        fail_msg("config: %s", err);
+    static const struct {
+        uint64_t at_ms;
+        bool table;         /* a limiter in the origin */
+        const char *client;
+        const char *target;
+        xps_session_action_kind_t kind;
+        int status;
+        uint32_t retry;
+    } rows[] = {
+        {0, true, "127.0.0.1", "/a.txt", XPS_SESSION_FILE, 200, 0},
+        {0, true, "127.0.0.1", "/missing", XPS_SESSION_REPLY, 404, 0}, /* takes a token too */
+        {0, true, "127.0.0.1", "/a.txt", XPS_SESSION_REPLY, 429, 1},
+        {0, true, "127.0.0.2", "/a.txt", XPS_SESSION_FILE, 200, 0},    /* its own bucket */
+        {0, true, "127.0.0.1", "/free", XPS_SESSION_REPLY, 302, 0},    /* no rate_limit */
+        {0, false, "127.0.0.1", "/a.txt", XPS_SESSION_FILE, 200, 0},   /* no table: 12-17 */
+        {1000, true, "127.0.0.1", "/a.txt", XPS_SESSION_FILE, 200, 0}, /* refilled one */
+        {1000, true, "127.0.0.1", "/a.txt", XPS_SESSION_REPLY, 429, 1},
+        {0, true, "127.0.0.1", "/api/x", XPS_SESSION_PROXY, 0, 0},     /* another route */
+        {10, true, "127.0.0.1", "/api/x", XPS_SESSION_REPLY, 429, 4},
+        {10, true, "127.0.0.9", "/api/x", XPS_SESSION_REPLY, 403, 0},  /* refused first */
+        {20, true, "127.0.0.9", "/api/x", XPS_SESSION_REPLY, 403, 0},  /* ... takes nothing */
+        {4010, true, "127.0.0.1", "/api/x", XPS_SESSION_PROXY, 0, 0},
+    };
+    int error = XPS_OK;
+    xps_ratelimit_t *table = xps_ratelimit_create(16, &error);
+    assert_non_null(table);
+    xps_core_t *core = xps_core_create();
+    assert_non_null(core);
+    for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
+        char raw[256];
+        snprintf(raw, sizeof raw, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", rows[i].target);
+        xps_http_parser_t *parser;
+        xps_http_request_t *req = request_of(raw, &parser);
+        xps_ipfilter_addr_t addr;
+        assert_int_equal(xps_ipfilter_addr_parse(rows[i].client, &addr), XPS_OK);
+        const xps_session_origin_t from = {"127.0.0.1", 9007, &addr, false,
+                                           rows[i].table ? table : NULL, &addr, rows[i].at_ms};
+        xps_session_action_t a;
+        assert_int_equal(xps_session_route(core, config, &from, req, &a), XPS_OK);
+        if (a.kind != rows[i].kind || a.status != rows[i].status ||
+            (a.status == 429 && a.retry_after != rows[i].retry))
+            fail_msg("row %zu: %s GET %s at %llu ms: expected kind %d status %d (Retry-After "
+                     "%u), got kind %d status %d (%u, %s)", i, rows[i].client, rows[i].target,
+                     (unsigned long long)rows[i].at_ms, rows[i].kind, rows[i].status,
+                     rows[i].retry, a.kind, a.status, a.retry_after, a.reason);
+        if (a.status == 429) { /* nothing of the route was prepared */
+            assert_null(a.file);
+            assert_null(a.upstream);
+        }
+        xps_session_action_release(&a);
+        xps_http_request_destroy(req);
+        xps_http_parser_destroy(parser);
+    }
+    /* By 4010 ms the buckets of "/" (127.0.0.1, 127.0.0.2) were full again and
+     * have been forgotten; the one of /api, just used, remains. */
+    assert_int_equal(xps_ratelimit_count(table), 1);
+    xps_core_destroy(core);
+    xps_ratelimit_destroy(table);
     xps_config_destroy(config);
 }
 
@@ -793,6 +876,7 @@ int main(void)
         cmocka_unit_test(routes_requests_to_actions),
         cmocka_unit_test(refused_clients_get_403_before_the_route_acts),
         cmocka_unit_test(folders_are_listed_only_when_route_and_stage_allow),
+        cmocka_unit_test(rate_limited_routes_answer_429_after_the_access_check),
         cmocka_unit_test(a_session_serves_a_file_sent_in_pieces),
         cmocka_unit_test(a_session_proxies_a_chunked_post_with_a_rewritten_head),
         cmocka_unit_test(a_session_answers_502_when_the_connect_is_refused),

@@ -1528,6 +1528,151 @@ static void lingering_connection_destroyed_is_gone_at_once_without_a_callback(vo
     }
 }
 
+/* ------------------------------------------- timeouts and cap [stage 18] */
+
+/* send_timeout_ms: a peer that sends 8 MiB and reads none of the echo
+ * stops taking bytes; the connection closes itself with XPS_E_TIMEOUT
+ * about send_timeout_ms after its last send made progress. A reading
+ * peer with the same option gets its whole echo, however long the
+ * transfer: the clock only runs while no byte is taken. */
+static void send_timeout_closes_a_peer_that_stops_reading(void **state)
+{
+    (void)state;
+    enum { FLOOD = 8 * 1024 * 1024, ECHO = 2 * 1024 * 1024 };
+    xps_tcp_options_t opts = xps_tcp_default_options();
+    assert_int_equal(opts.send_timeout_ms, 0);
+    opts.send_timeout_ms = 300;
+    server_t s;
+    server_start(&s, &opts, SMALL_THRESHOLD, ACCEPT_ECHO);
+    char *out = pattern(FLOOD, 21);
+    client_t *c = add_client(&s, SMALL_SOCKBUF);
+    client_expect(c, out, FLOOD, 0);
+    c->read_per_tick = 0;
+    int64_t started = now_ms(); /* the server's sends stall after this */
+    assert_true(run_until(&s, one_close_and_no_connection, RUN_MS));
+    int64_t took = s.closed_ms - started;
+    print_message("send timeout 300 ms: closed %lld ms after the flood began\n", (long long)took);
+    assert_int_equal(s.closes, 1);
+    assert_int_equal(s.last_reason, XPS_E_TIMEOUT);
+    assert_true(took >= 300 && took < 3000);
+    server_finish(&s);
+    free(out);
+
+    server_start(&s, &opts, SMALL_THRESHOLD, ACCEPT_ECHO);
+    out = pattern(ECHO, 22);
+    c = add_client(&s, SMALL_SOCKBUF);
+    client_expect(c, out, ECHO, ECHO);
+    c->read_per_tick = 64 * 1024; /* slow but steady */
+    c->shut_wr = true;
+    assert_true(run_until(&s, all_echoed_and_closed, RUN_MS));
+    assert_echoed(c);
+    assert_int_equal(s.last_reason, XPS_OK);
+    server_finish(&s);
+    free(out);
+}
+
+static bool connection_gone(server_t *s) { return members_now(s) == s->members; }
+
+/* park_timeout_ms: parked, everything sent, the peer silent: the
+ * connection closes quietly (no wake, no close callback: park cleared it)
+ * about park_timeout_ms later, and the peer sees EOF. A peer that speaks
+ * in time wakes it as before. */
+static void park_timeout_closes_a_silent_parked_connection(void **state)
+{
+    (void)state;
+    xps_tcp_options_t opts = xps_tcp_default_options();
+    opts.park_timeout_ms = 200;
+    for (int speak = 0; speak < 2; speak++) {
+        server_t s;
+        server_start(&s, NULL, XPS_PIPE_DEFAULT_THRESHOLD, ACCEPT_ECHO);
+        int sv[2];
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+        int err = 0;
+        xps_connection_t *conn = xps_connection_create(s.loop, sv[0], &opts, &err);
+        assert_non_null(conn);
+        client_t *peer = &s.clients[s.n_clients++];
+        *peer = (client_t){.fd = sv[1], .read_per_tick = (size_t)-1, .send_per_tick = (size_t)-1};
+        assert_int_equal(fcntl(sv[1], F_SETFL, O_NONBLOCK), 0);
+        client_expect(peer, "", 0, strlen("answer"));
+        park_watch_t watch = {0};
+        g_watch = &watch;
+        test_end_t in_end;
+        g_in_end = &in_end;
+        xps_pipe_t *out;
+        attach_exchange(&s, conn, &in_end, &out, "answer");
+        assert_int_equal(xps_connection_park(conn, on_wake, &watch), XPS_OK);
+        xps_pipe_detach_source(out);
+        xps_pipe_detach_sink(in_end.pipe);
+        assert_true(run_until(&s, answer_arrived, RUN_MS));
+        int64_t parked = now_ms();
+        if (speak) {
+            run_until(&s, NULL, 100); /* half the bound */
+            peer->out = "next", peer->out_len = 4;
+            assert_true(run_until(&s, woken_once, RUN_MS));
+            run_until(&s, NULL, 300); /* past the bound: woken, so not timed */
+            assert_int_equal(members_now(&s), s.members + 1);
+            xps_connection_destroy(conn);
+            run_until(&s, NULL, 10);
+        } else {
+            assert_true(run_until(&s, connection_gone, RUN_MS));
+            int64_t took = now_ms() - parked;
+            print_message("park timeout 200 ms: closed after %lld ms\n", (long long)took);
+            assert_true(took >= 150 && took < 1500);
+            assert_int_equal(watch.wakes, 0);
+            assert_int_equal(s.closes, 0);
+            char byte;
+            assert_int_equal(recv(sv[1], &byte, 1, 0), 0); /* EOF */
+        }
+        assert_false(fd_is_open(sv[0]));
+        free(peer->in);
+        peer->in = NULL;
+        server_finish(&s);
+    }
+}
+
+static bool three_tried(server_t *s)
+{
+    return s->clients[2].eof || s->clients[2].recv_errno;
+}
+
+/* A cap of 2 shared by the listener's connections: the third client is
+ * closed at once (it sees EOF or a reset, never an echo) and counted as
+ * refused, the two open ones echo; when one leaves, the next client is
+ * accepted. open counts every accepted connection until it is gone. */
+static void the_cap_closes_connections_over_it_at_once(void **state)
+{
+    (void)state;
+    xps_tcp_cap_t cap = {.max = 2};
+    xps_tcp_options_t opts = xps_tcp_default_options();
+    opts.cap = &cap;
+    server_t s;
+    server_start(&s, &opts, XPS_PIPE_DEFAULT_THRESHOLD, ACCEPT_ECHO);
+    for (int i = 0; i < 3; i++)
+        client_expect(add_client(&s, 0), "ping\n", 5, i < 2 ? 5 : 0);
+    assert_true(run_until(&s, three_tried, RUN_MS));
+    run_until(&s, NULL, 50);
+    assert_int_equal(s.accepts, 2);
+    assert_int_equal(cap.open, 2);
+    assert_int_equal(cap.refused, 1);
+    assert_int_equal(s.clients[2].got, 0);
+    assert_int_equal(s.clients[0].got, 5);
+    assert_int_equal(s.clients[1].got, 5);
+    client_close(&s.clients[0]); /* one leaves: its connection ends, a place frees */
+    s.clients[0].eof = true;
+    int64_t until = now_ms() + 2000;
+    while (cap.open != 1 && now_ms() < until)
+        run_until(&s, NULL, 10);
+    assert_int_equal(cap.open, 1);
+    client_expect(add_client(&s, 0), "pong\n", 5, 5);
+    s.clients[2].eof = true; /* done with: all_echoed looks at in_cap only */
+    assert_true(run_until(&s, all_echoed, RUN_MS));
+    assert_int_equal(s.accepts, 3);
+    assert_int_equal(cap.open, 2);
+    server_finish(&s);
+    assert_int_equal(cap.open, 0); /* every counted connection gone */
+    assert_int_equal(cap.refused, 1);
+}
+
 int main(void)
 {
     xps_log_set_level(XPS_LOG_WARN); /* XPS_LOG_LEVEL=debug shows the module's detail */
@@ -1554,6 +1699,9 @@ int main(void)
         cmocka_unit_test(tcp_connections_have_nagle_off),
         cmocka_unit_test(parked_connection_sends_its_answer_keeps_no_pipe_and_wakes_on_bytes_or_close),
         cmocka_unit_test(unparked_connection_is_never_woken_and_carries_a_new_exchange),
+        cmocka_unit_test(send_timeout_closes_a_peer_that_stops_reading),
+        cmocka_unit_test(park_timeout_closes_a_silent_parked_connection),
+        cmocka_unit_test(the_cap_closes_connections_over_it_at_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
