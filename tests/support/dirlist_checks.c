@@ -41,39 +41,13 @@ static const char *dl_fixture = "tests/fixtures/stage-15";
 
 /* ------------------------------------------------------------ helpers */
 
-/* Every file and folder under browse/ readable by everyone, whatever the
- * umask of the copy: the rule for serving and for listing. */
-static int make_public(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void)ftw;
-    chmod(path, type == FTW_D ? 0755 : (st->st_mode & 07777) | 0444);
-    return 0;
-}
-
-/* The server, as stage 13's checks start it, with browse/ public. With
- * `measured`, ASan's quarantine is off when the server runs under ASan
- * (SAN=1): freed memory held back to catch a use after free would count
- * as RSS; other builds ignore the option. */
+/* The server, as stage 13's checks start it, with browse/ public; with
+ * `measured`, without ASan's quarantine (hardening_checks.h). */
 static xt_proc_t *start_server_for(bool measured)
 {
     xt_require_port_free(LISTED);
     xt_require_port_free(UNLISTED);
-    const char *asan = getenv("ASAN_OPTIONS");
-    char *saved = asan ? strdup(asan) : NULL;
-    if (measured) {
-        char opts[512];
-        snprintf(opts, sizeof opts, "%s%squarantine_size_mb=0", asan ? asan : "",
-                 asan && *asan ? ":" : "");
-        setenv("ASAN_OPTIONS", opts, 1);
-    }
-    xt_proc_t *p = xt_hard_start_server(dl_fixture);
-    if (measured)
-        saved ? setenv("ASAN_OPTIONS", saved, 1) : unsetenv("ASAN_OPTIONS");
-    free(saved);
-    char browse[4096];
-    snprintf(browse, sizeof browse, "%s/browse", xt_workdir(p));
-    nftw(browse, make_public, 16, FTW_PHYS);
-    return p;
+    return xt_hard_start_served(dl_fixture, "browse", measured);
 }
 
 static xt_proc_t *start_server(void)

@@ -81,38 +81,14 @@ enum {
 /* The fixture of the running check (its entry point sets it). */
 static const char *fixture_dir;
 
-/* ------------------------------------------------------------ helpers */
-
-static int make_public(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void)ftw;
-    chmod(path, type == FTW_D ? 0755 : (st->st_mode & 07777) | 0444);
-    return 0;
-}
-
-/* The server, as stage 13's checks start it, with gz/ public. With
- * `measured`, ASan's quarantine is off (see stage 15's check). */
+/* The server, as stage 13's checks start it, with gz/ public; with
+ * `measured`, without ASan's quarantine (hardening_checks.h). */
 static xt_proc_t *start_server_for(bool measured)
 {
     xt_require_port_free(GZ);
     xt_require_port_free(PROXY);
     xt_require_port_free(OFF);
-    const char *asan = getenv("ASAN_OPTIONS");
-    char *saved = asan ? strdup(asan) : NULL;
-    if (measured) {
-        char opts[512];
-        snprintf(opts, sizeof opts, "%s%squarantine_size_mb=0", asan ? asan : "",
-                 asan && *asan ? ":" : "");
-        setenv("ASAN_OPTIONS", opts, 1);
-    }
-    xt_proc_t *p = xt_hard_start_server(fixture_dir);
-    if (measured)
-        saved ? setenv("ASAN_OPTIONS", saved, 1) : unsetenv("ASAN_OPTIONS");
-    free(saved);
-    char gz[4096];
-    snprintf(gz, sizeof gz, "%s/gz", xt_workdir(p));
-    nftw(gz, make_public, 16, FTW_PHYS);
-    return p;
+    return xt_hard_start_served(fixture_dir, "gz", measured);
 }
 
 static xt_proc_t *start_server(void)

@@ -6,6 +6,7 @@
 #include "tests/support/hardening_checks.h"
 
 #include <errno.h>
+#include <ftw.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdbool.h>
@@ -62,6 +63,33 @@ xt_proc_t *xt_hard_start_server(const char *fixture)
     const char *files[] = {"a.txt", "b.txt", "digits.txt", "docs/notes.txt"};
     for (int i = 0; i < 4; i++) /* whatever the umask: the rule for serving */
         chmod_public(p, files[i]);
+    return p;
+}
+
+static int make_public(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)ftw;
+    chmod(path, type == FTW_D ? 0755 : (st->st_mode & 07777) | 0444);
+    return 0;
+}
+
+xt_proc_t *xt_hard_start_served(const char *fixture, const char *served, bool measured)
+{
+    const char *asan = getenv("ASAN_OPTIONS");
+    char *saved = asan ? strdup(asan) : NULL;
+    if (measured) {
+        char opts[512];
+        snprintf(opts, sizeof opts, "%s%squarantine_size_mb=0", asan ? asan : "",
+                 asan && *asan ? ":" : "");
+        setenv("ASAN_OPTIONS", opts, 1);
+    }
+    xt_proc_t *p = xt_hard_start_server(fixture);
+    if (measured)
+        saved ? setenv("ASAN_OPTIONS", saved, 1) : unsetenv("ASAN_OPTIONS");
+    free(saved);
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/%s", xt_workdir(p), served);
+    nftw(dir, make_public, 16, FTW_PHYS);
     return p;
 }
 

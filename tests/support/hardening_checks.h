@@ -47,6 +47,13 @@ extern "C" {
  * waits for 8001-8004, makes public/'s files world-readable. */
 xt_proc_t *xt_hard_start_server(const char *fixture);
 
+/* xt_hard_start_server, then every file and folder under the copy's
+ * `served` (e.g. "browse") made readable by everyone, whatever the umask
+ * of the copy. With `measured`, ASan's quarantine is off in the server
+ * (SAN=1: memory held back to catch a use after free would count as RSS;
+ * other builds ignore the option). */
+xt_proc_t *xt_hard_start_served(const char *fixture, const char *served, bool measured);
+
 /* An Upgrade (WebSocket, then h2c) with a second request in the same
  * write, to an upstream that answers 200 instead of 101: the client gets
  * that one answer, and the upstream's log shows one request, with Via, and
