@@ -255,8 +255,14 @@ int xps_master_run(const xps_master_config_t *config) XPS_NOEXCEPT {
         reap(m); // a SIGCHLD merged with another is still a child to collect
         due(m);
     }
+    // A second SIGTERM or SIGINT sent during the drain asks for the stop
+    // that has just finished: it stays blocked (and is dropped with the
+    // signalfd) instead of killing the process on its way out.
     close(fd);
-    sigprocmask(SIG_SETMASK, &m.old_mask, nullptr);
+    sigset_t still_blocked = m.old_mask;
+    sigaddset(&still_blocked, SIGTERM);
+    sigaddset(&still_blocked, SIGINT);
+    sigprocmask(SIG_SETMASK, &still_blocked, nullptr);
     XPS_LOG(XPS_LOG_INFO, log_name, "every worker has ended");
     return XPS_OK;
 }

@@ -31,7 +31,11 @@
  *
  * Lifecycle: the caller binds its listeners, then calls xps_master_run,
  * which returns when the master stops (or, in a worker, never: the worker
- * _exit()s with worker_main's return value).
+ * _exit()s with worker_main's return value). On return the signal mask is
+ * the caller's again, except that SIGTERM and SIGINT stay blocked: one
+ * more sent during the drain (an impatient operator, a service manager)
+ * must not kill the master as it exits with 0; the caller is expected to
+ * exit.
  * Ownership: nothing is allocated that outlives the call.
  * Errors: XPS_E_INVAL (no workers, no worker_main); XPS_E_FAIL when the
  * master cannot set up its signals (logged). A fork() that fails is
