@@ -532,13 +532,14 @@ static char *read_log(xt_proc_t *p)
     return strdup(text);
 }
 
-/* Every k: connection 2k-1 has its k-th allocation failed (the seam's
- * sweep), and must get 500, a whole 200, or a close; connection 2k (the
- * normal client) must be served. Ends when a faulty connection made fewer
- * than k allocations: every allocation of the request has failed once. */
+/* Every k: connection 3k-2 has its k-th allocation failed (the seam's
+ * sweep, every 3rd connection), and must get 500, a whole 200, or a close;
+ * then the same request again (3k-1) must get 200, and the normal client
+ * (3k) be served. Ends when a faulty connection made fewer than k
+ * allocations: every allocation of the request has failed once. */
 static void sweep_allocations(uint16_t port, const char *request, const char *what)
 {
-    const char *env[] = {"LD_PRELOAD=", "XPS_FAIL_ALLOC_SWEEP=1", "XPS_FAIL_ALLOC_LOG=alloc.log",
+    const char *env[] = {"LD_PRELOAD=", "XPS_FAIL_ALLOC_SWEEP=3", "XPS_FAIL_ALLOC_LOG=alloc.log",
                          NULL};
     static char preload[4200];
     snprintf(preload, sizeof preload, "LD_PRELOAD=%s", xt_our_bin("../lib/libxps-fail-alloc.so"));
@@ -563,8 +564,19 @@ static void sweep_allocations(uint16_t port, const char *request, const char *wh
         bool clear = fd >= 0 && ended &&
                      (n == 0 || strncmp(buf, "HTTP/1.1 500 ", 13) == 0 ||
                       strncmp(buf, "HTTP/1.1 200 ", 13) == 0);
+        /* The next request, the same one, unharmed: 200. */
+        int again = xt_try_connect(port);
+        char next[4096] = "";
+        bool next_ended = false;
+        size_t next_n = 0;
+        if (again >= 0) {
+            xt_send_all(again, request, strlen(request));
+            next_n = drain(again, next, sizeof next, 3000, &next_ended);
+            close(again);
+        }
+        bool served_again = strncmp(next, "HTTP/1.1 200 ", 13) == 0;
         int64_t ms = 0;
-        bool normal = normal_client_served(&ms);
+        bool normal = served_again && normal_client_served(&ms);
         if (baseline < 0) {
             xt_sleep_ms(50);
             baseline = xt_fd_count(xt_pid(p)); /* the caches warm after the first pair */
@@ -572,15 +584,16 @@ static void sweep_allocations(uint16_t port, const char *request, const char *wh
         int fds = xt_wait_fd_count_at_most(p, baseline, 2000);
         if ((!clear || !normal || fds > baseline) && bad++ == 0)
             snprintf(first_bad, sizeof first_bad,
-                     "k=%ld: faulty client %s (%s); normal client %s in %lld ms; %d fds "
-                     "(baseline %d)%s",
+                     "k=%ld: faulty client %s (%s); the same request next: %s; normal client "
+                     "%s in %lld ms; %d fds (baseline %d)%s",
                      k, ended ? "closed" : "not closed", xt_quote(buf, n < 120 ? n : 120),
+                     xt_quote(next, next_n < 60 ? next_n : 60),
                      normal ? "served" : "NOT served", (long long)ms, fds, baseline,
                      xt_server_note(p));
         if (!xt_alive(p))
             break;
         char *log = read_log(p);
-        long made = allocations_before_accept(log, 2 * k); /* connection 2k-1's count */
+        long made = allocations_before_accept(log, 3 * k - 1); /* connection 3k-2's count */
         free(log);
         faults_injected++;
         if (made >= 0 && made < k)

@@ -15,10 +15,11 @@
 // Environment (read once, at the first allocation or accept):
 //   XPS_FAIL_ALLOC_AT=k     the k-th allocation (k >= 1) after the FIRST
 //                           accepted connection fails; every other succeeds.
-//   XPS_FAIL_ALLOC_SWEEP=1  one server sweeps every k: the connection
-//                           accepted (2k-1)-th gets its k-th allocation
-//                           failed; the even ones are left alone, so each
-//                           faulty client is followed by a normal one.
+//   XPS_FAIL_ALLOC_SWEEP=n  one server sweeps every k: the connection
+//                           accepted ((k-1)*n+1)-th gets its k-th
+//                           allocation failed; the n-1 after it are left
+//                           alone, so each faulty client is followed by
+//                           normal ones.
 //   XPS_FAIL_ALLOC_LOG=path appends, one write(2) per line,
 //                             accept <n> after <m> allocations
 //                           (m: allocations counted since the previous
@@ -85,7 +86,7 @@ void *bootstrap_alloc(size_t n) {
 }
 
 long fail_at;      // XPS_FAIL_ALLOC_AT, 0: none
-bool sweep;        // XPS_FAIL_ALLOC_SWEEP
+long sweep;        // XPS_FAIL_ALLOC_SWEEP, 0: none
 int log_fd = -1;   // XPS_FAIL_ALLOC_LOG
 std::atomic<long> connections;   // accepted so far
 std::atomic<long> since_marker;  // allocations counted since the last accept
@@ -119,7 +120,7 @@ void init() {
     if (const char *v = std::getenv("XPS_FAIL_ALLOC_AT"))
         fail_at = std::atol(v);
     if (const char *v = std::getenv("XPS_FAIL_ALLOC_SWEEP"))
-        sweep = std::strcmp(v, "1") == 0;
+        sweep = std::atol(v);
     if (const char *v = std::getenv("XPS_FAIL_ALLOC_LOG"))
         log_fd = open(v, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     resolving = false;
@@ -136,8 +137,8 @@ bool should_fail() {
         return false; // before the first connection: the server's start is not under test
     long k = since_marker.fetch_add(1, std::memory_order_relaxed) + 1;
     bool fail = false;
-    if (sweep)
-        fail = n % 2 == 1 && k == (n + 1) / 2;
+    if (sweep > 0)
+        fail = (n - 1) % sweep == 0 && k == (n - 1) / sweep + 1;
     else if (fail_at > 0)
         fail = n == 1 && k == fail_at;
     if (fail)
