@@ -647,9 +647,11 @@ static void slowhttptest_while_timed(const char *mode, const char *what)
                                  strcmp(mode, "-X") == 0 ? slow_read : slow_other, &o);
     connections_held += 500;
     faults_injected++;
+    /* 10 s whatever the attack does (the server's 1 s timeouts may close
+     * its connections faster than it opens them, and then it ends). */
     int asked = 0, served = 0;
     int64_t worst = 0, t0 = xt_now_ms();
-    while (xt_now_ms() - t0 < 10000 && xt_alive(attack)) {
+    while (xt_now_ms() - t0 < 10000) {
         int64_t ms = 0;
         asked++;
         served += normal_client_served(&ms);
@@ -662,7 +664,7 @@ static void slowhttptest_while_timed(const char *mode, const char *what)
     snprintf(expected, sizeof expected,
              "under %s (500 connections), every normal request is served in < %d ms", what,
              NORMAL_MS);
-    xt_expect(asked >= 20 && served == asked, expected, "%d of %d, slowest %lld ms%s", served,
+    xt_expect(asked >= 30 && served == asked, expected, "%d of %d, slowest %lld ms%s", served,
               asked, (long long)worst, xt_server_note(p));
     expect_fds_back(p, baseline, "after the attack");
     stop_clean(p, what);
@@ -690,10 +692,17 @@ static void ten_thousand_connections_held_then_closed(void **state)
 {
     (void)state;
     enum { HELD = 10000 };
-    struct rlimit lim = {HELD + 512, HELD + 512};
+    /* This test's soft limit up to its hard one (the server's, 12,000,
+     * is set by prlimit in the child): both must exceed the 10,000. */
+    struct rlimit lim;
+    getrlimit(RLIMIT_NOFILE, &lim);
+    if (lim.rlim_max != RLIM_INFINITY && lim.rlim_max < 12000)
+        xt_skip("RLIMIT_NOFILE's hard limit is under 12,000 here (ulimit -Hn): 10,000 "
+                "connections cannot be held");
+    lim.rlim_cur = lim.rlim_max == RLIM_INFINITY ? 20000 : lim.rlim_max;
     if (setrlimit(RLIMIT_NOFILE, &lim) != 0)
-        xt_fail("cannot raise this test's RLIMIT_NOFILE to %d: %s", HELD + 512, strerror(errno));
-    const char *args[] = {"--nofile=20000:20000", "--", xt_stage_bin(), "hold.json", NULL};
+        xt_fail("cannot raise this test's RLIMIT_NOFILE: %s", strerror(errno));
+    const char *args[] = {"--nofile=12000:12000", "--", xt_stage_bin(), "hold.json", NULL};
     xt_proc_t *p = start_bin("/usr/bin/prlimit", args, NULL, FILES);
     int baseline = settled_baseline(p);
     xt_watchdog(120);
