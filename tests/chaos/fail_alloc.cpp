@@ -12,7 +12,7 @@
 // accept returning a descriptor) starts a new count at 0. (An allocation
 // made inside operator new is counted once, as the new.)
 //
-// Environment (read once, at the first allocation or accept):
+// Environment (read once, at the first accept):
 //   XPS_FAIL_ALLOC_AT=k     the k-th allocation (k >= 1) after the FIRST
 //                           accepted connection fails; every other succeeds.
 //   XPS_FAIL_ALLOC_SWEEP=n  one server sweeps every k: the connection
@@ -90,7 +90,10 @@ long sweep;        // XPS_FAIL_ALLOC_SWEEP, 0: none
 int log_fd = -1;   // XPS_FAIL_ALLOC_LOG
 std::atomic<long> connections;   // accepted so far
 std::atomic<long> since_marker;  // allocations counted since the last accept
-thread_local int inside_new;     // > 0 while operator new runs: its malloc is not counted again
+// > 0 while operator new runs: its malloc is not counted again. Initial-
+// exec TLS: the default model's first access calls __tls_get_addr, which
+// under ASan is reached from ASan's own start, before it can work.
+__attribute__((tls_model("initial-exec"))) thread_local int inside_new;
 
 void say(const char *fmt, long a, long b) {
     if (log_fd < 0)
@@ -117,14 +120,19 @@ void init() {
     real_new_array = reinterpret_cast<new_fn>(dlsym(RTLD_NEXT, "_Znam"));
     real_accept4 = reinterpret_cast<accept4_fn>(dlsym(RTLD_NEXT, "accept4"));
     real_accept = reinterpret_cast<accept_fn>(dlsym(RTLD_NEXT, "accept"));
+    resolving = false;
+    done = true;
+}
+
+// The environment, at the first accept: long after the start, when even
+// under ASan open() works (ASan's start calls malloc before it does).
+void read_environment() {
     if (const char *v = std::getenv("XPS_FAIL_ALLOC_AT"))
         fail_at = std::atol(v);
     if (const char *v = std::getenv("XPS_FAIL_ALLOC_SWEEP"))
         sweep = std::atol(v);
     if (const char *v = std::getenv("XPS_FAIL_ALLOC_LOG"))
         log_fd = open(v, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-    resolving = false;
-    done = true;
 }
 
 // Counts one allocation; true when this one is to fail.
@@ -150,6 +158,8 @@ void marker(int fd) {
     if (fd < 0)
         return;
     init();
+    if (connections.load(std::memory_order_relaxed) == 0) // nothing counts before it
+        read_environment();
     long n = connections.fetch_add(1, std::memory_order_relaxed) + 1;
     long m = since_marker.exchange(0, std::memory_order_relaxed);
     say("accept %ld after %ld allocations\n", n, m);
