@@ -91,12 +91,17 @@ CHECK_BINS  := $(patsubst tests/stages/stage_%.c,$(BUILD)/tests/stage-%,$(CHECK_
 GRADER_BINS := $(BUILD)/tests/grader-self-test $(BUILD)/tests/wrong-stage-01 \
                $(BUILD)/tests/course-map $(BUILD)/tests/layout-probe
 CLI_TEST    := $(BUILD)/tests/cli
+# Fault injection (tests/chaos/): the checks, and the LD_PRELOAD seam that
+# fails one allocation (never sanitized itself: it sits in front of ASan).
+CHAOS_TEST  := $(BUILD)/tests/chaos
+FAIL_ALLOC  := $(BUILD)/lib/libxps-fail-alloc.so
 TOOL_BINS   := $(BUILD)/bin/test-upstream
 BENCH_BINS  := $(BUILD)/bench/idle-connections $(BUILD)/bench/idle-bytes
 
 # ------------------------------------------------------------------ targets
 
 .PHONY: all help deps bench-deps browser-deps bench-build run test test-build check-headers check-chapters grade \
+        chaos \
         bench clean \
         $(addprefix stage-,$(STAGE_NUMS))
 
@@ -153,7 +158,7 @@ run: deps ## build and start the newest stage binary with its defaults (and its 
 	@exec $(BUILD)/bin/stage-$(NEWEST_STAGE) $(wildcard $(NEWEST_DIR)/config.json)
 
 test-build: $(STAGE_BINS) $(TOOL_BINS) $(LIBXPS) $(UNIT_BINS) $(CHECK_BINS) $(GRADER_BINS) $(CLI_TEST) \
-            $(REPLAY_BINS)
+            $(REPLAY_BINS) $(CHAOS_TEST) $(FAIL_ALLOC)
 
 # Then, outside the sanitizer build (whose speed means nothing), the
 # benchmark once for a second per scenario: it proves the harness still
@@ -255,6 +260,16 @@ new-stage: ## scaffold a stage from the newest one below it: make new-stage NUM=
 	@tests/grader/new_stage "$(NUM)" "$(NAME)"
 
 FUZZ_SECONDS ?= 60
+# Every fault of tests/chaos/chaos.c on the newest stage, the slow ones
+# too (slowhttptest's three attacks, 10,000 connections held); `make test`
+# runs the fast ones. SAN=1: the same under ASan and UBSan, whose leak
+# report each scenario's server exit is checked for.
+chaos: deps ## inject faults into the newest stage (tests/chaos/, docs/reliability.md); SAN=1 too
+	@$(MAKE) --no-print-directory $(BUILD)/bin/stage-$(NEWEST_STAGE) $(TOOL_BINS) $(CHAOS_TEST) $(FAIL_ALLOC)
+	@ASAN_OPTIONS=$${ASAN_OPTIONS:-exitcode=86:detect_leaks=1} \
+	  UBSAN_OPTIONS=$${UBSAN_OPTIONS:-print_stacktrace=1:exitcode=86} \
+	  XPS_STAGE_BIN=$(abspath $(BUILD)/bin/stage-$(NEWEST_STAGE)) timeout --kill-after=10 1200 $(CHAOS_TEST) --full
+
 fuzz: ## fuzz every target (tests/fuzz/) for FUZZ_SECONDS each with libFuzzer, ASan and UBSan
 	$(call install_missing,fuzz,clang)
 	@$(MAKE) --no-print-directory FUZZ=1 fuzz-build
@@ -327,6 +342,14 @@ $(BUILD)/bin/fuzz-%: $(BUILD)/obj/tests/fuzz/%.o $(LIBXPS)
 $(BUILD)/tests/fuzz-replay-%: $(BUILD)/obj/tests/fuzz/%.o $(BUILD)/obj/tests/fuzz/replay.o $(LIBXPS)
 	@mkdir -p $(@D)
 	$(CXX) $(LDFLAGS) $^ $(LIB_LIBS) -o $@
+
+$(CHAOS_TEST): $(BUILD)/obj/tests/chaos/chaos.o $(SUPPORT_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $^ $(TEST_LIBS) -o $@
+
+$(FAIL_ALLOC): tests/chaos/fail_alloc.cpp
+	@mkdir -p $(@D)
+	$(CXX) -std=c++20 -O2 -g $(WARN) -fPIC -shared $< -ldl -o $@
 
 $(BUILD)/tests/cli: $(BUILD)/obj/tests/stages/cli.o $(SUPPORT_LIB)
 	@mkdir -p $(@D)

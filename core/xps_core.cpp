@@ -3,7 +3,9 @@
 
 #include <malloc.h>
 
+#include <algorithm>
 #include <cassert>
+#include <iterator>
 #include <new>
 #include <utility>
 #include <vector>
@@ -37,6 +39,12 @@ struct xps_core_s {
     xps_task_t *queue_tail;
     size_t live_tasks;                  // created and not destroyed
     std::vector<deferred_free> frees;   // to run at the next collect
+    // When `frees` cannot grow (out of memory), the records go here: a
+    // free inside a callback must wait even then, or the callback's caller
+    // touches freed memory. (Only with all of these taken too is an object
+    // freed at once, as before.)
+    deferred_free spare[64];
+    size_t spare_used;
     xps_core_member_t *members;         // newest first
     size_t member_count;
 };
@@ -169,16 +177,24 @@ void xps_core_defer_free(xps_core_t *core, xps_core_free_fn fn, void *object) no
     try {
         core->frees.push_back({fn, object});
     } catch (const std::bad_alloc &) {
-        fn(object); // no record, no deferral: correct outside callbacks
+        if (core->spare_used < std::size(core->spare))
+            core->spare[core->spare_used++] = {fn, object};
+        else
+            fn(object); // no record, no deferral: correct outside callbacks only
     }
 }
 
 void xps_core_collect(xps_core_t *core) noexcept {
-    while (!core->frees.empty()) {
+    while (!core->frees.empty() || core->spare_used > 0) {
         std::vector<deferred_free> now;
         now.swap(core->frees); // frees may defer more; they run in the next pass
+        deferred_free spare[std::size(core->spare)];
+        size_t n_spare = std::exchange(core->spare_used, 0);
+        std::copy(core->spare, core->spare + n_spare, spare);
         for (const deferred_free &f : now)
             f.fn(f.object);
+        for (size_t i = 0; i < n_spare; i++)
+            spare[i].fn(spare[i].object);
     }
 }
 

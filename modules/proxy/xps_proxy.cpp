@@ -112,6 +112,13 @@ void fail_with(xps_proxy_t *p, int status, const char *why) {
     fail(p, why);
 }
 
+// Our own memory ran out (never the upstream's fault): 500 if the client
+// has had nothing yet, else it is cut off. The balancer does not hear of
+// it, so a server short of memory does not mark a healthy upstream down.
+void fail_nomem(xps_proxy_t *p) {
+    fail_with(p, XPS_HTTP_STATUS_INTERNAL_SERVER_ERROR, "out of memory");
+}
+
 // ------------------------------------------------------- the response
 
 // The most of an upstream's head we hold while reading it; past it the
@@ -388,7 +395,7 @@ bool take_response_head(xps_proxy_t *p, xps_pipe_t *pipe) {
             xps_pipe_consume(pipe, n);
         }
     } catch (const std::bad_alloc &) {
-        fail(p, "out of memory");
+        fail_nomem(p);
         return false;
     }
     for (;;) {
@@ -477,7 +484,7 @@ bool forward_body(xps_proxy_t *p, const char *in, size_t len, size_t *used) {
     if (p->body_done && chunked && p->to_upstream && error == XPS_OK)
         error = write_copy(p->to_upstream, last_chunk, sizeof last_chunk - 1);
     if (error != XPS_OK) {
-        fail(p, "out of memory");
+        fail_nomem(p);
         return false;
     }
     return true;
@@ -498,6 +505,7 @@ void on_upstream_closed(xps_connection_t *, int reason, void *data) {
     auto *p = static_cast<xps_proxy_t *>(data);
     p->upstream = nullptr; // the pipes tell the rest
     p->upstream_failed |= reason != XPS_OK;
+    p->upstream_nomem |= reason == XPS_E_NOMEM;
 }
 
 
@@ -562,7 +570,7 @@ void start_relay(xps_proxy_t *p, xps_connection_t *upstream) {
         xps_pipe_destroy(p->to_upstream); // no end attached yet
         xps_pipe_destroy(p->from_upstream);
         p->to_upstream = p->from_upstream = nullptr;
-        return fail(p, "out of memory");
+        return fail_nomem(p);
     }
     xps_pipe_attach_source(p->to_upstream, on_upstream_room, on_upstream_gone, p);
     xps_pipe_attach_sink(p->from_upstream, on_upstream_bytes, on_upstream_end, p);
@@ -580,7 +588,7 @@ void start_relay(xps_proxy_t *p, xps_connection_t *upstream) {
         if (p->req.http11 && h->body == XPS_HTTP_BODY_NONE)
             offer = upgrade_offer(h, p->req.buf);
     } catch (const std::bad_alloc &) {
-        return fail(p, "out of memory");
+        return fail_nomem(p);
     }
     p->upgrade_asked = !offer.empty();
     // [stage 13] With a pool, an HTTP/1.1 request asks the upstream to keep
@@ -591,7 +599,7 @@ void start_relay(xps_proxy_t *p, xps_connection_t *upstream) {
     xps_buffer_t *head = p->upgrade_asked ? upgrade_head(h, p->req.buf, &fwd, offer)
                                           : request_head(h, p->req.buf, &fwd, p->ask_keep);
     if (!head || xps_pipe_write(p->to_upstream, head) != XPS_OK)
-        return fail(p, "out of memory");
+        return fail_nomem(p);
     arm_read_timeout(p); // [stage 18] hook point (b): from now the upstream owes an answer
     // The response's head is read before anything goes down: to know where
     // the response ends (not where the upstream closes: it may keep its
@@ -780,6 +788,8 @@ void on_connected(xps_upstream_t *, xps_connection_t *upstream, int status, void
     if (status != XPS_OK) {
         // [stage 18] Out of its configured time: 504, unless [stage 17]
         // another upstream takes the request (connect_failed).
+        if (status == XPS_E_NOMEM) // ours, not the upstream's: no next upstream either
+            return fail_nomem(p);
         p->connect_timed_out = status == XPS_E_TIMEOUT && p->req.connect_timeout_ms > 0;
         return connect_failed(p);
     }
@@ -845,6 +855,8 @@ void on_upstream_end(xps_pipe_t *pipe, void *data) {
     auto *p = static_cast<xps_proxy_t *>(data);
     xps_pipe_detach_sink(pipe);
     p->from_upstream = nullptr;
+    if (p->upstream_nomem) // we could not read it (tcp's read block): not its fault
+        return fail_nomem(p);
     if (!p->upstream_spoke && may_retry(p))
         return retry(p);
     if (!p->upstream_spoke && may_move_on(p)) { // [stage 17] a fresh connection, unanswered
@@ -894,6 +906,8 @@ void connect_fresh(xps_proxy_t *p) {
     if (!p->attempt) {
         XPS_LOG(XPS_LOG_WARN, log_name, "%s \"%s\": upstream %s: %s", p->req.client_ip,
                 p->req.log_line, upstream->text, xps_strerror(error));
+        if (error == XPS_E_NOMEM) // ours, not the upstream's (fail_nomem)
+            return fail_nomem(p);
         connect_failed(p);
     }
 }
@@ -983,7 +997,7 @@ void xps_proxy_client_bytes(xps_proxy_t *p) noexcept {
         while (p->to_upstream && xps_pipe_room(p->to_upstream) > 0 &&
                xps_pipe_peek(from_client(p), &chunk) == XPS_OK) {
             if (write_copy(p->to_upstream, chunk.bytes, chunk.len) != XPS_OK)
-                return fail(p, "out of memory");
+                return fail_nomem(p);
             xps_pipe_consume(from_client(p), chunk.len);
         }
         if (!p->to_upstream)

@@ -49,6 +49,8 @@ struct xps_proxy_s {
     bool response_done;                    // all of the response has gone down
     bool upstream_failed;                  // the upstream connection ended in an error
                                            // (a cut body must not get a last-chunk)
+    bool upstream_nomem;                   // ... for want of OUR memory (fail_nomem: 500,
+                                           // neither a retry nor the balancer's count)
     bool client_framed;                    // the client can tell where the response ends
                                            // without our close (not close-delimited)
     // connection reuse [stage 13]
