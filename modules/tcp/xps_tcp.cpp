@@ -632,6 +632,16 @@ void sink_gone(xps_pipe_t *pipe, void *data) {
         c->source_pipe = nullptr;
         return park_if_free(c);
     }
+    // [stage 19] An owner that gives up before the TLS handshake is over
+    // (a hello that never ends meets the session's head timeout): what it
+    // queues (a 408) can never be sent, as it would have to be encrypted
+    // for a session that does not exist. Close now rather than wait for
+    // the send timeout.
+    if (c->tls && !c->tls_ready) {
+        XPS_LOG(XPS_LOG_DEBUG, "tls", "%s: given up before the handshake was over: closing",
+                xps_socket_peer(c->socket));
+        return close_self(c, XPS_E_CLOSED);
+    }
     c->reading_stopped = true;
     end_source(c);
 }
