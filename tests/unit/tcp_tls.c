@@ -15,7 +15,8 @@
  * sends garbage, one plain HTTP, one offers only TLS 1.1 and one stops in
  * the middle of its ClientHello: each of those ends (or waits) alone, the
  * two good clients are served whole. Then a file range sent over TLS
- * (kTLS when the kernel has it, else read in pieces) byte-exact.
+ * (kTLS when the kernel has it, else read in pieces) byte-exact, and a
+ * connection parked (kept alive) between exchanges with its TLS state.
  * Every test ends with the process's descriptor count back where it was.
  */
 #define _GNU_SOURCE
@@ -110,7 +111,7 @@ static int remove_files(void **state)
 
 /* ------------------------------------------------------------ server */
 
-typedef enum { SERVE_ECHO, SERVE_FILE } serve_t;
+typedef enum { SERVE_ECHO, SERVE_FILE, SERVE_PARK } serve_t;
 
 typedef struct server {
     xps_core_t *core;
@@ -127,6 +128,13 @@ typedef struct server {
     char versions[MAX_CLIENTS][16]; /* TLS version of each connection that closed well */
     char alpns[MAX_CLIENTS][16];
     int file_fd;
+    /* SERVE_PARK: one exchange at a time ("ping" in, "pong" out), then parked */
+    xps_connection_t *conn;
+    xps_pipe_t *in, *out;
+    char got[8];
+    size_t got_len;
+    int answered, wakes;
+    int closes_awaited; /* a run also waits for this many close callbacks */
 } server_t;
 
 static void on_close(xps_connection_t *c, int reason, void *data)
@@ -167,6 +175,71 @@ static void attach_file(server_t *s, xps_connection_t *c)
     xps_pipe_detach_source(p);
 }
 
+/* SERVE_PARK: an HTTP-like owner. Reads a 4-byte request, queues a
+ * 4-byte answer, parks the connection and lets go of both pipes; on
+ * wake, the same again. */
+static void attach_exchange(server_t *s, xps_connection_t *c);
+static void on_park_wake(xps_connection_t *c, void *data);
+
+static void park_consume(xps_pipe_t *p, void *data)
+{
+    server_t *s = data;
+    size_t n = 0;
+    assert_int_equal(xps_pipe_read(p, s->got + s->got_len, 4 - s->got_len, &n), XPS_OK);
+    s->got_len += n;
+    if (s->got_len < 4)
+        return;
+    assert_memory_equal(s->got, "ping", 4);
+    assert_int_equal(xps_pipe_write(s->out, xps_buffer_copy_of("pong", 4)), XPS_OK);
+    s->answered++;
+    assert_int_equal(xps_connection_park(s->conn, on_park_wake, s), XPS_OK);
+    xps_pipe_detach_source(s->out); /* sent, then parked: no FIN */
+    xps_pipe_detach_sink(p);
+    s->in = s->out = NULL;
+}
+
+static void park_source_done(xps_pipe_t *p, void *data) /* the peer ended first */
+{
+    server_t *s = data;
+    xps_pipe_detach_sink(p);
+    s->in = NULL;
+    if (s->out) {
+        xps_pipe_detach_source(s->out);
+        s->out = NULL;
+    }
+}
+
+static void park_sink_gone(xps_pipe_t *p, void *data)
+{
+    server_t *s = data;
+    xps_pipe_detach_source(p);
+    s->out = NULL;
+}
+
+static void attach_exchange(server_t *s, xps_connection_t *c)
+{
+    s->conn = c;
+    s->got_len = 0;
+    s->in = xps_pipe_create(s->core, 64 * 1024);
+    s->out = xps_pipe_create(s->core, 64 * 1024);
+    assert_non_null(s->in);
+    assert_non_null(s->out);
+    assert_int_equal(xps_connection_attach_source(c, s->in), XPS_OK);
+    assert_int_equal(xps_pipe_attach_sink(s->in, park_consume, park_source_done, s), XPS_OK);
+    xps_pipe_set_sink_ready(s->in, true);
+    assert_int_equal(xps_connection_attach_sink(c, s->out), XPS_OK);
+    assert_int_equal(xps_pipe_attach_source(s->out, file_produce, park_sink_gone, s), XPS_OK);
+}
+
+/* Woken: the peer sent the next request, or closed (the next read says so). */
+static void on_park_wake(xps_connection_t *c, void *data)
+{
+    server_t *s = data;
+    s->wakes++;
+    xps_connection_on_close(c, on_close, s); /* park cleared it */
+    attach_exchange(s, c);
+}
+
 static void on_accept(xps_listener_t *l, xps_connection_t *c, void *data)
 {
     (void)l;
@@ -176,6 +249,8 @@ static void on_accept(xps_listener_t *l, xps_connection_t *c, void *data)
     xps_connection_on_close(c, on_close, s);
     if (s->serve == SERVE_FILE)
         attach_file(s, c);
+    else if (s->serve == SERVE_PARK)
+        attach_exchange(s, c);
     else
         attach_echo(s, c);
 }
@@ -183,7 +258,7 @@ static void on_accept(xps_listener_t *l, xps_connection_t *c, void *data)
 static void on_tick(xps_loop_timer_t *t, void *data)
 {
     server_t *s = data;
-    if (atomic_load(&s->clients_running) == 0) {
+    if (atomic_load(&s->clients_running) == 0 && s->closes >= s->closes_awaited) {
         xps_loop_stop(s->loop);
         return;
     }
@@ -222,13 +297,14 @@ static void server_start(server_t *s, serve_t serve)
     assert_non_null(s->deadline);
 }
 
-/* Runs the loop until every client thread has finished; false at the deadline. */
+/* Runs the loop until every client thread has finished (and the close
+ * callbacks awaited have come); false at the deadline. */
 static bool run(server_t *s)
 {
     xps_loop_timer_start(s->tick, 0);
     xps_loop_timer_start(s->deadline, RUN_MS);
     assert_int_equal(xps_loop_run(s->loop), XPS_OK);
-    return atomic_load(&s->clients_running) == 0;
+    return atomic_load(&s->clients_running) == 0 && s->closes >= s->closes_awaited;
 }
 
 static void server_finish(server_t *s)
@@ -247,6 +323,7 @@ static void server_finish(server_t *s)
 typedef enum {
     CLIENT_ECHO,      /* TLS: 1 MiB in steps, close_notify, expect ours and EOF */
     CLIENT_FILE,      /* TLS: read everything to the end */
+    CLIENT_PINGS,     /* TLS: "ping" → "pong" three times, pausing between them */
     CLIENT_GARBAGE,   /* raw bytes that are not TLS: expect the close */
     CLIENT_PLAIN,     /* a plain HTTP request: expect the close */
     CLIENT_HALF,      /* the start of a ClientHello, then nothing until told to go */
@@ -340,6 +417,14 @@ static void tls_client(client_t *c, int fd)
         if (c->kind == CLIENT_ECHO) {
             for (size_t done = 0; ok && done < ECHO_BYTES; done += STEP)
                 ok = exchange(ssl, (unsigned char)(done / STEP));
+        } else if (c->kind == CLIENT_PINGS) {
+            unsigned char pong[4];
+            for (int i = 0; ok && i < 3; i++) {
+                if (i > 0)
+                    usleep(50 * 1000); /* the server parks meanwhile */
+                ok = ssl_write_all(ssl, (const unsigned char *)"ping", 4) &&
+                     ssl_read_all(ssl, pong, 4) && memcmp(pong, "pong", 4) == 0;
+            }
         } else if (c->kind == CLIENT_FILE) {
             size_t cap = FILE_BYTES + 64, n = 0;
             c->data = malloc(cap);
@@ -496,11 +581,36 @@ static void file_range_goes_out_over_tls_byte_exact(void **state)
     server_finish(&s);
 }
 
+/* Keep-alive over TLS: the connection parks between exchanges with its
+ * TLS state (the keys live in OpenSSL, not in a pipe), the next record
+ * wakes it, and the client's close_notify, arriving while parked, wakes
+ * it to read the end: it then closes well, sending its own close_notify. */
+static void a_parked_tls_connection_wakes_for_the_next_request_and_the_end(void **state)
+{
+    (void)state;
+    server_t s;
+    server_start(&s, SERVE_PARK);
+    s.closes_awaited = 1;
+    client_t c = {0};
+    client_start(&s, &c, CLIENT_PINGS, TLS1_3_VERSION, TLS1_3_VERSION);
+    assert_true(run(&s));
+    pthread_join(c.thread, NULL);
+    assert_true(c.connected);
+    assert_true(c.echoed); /* three pongs */
+    assert_int_equal(s.answered, 3);
+    assert_int_equal(s.accepts, 1); /* one connection for the three */
+    assert_int_equal(s.wakes, 3);   /* two requests and the end */
+    assert_true(c.got_close_notify);
+    assert_int_equal(s.closes_ok, 1);
+    server_finish(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(tls_echo_survives_bad_clients_beside_it),
         cmocka_unit_test(file_range_goes_out_over_tls_byte_exact),
+        cmocka_unit_test(a_parked_tls_connection_wakes_for_the_next_request_and_the_end),
     };
     return cmocka_run_group_tests(tests, setup_files, remove_files);
 }
