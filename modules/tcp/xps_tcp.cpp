@@ -541,7 +541,10 @@ void produce(xps_pipe_t *pipe, void *data) {
         // hear EAGAIN, one system call per request for nothing. Bytes that
         // arrive later raise a new edge. Not after a hang-up: the FIN's
         // edge has been reported already, so read on until recv() says EOF.
-        if (status == XPS_OK && got < want && !c->peer_hung_up)
+        // [stage 19] Nor when the TLS transport holds back an end (or an
+        // error) it met after the bytes: it has read it already, so no
+        // edge will announce it.
+        if (status == XPS_OK && got < want && !c->peer_hung_up && c->tls_deferred == XPS_OK)
             status = XPS_E_AGAIN;
     }
     // No callback ran meanwhile (a pipe calls none from xps_pipe_write),
@@ -752,13 +755,6 @@ bool clients_waiting(const xps_listener_t *l) {
     return poll(&p, 1, 0) == 1;
 }
 
-// Accepts until the queue is empty: edge-triggered, one edge may announce
-// many connections, and no new edge comes for those already queued. (Out of
-// descriptors, the socket module refuses the waiting client so the queue
-// still moves: XPS_E_LIMIT, logged there; we go on while clients wait.
-// Only while: at the limit accept() fails with EMFILE even on an empty
-// queue, since the kernel reserves the descriptor before it looks, so
-// "go on" alone would spin here for ever.)
 // [stage 19] Gives an accepted connection the TLS transport; false (the
 // connection destroyed, logged) when there is no memory for its state.
 bool use_tls(xps_connection_t *c, xps_tls_server_t *server) {
@@ -774,6 +770,13 @@ bool use_tls(xps_connection_t *c, xps_tls_server_t *server) {
     return true;
 }
 
+// Accepts until the queue is empty: edge-triggered, one edge may announce
+// many connections, and no new edge comes for those already queued. (Out of
+// descriptors, the socket module refuses the waiting client so the queue
+// still moves: XPS_E_LIMIT, logged there; we go on while clients wait.
+// Only while: at the limit accept() fails with EMFILE even on an empty
+// queue, since the kernel reserves the descriptor before it looks, so
+// "go on" alone would spin here for ever.)
 void accept_all(xps_loop_io_t *io, unsigned events, void *data) {
     (void)io;
     (void)events;

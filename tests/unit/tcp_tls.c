@@ -31,6 +31,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -324,6 +325,7 @@ typedef enum {
     CLIENT_ECHO,      /* TLS: 1 MiB in steps, close_notify, expect ours and EOF */
     CLIENT_FILE,      /* TLS: read everything to the end */
     CLIENT_PINGS,     /* TLS: "ping" → "pong" three times, pausing between them */
+    CLIENT_LAST_WORD, /* TLS: STEP bytes and close_notify in one segment, then read */
     CLIENT_GARBAGE,   /* raw bytes that are not TLS: expect the close */
     CLIENT_PLAIN,     /* a plain HTTP request: expect the close */
     CLIENT_HALF,      /* the start of a ClientHello, then nothing until told to go */
@@ -417,6 +419,20 @@ static void tls_client(client_t *c, int fd)
         if (c->kind == CLIENT_ECHO) {
             for (size_t done = 0; ok && done < ECHO_BYTES; done += STEP)
                 ok = exchange(ssl, (unsigned char)(done / STEP));
+        } else if (c->kind == CLIENT_LAST_WORD) {
+            /* Corked: the bytes and the close_notify leave in one segment,
+             * so the server reads both in one go, with one edge. */
+            unsigned char out[STEP], in[STEP];
+            memset(out, 'w', sizeof out);
+            int on = 1, off = 0;
+            setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof on);
+            ok = ssl_write_all(ssl, out, STEP);
+            SSL_shutdown(ssl);
+            setsockopt(fd, IPPROTO_TCP, TCP_CORK, &off, sizeof off);
+            ok = ok && ssl_read_all(ssl, in, STEP) && memcmp(in, out, STEP) == 0;
+            size_t n = 0;
+            int r = SSL_read_ex(ssl, in, 1, &n);
+            c->got_close_notify = r != 1 && SSL_get_error(ssl, r) == SSL_ERROR_ZERO_RETURN;
         } else if (c->kind == CLIENT_PINGS) {
             unsigned char pong[4];
             for (int i = 0; ok && i < 3; i++) {
@@ -434,7 +450,7 @@ static void tls_client(client_t *c, int fd)
             c->got_close_notify = SSL_get_error(ssl, 0) == SSL_ERROR_ZERO_RETURN;
         }
         c->echoed = ok;
-        if (c->kind != CLIENT_FILE) {
+        if (c->kind != CLIENT_FILE && c->kind != CLIENT_LAST_WORD) {
             SSL_shutdown(ssl); /* our close_notify: the end of what we send */
             unsigned char extra;
             size_t n = 0;
@@ -605,12 +621,31 @@ static void a_parked_tls_connection_wakes_for_the_next_request_and_the_end(void 
     server_finish(&s);
 }
 
+/* Bytes and close_notify read in one go: the end is found after the
+ * bytes, with no edge left to announce it, and must not wait for one. */
+static void close_notify_right_after_the_bytes_ends_the_stream_at_once(void **state)
+{
+    (void)state;
+    server_t s;
+    server_start(&s, SERVE_ECHO);
+    client_t c = {0};
+    client_start(&s, &c, CLIENT_LAST_WORD, TLS1_3_VERSION, TLS1_3_VERSION);
+    assert_true(run(&s));
+    pthread_join(c.thread, NULL);
+    assert_true(c.connected);
+    assert_true(c.echoed);
+    assert_true(c.got_close_notify);
+    assert_int_equal(s.closes_ok, 1);
+    server_finish(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(tls_echo_survives_bad_clients_beside_it),
         cmocka_unit_test(file_range_goes_out_over_tls_byte_exact),
         cmocka_unit_test(a_parked_tls_connection_wakes_for_the_next_request_and_the_end),
+        cmocka_unit_test(close_notify_right_after_the_bytes_ends_the_stream_at_once),
     };
     return cmocka_run_group_tests(tests, setup_files, remove_files);
 }
