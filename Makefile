@@ -46,11 +46,12 @@ LDFLAGS  := $(SANITIZE)
 # watch servers with procps (ps, pgrep: stages 03-09 and 13; top: stage 07)
 # and iproute2 (ss: stages 01-07; ip: stage 14), which a minimal Debian
 # lacks, and docs/performance.md watches packets with tcpdump.  Stage 18's
-# chapter attacks stages 15 and 18 with slowhttptest (a slowloris).  (prlimit,
+# chapter attacks stages 15 and 18 with slowhttptest (a slowloris); stage 19's
+# checks and chapter speak TLS with openssl s_client (the openssl tool).  (prlimit,
 # stages 00 and 07, is util-linux's, which every Debian has.)
 DEB_PACKAGES := g++ make pkg-config libssl-dev zlib1g-dev libcjson-dev \
                 libcmocka-dev netcat-openbsd curl strace pv valgrind \
-                procps iproute2 tcpdump slowhttptest
+                procps iproute2 tcpdump slowhttptest openssl
 # What `make bench` measures xps against (and plots with); `make test`
 # installs them too, since it runs the benchmark once, briefly (QUICK=1).
 BENCH_PACKAGES := wrk nginx-light h2o gnuplot-nox

@@ -323,6 +323,15 @@ const xps_config_listener_t *xps_config_listener(const xps_config_t *config, siz
     return &config->listeners[i];
 }
 
+const xps_tls_cert_t *xps_config_listener_tls(const xps_config_t *config, size_t i,
+                                              size_t *count) noexcept
+{
+    assert(config != nullptr && i < config->listeners.size() && count != nullptr);
+    const std::vector<xps_tls_cert_t> &certs = config->listener_tls[i];
+    *count = certs.size();
+    return certs.empty() ? nullptr : certs.data();
+}
+
 size_t xps_config_server_count(const xps_config_t *config) noexcept
 {
     assert(config != nullptr);

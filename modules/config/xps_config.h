@@ -44,6 +44,7 @@
 #include "core/xps.h"
 #include "modules/gzip/xps_gzip.h"
 #include "modules/ipfilter/xps_ipfilter.h"
+#include "modules/tls/xps_tls.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -263,6 +264,16 @@ size_t xps_config_listener_count(const xps_config_t *config) XPS_NOEXCEPT;
 /* Listener i (i < xps_config_listener_count). */
 const xps_config_listener_t *xps_config_listener(const xps_config_t *config,
                                                  size_t i) XPS_NOEXCEPT;
+
+/* [stage 19] The certificates of listener i (i < xps_config_listener_count),
+ * ready for xps_tls_server_create: one for each server block that lists
+ * the listener with "tls", in the blocks' order, with that block's
+ * hostnames (SNI picks among them; the first is the default). Paths are
+ * absolute; the files are not opened here. NULL and *count 0 for a plain
+ * listener. (A listener is TLS in every block that lists it or in none:
+ * the file is refused otherwise.) */
+const xps_tls_cert_t *xps_config_listener_tls(const xps_config_t *config, size_t i,
+                                              size_t *count) XPS_NOEXCEPT;
 
 /* Number of server blocks (servers[]). */
 size_t xps_config_server_count(const xps_config_t *config) XPS_NOEXCEPT;

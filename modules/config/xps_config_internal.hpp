@@ -63,6 +63,8 @@ struct route_rec {
 // One server block.
 struct server_rec {
     std::vector<xps_config_listener_t> listeners;  // distinct within the block
+    std::vector<xps_tls_cert_t> tls;               // [stage 19] per listeners[j]: its "tls"
+                                                   // (absolute paths; cert_path NULL: plain)
     std::vector<const char *> hostnames;           // lower-case; empty = any
     std::vector<route_rec> routes;                 // may be empty: all 404
 };
@@ -80,6 +82,9 @@ struct xps_config_s {
     int workers = 1;                                 // 1..1024 or WORKERS_AUTO
     std::vector<config_detail::server_rec> servers;  // servers[], in order
     std::vector<xps_config_listener_t> listeners;    // distinct, first-seen order
+    std::vector<std::vector<xps_tls_cert_t>> listener_tls; // [stage 19] per listeners[i]: the
+                                                     // certificates of the blocks, see
+                                                     // xps_config_listener_tls
     xps_config_timeouts_t timeouts{XPS_CONFIG_HEADER_READ_MS, XPS_CONFIG_KEEPALIVE_MS,
                                    XPS_CONFIG_SEND_MS, XPS_CONFIG_UPSTREAM_CONNECT_MS,
                                    XPS_CONFIG_UPSTREAM_READ_MS}; // [stage 18] "timeouts"
@@ -109,6 +114,7 @@ struct checker {
     std::string base;                         // absolute folder for relative paths
     std::string message;                      // "<name>: <path>: <why>", once failed
     std::vector<std::string> listener_where;  // JSON path of each cfg.listeners[i]
+    std::vector<bool> listener_is_tls;        // [stage 19] whether cfg.listeners[i] has "tls"
 
     // Records "<name>: <path>: <why>" (path "" = "top level"); returns false.
     bool fail(const std::string &path, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

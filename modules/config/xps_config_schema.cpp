@@ -111,17 +111,23 @@ const cJSON *non_empty_array(checker &c, const cJSON *item, const std::string &p
 
 // -------------------------------------------------------------- listeners
 
-bool parse_tls(checker &c, const cJSON *tls, const std::string &path)
+// The files are named here (resolved against the config's folder) and
+// read by the stage that serves TLS (xps_tls_server_create, stage 19),
+// which refuses a missing, unreadable or mismatched one, naming it.
+bool parse_tls(checker &c, const cJSON *tls, const std::string &path, xps_tls_cert_t *out)
 {
     if (!want_object(c, tls, path) || !check_keys(c, tls, path, tls_keys))
         return false;
-    for (const char *key : {"cert", "key"}) {
-        const cJSON *file = require(c, tls, path, key, " (a TLS listener needs a certificate and its key)");
-        const char *ignored = nullptr;
-        if (file == nullptr || !want_string(c, file, member(path, key), &ignored))
+    const char *files[2] = {nullptr, nullptr};
+    const char *keys[2] = {"cert", "key"};
+    for (int i = 0; i < 2; i++) {
+        const cJSON *file = require(c, tls, path, keys[i], " (a TLS listener needs a certificate and its key)");
+        if (file == nullptr || !want_string(c, file, member(path, keys[i]), &files[i]))
             return false;
     }
-    return true;  // [stage 19] loads the files; until then only the shape is checked
+    out->cert_path = c.keep(resolve_path(c.base, files[0]));
+    out->key_path = c.keep(resolve_path(c.base, files[1]));
+    return true;
 }
 
 // Records a listener of the current block: refuses a repeat within the
@@ -129,8 +135,9 @@ bool parse_tls(checker &c, const cJSON *tls, const std::string &path)
 // cfg.listeners), and refuses a wildcard and a specific address of the same
 // family on one port, which Linux will not bind at the same time.
 bool add_listener(checker &c, server_rec &server, const std::string &host, int family,
-                  uint16_t port, const std::string &path)
+                  uint16_t port, const xps_tls_cert_t &tls, const std::string &path)
 {
+    bool is_tls = tls.cert_path != nullptr;
     for (size_t j = 0; j < server.listeners.size(); j++)
         if (server.listeners[j].port == port && host == server.listeners[j].host)
             return c.fail(path, "duplicate listener %s (also %s)", endpoint(host, port).c_str(),
@@ -140,7 +147,13 @@ bool add_listener(checker &c, server_rec &server, const std::string &host, int f
         if (l.port != port)
             continue;
         if (host == l.host) {
+            if (c.listener_is_tls[i] != is_tls) // [stage 19] one socket speaks one protocol
+                return c.fail(path, "%s is %s here but %s in %s: a listener is TLS in every "
+                              "block that lists it or in none",
+                              endpoint(host, port).c_str(), is_tls ? "TLS" : "plain",
+                              is_tls ? "plain" : "TLS", c.listener_where[i].c_str());
             server.listeners.push_back(l);
+            server.tls.push_back(tls);
             return true;
         }
         int other = std::strchr(l.host, ':') != nullptr ? AF_INET6 : AF_INET;
@@ -154,7 +167,9 @@ bool add_listener(checker &c, server_rec &server, const std::string &host, int f
     xps_config_listener_t l{c.keep(host), port};
     c.cfg.listeners.push_back(l);
     c.listener_where.push_back(path);
+    c.listener_is_tls.push_back(is_tls);
     server.listeners.push_back(l);
+    server.tls.push_back(tls);
     return true;
 }
 
@@ -180,9 +195,10 @@ bool parse_listener(checker &c, server_rec &server, const cJSON *obj, const std:
     if (port == nullptr || !want_int(c, port, member(path, "port"), 1, 65535, "1-65535", &port_value))
         return false;
     const cJSON *tls = optional(obj, "tls");
-    if (tls != nullptr && !parse_tls(c, tls, member(path, "tls")))
+    xps_tls_cert_t cert{nullptr, nullptr, nullptr, 0};
+    if (tls != nullptr && !parse_tls(c, tls, member(path, "tls"), &cert))
         return false;
-    return add_listener(c, server, canon, family, static_cast<uint16_t>(port_value), path);
+    return add_listener(c, server, canon, family, static_cast<uint16_t>(port_value), cert, path);
 }
 
 // ------------------------------------------------------------------ routes
@@ -678,15 +694,38 @@ bool parse_top(checker &c, const cJSON *root)
     return true;
 }
 
+// [stage 19] For each listener, the certificates of the blocks that list
+// it with "tls", in block order, each with its block's hostnames (the
+// blocks are complete now: their vectors no longer move).
+void collect_tls(xps_config_s &cfg)
+{
+    cfg.listener_tls.resize(cfg.listeners.size());
+    for (server_rec &s : cfg.servers)
+        for (size_t j = 0; j < s.listeners.size(); j++) {
+            if (s.tls[j].cert_path == nullptr)
+                continue;
+            for (size_t i = 0; i < cfg.listeners.size(); i++)
+                if (cfg.listeners[i].port == s.listeners[j].port &&
+                    std::strcmp(cfg.listeners[i].host, s.listeners[j].host) == 0) {
+                    xps_tls_cert_t cert = s.tls[j];
+                    cert.hostnames = s.hostnames.data();
+                    cert.hostname_count = s.hostnames.size();
+                    cfg.listener_tls[i].push_back(cert);
+                }
+        }
+}
+
 }  // namespace
 
 bool build_config(xps_config_s &cfg, const cJSON *root, const std::string &name,
                   const std::string &base, std::string *message)
 {
-    checker c{cfg, name, base, {}, {}};
+    checker c{cfg, name, base, {}, {}, {}};
     cfg.name = c.keep(name);
-    if (parse_top(c, root))
+    if (parse_top(c, root)) {
+        collect_tls(cfg);
         return true;
+    }
     *message = c.message;
     return false;
 }

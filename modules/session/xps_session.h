@@ -193,6 +193,14 @@ typedef struct xps_session_options {
                          (xps_session_set_limits) */
     size_t rate_limit_entries; /* [stage 18] the buckets' cap (0: the default,
                          XPS_RATELIMIT_MAX_ENTRIES) */
+    bool tls;         /* [stage 19] listeners with "tls" speak TLS: one TLS
+                         server (modules/tls) per such listener, with the
+                         certificate of every block that lists it (SNI picks
+                         by the block's hostnames), made before anything
+                         listens; a certificate or key that cannot be used
+                         fails xps_session_listen_all_with (XPS_E_INVAL, the
+                         file named in the log). Off: such listeners serve
+                         plain HTTP, as in the stages before 19. */
 } xps_session_options_t;
 
 /* ---------------------------------------------------------- lifecycle */

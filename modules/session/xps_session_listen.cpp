@@ -40,6 +40,9 @@ struct listen_set {
     xps_tcp_cap_t cap;                     // [stage 18] max_connections, for every listener:
                                            // the connections leave the core before the set
     xps_ratelimit_t *limiter;              // [stage 18] owned; NULL without rate_limit
+    std::vector<xps_tls_server_t *> tls;   // [stage 19] owned, per ctx[i]; NULL: plain. The
+                                           // set leaves the core after the connections
+                                           // that borrow them
 };
 
 void on_wake(xps_connection_t *connection, void *data);
@@ -84,6 +87,8 @@ void destroy_set(void *p) {
     auto *set = static_cast<listen_set *>(p);
     xps_core_remove_member(set->member);
     xps_ratelimit_destroy(set->limiter);
+    for (xps_tls_server_t *tls : set->tls)
+        xps_tls_server_destroy(tls);
     delete set;
 }
 
@@ -106,6 +111,7 @@ int xps_session_listen_all_with(xps_loop_t *loop, const xps_config_t *config,
         return XPS_E_NOMEM;
     try {
         set->ctx.resize(xps_config_listener_count(config));
+        set->tls.resize(set->ctx.size(), nullptr);
     } catch (const std::bad_alloc &) {
         delete set;
         return XPS_E_NOMEM;
@@ -140,12 +146,28 @@ int xps_session_listen_all_with(xps_loop_t *loop, const xps_config_t *config,
     }
     if (o.rate_limit && !(set->limiter = xps_ratelimit_create(o.rate_limit_entries, &error)))
         return error;
+    // [stage 19] Every certificate is loaded before anything listens: a
+    // server never starts with one of its sites unusable.
+    for (size_t i = 0; o.tls && i < set->ctx.size(); i++) {
+        size_t n = 0;
+        const xps_tls_cert_t *certs = xps_config_listener_tls(config, i, &n);
+        if (n == 0)
+            continue;
+        char why[XPS_TLS_ERR_MAX];
+        const xps_config_listener_t *l = xps_config_listener(config, i);
+        if (!(set->tls[i] = xps_tls_server_create(certs, n, why, sizeof why))) {
+            XPS_LOG(XPS_LOG_ERROR, "session", "%s: cannot serve TLS on %s:%u: %s",
+                    xps_config_name(config), l->host, l->port, why);
+            return XPS_E_INVAL;
+        }
+    }
     for (size_t i = 0; i < set->ctx.size(); i++) {
         const xps_config_listener_t *l = xps_config_listener(config, i);
         set->ctx[i] = accept_ctx{loop, config, l, http11, o.ip_filter, o.dir_listing, o.gzip, pool,
                                  balancers, set->limiter,
                                  o.timeouts ? xps_config_timeouts(config) : nullptr,
                                  o.limits ? xps_config_limits(config) : nullptr};
+        tcp.tls = set->tls[i]; // [stage 19] NULL: plain
         if (!xps_listener_create(loop, l->host, l->port, &tcp, on_accept, &set->ctx[i], &error)) {
             XPS_LOG(XPS_LOG_ERROR, "session", "cannot listen on %s:%u: %s", l->host, l->port,
                     xps_strerror(error));

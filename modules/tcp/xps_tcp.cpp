@@ -38,6 +38,10 @@ enum class conn_state : unsigned char {
     closed,    // torn down; memory waits for the batch to end
 };
 
+namespace {
+struct transport; // [stage 19] how a connection moves its bytes: see "transport" below
+}
+
 struct xps_connection_s {
     xps_loop_t *loop;                 // borrowed
     xps_core_member_t *member;        // destroyed with the core
@@ -67,6 +71,13 @@ struct xps_connection_s {
                                       // parked (never both: a parked one has nothing to send)
     uint64_t last_sent_ms;            // when the peer last took bytes (send timeout)
     bool counted;                     // counts against options.cap (accepted by a listener)
+    // [stage 19] how the bytes move (see "Transport" in xps_tcp.h)
+    const transport *tr;              // plain_transport or tls_transport, static
+    xps_tls_conn_t *tls;              // owned; NULL for a plain connection
+    unsigned recv_wait;               // the readiness (XPS_LOOP_*) the last receive waits for
+    unsigned send_wait;               // ... and the last send
+    int tls_deferred;                 // an error met after some plaintext: the next receive's
+    bool tls_ready;                   // the handshake is over
 };
 
 namespace {
@@ -96,6 +107,184 @@ struct spare_block {
     xps_buffer_t *block = nullptr;
     ~spare_block() { xps_buffer_destroy(block); }
 } spare;
+
+// --------------------------------------------------------------- transport
+
+// [stage 19] How a connection moves bytes. Every step returns XPS_OK
+// (bytes moved; a receive may return fewer than asked only when the
+// socket had no more: see produce), XPS_E_AGAIN with *wait the readiness
+// (XPS_LOOP_READABLE or XPS_LOOP_WRITABLE) to wait for before the same
+// step is tried again, XPS_E_EOF, XPS_E_CLOSED or another error.
+struct transport {
+    int (*recv)(xps_connection_t *c, void *buf, size_t len, size_t *got, unsigned *wait);
+    int (*send)(xps_connection_t *c, const void *buf, size_t len, size_t *sent, unsigned *wait);
+    int (*send_file)(xps_connection_t *c, int fd, off_t offset, size_t len, size_t *sent,
+                     unsigned *wait);
+    void (*end)(xps_connection_t *c);     // all is sent, a FIN follows: say so (or NULL)
+    void (*destroy)(xps_connection_t *c); // frees the transport's state (or NULL)
+};
+
+// Plain TCP: the system calls themselves. A receive waits for
+// readability, a send for writability; nothing to announce or free.
+int plain_recv(xps_connection_t *c, void *buf, size_t len, size_t *got, unsigned *wait) {
+    *wait = XPS_LOOP_READABLE;
+    return xps_socket_recv(c->socket, buf, len, got);
+}
+
+int plain_send(xps_connection_t *c, const void *buf, size_t len, size_t *sent, unsigned *wait) {
+    *wait = XPS_LOOP_WRITABLE;
+    return xps_socket_send(c->socket, buf, len, sent);
+}
+
+int plain_send_file(xps_connection_t *c, int fd, off_t offset, size_t len, size_t *sent,
+                    unsigned *wait) {
+    *wait = XPS_LOOP_WRITABLE;
+    ssize_t n = sendfile(xps_socket_fd(c->socket), fd, &offset, std::min(len, sendfile_max));
+    if (n < 0) {
+        *sent = 0;
+        return errno == EINTR ? XPS_OK : xps_error_from_errno(errno);
+    }
+    *sent = static_cast<size_t>(n);
+    return n == 0 ? XPS_E_EOF : XPS_OK; // 0: the file is shorter than the range
+}
+
+constexpr transport plain_transport{plain_recv, plain_send, plain_send_file, nullptr, nullptr};
+
+// TLS (modules/tls). OpenSSL reads and writes the socket itself; its
+// wants map onto the loop's readiness.
+unsigned readiness_of(unsigned tls_want) {
+    return tls_want & XPS_TLS_WANT_WRITE ? XPS_LOOP_WRITABLE : XPS_LOOP_READABLE;
+}
+
+// Handshake failures are the client's (a scanner, plain HTTP, an old
+// client): worth a line, but a flood of them must not flood the log.
+uint64_t tls_failures;
+
+void log_tls_failure(xps_connection_t *c, const char *step, int status) {
+    if (tls_failures++ % 1000 == 0)
+        XPS_LOG(XPS_LOG_INFO, "tls", "%s: TLS %s failed: %s (%llu TLS failures so far)",
+                xps_socket_peer(c->socket), step,
+                *xps_tls_error(c->tls) ? xps_tls_error(c->tls) : xps_strerror(status),
+                static_cast<unsigned long long>(tls_failures));
+}
+
+// The handshake runs under the first step of either direction. XPS_OK
+// once it is over.
+int tls_handshake(xps_connection_t *c, unsigned *wait) {
+    unsigned want = 0;
+    int status = xps_tls_handshake(c->tls, &want);
+    if (status == XPS_OK) {
+        c->tls_ready = true;
+        XPS_LOG(XPS_LOG_DEBUG, "tls", "%s: %s, ALPN \"%s\", SNI \"%s\"%s",
+                xps_socket_peer(c->socket), xps_tls_version(c->tls), xps_tls_alpn(c->tls),
+                xps_tls_server_name(c->tls), xps_tls_resumed(c->tls) ? ", resumed" : "");
+    } else if (status == XPS_E_AGAIN) {
+        *wait = readiness_of(want);
+    } else {
+        log_tls_failure(c, "handshake", status);
+    }
+    return status;
+}
+
+// Fills as much of buf as OpenSSL gives (one call per record, up to 16
+// KiB each) until it is full or OpenSSL would wait: so a short receive
+// means "drained", as for plain TCP, and plaintext left inside OpenSSL
+// (a full buf) keeps the connection readable. An error after some bytes
+// is kept for the next call: the bytes are delivered first.
+int tls_recv(xps_connection_t *c, void *buf, size_t len, size_t *got, unsigned *wait) {
+    *got = 0;
+    *wait = XPS_LOOP_READABLE;
+    if (c->tls_deferred != XPS_OK)
+        return std::exchange(c->tls_deferred, XPS_OK);
+    if (!c->tls_ready) {
+        int status = tls_handshake(c, wait);
+        if (status != XPS_OK)
+            return status;
+    }
+    while (*got < len) {
+        size_t n = 0;
+        unsigned want = 0;
+        int status = xps_tls_recv(c->tls, static_cast<char *>(buf) + *got, len - *got, &n, &want);
+        *got += n;
+        if (status == XPS_OK)
+            continue;
+        if (status == XPS_E_AGAIN)
+            *wait = readiness_of(want);
+        else if (status != XPS_E_EOF && status != XPS_E_CLOSED)
+            log_tls_failure(c, "receive", status);
+        if (*got == 0)
+            return status;
+        if (status != XPS_E_AGAIN)
+            c->tls_deferred = status;
+        break;
+    }
+    return XPS_OK;
+}
+
+int tls_send(xps_connection_t *c, const void *buf, size_t len, size_t *sent, unsigned *wait) {
+    *sent = 0;
+    *wait = XPS_LOOP_WRITABLE;
+    if (!c->tls_ready) {
+        int status = tls_handshake(c, wait);
+        if (status != XPS_OK)
+            return status;
+    }
+    unsigned want = 0;
+    int status = xps_tls_send(c->tls, buf, len, sent, &want);
+    if (status == XPS_E_AGAIN)
+        *wait = readiness_of(want);
+    else if (status != XPS_OK && status != XPS_E_CLOSED)
+        log_tls_failure(c, "send", status);
+    return status;
+}
+
+// Where a file range is read before OpenSSL encrypts it, without kTLS:
+// one record's worth, one buffer for the process (single-threaded loop).
+// A send that must wait is retried with the same bytes, as OpenSSL
+// requires: the range did not move, so the same piece is read again.
+char file_scratch[16 * 1024];
+
+int tls_send_file(xps_connection_t *c, int fd, off_t offset, size_t len, size_t *sent,
+                  unsigned *wait) {
+    *sent = 0;
+    *wait = XPS_LOOP_WRITABLE;
+    if (!c->tls_ready) {
+        int status = tls_handshake(c, wait);
+        if (status != XPS_OK)
+            return status;
+    }
+    unsigned want = 0;
+    if (xps_tls_ktls_send(c->tls)) {
+        int status = xps_tls_sendfile(c->tls, fd, offset, std::min(len, sendfile_max), sent, &want);
+        if (status == XPS_E_AGAIN)
+            *wait = readiness_of(want);
+        else if (status == XPS_OK && *sent == 0)
+            return XPS_E_EOF; // the file is shorter than the range
+        return status;
+    }
+    ssize_t n = pread(fd, file_scratch, std::min(len, sizeof file_scratch), offset);
+    if (n < 0)
+        return errno == EINTR ? XPS_OK : xps_error_from_errno(errno);
+    if (n == 0)
+        return XPS_E_EOF;
+    return tls_send(c, file_scratch, static_cast<size_t>(n), sent, wait);
+}
+
+// close_notify before the FIN. Best effort: everything else was sent, so
+// the socket has room for the alert; if not, the FIN alone ends it (the
+// peer sees a truncation, which for HTTP/1.1 with lengths is harmless).
+void tls_end(xps_connection_t *c) {
+    unsigned want = 0;
+    if (c->tls_ready)
+        xps_tls_shutdown(c->tls, &want);
+}
+
+void tls_destroy(xps_connection_t *c) {
+    xps_tls_conn_destroy(c->tls);
+    c->tls = nullptr;
+}
+
+constexpr transport tls_transport{tls_recv, tls_send, tls_send_file, tls_end, tls_destroy};
 
 // -------------------------------------------------------------- connection
 
@@ -164,6 +353,8 @@ void teardown(xps_connection_t *c) {
         xps_pipe_detach_sink(c->sink_pipe);
     c->source_pipe = c->sink_pipe = nullptr;
     xps_loop_io_detach(c->io);
+    if (c->tr->destroy) // before the socket: OpenSSL borrows its fd
+        c->tr->destroy(c);
     xps_socket_destroy(c->socket);
     xps_core_defer_free(xps_loop_core(c->loop), free_connection, c);
 }
@@ -308,6 +499,25 @@ xps_buffer_t *hand_over(xps_pipe_t *pipe, xps_buffer_t *block, size_t n, int *st
     return block;
 }
 
+// [stage 19] A TLS step of one direction may wait for the readiness
+// the other direction consumes (a send waiting for the handshake's bytes
+// to be read, a receive waiting for its handshake reply to be written):
+// the edge it waits for may then never come. So a step that just used
+// `used` marks the other direction ready again if that is what it waited
+// for; a needless retry costs one step that says EAGAIN again. Plain TCP
+// never waits across (a receive waits for reading, a send for writing).
+void retry_other_direction(xps_connection_t *c, unsigned other_wait, unsigned used) {
+    if (other_wait != used)
+        return;
+    if (used == XPS_LOOP_READABLE && c->sink_pipe && !c->writable) {
+        c->writable = true;
+        xps_pipe_set_sink_ready(c->sink_pipe, true);
+    } else if (used == XPS_LOOP_WRITABLE && c->source_pipe && !c->readable) {
+        c->readable = true;
+        xps_pipe_set_source_ready(c->source_pipe, true);
+    }
+}
+
 // The pipe has room and the socket is readable: read until EAGAIN or a
 // short read (edge-triggered: no new edge comes while data is left), the
 // pipe is full (the pipe calls again when it drains: back-pressure), or
@@ -316,6 +526,7 @@ void produce(xps_pipe_t *pipe, void *data) {
     auto *c = static_cast<xps_connection_t *>(data);
     xps_buffer_t *block = std::exchange(spare.block, nullptr);
     int status = XPS_OK;
+    unsigned wait = XPS_LOOP_READABLE;
     while (status == XPS_OK && xps_pipe_room(pipe) > 0) {
         if (!block && !(block = xps_buffer_create(read_block))) {
             status = XPS_E_NOMEM;
@@ -323,22 +534,27 @@ void produce(xps_pipe_t *pipe, void *data) {
         }
         size_t want = xps_pipe_room(pipe) < read_block ? xps_pipe_room(pipe) : read_block;
         size_t got = 0;
-        status = xps_socket_recv(c->socket, xps_buffer_space(block), want, &got);
+        status = c->tr->recv(c, xps_buffer_space(block), want, &got, &wait);
         if (status == XPS_OK)
             block = hand_over(pipe, block, got, &status);
         // A short read took all the socket had: asking again would only
         // hear EAGAIN, one system call per request for nothing. Bytes that
         // arrive later raise a new edge. Not after a hang-up: the FIN's
         // edge has been reported already, so read on until recv() says EOF.
-        if (status == XPS_OK && got < want && !c->peer_hung_up)
+        // [stage 19] Nor when the TLS transport holds back an end (or an
+        // error) it met after the bytes: it has read it already, so no
+        // edge will announce it.
+        if (status == XPS_OK && got < want && !c->peer_hung_up && c->tls_deferred == XPS_OK)
             status = XPS_E_AGAIN;
     }
     // No callback ran meanwhile (a pipe calls none from xps_pipe_write),
     // so the spare is still free: the block goes back empty (hand_over
     // copied out what it read), or NULL when the last read kept it.
     spare.block = block;
+    retry_other_direction(c, c->send_wait, XPS_LOOP_READABLE);
     if (status == XPS_E_AGAIN) {
         c->readable = false;
+        c->recv_wait = wait;
         xps_pipe_set_source_ready(pipe, false);
     } else if (status == XPS_E_EOF) {
         end_source(c); // the peer sent FIN: end of this stream
@@ -365,19 +581,11 @@ void end_sink_keep_reading(xps_connection_t *c, int error) {
     close_if_done(c);
 }
 
-// Sends one item: bytes with send(), a file range with sendfile().
-int send_chunk(xps_connection_t *c, const xps_pipe_chunk_t *chunk, size_t *sent) {
+// Sends one item through the transport: bytes, or a file range.
+int send_chunk(xps_connection_t *c, const xps_pipe_chunk_t *chunk, size_t *sent, unsigned *wait) {
     if (chunk->bytes)
-        return xps_socket_send(c->socket, chunk->bytes, chunk->len, sent);
-    off_t offset = chunk->offset;
-    size_t len = chunk->len < sendfile_max ? chunk->len : sendfile_max;
-    ssize_t n = sendfile(xps_socket_fd(c->socket), chunk->fd, &offset, len);
-    if (n < 0) {
-        *sent = 0;
-        return errno == EINTR ? XPS_OK : xps_error_from_errno(errno);
-    }
-    *sent = static_cast<size_t>(n);
-    return n == 0 ? XPS_E_EOF : XPS_OK; // 0: the file is shorter than the range
+        return c->tr->send(c, chunk->bytes, chunk->len, sent, wait);
+    return c->tr->send_file(c, chunk->fd, chunk->offset, chunk->len, sent, wait);
 }
 
 // The pipe has data and the socket is writable: send until EAGAIN or empty.
@@ -386,13 +594,16 @@ void consume(xps_pipe_t *pipe, void *data) {
     xps_pipe_chunk_t chunk;
     while (xps_pipe_peek(pipe, &chunk) == XPS_OK) {
         size_t sent = 0;
-        int status = send_chunk(c, &chunk, &sent);
+        unsigned wait = XPS_LOOP_WRITABLE;
+        int status = send_chunk(c, &chunk, &sent, &wait);
+        retry_other_direction(c, c->recv_wait, XPS_LOOP_WRITABLE);
         if (sent > 0) {
             xps_pipe_consume(pipe, sent);
             c->last_sent_ms = xps_loop_now_ms(c->loop); // [stage 18] the peer reads
         }
         if (status == XPS_E_AGAIN) {
             c->writable = false;
+            c->send_wait = wait;
             xps_pipe_set_sink_ready(pipe, false);
             if (c->options.send_timeout_ms > 0) { // [stage 18] from the last byte taken
                 if (!c->timer || !xps_loop_timer_active(c->timer))
@@ -424,6 +635,16 @@ void sink_gone(xps_pipe_t *pipe, void *data) {
         c->source_pipe = nullptr;
         return park_if_free(c);
     }
+    // [stage 19] An owner that gives up before the TLS handshake is over
+    // (a hello that never ends meets the session's head timeout): what it
+    // queues (a 408) can never be sent, as it would have to be encrypted
+    // for a session that does not exist. Close now rather than wait for
+    // the send timeout.
+    if (c->tls && !c->tls_ready) {
+        XPS_LOG(XPS_LOG_DEBUG, "tls", "%s: given up before the handshake was over: closing",
+                xps_socket_peer(c->socket));
+        return close_self(c, XPS_E_CLOSED);
+    }
     c->reading_stopped = true;
     end_source(c);
 }
@@ -439,6 +660,8 @@ void source_done(xps_pipe_t *pipe, void *data) {
     xps_pipe_detach_sink(pipe);
     c->sink_pipe = nullptr;
     stop_timer(c); // [stage 18] nothing left to send
+    if (c->tr->end) // [stage 19] TLS: close_notify
+        c->tr->end(c);
     // With reading over too, and no lingering to do, close_if_done closes
     // now, and close() sends the FIN itself: one system call fewer per
     // connection that ends after its response.
@@ -461,12 +684,14 @@ void on_socket(xps_loop_io_t *io, unsigned events, void *data) {
     }
     if (broken)
         c->peer_hung_up = true;
-    if (broken || (events & XPS_LOOP_READABLE)) {
+    // Each direction is woken by the readiness its last step waited for
+    // (plain TCP: reading by readability, sending by writability).
+    if (broken || (events & c->recv_wait)) {
         c->readable = true;
         if (c->source_pipe)
             xps_pipe_set_source_ready(c->source_pipe, true);
     }
-    if (broken || (events & XPS_LOOP_WRITABLE)) {
+    if (broken || (events & c->send_wait)) {
         c->writable = true;
         if (c->sink_pipe)
             xps_pipe_set_sink_ready(c->sink_pipe, true);
@@ -502,6 +727,9 @@ xps_connection_t *connection_from_socket(xps_loop_t *loop, xps_socket_t *socket,
     xps_socket_set_nodelay(socket);
     c->socket = socket;
     c->options = *options;
+    c->tr = &plain_transport;
+    c->recv_wait = XPS_LOOP_READABLE;
+    c->send_wait = XPS_LOOP_WRITABLE;
     c->state = conn_state::open;
     c->io = xps_loop_io_attach(loop, xps_socket_fd(socket), XPS_LOOP_READABLE | XPS_LOOP_WRITABLE,
                                options->trigger, on_socket, c, error);
@@ -525,6 +753,21 @@ xps_connection_t *connection_from_socket(xps_loop_t *loop, xps_socket_t *socket,
 bool clients_waiting(const xps_listener_t *l) {
     pollfd p{xps_listen_socket_fd(l->socket), POLLIN, 0};
     return poll(&p, 1, 0) == 1;
+}
+
+// [stage 19] Gives an accepted connection the TLS transport; false (the
+// connection destroyed, logged) when there is no memory for its state.
+bool use_tls(xps_connection_t *c, xps_tls_server_t *server) {
+    int error = XPS_OK;
+    c->tls = xps_tls_accept(server, xps_socket_fd(c->socket), &error);
+    if (!c->tls) {
+        XPS_LOG(XPS_LOG_ERROR, "tls", "%s: cannot set up TLS: %s", xps_socket_peer(c->socket),
+                xps_strerror(error));
+        teardown(c);
+        return false;
+    }
+    c->tr = &tls_transport;
+    return true;
 }
 
 // Accepts until the queue is empty: edge-triggered, one edge may announce
@@ -563,6 +806,8 @@ void accept_all(xps_loop_io_t *io, unsigned events, void *data) {
             cap->open++;
             c->counted = true;
         }
+        if (l->options.tls && !use_tls(c, l->options.tls))
+            continue;
         l->cb(l, c, l->data);
         if (l->destroyed) // by the callback: its memory lives until the batch ends
             return;
@@ -576,7 +821,8 @@ void destroy_listener_member(void *l) { xps_listener_destroy(static_cast<xps_lis
 } // namespace
 
 xps_tcp_options_t xps_tcp_default_options(void) noexcept {
-    return xps_tcp_options_t{XPS_LOOP_EDGE, XPS_TCP_LINGER_MS, XPS_TCP_LINGER_BYTES, 0, 0, nullptr};
+    return xps_tcp_options_t{XPS_LOOP_EDGE, XPS_TCP_LINGER_MS, XPS_TCP_LINGER_BYTES, 0, 0, nullptr,
+                             nullptr};
 }
 
 // ---------------------------------------------------------------- listener
@@ -637,6 +883,7 @@ xps_connection_t *xps_connection_create(xps_loop_t *loop, int fd, const xps_tcp_
         xps_socket_destroy(s);
         return nullptr;
     }
+    opts.tls = nullptr; // see xps_tcp_options_t.tls: listeners only
     return connection_from_socket(loop, s, &opts, error);
 }
 
@@ -695,3 +942,5 @@ const char *xps_connection_peer(const xps_connection_t *c) noexcept {
 }
 
 int xps_connection_fd(const xps_connection_t *c) noexcept { return xps_socket_fd(c->socket); }
+
+const xps_tls_conn_t *xps_connection_tls(const xps_connection_t *c) noexcept { return c->tls; }

@@ -54,6 +54,31 @@
  * accepted. (nginx keeps an idle connection as small: ngx_http_set_keepalive
  * frees the request and its buffers.)
  *
+ * Transport [stage 19]. Every connection moves its bytes through a
+ * transport: a small table of functions (receive, send, send a file range,
+ * announce the end, free) and, for each step that must wait, which
+ * readiness of the socket it waits for. The plain transport is recv(),
+ * send(MSG_NOSIGNAL) and sendfile(), waiting for readability to receive
+ * and writability to send: one indirect call per step, nothing allocated.
+ * A listener whose options name a TLS server (options.tls) gives each
+ * connection it accepts the TLS transport instead (modules/tls): the
+ * handshake runs under the first steps, driven by the loop like any other
+ * (TLS may need to write to read and read to write: a step waiting for
+ * the other readiness is woken by it, and progress of one direction
+ * retries the other if it waited on it); a failed handshake (garbage,
+ * plain HTTP, a refused version, a truncated hello) closes that
+ * connection only (close reason XPS_E_FAIL or XPS_E_CLOSED, logged at
+ * INFO, the first and then one in 1000). The pipes above never know: a
+ * TLS connection is the source and sink of plaintext. At the end of an
+ * orderly send it sends close_notify before its FIN; a file range goes
+ * out with the kernel's TLS (xps_tls_sendfile) when kTLS is on, else it
+ * is read in 16 KiB pieces into one process-wide buffer and sent through
+ * OpenSSL (memory bounded whatever the file's size). Lingering close
+ * discards ciphertext without decrypting it; parking keeps the TLS state
+ * (OpenSSL frees its buffers while idle: SSL_MODE_RELEASE_BUFFERS) and
+ * wakes at once if plaintext already waits inside OpenSSL (a read that
+ * stopped at a full pipe, not at EAGAIN, never marks the socket drained).
+ *
  * Lifecycle: listener: create → accept callbacks → destroy. connection:
  * created by a listener (or from a connected fd, e.g. modules/upstream) →
  * attach a source pipe and a sink pipe → destroys itself when done, or the
@@ -68,6 +93,7 @@
 
 #include "core/xps.h"
 #include "modules/loop/xps_loop.h"
+#include "modules/tls/xps_tls.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -152,6 +178,12 @@ typedef struct xps_tcp_options {
     /* [stage 18] Connections a listener accepts count against this cap
      * (see xps_tcp_cap_t). NULL (the default): no cap. */
     xps_tcp_cap_t *cap;
+    /* [stage 19] A listener with a TLS server (made at start-up from its
+     * certificates, owned by the caller, outliving every connection it
+     * accepts) speaks TLS on every connection it accepts: see "Transport".
+     * NULL (the default): plain TCP. Ignored by xps_connection_create: a
+     * connection made from a connected fd is plain. */
+    xps_tls_server_t *tls;
 } xps_tcp_options_t;
 
 /* The correct defaults: edge-triggered, lingering close within
@@ -243,6 +275,10 @@ const char *xps_connection_peer(const xps_connection_t *connection) XPS_NOEXCEPT
 /* The socket's descriptor, lent for getsockopt() and the like: never
  * close it, read or write it, or change its flags. */
 int xps_connection_fd(const xps_connection_t *connection) XPS_NOEXCEPT;
+
+/* [stage 19] The connection's TLS state (for xps_tls_version, _alpn,
+ * _server_name ...), lent; NULL for a plain connection. */
+const xps_tls_conn_t *xps_connection_tls(const xps_connection_t *connection) XPS_NOEXCEPT;
 
 #ifdef __cplusplus
 }

@@ -435,6 +435,57 @@ static void check_bad_table(const struct bad_case *rows, size_t n)
 
 #define CHECK_BAD(rows) check_bad_table((rows), sizeof(rows) / sizeof((rows)[0]))
 
+/* [stage 19] A TLS listener's certificates: one per block that lists it
+ * with "tls", in block order, with the block's hostnames and paths
+ * resolved against the base; a plain listener has none; a host:port that
+ * is TLS in one block and plain in another is refused. */
+static void tls_listeners_collect_each_blocks_certificate(void **state)
+{
+    (void)state;
+    xps_config_t *c = parse_ok(
+        "{\"servers\": ["
+        " {\"listeners\": [{\"host\": \"127.0.0.1\", \"port\": 8443,"
+        "   \"tls\": {\"cert\": \"certs/a.crt\", \"key\": \"certs/a.key\"}},"
+        "   {\"host\": \"127.0.0.1\", \"port\": 8080}],"
+        "  \"hostnames\": [\"a.test\"]},"
+        " {\"listeners\": [{\"host\": \"127.0.0.1\", \"port\": 8443,"
+        "   \"tls\": {\"cert\": \"/etc/b.crt\", \"key\": \"/etc/b.key\"}}],"
+        "  \"hostnames\": [\"b.test\", \"www.b.test\"]}]}");
+    assert_int_equal(xps_config_listener_count(c), 2);
+    size_t n = 99;
+    const xps_tls_cert_t *t = xps_config_listener_tls(c, 0, &n);
+    assert_int_equal(n, 2);
+    assert_non_null(t);
+    assert_string_equal(t[0].cert_path, "/srv/xps/certs/a.crt");
+    assert_string_equal(t[0].key_path, "/srv/xps/certs/a.key");
+    assert_int_equal(t[0].hostname_count, 1);
+    assert_string_equal(t[0].hostnames[0], "a.test");
+    assert_string_equal(t[1].cert_path, "/etc/b.crt");
+    assert_string_equal(t[1].key_path, "/etc/b.key");
+    assert_int_equal(t[1].hostname_count, 2);
+    assert_string_equal(t[1].hostnames[1], "www.b.test");
+    assert_null(xps_config_listener_tls(c, 1, &n));
+    assert_int_equal(n, 0);
+    xps_config_destroy(c);
+
+    static const struct bad_case rows[] = {
+        {"tls in one block, plain in the next",
+         "{\"servers\": [{\"listeners\": [{\"port\": 8443, \"tls\": {\"cert\": \"c\", \"key\": \"k\"}}]},"
+         " {\"listeners\": [{\"port\": 8443}]}]}",
+         "conf.json: servers[1].listeners[0]: 0.0.0.0:8443 is plain here but TLS in "
+         "servers[0].listeners[0]: a listener is TLS in every block that lists it or in none"},
+        {"plain in one block, tls in the next",
+         "{\"servers\": [{\"listeners\": [{\"port\": 8443}]},"
+         " {\"listeners\": [{\"port\": 8443, \"tls\": {\"cert\": \"c\", \"key\": \"k\"}}]}]}",
+         "conf.json: servers[1].listeners[0]: 0.0.0.0:8443 is TLS here but plain in "
+         "servers[0].listeners[0]: a listener is TLS in every block that lists it or in none"},
+        {"an empty certificate path",
+         "{\"servers\": [{\"listeners\": [{\"port\": 8443, \"tls\": {\"cert\": \"\", \"key\": \"k\"}}]}]}",
+         "conf.json: servers[0].listeners[0].tls.cert: must not be empty"},
+    };
+    CHECK_BAD(rows);
+}
+
 /* Syntax errors: line and column of the mistake, and what it is. */
 static void invalid_json_is_refused_with_line_and_column(void **state)
 {
@@ -1023,6 +1074,7 @@ int main(void)
         cmocka_unit_test(unreadable_and_broken_files_are_refused),
         cmocka_unit_test(messages_fit_the_callers_buffer),
         cmocka_unit_test(requests_are_routed_by_listener_host_and_longest_prefix),
+        cmocka_unit_test(tls_listeners_collect_each_blocks_certificate),
         cmocka_unit_test(json_positions_count_lines_and_characters),
         cmocka_unit_test(json_checker_accepts_valid_json),
         cmocka_unit_test(mutated_files_never_crash_and_checker_is_stricter_than_cjson),

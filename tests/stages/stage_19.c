@@ -1,0 +1,408 @@
+/*
+ * tests/stages/stage_19.c — black-box checks for stage 19 (TLS).
+ *
+ * The binary under test ($XPS_STAGE_BIN) runs in a scratch copy of
+ * tests/fixtures/stage-19 (its README says how its test-only certificates
+ * were made), with one of its configs as its one argument:
+ *
+ *   config.json       127.0.0.1:8443 TLS, shared by two blocks: a (a.test,
+ *                     localhost, 127.0.0.1; certificate CN=a.test, the
+ *                     default) serving public/, b (b.test; CN=b.test)
+ *                     serving public-b/; 127.0.0.1:8080 plain; a request
+ *                     head must come within 2 s;
+ *   missing-cert.json, mismatch.json, mixed.json   refused at start-up.
+ *
+ * The clients are real and independent of xps: `openssl s_client` and
+ * curl (the openssl and curl packages, see `make deps`). What is checked:
+ *  - TLS 1.3 and TLS 1.2 handshakes succeed; a client offering only TLS
+ *    1.1 gets the protocol_version alert;
+ *  - ALPN agrees on http/1.1;
+ *  - SNI picks each block's certificate (its subject), the first block's
+ *    without a name; and the request is served by that block (curl
+ *    verifying b.test's certificate gets b's page);
+ *  - curl --cacert: 200, and a second request on the same connection;
+ *  - an 8 MiB file arrives intact (byte for byte) over TLS;
+ *  - garbage, plain HTTP, a TLS 1.1 hello and a ClientHello cut short,
+ *    sent to the TLS port while a client downloads over TLS: the first
+ *    three are closed at once, the cut one at the head timeout (2 s), and
+ *    the download completes intact;
+ *  - a missing certificate, a key that is not the certificate's, and a
+ *    host:port that is TLS in one block and plain in another: exit status
+ *    1, the file (or the listeners) named, nothing listening;
+ *  - then every stage 18 check on its fixture (the plain listeners of
+ *    stage 18's configs, served as stage 18 does), and stage 17's, 16's,
+ *    15's, 14's and 13's, as stage_18.c runs them.
+ * All but the shared checks start the binary with a config of this
+ * stage's own, so they are skipped in the course's layout.
+ */
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tests/support/balancer_checks.h"
+#include "tests/support/checks.h"
+#include "tests/support/dirlist_checks.h"
+#include "tests/support/gzip_checks.h"
+#include "tests/support/harness.h"
+#include "tests/support/http11_checks.h"
+#include "tests/support/http_client.h"
+#include "tests/support/ipfilter_checks.h"
+#include "tests/support/limits_checks.h"
+
+enum {
+    TLS_PORT = 8443,
+    PLAIN_PORT = 8080,
+    HEAD_TIMEOUT_MS = 2000, /* config.json's header_read_ms */
+    BIG_BYTES = 8 << 20,
+};
+
+static const char FIXTURE[] = "tests/fixtures/stage-19";
+
+/* ------------------------------------------------------------ helpers */
+
+/* The binary with the fixture's `config`, waiting for both ports. */
+static xt_proc_t *start_tls(void)
+{
+    xt_skip_in_course_layout("starts the binary with a TLS config of this stage's own");
+    xt_require_port_free(TLS_PORT);
+    xt_require_port_free(PLAIN_PORT);
+    const char *args[] = {"config.json", NULL};
+    xt_start_opts_t opts = {.fixture_dir = FIXTURE};
+    xt_proc_t *p = xt_start_stage(args, &opts);
+    xt_wait_port(p, TLS_PORT, 5000);
+    xt_wait_port(p, PLAIN_PORT, 5000);
+    return p;
+}
+
+/* A path inside the server's working folder (a static buffer per slot). */
+static const char *in_workdir(xt_proc_t *p, int slot, const char *name)
+{
+    static char paths[4][4096];
+    snprintf(paths[slot], sizeof paths[slot], "%s/%s", xt_workdir(p), name);
+    return paths[slot];
+}
+
+/* `openssl s_client -connect 127.0.0.1:8443` with `extra` options (NULL-
+ * terminated), stdin empty so it ends after the handshake; its output. */
+static char *s_client(const char *const *extra, int *status)
+{
+    if (access("/usr/bin/openssl", X_OK) != 0)
+        xt_fail("/usr/bin/openssl is missing: run `make deps`");
+    const char *args[24] = {"s_client", "-connect", "127.0.0.1:8443"};
+    size_t n = 3;
+    for (size_t i = 0; extra[i] && n < 23; i++)
+        args[n++] = extra[i];
+    args[n] = NULL;
+    return xt_run_to_exit("/usr/bin/openssl", args, NULL, 5000, status);
+}
+
+static bool exited_ok(int status) { return WIFEXITED(status) && WEXITSTATUS(status) == 0; }
+
+/* Writes `len` bytes of a fixed pseudo-random pattern to `path`; returns them (malloc'd). */
+static unsigned char *write_big_file(const char *path, size_t len)
+{
+    unsigned char *bytes = malloc(len);
+    if (!bytes)
+        xt_fail("out of memory");
+    unsigned long long x = 0x9e3779b97f4a7c15ull;
+    for (size_t i = 0; i < len; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        bytes[i] = (unsigned char)(x >> 29);
+    }
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0 || write(fd, bytes, len) != (ssize_t)len)
+        xt_fail("cannot write %s: %s", path, strerror(errno));
+    close(fd);
+    return bytes;
+}
+
+/* Whether the file at `path` holds exactly `len` bytes equal to `bytes`. */
+static bool file_equals(const char *path, const unsigned char *bytes, size_t len, size_t *got)
+{
+    *got = 0;
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return false;
+    unsigned char *buf = malloc(len + 1);
+    ssize_t n;
+    while (buf && *got <= len && (n = read(fd, buf + *got, len + 1 - *got)) > 0)
+        *got += (size_t)n;
+    close(fd);
+    bool same = buf && *got == len && memcmp(buf, bytes, len) == 0;
+    free(buf);
+    return same;
+}
+
+/* Waits up to ms for the server to close fd (EOF or a reset): the time it
+ * took, or -1 if it is still open. Bytes that come first are skipped. */
+static int64_t closed_within(int fd, int ms)
+{
+    int64_t start = xt_now_ms();
+    char buf[1024];
+    while (xt_now_ms() - start < ms) {
+        ssize_t got = xt_recv_deadline(fd, buf, sizeof buf, (int)(ms - (xt_now_ms() - start)));
+        if (got == 0 || got == XT_ERROR)
+            return xt_now_ms() - start;
+        if (got == XT_TIMEOUT)
+            break;
+    }
+    return -1;
+}
+
+/* ------------------------------------------------------------- checks */
+
+static void tls13_and_tls12_are_spoken_and_tls11_is_refused(void **state)
+{
+    (void)state;
+    start_tls();
+    const char *versions[] = {"-tls1_3", "-tls1_2"};
+    const char *names[] = {"TLSv1.3", "TLSv1.2"};
+    for (int i = 0; i < 2; i++) {
+        const char *extra[] = {versions[i], "-brief", NULL};
+        int status = 0;
+        char *out = s_client(extra, &status);
+        char want[64], expected[128];
+        snprintf(want, sizeof want, "Protocol version: %s", names[i]);
+        snprintf(expected, sizeof expected, "openssl s_client %s: the handshake succeeds (%s)",
+                 versions[i], names[i]);
+        xt_expect(exited_ok(status) && strstr(out, "CONNECTION ESTABLISHED") && strstr(out, want),
+                  expected, "%s; it printed %s", xt_status_text(status), xt_quote(out, strlen(out)));
+        free(out);
+    }
+    /* SECLEVEL=0: this OpenSSL would not even offer TLS 1.1 otherwise, and
+     * the check is that the SERVER refuses it. */
+    const char *old[] = {"-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0", "-brief", NULL};
+    int status = 0;
+    char *out = s_client(old, &status);
+    xt_expect(!exited_ok(status) && !strstr(out, "CONNECTION ESTABLISHED") &&
+                  strstr(out, "alert protocol version"),
+              "openssl s_client -tls1_1: refused with the protocol_version alert",
+              "%s; it printed %s", xt_status_text(status), xt_quote(out, strlen(out)));
+    free(out);
+}
+
+static void alpn_agrees_on_http11(void **state)
+{
+    (void)state;
+    start_tls();
+    const char *extra[] = {"-alpn", "h2,http/1.1", NULL};
+    int status = 0;
+    char *out = s_client(extra, &status);
+    xt_expect(exited_ok(status) && strstr(out, "ALPN protocol: http/1.1"),
+              "openssl s_client -alpn h2,http/1.1: the server picks http/1.1",
+              "%s; it printed %s", xt_status_text(status), xt_quote(out, strlen(out)));
+    free(out);
+}
+
+static void sni_picks_each_blocks_certificate(void **state)
+{
+    (void)state;
+    xt_proc_t *p = start_tls();
+    struct {
+        const char *name; /* NULL: no SNI */
+        const char *subject;
+    } rows[] = {{"a.test", "Peer certificate: CN = a.test"},
+                {"b.test", "Peer certificate: CN = b.test"},
+                {"B.Test", "Peer certificate: CN = b.test"},
+                {"unknown.test", "Peer certificate: CN = a.test"},
+                {NULL, "Peer certificate: CN = a.test"}};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        const char *with[] = {"-brief", "-servername", rows[i].name, NULL};
+        const char *without[] = {"-brief", "-noservername", NULL};
+        int status = 0;
+        char *out = s_client(rows[i].name ? with : without, &status);
+        char expected[128];
+        snprintf(expected, sizeof expected, "SNI %s: the certificate of its block (%s)",
+                 rows[i].name ? rows[i].name : "(none)", rows[i].subject + 18);
+        xt_expect(exited_ok(status) && strstr(out, rows[i].subject), expected,
+                  "%s; it printed %s", xt_status_text(status), xt_quote(out, strlen(out)));
+        free(out);
+    }
+    /* And the request is the block's: curl verifies b's certificate for
+     * b.test (it would fail on a's) and gets b's page. */
+    const char *args[] = {"-sS", "--cacert", in_workdir(p, 0, "certs/b.crt"), "--resolve",
+                          "b.test:8443:127.0.0.1", "https://b.test:8443/", NULL};
+    int status = 0;
+    char *out = xt_run_curl(args, &status);
+    xt_expect(exited_ok(status) && strstr(out, "block b"),
+              "curl --cacert certs/b.crt https://b.test:8443/: verified, and block b's page",
+              "%s; it printed %s", xt_status_text(status), xt_quote(out, strlen(out)));
+    free(out);
+}
+
+static void curl_gets_200_and_keeps_the_connection_alive(void **state)
+{
+    (void)state;
+    xt_proc_t *p = start_tls();
+    const char *url = "https://127.0.0.1:8443/index.html";
+    const char *args[] = {"-sS", "--cacert", in_workdir(p, 0, "certs/a.crt"), "-o", "/dev/null",
+                          "-o", "/dev/null", "-w", "%{http_code} %{num_connects}\\n", url, url,
+                          NULL};
+    int status = 0;
+    char *out = xt_run_curl(args, &status);
+    xt_expect(exited_ok(status) && strcmp(out, "200 1\n200 0\n") == 0,
+              "curl --cacert, two GETs: 200 and 200, the second on the same connection",
+              "%s; it printed %s (\"code connections-opened\" per request)",
+              xt_status_text(status), xt_quote(out, strlen(out)));
+    free(out);
+}
+
+static void a_big_file_arrives_intact_over_tls(void **state)
+{
+    (void)state;
+    xt_proc_t *p = start_tls();
+    unsigned char *bytes = write_big_file(in_workdir(p, 0, "public/big.bin"), BIG_BYTES);
+    const char *got_path = in_workdir(p, 1, "got.bin");
+    const char *args[] = {"-sS", "--cacert", in_workdir(p, 2, "certs/a.crt"), "-o", got_path,
+                          "https://127.0.0.1:8443/big.bin", NULL};
+    int status = 0;
+    char *out = xt_run_curl(args, &status);
+    size_t got = 0;
+    bool same = file_equals(got_path, bytes, BIG_BYTES, &got);
+    xt_expect(exited_ok(status) && same, "GET /big.bin (8 MiB) over TLS: every byte intact",
+              "%s, %zu bytes, %s; curl printed %s", xt_status_text(status), got,
+              same ? "equal" : "different", xt_quote(out, strlen(out)));
+    free(out);
+    free(bytes);
+}
+
+static void bad_clients_on_the_tls_port_never_disturb_a_download(void **state)
+{
+    (void)state;
+    xt_watchdog(60);
+    xt_proc_t *p = start_tls();
+    unsigned char *bytes = write_big_file(in_workdir(p, 0, "public/big.bin"), BIG_BYTES);
+    const char *got_path = in_workdir(p, 1, "got.bin");
+    /* About 2 s at 4 MiB/s: the bad clients come while it runs. */
+    const char *args[] = {"-sS", "--limit-rate", "4M", "--cacert", in_workdir(p, 2, "certs/a.crt"),
+                          "-o", got_path, "https://127.0.0.1:8443/big.bin", NULL};
+    xt_proc_t *curl = xt_start("/usr/bin/curl", args, NULL);
+    xt_sleep_ms(300);
+
+    static const char garbage[] = "\x01\x02\x03 this is not TLS at all\r\n\r\n";
+    static const char plain[] = "GET / HTTP/1.1\r\nHost: a.test\r\n\r\n";
+    /* A TLS 1.1 ClientHello's start is enough to be refused: version 3.2. */
+    static const char half[] = "\x16\x03\x01\x02\x00\x01\x00\x01\xfc"; /* 512 announced, 5 sent */
+    int g = xt_connect(TLS_PORT), h = xt_connect(TLS_PORT), c = xt_connect(TLS_PORT);
+    xt_send_all(g, garbage, sizeof garbage - 1);
+    xt_send_all(h, plain, sizeof plain - 1);
+    xt_send_all(c, half, sizeof half - 1);
+    int64_t g_ms = closed_within(g, 1000), h_ms = closed_within(h, 1000);
+    int64_t c_ms = closed_within(c, HEAD_TIMEOUT_MS + 2000);
+    close(g), close(h), close(c);
+    xt_expect(g_ms >= 0, "garbage on the TLS port: that connection is closed at once",
+              "still open after 1 s");
+    xt_expect(h_ms >= 0, "plain HTTP on the TLS port: that connection is closed at once",
+              "still open after 1 s");
+    xt_expect(c_ms >= 0, "a ClientHello cut short: closed at the head timeout (2 s)",
+              "still open after %d ms", HEAD_TIMEOUT_MS + 2000);
+
+    int status = 0;
+    bool ended = xt_wait_exit(curl, 20000, &status);
+    size_t got = 0;
+    bool same = file_equals(got_path, bytes, BIG_BYTES, &got);
+    char *err = xt_stderr(curl);
+    xt_expect(ended && exited_ok(status) && same,
+              "meanwhile an 8 MiB download over TLS completes, every byte intact",
+              "curl %s, %zu bytes, %s; curl said %s", xt_status_text(status), got,
+              same ? "equal" : "different", xt_quote(err, strlen(err)));
+    free(err);
+    free(bytes);
+    /* The server is still serving, TLS and plain. */
+    const char *again[] = {"-sS", "--cacert", in_workdir(p, 2, "certs/a.crt"), "-o", "/dev/null",
+                           "-w", "%{http_code}", "https://127.0.0.1:8443/", NULL};
+    char *out = xt_run_curl(again, &status);
+    xt_expect(exited_ok(status) && strcmp(out, "200") == 0, "and it goes on serving: 200",
+              "%s; curl printed %s", xt_status_text(status), xt_quote(out, strlen(out)));
+    free(out);
+}
+
+static void bad_tls_configs_are_refused_at_start_up_naming_the_file(void **state)
+{
+    (void)state;
+    xt_skip_in_course_layout("starts the binary with configs of this stage's own");
+    xt_require_port_free(TLS_PORT);
+    struct {
+        const char *config;
+        const char *named; /* the message must hold this */
+        const char *what;
+    } rows[] = {
+        {"missing-cert.json", "certs/missing.crt: cannot read the certificate",
+         "a missing certificate"},
+        {"mismatch.json", "certs/b.key: does not match the certificate", "a key of another"},
+        {"mixed.json", "127.0.0.1:8443 is plain here but TLS in servers[0].listeners[0]",
+         "TLS and plain on one host:port"},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        const char *args[] = {rows[i].config, NULL};
+        xt_start_opts_t opts = {.fixture_dir = FIXTURE};
+        xt_proc_t *p = xt_start_stage(args, &opts);
+        int status = 0;
+        bool exited = xt_wait_exit(p, 5000, &status);
+        char *err = xt_stderr(p);
+        char expected[256];
+        snprintf(expected, sizeof expected, "%s (%s): exit status 1, saying \"%s\"",
+                 rows[i].config, rows[i].what, rows[i].named);
+        xt_expect(exited && WIFEXITED(status) && WEXITSTATUS(status) == 1 &&
+                      strstr(err, rows[i].named),
+                  expected, "%s, stderr %s", xt_status_text(status), xt_quote(err, strlen(err)));
+        free(err);
+        xt_expect(xt_try_connect(TLS_PORT) < 0, "... and nothing listens on 8443",
+                  "something accepted a connection");
+    }
+}
+
+static void prints_its_usage_with_help(void **state)
+{
+    (void)state;
+    const char *args[] = {"--help", NULL};
+    xt_proc_t *p = xt_start_stage(args, NULL);
+    int status = 0;
+    bool exited = xt_wait_exit(p, 5000, &status);
+    char *out = xt_stdout(p);
+    xt_expect(exited && WIFEXITED(status) && WEXITSTATUS(status) == 0 && strstr(out, "usage: "),
+              "--help: exit 0 and a usage line", "%s, stdout %s", xt_status_text(status),
+              xt_quote(out, strlen(out)));
+    free(out);
+}
+
+/* Earlier stages' checks, served as those stages do (plain listeners). */
+XT_STAGE18_CHECKS_ON("tests/fixtures/stage-18")
+XT_STAGE17_CHECKS_ON("tests/fixtures/stage-17")
+XT_STAGE16_CHECKS_ON("tests/fixtures/stage-16")
+XT_STAGE15_CHECKS_ON("tests/fixtures/stage-18")
+XT_STAGE14_CHECKS_ON("tests/fixtures/stage-18")
+XT_STAGE13_CHECKS_ON("tests/fixtures/stage-18")
+
+int main(void)
+{
+    const struct CMUnitTest checks[] = {
+        XT_CHECK(prints_its_usage_with_help),
+        XT_CHECK(tls13_and_tls12_are_spoken_and_tls11_is_refused),
+        XT_CHECK(alpn_agrees_on_http11),
+        XT_CHECK(sni_picks_each_blocks_certificate),
+        XT_CHECK(curl_gets_200_and_keeps_the_connection_alive),
+        XT_CHECK(a_big_file_arrives_intact_over_tls),
+        XT_CHECK(bad_clients_on_the_tls_port_never_disturb_a_download),
+        XT_CHECK(bad_tls_configs_are_refused_at_start_up_naming_the_file),
+        XT_STAGE18_CHECK_LIST,
+        XT_STAGE17_CHECK_LIST,
+        XT_STAGE16_CHECK_LIST,
+        XT_STAGE15_CHECK_LIST,
+        XT_STAGE14_CHECK_LIST,
+        XT_STAGE13_CHECK_LIST,
+    };
+    return xt_run_checks("stage 19 (tls)", checks);
+}
