@@ -168,6 +168,8 @@ int finish_gzip(xps_proxy_t *p) {
 // and the stream is finished at the body's end.
 int body_bytes(xps_proxy_t *p, const char *bytes, size_t len, size_t *used) {
     *used = len;
+    if (!p->response_body && p->teeing && len > 0) // [stage 20] hook (c)
+        p->req.tee->body(p->req.tee->data, bytes, len);
     if (!p->response_body)
         return p->gzip ? deliver_body(p, nullptr, bytes, len) : XPS_OK;
     size_t off = 0;
@@ -176,6 +178,8 @@ int body_bytes(xps_proxy_t *p, const char *bytes, size_t len, size_t *used) {
         size_t n = 0;
         xps_http_slice_t data;
         rc = xps_http_parser_parse_body(p->response_body, bytes + off, len - off, &n, &data);
+        if (rc == XPS_E_NEXT && p->teeing && data.length > 0) // [stage 20] hook (c)
+            p->req.tee->body(p->req.tee->data, bytes + off + data.offset, data.length);
         if (rc == XPS_E_NEXT && p->gzip && error == XPS_OK)
             error = deliver_body(p, nullptr, bytes + off + data.offset, data.length);
         off += n;
@@ -230,6 +234,14 @@ void release_upstream(xps_proxy_t *p) {
     p->upstream = nullptr;
 }
 
+// [stage 20] Hook (c)'s end, once.
+void end_tee(xps_proxy_t *p, bool complete) {
+    if (!p->teeing)
+        return;
+    p->teeing = false;
+    p->req.tee->end(p->req.tee->data, complete);
+}
+
 // The whole response has been relayed: the exchange is over. The upstream
 // connection goes back to the pool if it can; [stage 13] the client's
 // stays open for its next request when both it and the response's framing
@@ -239,6 +251,7 @@ void response_complete(xps_proxy_t *p) {
             p->req.log_line, p->up->text, p->reused ? " (reused)" : "",
             static_cast<unsigned long long>(p->relayed));
     stop_read_timeout(p); // [stage 18] nothing more is owed
+    end_tee(p, !p->upstream_failed); // [stage 20] hook (c)
     release_upstream(p);
     p->ev.done(p->data, p->keep && p->client_framed && to_client(p));
 }
@@ -343,6 +356,10 @@ int send_response_head(xps_proxy_t *p, const xps_http_response_head_t *r, int rc
     std::string head;
     try {
         std::string last = reframe ? "Transfer-Encoding: chunked\r\n" : "";
+        if (rc == XPS_OK && p->req.http11 && p->req.tee) { // [stage 20] hook (c)
+            p->teeing = true;
+            last += p->req.tee->head(p->req.tee->data, buf.data(), r->head_length, r->status);
+        }
         if (rc == XPS_OK && p->req.http11 && p->client_framed)
             head = client_head(buf, r->head_length,
                                framing == XPS_HTTP_FRAMING_CHUNKED && !coding.compress,
@@ -951,6 +968,7 @@ void xps_proxy_destroy(xps_proxy_t *p) noexcept {
     if (!p || p->ended)
         return;
     p->ended = true;
+    end_tee(p, false); // [stage 20] a response cut short leaves no entry
     xps_gzip_destroy(p->gzip); // [stage 16] a body cut short
     p->gzip = nullptr;
     let_go(p);

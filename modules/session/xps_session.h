@@ -116,6 +116,7 @@
 #include "http/xps_http_parser.h"
 #include "http/xps_http_request.h"
 #include "modules/balancer/xps_balancer_set.h"
+#include "modules/cache/xps_cache_store.h"
 #include "modules/config/xps_config.h"
 #include "modules/dirlist/xps_dirlist.h"
 #include "modules/file/xps_file.h"
@@ -193,6 +194,13 @@ typedef struct xps_session_options {
                          (xps_session_set_limits) */
     size_t rate_limit_entries; /* [stage 18] the buckets' cap (0: the default,
                          XPS_RATELIMIT_MAX_ENTRIES) */
+    bool cache;       /* [stage 20] routes' "cache" go through the shared
+                         cache (xps_session_set_cache_store; needs http11) */
+    xps_cache_store_t *cache_store; /* [stage 20] with cache: the store
+                         to use, opened by the caller (stage 21's master, before
+                         it forks) and closed by it after the loop; NULL:
+                         xps_session_listen_all_with opens the config's "cache"
+                         itself (a member of the core: closed with it) */
 } xps_session_options_t;
 
 /* ---------------------------------------------------------- lifecycle */
@@ -327,6 +335,12 @@ void xps_session_set_rate_limiter(xps_session_t *session,
  * NULL: none of these (stages 12-17: only the fixed connect timeout,
  * XPS_SESSION_CONNECT_TIMEOUT_MS, answered 502). Call it right after
  * create. */
+/* [stage 20] Routes with "cache" go through `store` (borrowed; it outlives
+ * the session): modules/cache/xps_cache.h. Needs xps_session_set_http11.
+ * NULL: off. */
+void xps_session_set_cache_store(xps_session_t *session,
+                                 xps_cache_store_t *store) XPS_NOEXCEPT;
+
 void xps_session_set_timeouts(xps_session_t *session,
                               const xps_config_timeouts_t *timeouts) XPS_NOEXCEPT;
 
