@@ -183,6 +183,12 @@ struct xps_cache_exchange_s {
     xps_cache_writer_t *writer = nullptr;
     int64_t request_time = 0;   // when the fetch began (s)
     xps_proxy_tee_t tee{};
+    // a stale entry being revalidated: what a 304 refreshes
+    bool own_conditionals = false; // the request has validators of its own: not ours to add
+    int stale_fd = -1;          // owned: the entry's file
+    std::string stale_head;     // its head to replay
+    uint64_t stale_at = 0, stale_len = 0; // its body in the file
+    std::string conditional;    // If-None-Match / If-Modified-Since lines for the upstream
 };
 
 namespace {
@@ -212,14 +218,14 @@ enum class found { none, fresh, stale, bypass, busy };
 
 // The head of a hit: the stored head, our Age, X-Cache, length, Connection.
 xps_buffer_t *hit_head(const xps_cache_exchange_t *x, const std::string &stored, int64_t age,
-                       uint64_t body_len) {
+                       uint64_t body_len, const char *x_cache) {
     char lines[160];
     const char *connection = !x->keep ? "Connection: close\r\n"
                              : x->http10 ? "Connection: keep-alive\r\n" : "";
     int n = std::snprintf(lines, sizeof lines,
-                          "Age: %" PRId64 "\r\nX-Cache: HIT\r\nContent-Length: %" PRIu64
+                          "Age: %" PRId64 "\r\nX-Cache: %s\r\nContent-Length: %" PRIu64
                           "\r\n%s\r\n",
-                          age, body_len, connection);
+                          age, x_cache, body_len, connection);
     size_t keep_len = stored.size() - 2; // without the blank line
     xps_buffer_t *b = xps_buffer_create(keep_len + static_cast<size_t>(n));
     if (!b)
@@ -228,6 +234,30 @@ xps_buffer_t *hit_head(const xps_cache_exchange_t *x, const std::string &stored,
     std::memcpy(xps_buffer_space(b) + keep_len, lines, static_cast<size_t>(n));
     xps_buffer_produce(b, keep_len + static_cast<size_t>(n));
     return b;
+}
+
+// A stale entry with a validator, for a request without validators of its
+// own: kept, and the fetch asks the upstream whether it is still good
+// (RFC 9111 §4.3.1): If-None-Match with its ETag, If-Modified-Since with
+// its Last-Modified.
+void keep_stale(xps_cache_exchange_t *x, int fd, const fields &f, const std::string &stored,
+                uint64_t body_at, uint64_t body_len) {
+    std::string etag, modified;
+    bool tagged = field(f, "etag", &etag), dated = field(f, "last-modified", &modified);
+    if (x->own_conditionals || (!tagged && !dated))
+        return;
+    int copy = dup(fd);
+    if (copy < 0)
+        return; // revalidated in full: a plain fetch
+    if (x->stale_fd >= 0)
+        close(x->stale_fd);
+    x->stale_fd = copy;
+    x->stale_head = stored, x->stale_at = body_at, x->stale_len = body_len;
+    x->conditional.clear();
+    if (tagged)
+        x->conditional += "If-None-Match: " + etag + "\r\n";
+    if (dated)
+        x->conditional += "If-Modified-Since: " + modified + "\r\n";
 }
 
 // Reads the entry open on fd: serves it when fresh for this request.
@@ -253,10 +283,12 @@ found use_entry(xps_cache_exchange_t *x, int fd, uint64_t size) {
     if (x->authorization && !cc.public_ && cc.s_maxage == XPS_CACHE_UNSET && !cc.must_revalidate)
         return found::bypass;
     int64_t now = static_cast<int64_t>(time(nullptr));
-    if (xps_cache_use(&x->req, &v.res, now) == XPS_CACHE_REVALIDATE)
-        return found::stale;
     uint64_t body_len = size - at - head_len;
-    xps_buffer_t *head = hit_head(x, stored, xps_cache_current_age(&v.res, now), body_len);
+    if (xps_cache_use(&x->req, &v.res, now) == XPS_CACHE_REVALIDATE) {
+        keep_stale(x, fd, f, stored, at + head_len, body_len);
+        return found::stale;
+    }
+    xps_buffer_t *head = hit_head(x, stored, xps_cache_current_age(&v.res, now), body_len, "HIT");
     if (!head)
         return found::none;
     XPS_LOG(XPS_LOG_DEBUG, log_name, "\"%s\" -> HIT (%" PRIu64 " bytes)", x->log_line.c_str(),
@@ -297,6 +329,8 @@ const char *label_line(label l) {
 
 void fetch(xps_cache_exchange_t *x, label l) {
     x->said = l;
+    x->tee.request_lines = l == label::expired && x->stale_fd >= 0 ? x->conditional.c_str()
+                                                                   : nullptr;
     x->st = state::fetching;
     x->request_time = static_cast<int64_t>(time(nullptr));
     x->ev.fetch(x->data, &x->tee);
@@ -339,8 +373,73 @@ bool switch_to_variant(xps_cache_exchange_t *x, const std::string &vary) {
     return x->writer != nullptr;
 }
 
-const char *on_tee_head(void *data, const char *head, size_t len, int status) {
+// RFC 9111 §4.3.4: the stale head updated with the 304's fields (a field
+// the 304 has replaces the stored one of that name).
+std::string refreshed_head(const std::string &stale, const char *head, size_t len) {
+    fields fresh = head_fields(head, len);
+    std::string out = stale.substr(0, stale.find("\r\n") + 2);
+    for (size_t line = out.size(); line + 2 < stale.size();) {
+        size_t end = stale.find("\r\n", line), colon = stale.find(':', line);
+        std::string name = lower(stale.substr(line, colon - line)), ignored;
+        if (!field(fresh, name.c_str(), &ignored))
+            out.append(stale, line, end + 2 - line);
+        line = end + 2;
+    }
+    std::string h(head, len); // the 304's own lines, as sent
+    for (size_t line = h.find("\r\n") + 2; line + 2 < len;) {
+        size_t end = h.find("\r\n", line), colon = h.find(':', line);
+        if (!not_replayed(lower(h.substr(line, colon - line))))
+            out.append(h, line, end + 2 - line);
+        line = end + 2;
+    }
+    return out + "\r\n";
+}
+
+// The upstream said 304 to our validators: the stale entry is good again.
+// Its refreshed copy replaces it in the store (when this exchange holds the
+// key's writer), and the client gets it, as a hit would be sent.
+bool refresh(xps_cache_exchange_t *x, const char *head, size_t len, xps_pipe_t *to_client) {
+    int64_t now = static_cast<int64_t>(time(nullptr));
+    std::string merged = refreshed_head(x->stale_head, head, len);
+    if (x->writer && write_entry_head(x, merged.data(), merged.size(), now)) {
+        std::string block;
+        for (uint64_t off = 0; x->writer && off < x->stale_len; off += block.size()) {
+            size_t n = x->stale_len - off < 65536 ? static_cast<size_t>(x->stale_len - off) : 65536;
+            if (!read_at(x->stale_fd, &block, n, static_cast<int64_t>(x->stale_at + off)) ||
+                xps_cache_write(x->writer, block.data(), n) != XPS_OK)
+                drop_writer(x);
+        }
+        xps_cache_writer_t *w = x->writer;
+        x->writer = nullptr;
+        if (w && xps_cache_write_commit(w) == XPS_OK)
+            XPS_LOG(XPS_LOG_DEBUG, log_name, "\"%s\": revalidated (304), refreshed",
+                    x->log_line.c_str());
+    }
+    drop_writer(x);
+    fields f = head_fields(merged.data(), merged.size());
+    response_view v;
+    v.fill(f, 200, x->request_time, now);
+    xps_buffer_t *b = hit_head(x, merged, xps_cache_current_age(&v.res, now), x->stale_len,
+                               "EXPIRED");
+    if (!b || xps_pipe_write(to_client, b) != XPS_OK)
+        return false;
+    return x->is_head || x->stale_len == 0 ||
+           xps_pipe_write_file(to_client, x->stale_fd, static_cast<int64_t>(x->stale_at),
+                               static_cast<size_t>(x->stale_len)) == XPS_OK;
+}
+
+const char *on_tee_head(void *data, const char *head, size_t len, int status,
+                        xps_pipe_t *to_client, bool *replaced) {
     auto *x = static_cast<xps_cache_exchange_t *>(data);
+    if (status == 304 && x->tee.request_lines && to_client) {
+        try {
+            *replaced = refresh(x, head, len, to_client);
+        } catch (const std::bad_alloc &) {
+            drop_writer(x);
+        }
+        if (*replaced)
+            return "";
+    }
     if (!x->writer)
         return label_line(x->said);
     try {
@@ -467,6 +566,8 @@ xps_cache_exchange_t *xps_cache_exchange_create(const xps_cache_exchange_request
         std::string ignored;
         x->authorization = field(x->request, "authorization", &ignored);
         x->ranged = field(x->request, "range", &ignored);
+        x->own_conditionals = field(x->request, "if-none-match", &ignored) ||
+                              field(x->request, "if-modified-since", &ignored);
         x->req.is_get = x->is_get || x->is_head;
         x->req.cache_control =
             field(x->request, "cache-control", &x->cache_control) ? x->cache_control.c_str() : nullptr;
@@ -476,7 +577,7 @@ xps_cache_exchange_t *xps_cache_exchange_create(const xps_cache_exchange_request
         delete x;
         return *error = XPS_E_NOMEM, nullptr;
     }
-    x->tee = xps_proxy_tee_t{on_tee_head, on_tee_body, on_tee_end, x};
+    x->tee = xps_proxy_tee_t{on_tee_head, on_tee_body, on_tee_end, x, nullptr};
     return x;
 }
 
@@ -495,6 +596,9 @@ void xps_cache_exchange_destroy(xps_cache_exchange_t *x) noexcept {
     x->ended = true;
     x->st = state::done;
     drop_writer(x);
+    if (x->stale_fd >= 0)
+        close(x->stale_fd);
+    x->stale_fd = -1;
     xps_loop_timer_destroy(x->timer);
     x->timer = nullptr;
     xps_core_defer_free(xps_loop_core(x->loop), free_exchange, x);

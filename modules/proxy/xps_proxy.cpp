@@ -354,11 +354,14 @@ int send_response_head(xps_proxy_t *p, const xps_http_response_head_t *r, int rc
     // [stage 13] A head we can read is rewritten (client_head): our version,
     // our framing when re-framed, our Connection field.
     std::string head;
+    bool replaced = false; // [stage 20] the tee answered the client instead
     try {
         std::string last = reframe ? "Transfer-Encoding: chunked\r\n" : "";
         if (rc == XPS_OK && p->req.http11 && p->req.tee) { // [stage 20] hook (c)
             p->teeing = true;
-            last += p->req.tee->head(p->req.tee->data, buf.data(), r->head_length, r->status);
+            bool bodiless = framing == XPS_HTTP_FRAMING_NONE;
+            last += p->req.tee->head(p->req.tee->data, buf.data(), r->head_length, r->status,
+                                     bodiless ? to_client(p) : nullptr, &replaced);
         }
         if (rc == XPS_OK && p->req.http11 && p->client_framed)
             head = client_head(buf, r->head_length,
@@ -371,6 +374,13 @@ int send_response_head(xps_proxy_t *p, const xps_http_response_head_t *r, int rc
     }
     p->response_done = framing == XPS_HTTP_FRAMING_NONE;
     size_t head_len = rc != XPS_OK ? 0 : r->head_length;
+    if (error == XPS_OK && replaced) { // [stage 20] nothing of this response goes down
+        p->relayed += 1; // the client has had an answer: a later failure is a cut
+        p->leftover = head_len < buf.size();
+        buf.clear();
+        buf.shrink_to_fit();
+        return XPS_OK;
+    }
     size_t used = 0;
     if (error == XPS_OK && coding.compress) { // [stage 16] the head, then the data through gzip
         p->relayed += head.size();
@@ -558,9 +568,10 @@ void send_continue(xps_proxy_t *p) {
 
 // The forwarded head (forward_head), in a buffer; NULL when out of memory.
 xps_buffer_t *request_head(const xps_http_head_t *h, const char *buf,
-                           const xps_proxy_forward_t *fwd, bool keep) {
+                           const xps_proxy_forward_t *fwd, bool keep, const xps_proxy_tee_t *tee) {
     try {
-        std::string out = forward_head(h, buf, fwd, keep ? "" : "Connection: close\r\n");
+        std::string last = tee && tee->request_lines ? tee->request_lines : ""; // [stage 20] (c)
+        std::string out = forward_head(h, buf, fwd, (last += keep ? "" : "Connection: close\r\n").c_str());
         return xps_buffer_copy_of(out.data(), out.size());
     } catch (const std::bad_alloc &) {
         return nullptr;
@@ -606,7 +617,7 @@ void start_relay(xps_proxy_t *p, xps_connection_t *upstream) {
     p->ask_keep = p->req.pool && p->version == XPS_HTTP_VERSION_1_1 && !p->upgrade_asked;
     xps_proxy_forward_t fwd{p->req.client_ip, p->req.via_name, p->up->text};
     xps_buffer_t *head = p->upgrade_asked ? upgrade_head(h, p->req.buf, &fwd, offer)
-                                          : request_head(h, p->req.buf, &fwd, p->ask_keep);
+                                          : request_head(h, p->req.buf, &fwd, p->ask_keep, p->req.tee);
     if (!head || xps_pipe_write(p->to_upstream, head) != XPS_OK)
         return fail(p, "out of memory");
     arm_read_timeout(p); // [stage 18] hook point (b): from now the upstream owes an answer

@@ -297,6 +297,7 @@ static void reply_cache(client *c, const char *path)
     query = query ? query + 1 : "";
     bool cookie = strstr(query, "cookie") != NULL, vary = strstr(query, "vary") != NULL;
     bool delay = strstr(query, "delay") != NULL, abort_ = strstr(query, "abort") != NULL;
+    bool etag = strstr(query, "etag") != NULL;
     const char *kib_at = strstr(query, "kib=");
     unsigned long kib = kib_at ? strtoul(kib_at + 4, NULL, 10) : 0;
     if (kib > 1024)
@@ -307,6 +308,17 @@ static void reply_cache(client *c, const char *path)
     gmtime_r(&t, &tm);
     strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
     cache_requests++;
+    char inm[128];
+    request_field(c, "If-None-Match", inm, sizeof inm);
+    if (etag && strcmp(inm, "\"v1\"") == 0) { /* still good: 304, no body */
+        int n = snprintf(head, sizeof head,
+                         "HTTP/1.1 304 Not Modified\r\nServer: test-upstream\r\nDate: %s\r\n"
+                         "ETag: \"v1\"\r\nCache-Control: %s\r\nX-Refreshed: %lu\r\n"
+                         "Connection: close\r\n\r\n", date, cc, cache_requests);
+        out_append(c, head, (size_t)n);
+        c->answered = true;
+        return;
+    }
     char line[1400];
     int line_len = snprintf(line, sizeof line, "response %lu for %s accept-encoding=%s\n",
                             cache_requests, path, ae[0] ? ae : "-");
@@ -321,12 +333,12 @@ static void reply_cache(client *c, const char *path)
     bool has_cc = strcmp(cc, "none") != 0;
     int n = snprintf(head, sizeof head,
                      "HTTP/1.1 200 OK\r\nServer: test-upstream\r\nDate: %s\r\n"
-                     "Content-Type: text/plain\r\nContent-Length: %zu\r\n%s%s%s%s%s"
+                     "Content-Type: text/plain\r\nContent-Length: %zu\r\n%s%s%s%s%s%s"
                      "Connection: close\r\n\r\n",
                      date, abort_ ? body_len * 100 : body_len, has_cc ? "Cache-Control: " : "",
                      has_cc ? cc : "", has_cc ? "\r\n" : "",
                      cookie ? "Set-Cookie: session=secret\r\n" : "",
-                     vary ? "Vary: Accept-Encoding\r\n" : "");
+                     vary ? "Vary: Accept-Encoding\r\n" : "", etag ? "ETag: \"v1\"\r\n" : "");
     out_append(c, head, (size_t)n);
     c->answered = true;
     if (abort_)

@@ -47,7 +47,10 @@
  *                                      Accept-Encoding), kib=N (N <= 1024), delay
  *                                      (the body 300 ms after the head), abort
  *                                      (announces 100 times the body, sends it,
- *                                      then resets: an upstream dying mid-body)
+ *                                      then resets: an upstream dying mid-body),
+ *                                      etag (ETag "v1"; a request with
+ *                                      If-None-Match: "v1" gets 304 with the
+ *                                      same Cache-Control and X-Refreshed: K)
  *                       GET /cache-count 200 "count K\n": /cache/ requests so far
  *                       otherwise      404 text/plain
  *                     Replies carry Server, Content-Type, Content-Length and
