@@ -1,20 +1,19 @@
-// Scaffolded by `make new-stage` from stages/stage-20-rate-limit-timeout/main.cpp: the comment
-// below still describes stage 20's program. Rewrite it for this stage.
-// stages/stage-20-caching/main.cpp — Stage 20: rate limits,
-// timeouts and limits. The program is stage 17's (a JSON config, one
-// listener per host:port, a session per client, HTTP/1.1 rules, ip lists,
-// listings, gzip, balanced upstreams); what is new is that the server
-// defends itself:
-//  - a route's "rate_limit" {rate, burst} gives each client address a
-//    token bucket (modules/ratelimit): an empty one → 429 + Retry-After;
-//  - "timeouts" arm timers on the loop's heap at each phase change: a
-//    head that does not come in time → 408 (slowloris), an idle kept
-//    connection closed, a client that stops reading closed, an upstream
-//    that does not accept or answer → 504;
-//  - "limits": a cap on open connections (over it: closed at once), and
-//    the sizes of a request's head (431) and body (413).
-// Absent keys take their defaults (docs/config.md), so a stage 15 config
-// runs here as it did there, with the defaults guarding it.
+// stages/stage-20-caching/main.cpp — Stage 20: the shared response cache.
+// The program is stage 18's (a JSON config, one listener per host:port, a
+// session per client, HTTP/1.1 rules, ip lists, listings, gzip, balanced
+// upstreams, rate limits, timeouts and limits); what is new is that a
+// reverse_proxy route with "cache" answers from a cache shared by every
+// process that opens the same store (modules/cache):
+//  - a fresh stored response is sent from its file with sendfile
+//    (X-Cache: HIT, Age); a miss is fetched and copied into the store as
+//    it goes to the client (X-Cache: MISS); a stale one is revalidated
+//    (X-Cache: EXPIRED); RFC 9111's rules say what may be stored and for
+//    whom (Cache-Control, Expires, Vary, Set-Cookie, Authorization);
+//  - concurrent misses for one key make one upstream request;
+//  - the top-level "cache" {dir, max_bytes} says where and how much, the
+//    least recently used entries going first.
+// The store is opened by xps_session_listen_all_with here (.cache = true,
+// no .cache_store); stage 21's master opens it before it forks instead.
 // Usage: stage-20 [--help] [--max-buckets N] CONFIG
 #include <csignal>
 #include <cstdio>
@@ -35,11 +34,13 @@ constexpr const char *usage =
     "  blocks, routes (file_serve, reverse_proxy, redirect), each route with an optional\n"
     "  ip_whitelist / ip_blacklist, and file_serve routes with dir_browsing (a folder\n"
     "  without an index file is listed). Relative paths are taken from CONFIG's folder.\n"
-    "  Stage 20 adds routes' rate_limit (429), the top-level timeouts (408, 504, idle\n"
+    "  Stage 18 added routes' rate_limit (429), the top-level timeouts (408, 504, idle\n"
     "  and send timeouts) and limits (max_connections, 431, 413), with defaults.\n"
+    "  Stage 20 adds the shared cache: reverse_proxy routes with \"cache\" answer from\n"
+    "  it (X-Cache: HIT | MISS | EXPIRED | BYPASS), kept in the top-level cache.dir.\n"
     "  --max-buckets N: keep at most N rate-limit buckets (default 100000), to watch\n"
     "  the bound at work.\n"
-    "  The stage's own: stage 15's servers, plus rate-limited routes and tight timeouts:\n"
+    "  The stage's own: stage 18's servers, plus 8011, a cached proxy to localhost:3000:\n"
     "    build/bin/stage-20 stages/stage-20-caching/config.json\n"
     "  XPS_LOG_LEVEL=debug|info|warn|error sets how much it logs.\n";
 
@@ -81,7 +82,7 @@ int main(int argc, char **argv) {
     if (!ok)
         std::fprintf(stderr, "stage-20: cannot start: %s\n",
                      xps_strerror(error != XPS_OK ? error : XPS_E_NOMEM));
-    // [stage 20] stage 17's sessions, guarded: rate limits, timeouts, limits
+    // [stage 20] stage 18's sessions, and routes' cache through the shared store
     xps_session_options_t options = {.http11 = true, .ip_filter = true, .dir_listing = true,
                                      .gzip = true, .balance = true, .rate_limit = true,
                                      .timeouts = true, .limits = true,
