@@ -28,8 +28,8 @@
  *    upstream (RST mid-body) leaves no entry;
  *  - gzip: a client that did not accept gzip never gets it from a hit;
  *  - a bad "cache" key is refused at start-up with its path.
- * Then stage 17's, 16's, 15's, 14's and 13's shared checks, as stage 18
- * runs them (stage 18's own checks are in stage_18.c: see the chapter).
+ * Then stage 18's checks (tests/support/guard_checks.h) and stage 17's,
+ * 16's, 15's, 14's and 13's, on the fixtures stage 18 runs them on.
  * Every check of its own starts the binary with cache.json, so they are
  * skipped in the course's layout.
  */
@@ -48,6 +48,7 @@
 #include "tests/support/balancer_checks.h"
 #include "tests/support/checks.h"
 #include "tests/support/dirlist_checks.h"
+#include "tests/support/guard_checks.h"
 #include "tests/support/gzip_checks.h"
 #include "tests/support/harness.h"
 #include "tests/support/http11_checks.h"
@@ -380,6 +381,7 @@ static void a_bad_cache_key_is_refused_at_start(void **state)
 
 /* ------------------------------------------------------------- shared */
 
+XT_STAGE18_CHECKS_ON("tests/fixtures/stage-18")
 XT_STAGE17_CHECKS_ON("tests/fixtures/stage-17")
 XT_STAGE16_CHECKS_ON("tests/fixtures/stage-16")
 XT_STAGE15_CHECKS_ON("tests/fixtures/stage-18")
@@ -414,6 +416,7 @@ int main(void)
         XT_CHECK(a_hit_survives_the_upstream_and_a_cut_response_is_not_stored),
         XT_CHECK(a_hit_never_sends_gzip_to_a_client_that_did_not_ask),
         XT_CHECK(a_bad_cache_key_is_refused_at_start),
+        XT_STAGE18_CHECK_LIST,
         XT_STAGE17_CHECK_LIST,
         XT_STAGE16_CHECK_LIST,
         XT_STAGE15_CHECK_LIST,
