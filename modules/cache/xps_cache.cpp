@@ -214,7 +214,7 @@ void drop_writer(xps_cache_exchange_t *x) {
 // ---------------------------------------------------------------- a hit
 
 // What the lookup found for the request.
-enum class found { none, fresh, stale, bypass, busy };
+enum class found { none, fresh, stale, bypass };
 
 // The head of a hit: the stored head, our Age, X-Cache, length, Connection.
 xps_buffer_t *hit_head(const xps_cache_exchange_t *x, const std::string &stored, int64_t age,

@@ -83,10 +83,10 @@
  *      response head as the upstream sent it, in send_response_head(), and
  *      may add lines to the client's head there (X-Cache) — or, for a
  *      response without a body (a 304), answer the client itself; then
- *      every piece of the
- *      body's DATA (the upstream's chunk framing removed, before gzip), in
- *      body_bytes(); then the end, complete (response_complete) or not
- *      (the proxy destroyed before it: a cut, an upstream that died).
+ *      every piece of the body's DATA (the upstream's chunk framing
+ *      removed, before gzip), in body_bytes(); then the end, complete
+ *      (response_complete) or not (the proxy destroyed before it: a cut,
+ *      an upstream that died).
  *
  * Lifecycle: xps_proxy_create (nothing happens yet) → xps_proxy_start
  * (connect, or take an idle connection from the pool; the rest runs from

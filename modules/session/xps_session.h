@@ -93,6 +93,11 @@
  *    normal response, and the held bytes are never relayed. Before stage
  *    18 there is no timeout for an upstream that accepts and then stays
  *    silent; from stage 18, see xps_session_set_timeouts (504).
+ *  - cache [stage 20], switched on with xps_session_set_cache_store: a
+ *    reverse_proxy route with "cache" asks the shared cache first
+ *    (modules/cache/xps_cache.h): a hit is answered from the entry's file
+ *    (sendfile), a miss goes to the proxy with the cache's tee, which
+ *    stores what RFC 9111 lets a shared cache keep.
  *
  * Lifecycle: create (takes the accepted connection) → runs by itself from
  * the loop → destroys itself when the response is queued or either side is
@@ -317,6 +322,12 @@ void xps_session_set_balancers(xps_session_t *session,
 void xps_session_set_rate_limiter(xps_session_t *session,
                                   xps_ratelimit_t *limiter) XPS_NOEXCEPT;
 
+/* [stage 20] Routes with "cache" go through `store` (borrowed; it outlives
+ * the session): modules/cache/xps_cache.h. Needs xps_session_set_http11.
+ * NULL: off. */
+void xps_session_set_cache_store(xps_session_t *session,
+                                 xps_cache_store_t *store) XPS_NOEXCEPT;
+
 /* [stage 18] Arms the session's timers from `timeouts` (borrowed from
  * the config), on the loop's timer heap — one timer per session, moved at
  * phase changes, never a scan of sessions:
@@ -335,12 +346,6 @@ void xps_session_set_rate_limiter(xps_session_t *session,
  * NULL: none of these (stages 12-17: only the fixed connect timeout,
  * XPS_SESSION_CONNECT_TIMEOUT_MS, answered 502). Call it right after
  * create. */
-/* [stage 20] Routes with "cache" go through `store` (borrowed; it outlives
- * the session): modules/cache/xps_cache.h. Needs xps_session_set_http11.
- * NULL: off. */
-void xps_session_set_cache_store(xps_session_t *session,
-                                 xps_cache_store_t *store) XPS_NOEXCEPT;
-
 void xps_session_set_timeouts(xps_session_t *session,
                               const xps_config_timeouts_t *timeouts) XPS_NOEXCEPT;
 
