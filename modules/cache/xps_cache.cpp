@@ -166,7 +166,8 @@ struct xps_cache_exchange_s {
     state st = state::idle;
     bool ended = false;
     // the request, copied
-    std::string key;            // "<host>\n<target>": the entry, or its variants record
+    std::string key;            // "<origin>\n<host>\n<target>": the entry, or its
+                                // variants record
     fields request;             // its header lines
     bool is_get = false, is_head = false, keep = false, http10 = false;
     bool authorization = false, ranged = false;
@@ -556,7 +557,8 @@ xps_cache_exchange_t *xps_cache_exchange_create(const xps_cache_exchange_request
         x->is_head = h->method == XPS_HTTP_METHOD_HEAD;
         x->wait_ms = request->wait_ms;
         x->log_line = request->log_line ? request->log_line : "";
-        x->key.assign(buf + h->host.offset, h->host.length);
+        x->key.assign(request->origin ? request->origin : "").append("\n");
+        x->key.append(buf + h->host.offset, h->host.length);
         x->key.append("\n").append(buf + h->target.offset, h->target.length);
         for (size_t i = 0; i < h->header_count; i++) {
             const xps_http_header_t &hd = h->headers[i];

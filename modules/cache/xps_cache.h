@@ -23,7 +23,9 @@
  *    the route's lock_timeout_ms; then it goes upstream itself without
  *    storing (X-Cache: MISS). So concurrent misses make one upstream
  *    request, and a writer that hangs costs the others one timeout.
- * Keys: "<Host>\n<request-target>", GET and HEAD alike (HEAD is answered
+ * Keys: "<origin>\n<Host>\n<request-target>" (origin: the route's
+ * upstreams, so two routes to different upstreams never share an entry),
+ * GET and HEAD alike (HEAD is answered
  * from GET's entry; a HEAD that misses is fetched, not stored). Vary: a
  * response with Vary is stored under the key plus the request's values of
  * the fields it names, and the plain key holds a small "variants" record
@@ -92,6 +94,9 @@ typedef struct xps_cache_exchange_request {
     bool keep;                   /* the client's connection stays after a hit */
     uint32_t wait_ms;            /* the route's lock_timeout_ms */
     const char *log_line;        /* "GET /x", for log lines */
+    const char *origin;          /* where a miss goes, e.g. the route's
+                                    upstreams "127.0.0.1:3000,..."; the start
+                                    of every key (NULL: "") */
 } xps_cache_exchange_request_t;
 
 /* An exchange for `request`, reporting to `events` with `data`. NULL and

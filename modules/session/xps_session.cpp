@@ -892,6 +892,15 @@ void proxy_start(xps_session_t *s, const xps_config_route_match_t *route) {
     request.keep = s->keep;
     request.wait_ms = route->cache_lock_ms;
     request.log_line = s->request_line.c_str();
+    std::string origin; // the route's upstreams: part of the key
+    try {
+        for (size_t i = 0; i < route->n_upstreams; i++)
+            (origin += route->upstreams[i].text) += ',';
+    } catch (const std::bad_alloc &) {
+        return reply(s, XPS_HTTP_STATUS_INTERNAL_SERVER_ERROR, "out of memory", nullptr,
+                     nullptr);
+    }
+    request.origin = origin.c_str();
     int error = XPS_OK;
     if (!(s->cached = xps_cache_exchange_create(&request, &cache_events, s, &error)))
         return reply(s, XPS_HTTP_STATUS_INTERNAL_SERVER_ERROR, "out of memory", nullptr,

@@ -101,7 +101,7 @@ static xps_cache_exchange_t *start(world_t *w, const char *raw, seen_t *s, xps_h
     *parser = xps_http_parser_create(NULL);
     assert_int_equal(xps_http_parser_parse_head(*parser, raw, strlen(raw)), XPS_OK);
     xps_cache_exchange_request_t req = {w->loop, w->store, xps_http_parser_head(*parser), raw,
-                                        true, 500, "test"};
+                                        true, 500, "test", "127.0.0.1:3000"};
     int error = XPS_OK;
     xps_cache_exchange_t *x = xps_cache_exchange_create(&req, &events, s, &error);
     assert_non_null(x);
