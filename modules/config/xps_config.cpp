@@ -218,6 +218,8 @@ void fill_match(const route_rec &r, size_t server, size_t route, xps_config_rout
     out->health_check_path = r.health_check_path;
     out->health_check_interval_ms = r.health_check_interval_ms;
     out->rate_limit = r.has_rate_limit ? &r.rate_limit : nullptr;
+    out->cache = r.cache; // [stage 20]
+    out->cache_lock_ms = r.cache_lock_ms;
 }
 
 }  // namespace
@@ -309,6 +311,12 @@ const xps_config_limits_t *xps_config_limits(const xps_config_t *config) noexcep
 {
     assert(config != nullptr);
     return &config->limits;
+}
+
+const xps_config_cache_t *xps_config_cache(const xps_config_t *config) noexcept
+{
+    assert(config != nullptr);
+    return &config->cache;
 }
 
 size_t xps_config_listener_count(const xps_config_t *config) noexcept

@@ -140,6 +140,23 @@ typedef struct xps_config_limits {
 #define XPS_CONFIG_MAX_HEADER_BYTES 16384u               /* the parser's default */
 #define XPS_CONFIG_MAX_BODY_BYTES ((uint64_t)1 << 20)     /* the parser's default */
 
+/* [stage 20] Top-level "cache": where the shared response cache keeps its
+ * entries (modules/cache/xps_cache_store.h) and how much it may hold.
+ * dir: absolute (a relative "dir" is taken from the config file's folder);
+ * default "<config's folder>/cache". max_bytes: 1 MiB .. 2^40, default
+ * 64 MiB; past it the least recently used entries go. */
+typedef struct xps_config_cache {
+    const char *dir;
+    uint64_t max_bytes;
+} xps_config_cache_t;
+
+#define XPS_CONFIG_CACHE_DIR "cache"
+#define XPS_CONFIG_CACHE_MAX_BYTES ((uint64_t)64 << 20)
+/* [stage 20] A route's "cache": {"lock_timeout_ms"}: how long a request
+ * waits for another request's fetch of the same response (one upstream
+ * request for concurrent misses) before it goes upstream itself. */
+#define XPS_CONFIG_CACHE_LOCK_TIMEOUT_MS 5000u
+
 /* What xps_config_lookup found: the route and the fields of its type.
  * Fields of the other types are zero / NULL. All pointers are borrowed
  * from the config. */
@@ -197,6 +214,14 @@ typedef struct xps_config_route_match {
      * Every stage reads it; only sessions with xps_session_options_t's
      * rate_limit act on it. */
     const xps_config_rate_limit_t *rate_limit;
+
+    /* reverse_proxy [stage 20]: the route's "cache" (true, or an object):
+     * its responses go through the shared cache (modules/cache/xps_cache.h).
+     * cache_lock_ms: "lock_timeout_ms", default
+     * XPS_CONFIG_CACHE_LOCK_TIMEOUT_MS. Every stage reads it; only sessions
+     * with a cache store (xps_session_options_t.cache) act on it. */
+    bool cache;
+    uint32_t cache_lock_ms;
 } xps_config_route_match_t;
 
 /* ---------------------------------------------------------- lifecycle */
@@ -255,6 +280,10 @@ int xps_config_workers(const xps_config_t *config) XPS_NOEXCEPT;
  * or the default). Borrowed from the config. */
 const xps_config_timeouts_t *xps_config_timeouts(const xps_config_t *config) XPS_NOEXCEPT;
 const xps_config_limits_t *xps_config_limits(const xps_config_t *config) XPS_NOEXCEPT;
+
+/* [stage 20] "cache", every field set (the file's value or the default).
+ * Borrowed from the config. */
+const xps_config_cache_t *xps_config_cache(const xps_config_t *config) XPS_NOEXCEPT;
 
 /* Every distinct listener of every server block, in order of first
  * appearance: the sockets to open. A listener shared by several blocks

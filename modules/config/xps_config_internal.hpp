@@ -58,6 +58,8 @@ struct route_rec {
     uint64_t health_check_interval_ms = 0;
     bool has_rate_limit;                           // [stage 18] rate_limit is set
     xps_config_rate_limit_t rate_limit;            // [stage 18] valid when has_rate_limit
+    bool cache;                                    // [stage 20] reverse_proxy: "cache" on
+    uint32_t cache_lock_ms = XPS_CONFIG_CACHE_LOCK_TIMEOUT_MS; // [stage 20] its lock_timeout_ms
 };
 
 // One server block.
@@ -90,6 +92,8 @@ struct xps_config_s {
                                    XPS_CONFIG_UPSTREAM_READ_MS}; // [stage 18] "timeouts"
     xps_config_limits_t limits{XPS_CONFIG_MAX_CONNECTIONS, XPS_CONFIG_MAX_HEADER_BYTES,
                                XPS_CONFIG_MAX_BODY_BYTES};     // [stage 18] "limits"
+    xps_config_cache_t cache{nullptr, XPS_CONFIG_CACHE_MAX_BYTES}; // [stage 20] "cache"
+                                                     // (dir set by the schema walk)
 };
 
 namespace config_detail {

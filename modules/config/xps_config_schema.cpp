@@ -86,6 +86,9 @@ const key_rule limit_keys[] = {
     {"max_connections", any_type}, {"max_header_bytes", any_type}, {"max_body_bytes", any_type},
 };
 const key_rule rate_limit_keys[] = {{"rate", any_type}, {"burst", any_type}};
+// [stage 20] The inner keys of the top-level "cache" and of a route's.
+const key_rule cache_keys[] = {{"dir", any_type}, {"max_bytes", any_type}};
+const key_rule route_cache_keys[] = {{"lock_timeout_ms", any_type}};
 
 constexpr long max_timeout_ms = 86400000;         // a day: longer is a typo, not a timeout
 constexpr long max_connections_cap = 1000000;
@@ -294,7 +297,7 @@ bool parse_upstream_health(checker &c, route_rec &r, const cJSON *obj, const std
     return true;
 }
 
-bool parse_proxy_cache(checker &c, const cJSON *obj, const std::string &path);
+bool parse_proxy_cache(checker &c, route_rec &r, const cJSON *obj, const std::string &path);
 
 bool parse_reverse_proxy(checker &c, route_rec &r, const cJSON *obj, const std::string &path)
 {
@@ -327,16 +330,29 @@ bool parse_reverse_proxy(checker &c, route_rec &r, const cJSON *obj, const std::
         r.load_balancing = std::strcmp(lb_text, "least_connections") == 0 ? XPS_CONFIG_LEAST_CONNECTIONS
                            : std::strcmp(lb_text, "ip_hash") == 0       ? XPS_CONFIG_IP_HASH
                                                                         : XPS_CONFIG_ROUND_ROBIN;
-    return parse_upstream_health(c, r, obj, path) && parse_proxy_cache(c, obj, path);
+    return parse_upstream_health(c, r, obj, path) && parse_proxy_cache(c, r, obj, path);
 }
 
-// cache [stage 20]: only its shape for now.
-bool parse_proxy_cache(checker &c, const cJSON *obj, const std::string &path)
+// cache [stage 20]: true, false, or {"lock_timeout_ms": 1-60000} (an
+// object turns it on).
+bool parse_proxy_cache(checker &c, route_rec &r, const cJSON *obj, const std::string &path)
 {
-    const cJSON *cache = optional(obj, "cache");  // [stage 20]
+    const cJSON *cache = optional(obj, "cache");
+    std::string at = member(path, "cache");
     if (cache != nullptr && !cJSON_IsBool(cache) && !cJSON_IsObject(cache))
-        return c.fail(member(path, "cache"), "expected true, false or an object, got %s",
-                      describe(cache).c_str());
+        return c.fail(at, "expected true, false or an object, got %s", describe(cache).c_str());
+    r.cache = cache != nullptr && (cJSON_IsTrue(cache) || cJSON_IsObject(cache));
+    if (cache == nullptr || !cJSON_IsObject(cache))
+        return true;
+    if (!check_keys(c, cache, at, route_cache_keys))
+        return false;
+    const cJSON *lock = optional(cache, "lock_timeout_ms");
+    long v = 0;
+    if (lock != nullptr && !want_int(c, lock, member(at, "lock_timeout_ms"), 1, 60000,
+                                     "1-60000 milliseconds", &v))
+        return false;
+    if (lock != nullptr)
+        r.cache_lock_ms = static_cast<uint32_t>(v);
     return true;
 }
 
@@ -662,6 +678,27 @@ bool parse_limits(checker &c, const cJSON *obj)
     return true;
 }
 
+// cache [stage 20]: {"dir": a folder (relative: from the config's
+// folder), "max_bytes": 1 MiB-2^40}; absent keys take the defaults.
+bool parse_cache(checker &c, const cJSON *obj)
+{
+    const char *dir = XPS_CONFIG_CACHE_DIR;
+    if (obj != nullptr && (!want_object(c, obj, "cache") || !check_keys(c, obj, "cache", cache_keys)))
+        return false;
+    const cJSON *d = obj != nullptr ? optional(obj, "dir") : nullptr;
+    if (d != nullptr && !want_string(c, d, "cache.dir", &dir))
+        return false;
+    c.cfg.cache.dir = c.keep(resolve_path(c.base, dir));
+    const cJSON *max = obj != nullptr ? optional(obj, "max_bytes") : nullptr;
+    long v = 0;
+    if (max != nullptr && !want_int(c, max, "cache.max_bytes", 1L << 20, 1L << 40,
+                                    "1048576-1099511627776", &v))
+        return false;
+    if (max != nullptr)
+        c.cfg.cache.max_bytes = static_cast<uint64_t>(v);
+    return true;
+}
+
 bool parse_top(checker &c, const cJSON *root)
 {
     if (!want_object(c, root, "") || !check_keys(c, root, "", top_keys))
@@ -679,11 +716,11 @@ bool parse_top(checker &c, const cJSON *root)
     const cJSON *limits = optional(root, "limits");  // [stage 18]
     if (limits != nullptr && !parse_limits(c, limits))
         return false;
-    for (const char *later : {"cache", "log"}) {  // stage 20, apps/xps
-        const cJSON *item = optional(root, later);
-        if (item != nullptr && !want_object(c, item, later))
-            return false;
-    }
+    if (!parse_cache(c, optional(root, "cache")))  // [stage 20]
+        return false;
+    const cJSON *log = optional(root, "log");  // apps/xps
+    if (log != nullptr && !want_object(c, log, "log"))
+        return false;
     const cJSON *servers = require(c, root, "", "servers", " (a list of server blocks)");
     const cJSON *s = servers != nullptr ? non_empty_array(c, servers, "servers", "server block") : nullptr;
     if (s == nullptr)

@@ -175,6 +175,8 @@ int finish_gzip(xps_proxy_t *p) {
 // and the stream is finished at the body's end.
 int body_bytes(xps_proxy_t *p, const char *bytes, size_t len, size_t *used) {
     *used = len;
+    if (!p->response_body && p->teeing && len > 0) // [stage 20] hook (c)
+        p->req.tee->body(p->req.tee->data, bytes, len);
     if (!p->response_body)
         return p->gzip ? deliver_body(p, nullptr, bytes, len) : XPS_OK;
     size_t off = 0;
@@ -183,6 +185,8 @@ int body_bytes(xps_proxy_t *p, const char *bytes, size_t len, size_t *used) {
         size_t n = 0;
         xps_http_slice_t data;
         rc = xps_http_parser_parse_body(p->response_body, bytes + off, len - off, &n, &data);
+        if (rc == XPS_E_NEXT && p->teeing && data.length > 0) // [stage 20] hook (c)
+            p->req.tee->body(p->req.tee->data, bytes + off + data.offset, data.length);
         if (rc == XPS_E_NEXT && p->gzip && error == XPS_OK)
             error = deliver_body(p, nullptr, bytes + off + data.offset, data.length);
         off += n;
@@ -237,6 +241,14 @@ void release_upstream(xps_proxy_t *p) {
     p->upstream = nullptr;
 }
 
+// [stage 20] Hook (c)'s end, once.
+void end_tee(xps_proxy_t *p, bool complete) {
+    if (!p->teeing)
+        return;
+    p->teeing = false;
+    p->req.tee->end(p->req.tee->data, complete);
+}
+
 // The whole response has been relayed: the exchange is over. The upstream
 // connection goes back to the pool if it can; [stage 13] the client's
 // stays open for its next request when both it and the response's framing
@@ -246,6 +258,7 @@ void response_complete(xps_proxy_t *p) {
             p->req.log_line, p->up->text, p->reused ? " (reused)" : "",
             static_cast<unsigned long long>(p->relayed));
     stop_read_timeout(p); // [stage 18] nothing more is owed
+    end_tee(p, !p->upstream_failed); // [stage 20] hook (c)
     release_upstream(p);
     p->ev.done(p->data, p->keep && p->client_framed && to_client(p));
 }
@@ -348,8 +361,15 @@ int send_response_head(xps_proxy_t *p, const xps_http_response_head_t *r, int rc
     // [stage 13] A head we can read is rewritten (client_head): our version,
     // our framing when re-framed, our Connection field.
     std::string head;
+    bool replaced = false; // [stage 20] the tee answered the client instead
     try {
         std::string last = reframe ? "Transfer-Encoding: chunked\r\n" : "";
+        if (rc == XPS_OK && p->req.http11 && p->req.tee) { // [stage 20] hook (c)
+            p->teeing = true;
+            bool bodiless = framing == XPS_HTTP_FRAMING_NONE;
+            last += p->req.tee->head(p->req.tee->data, buf.data(), r->head_length, r->status,
+                                     bodiless ? to_client(p) : nullptr, &replaced);
+        }
         if (rc == XPS_OK && p->req.http11 && p->client_framed)
             head = client_head(buf, r->head_length,
                                framing == XPS_HTTP_FRAMING_CHUNKED && !coding.compress,
@@ -361,6 +381,13 @@ int send_response_head(xps_proxy_t *p, const xps_http_response_head_t *r, int rc
     }
     p->response_done = framing == XPS_HTTP_FRAMING_NONE;
     size_t head_len = rc != XPS_OK ? 0 : r->head_length;
+    if (error == XPS_OK && replaced) { // [stage 20] nothing of this response goes down
+        p->relayed += 1; // the client has had an answer: a later failure is a cut
+        p->leftover = head_len < buf.size();
+        buf.clear();
+        buf.shrink_to_fit();
+        return XPS_OK;
+    }
     size_t used = 0;
     if (error == XPS_OK && coding.compress) { // [stage 16] the head, then the data through gzip
         p->relayed += head.size();
@@ -549,9 +576,10 @@ void send_continue(xps_proxy_t *p) {
 
 // The forwarded head (forward_head), in a buffer; NULL when out of memory.
 xps_buffer_t *request_head(const xps_http_head_t *h, const char *buf,
-                           const xps_proxy_forward_t *fwd, bool keep) {
+                           const xps_proxy_forward_t *fwd, bool keep, const xps_proxy_tee_t *tee) {
     try {
-        std::string out = forward_head(h, buf, fwd, keep ? "" : "Connection: close\r\n");
+        std::string last = tee && tee->request_lines ? tee->request_lines : ""; // [stage 20] (c)
+        std::string out = forward_head(h, buf, fwd, (last += keep ? "" : "Connection: close\r\n").c_str());
         return xps_buffer_copy_of(out.data(), out.size());
     } catch (const std::bad_alloc &) {
         return nullptr;
@@ -597,7 +625,7 @@ void start_relay(xps_proxy_t *p, xps_connection_t *upstream) {
     p->ask_keep = p->req.pool && p->version == XPS_HTTP_VERSION_1_1 && !p->upgrade_asked;
     xps_proxy_forward_t fwd{p->req.client_ip, p->req.via_name, p->up->text};
     xps_buffer_t *head = p->upgrade_asked ? upgrade_head(h, p->req.buf, &fwd, offer)
-                                          : request_head(h, p->req.buf, &fwd, p->ask_keep);
+                                          : request_head(h, p->req.buf, &fwd, p->ask_keep, p->req.tee);
     if (!head || xps_pipe_write(p->to_upstream, head) != XPS_OK)
         return fail_nomem(p);
     arm_read_timeout(p); // [stage 18] hook point (b): from now the upstream owes an answer
@@ -965,6 +993,7 @@ void xps_proxy_destroy(xps_proxy_t *p) noexcept {
     if (!p || p->ended)
         return;
     p->ended = true;
+    end_tee(p, false); // [stage 20] a response cut short leaves no entry
     xps_gzip_destroy(p->gzip); // [stage 16] a body cut short
     p->gzip = nullptr;
     let_go(p);

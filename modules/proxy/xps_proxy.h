@@ -77,6 +77,16 @@
  *      armed when the request has gone up (start_relay / the body's end)
  *      and moved lazily at each upstream byte (a time stored; the timer,
  *      when it fires early, re-arms for the rest).
+ *  (c) [stage 20] RESPONSE TEE: the owner's xps_proxy_tee_t (the shared
+ *      cache, modules/cache/xps_cache.h) may add lines to the forwarded
+ *      request head (its validators, in request_head()); it sees the final
+ *      response head as the upstream sent it, in send_response_head(), and
+ *      may add lines to the client's head there (X-Cache) — or, for a
+ *      response without a body (a 304), answer the client itself; then
+ *      every piece of the body's DATA (the upstream's chunk framing
+ *      removed, before gzip), in body_bytes(); then the end, complete
+ *      (response_complete) or not (the proxy destroyed before it: a cut,
+ *      an upstream that died).
  *
  * Lifecycle: xps_proxy_create (nothing happens yet) → xps_proxy_start
  * (connect, or take an idle connection from the pool; the rest runs from
@@ -151,6 +161,30 @@ typedef struct xps_proxy_events {
     xps_gzip_choice_t (*coding)(void *data, const xps_gzip_response_t *response, int *level);
 } xps_proxy_events_t;
 
+/* [stage 20] Hook (c): a copy of the response as it goes down (the
+ * cache's writer). Called only for an HTTP/1.1 exchange (http11) whose
+ * final head could be read; never for a 1xx, a 101 or a tunnel.
+ *  request_lines: lines ("Name: value\r\n" each) added to the forwarded
+ *        request head, or NULL;
+ *  head: the final head, head[0..len) as received, its status; returns
+ *        lines to add to the client's head ("X-Cache: MISS\r\n"; "" for
+ *        none), borrowed until the next call of the tee. For a response
+ *        without a body, `to_client` is the client's pipe: the tee may
+ *        queue a whole response of its own there and set *replaced, and
+ *        nothing of the upstream's response goes down (else NULL);
+ *  body: `len` bytes of the body's data, in order;
+ *  end:  once, last: `complete` when the body reached its end as framed
+ *        (or the upstream's clean close for a close-delimited body).
+ * Not called for a response whose head never came. */
+typedef struct xps_proxy_tee {
+    const char *(*head)(void *data, const char *head, size_t len, int status,
+                        xps_pipe_t *to_client, bool *replaced);
+    void (*body)(void *data, const char *bytes, size_t len);
+    void (*end)(void *data, bool complete);
+    void *data;
+    const char *request_lines;
+} xps_proxy_tee_t;
+
 /* One proxied request, as the owner hands it over. */
 typedef struct xps_proxy_request {
     xps_loop_t *loop;
@@ -201,6 +235,8 @@ typedef struct xps_proxy_request {
      * byte the upstream sends. 0: no bound. */
     uint32_t connect_timeout_ms;
     uint32_t read_timeout_ms;
+    /* [stage 20] Hook (c), borrowed: NULL, none. */
+    const xps_proxy_tee_t *tee;
 } xps_proxy_request_t;
 
 /* What xps_proxy_forward_head adds to a forwarded request. */

@@ -70,6 +70,8 @@ struct xps_proxy_s {
     uint64_t heard_ms;                     // when the upstream last sent a byte, or the
                                            // request went up
     bool connect_timed_out;                // the last connect ran out of connect_timeout_ms
+    // [stage 20] hook (c)
+    bool teeing;                           // req.tee has had head() and not yet end()
 };
 
 // How the response is relayed to the client.

@@ -599,7 +599,7 @@ void parse_heads(xps_session_t *s) {
 // is acted on. Later, while proxying, they are the request body.
 void on_client_bytes(xps_pipe_t *pipe, void *data) {
     auto *s = static_cast<xps_session_t *>(data);
-    if (s->phase == session_phase::proxying)
+    if (s->phase == session_phase::proxying && s->proxy)
         return xps_proxy_client_bytes(s->proxy);
     if (s->phase != session_phase::head || s->paused || body_pending(s)) { // the bytes wait
         xps_pipe_set_sink_ready(pipe, false);
@@ -627,8 +627,8 @@ void on_client_end(xps_pipe_t *pipe, void *data) {
     xps_pipe_detach_sink(pipe);
     s->from_client = nullptr;
     s->client_eof = true; // [stage 13] kept: what it sent is answered, then the end
-    if (s->phase == session_phase::proxying)
-        return xps_proxy_client_end(s->proxy);
+    if (s->phase == session_phase::proxying) // [stage 20] (no proxy: the cache is waiting)
+        return s->proxy ? xps_proxy_client_end(s->proxy) : void();
     if (!s->paused && !body_pending(s))
         parse_heads(s);
 }
@@ -639,7 +639,7 @@ void on_client_room(xps_pipe_t *pipe, void *data) {
     auto *s = static_cast<xps_session_t *>(data);
     xps_pipe_set_source_ready(pipe, false);
     if (s->phase == session_phase::proxying)
-        return xps_proxy_client_room(s->proxy);
+        return s->proxy ? xps_proxy_client_room(s->proxy) : void();
     if (body_pending(s)) { // [stage 15] more of the page, then the next request
         if (!pump_body(s))
             return;
@@ -729,10 +729,13 @@ void next_request(xps_session_t *s) {
 
 // --------------------------------------------- the proxy's events
 
-// The exchange is over: the proxy goes (safe inside its own callback).
+// The exchange is over: the proxy goes (safe inside its own callback),
+// then [stage 20] the cache's side of it (the proxy's destroy ends its tee).
 void drop_proxy(xps_session_t *s) {
     xps_proxy_destroy(s->proxy);
     s->proxy = nullptr;
+    xps_cache_exchange_destroy(s->cached);
+    s->cached = nullptr;
 }
 
 // Nothing went to the client: our own error page (502, 400), then the
@@ -776,6 +779,37 @@ xps_gzip_choice_t on_proxy_coding(void *data, const xps_gzip_response_t *respons
                              response->length, response->encoded);
     *level = s->coding.level;
     return xps_gzip_choice_t{c.vary, c.compress};
+}
+
+void start_proxy(xps_session_t *s, const xps_config_route_match_t *route,
+                 const xps_proxy_tee_t *tee);
+
+// [stage 20] The cache answers: the stored head, then the entry's body as
+// a range of its file (sendfile), and the request is done.
+void on_cache_hit(void *data, xps_buffer_t *head, int fd, int64_t offset, uint64_t len) {
+    auto *s = static_cast<xps_session_t *>(data);
+    drop_proxy(s);
+    int error = queue_bytes(s, head);
+    if (error == XPS_OK && len > 0 && s->to_client)
+        error = xps_pipe_write_file(s->to_client, fd, offset, static_cast<size_t>(len));
+    XPS_LOG(XPS_LOG_DEBUG, log_name, "%s \"%s\" -> from the cache", s->client_ip,
+            s->request_line.c_str());
+    if (error != XPS_OK) { // the head may have gone: only the close can tell
+        XPS_LOG(XPS_LOG_ERROR, log_name, "%s: cannot queue a cached response: %s", s->client_ip,
+                xps_strerror(error));
+        return finish(s);
+    }
+    s->phase = session_phase::head;
+    if (s->cache_sync)
+        return end_request(s); // parse_heads goes on with the next request
+    next_request(s);
+}
+
+// [stage 20] The cache has no answer: the proxy fetches, copying the
+// response into the cache through `tee`.
+void on_cache_fetch(void *data, const xps_proxy_tee_t *tee) {
+    auto *s = static_cast<xps_session_t *>(data);
+    start_proxy(s, &s->cached_route, tee);
 }
 
 } // namespace
@@ -846,6 +880,43 @@ void arm_timer(xps_session_t *s, session_timer kind) {
 }
 
 void proxy_start(xps_session_t *s, const xps_config_route_match_t *route) {
+    static const xps_cache_events_t cache_events{on_cache_hit, on_cache_fetch};
+    if (!s->cache_store || !route->cache || !s->http11)
+        return start_proxy(s, route, nullptr);
+    s->cached_route = *route; // the fetch may come after a wait: on_head's copy is gone
+    xps_cache_exchange_request_t request{};
+    request.loop = s->loop;
+    request.store = s->cache_store;
+    request.head = xps_http_parser_head(s->parser);
+    request.buf = s->head.get();
+    request.keep = s->keep;
+    request.wait_ms = route->cache_lock_ms;
+    request.log_line = s->request_line.c_str();
+    std::string origin; // the route's upstreams: part of the key
+    try {
+        for (size_t i = 0; i < route->n_upstreams; i++)
+            (origin += route->upstreams[i].text) += ',';
+    } catch (const std::bad_alloc &) {
+        return reply(s, XPS_HTTP_STATUS_INTERNAL_SERVER_ERROR, "out of memory", nullptr,
+                     nullptr);
+    }
+    request.origin = origin.c_str();
+    int error = XPS_OK;
+    if (!(s->cached = xps_cache_exchange_create(&request, &cache_events, s, &error)))
+        return reply(s, XPS_HTTP_STATUS_INTERNAL_SERVER_ERROR, "out of memory", nullptr,
+                     nullptr);
+    s->phase = session_phase::proxying; // the cache's, then (on a miss) the proxy's
+    s->cache_sync = true;
+    xps_cache_exchange_start(s->cached);
+    s->cache_sync = false;
+}
+
+} // namespace session_detail
+
+namespace {
+
+void start_proxy(xps_session_t *s, const xps_config_route_match_t *route,
+                 const xps_proxy_tee_t *tee) {
     static const xps_proxy_events_t events{on_proxy_refuse, on_proxy_cut, on_proxy_done,
                                            on_proxy_coding};
     int error = XPS_OK;
@@ -871,12 +942,17 @@ void proxy_start(xps_session_t *s, const xps_config_route_match_t *route) {
     request.from_client = &s->from_client, request.to_client = &s->to_client;
     request.connect_timeout_ms = s->timeouts ? s->timeouts->upstream_connect_ms : 0u; // [stage 18]
     request.read_timeout_ms = s->timeouts ? s->timeouts->upstream_read_ms : 0u;
+    request.tee = tee; // [stage 20] the cache's copy of the response, or NULL
     if (!(s->proxy = xps_proxy_create(&request, &events, s, &error)))
         return reply(s, XPS_HTTP_STATUS_INTERNAL_SERVER_ERROR, "out of memory", nullptr,
                      nullptr);
     s->phase = session_phase::proxying;
     xps_proxy_start(s->proxy);
 }
+
+} // namespace
+
+namespace session_detail {
 
 void end_request(xps_session_t *s) {
     s->served++;
@@ -1001,6 +1077,11 @@ void xps_session_set_limits(xps_session_t *s, const xps_config_limits_t *l) noex
     xps_http_parser_destroy(s->parser);
     s->parser = p;
     s->head_cap = limits.max_head + 1;
+}
+
+void xps_session_set_cache_store(xps_session_t *s, xps_cache_store_t *store) noexcept {
+    assert(s);
+    s->cache_store = store;
 }
 
 void xps_session_set_upstream_pool(xps_session_t *s, xps_upstream_pool_t *pool) noexcept {

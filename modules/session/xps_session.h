@@ -93,6 +93,11 @@
  *    normal response, and the held bytes are never relayed. Before stage
  *    18 there is no timeout for an upstream that accepts and then stays
  *    silent; from stage 18, see xps_session_set_timeouts (504).
+ *  - cache [stage 20], switched on with xps_session_set_cache_store: a
+ *    reverse_proxy route with "cache" asks the shared cache first
+ *    (modules/cache/xps_cache.h): a hit is answered from the entry's file
+ *    (sendfile), a miss goes to the proxy with the cache's tee, which
+ *    stores what RFC 9111 lets a shared cache keep.
  *
  * Lifecycle: create (takes the accepted connection) → runs by itself from
  * the loop → destroys itself when the response is queued or either side is
@@ -116,6 +121,7 @@
 #include "http/xps_http_parser.h"
 #include "http/xps_http_request.h"
 #include "modules/balancer/xps_balancer_set.h"
+#include "modules/cache/xps_cache_store.h"
 #include "modules/config/xps_config.h"
 #include "modules/dirlist/xps_dirlist.h"
 #include "modules/file/xps_file.h"
@@ -201,6 +207,13 @@ typedef struct xps_session_options {
                          fails xps_session_listen_all_with (XPS_E_INVAL, the
                          file named in the log). Off: such listeners serve
                          plain HTTP, as in the stages before 19. */
+    bool cache;       /* [stage 20] routes' "cache" go through the shared
+                         cache (xps_session_set_cache_store; needs http11) */
+    xps_cache_store_t *cache_store; /* [stage 20] with cache: the store
+                         to use, opened by the caller (stage 21's master, before
+                         it forks) and closed by it after the loop; NULL:
+                         xps_session_listen_all_with opens the config's "cache"
+                         itself (a member of the core: closed with it) */
 } xps_session_options_t;
 
 /* ---------------------------------------------------------- lifecycle */
@@ -316,6 +329,12 @@ void xps_session_set_balancers(xps_session_t *session,
  * no limit (stages 12-17). Call it right after create. */
 void xps_session_set_rate_limiter(xps_session_t *session,
                                   xps_ratelimit_t *limiter) XPS_NOEXCEPT;
+
+/* [stage 20] Routes with "cache" go through `store` (borrowed; it outlives
+ * the session): modules/cache/xps_cache.h. Needs xps_session_set_http11.
+ * NULL: off. */
+void xps_session_set_cache_store(xps_session_t *session,
+                                 xps_cache_store_t *store) XPS_NOEXCEPT;
 
 /* [stage 18] Arms the session's timers from `timeouts` (borrowed from
  * the config), on the loop's timer heap — one timer per session, moved at

@@ -19,6 +19,7 @@
 
 #include "core/xps_core.h"
 #include "modules/balancer/xps_balancer_set.h"
+#include "modules/cache/xps_cache.h"
 #include "modules/proxy/xps_proxy.h"
 #include "modules/upstream/xps_upstream_pool.h"
 #include "modules/gzip/xps_gzip.h"
@@ -102,6 +103,15 @@ struct xps_session_s {
     xps_loop_timer_t *timer;               // owned: the one timer of the phase (timer_kind)
     int timer_kind;                        // a session_timer: what the timer is timing
                                            // (the upstream's timers are the proxy's)
+
+    // [stage 20] the shared cache
+    xps_cache_store_t *cache_store;        // borrowed (xps_session_set_cache_store); NULL: none
+    xps_cache_exchange_t *cached;          // owned: the cache's side of the request being
+                                           // proxied (modules/cache/xps_cache.h); NULL otherwise
+    xps_config_route_match_t cached_route; // its route, for the fetch (pointers borrowed
+                                           // from the config)
+    bool cache_sync;                       // inside xps_cache_exchange_start: a hit there is
+                                           // answered as a file is (parse_heads goes on)
 };
 
 // What the session's one timer is timing. [stage 18]
@@ -166,7 +176,9 @@ void arm_timer(xps_session_t *s, session_timer kind);
 
 // reverse_proxy: hands the request to a new xps_proxy_t for the route's
 // upstreams ([stage 17] and its balancer); its events (refuse, cut, done)
-// bring the session back.
+// bring the session back. [stage 20] A route with "cache", in a session
+// with a store, asks the cache first (modules/cache): a hit is answered
+// from it, a miss goes to the proxy with the cache's tee.
 void proxy_start(xps_session_t *s, const xps_config_route_match_t *route);
 
 } // namespace session_detail

@@ -9,6 +9,7 @@
 
 #include "core/xps_core.h"
 #include "core/xps_logger.h"
+#include "modules/cache/xps_cache.h"
 #include "modules/session/xps_session.h"
 #include "modules/ratelimit/xps_ratelimit.h"
 #include "modules/tcp/xps_tcp.h"
@@ -30,6 +31,7 @@ struct accept_ctx {
     xps_ratelimit_t *limiter;              // [stage 18] routes' buckets; NULL before 18
     const xps_config_timeouts_t *timeouts; // [stage 18] the config's; NULL before 18
     const xps_config_limits_t *limits;     // [stage 18] the config's; NULL before 18
+    xps_cache_store_t *cache_store;        // [stage 20] the shared cache; NULL before 20
 };
 
 // The contexts of all listeners, a member of the core: it joins before the
@@ -43,6 +45,8 @@ struct listen_set {
     std::vector<xps_tls_server_t *> tls;   // [stage 19] owned, per ctx[i]; NULL: plain. The
                                            // set leaves the core after the connections
                                            // that borrow them
+    xps_cache_store_t *cache_store;        // [stage 20] owned when opened here (the
+                                           // caller passed none); else NULL
 };
 
 void on_wake(xps_connection_t *connection, void *data);
@@ -72,6 +76,8 @@ void start_session(accept_ctx *a, xps_connection_t *connection) {
         xps_session_set_rate_limiter(s, a->limiter);
     if (s && a->timeouts)
         xps_session_set_timeouts(s, a->timeouts);
+    if (s && a->cache_store && a->http11)
+        xps_session_set_cache_store(s, a->cache_store);
 }
 
 void on_accept(xps_listener_t *, xps_connection_t *connection, void *data) {
@@ -89,6 +95,7 @@ void destroy_set(void *p) {
     xps_ratelimit_destroy(set->limiter);
     for (xps_tls_server_t *tls : set->tls)
         xps_tls_server_destroy(tls);
+    xps_cache_store_close(set->cache_store);
     delete set;
 }
 
@@ -161,12 +168,25 @@ int xps_session_listen_all_with(xps_loop_t *loop, const xps_config_t *config,
             return XPS_E_INVAL;
         }
     }
+    // [stage 20] The shared cache: the caller's (opened before a fork), or
+    // the config's "cache" folder opened here, for this process alone.
+    xps_cache_store_t *store = o.cache ? o.cache_store : nullptr;
+    if (o.cache && !store) {
+        const xps_config_cache_t *cc = xps_config_cache(config);
+        char why[256];
+        if (!(store = set->cache_store = xps_cache_store_open(cc->dir, cc->max_bytes,
+                                                              XPS_CACHE_MAX_ENTRIES, why,
+                                                              sizeof why))) {
+            XPS_LOG(XPS_LOG_ERROR, "session", "cannot open the cache: %s", why);
+            return XPS_E_FAIL;
+        }
+    }
     for (size_t i = 0; i < set->ctx.size(); i++) {
         const xps_config_listener_t *l = xps_config_listener(config, i);
         set->ctx[i] = accept_ctx{loop, config, l, http11, o.ip_filter, o.dir_listing, o.gzip, pool,
                                  balancers, set->limiter,
                                  o.timeouts ? xps_config_timeouts(config) : nullptr,
-                                 o.limits ? xps_config_limits(config) : nullptr};
+                                 o.limits ? xps_config_limits(config) : nullptr, store};
         tcp.tls = set->tls[i]; // [stage 19] NULL: plain
         if (!xps_listener_create(loop, l->host, l->port, &tcp, on_accept, &set->ctx[i], &error)) {
             XPS_LOG(XPS_LOG_ERROR, "session", "cannot listen on %s:%u: %s", l->host, l->port,

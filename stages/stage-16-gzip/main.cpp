@@ -64,7 +64,8 @@ int main(int argc, char **argv) {
     // [stage 16] stage 15's sessions, and gzip_enable routes compress
     const xps_session_options_t options = {
         .http11 = true, .ip_filter = true, .dir_listing = true, .gzip = true,
-        .balance = false, .rate_limit = false, .timeouts = false, .limits = false, .rate_limit_entries = 0, .tls = false};
+        .balance = false, .rate_limit = false, .timeouts = false, .limits = false, .rate_limit_entries = 0, .tls = false,
+                                           .cache = false, .cache_store = nullptr};
     ok = ok && xps_session_listen_all_with(loop, config, &options) == XPS_OK; // logs a failure
     if (ok)
         XPS_LOG(XPS_LOG_INFO, "stage-16", "%s: %zu server block(s), %zu listener(s)",

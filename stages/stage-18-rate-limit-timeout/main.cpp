@@ -83,7 +83,8 @@ int main(int argc, char **argv) {
     xps_session_options_t options = {.http11 = true, .ip_filter = true, .dir_listing = true,
                                      .gzip = true, .balance = true, .rate_limit = true,
                                      .timeouts = true, .limits = true,
-                                     .rate_limit_entries = max_buckets, .tls = false};
+                                     .rate_limit_entries = max_buckets, .tls = false,
+                                     .cache = false, .cache_store = nullptr};
     ok = ok && xps_session_listen_all_with(loop, config, &options) == XPS_OK; // logs a failure
     if (ok)
         XPS_LOG(XPS_LOG_INFO, "stage-18", "%s: %zu server block(s), %zu listener(s)",

@@ -37,6 +37,7 @@ enum {
     CHUNKED_MAX = 10000,         /* /chunked/N: largest N served */
     SLOW_MAX = 1000,             /* /slow/N: largest N served */
     SLOW_GAP_MS = 50,            /* /slow/N: time between two lines */
+    CACHE_DELAY_MS = 300,        /* /cache/...?delay: the body this long after the head */
     BIG_MAX_MIB = 4096,          /* /big/N: largest N (MiB) served */
     BIG_PENDING = 1024 * 1024,   /* /big/N: generate only while less than this is unsent */
     BIG_STEP = 64 * 1024,        /* /big/N: bytes generated at a time */
@@ -47,7 +48,7 @@ enum {
 struct strict;
 
 /* A reply whose body is produced while it is sent (/slow/N, /big/N). */
-typedef enum { STREAM_NONE, STREAM_SLOW, STREAM_BIG } stream_kind;
+typedef enum { STREAM_NONE, STREAM_SLOW, STREAM_BIG, STREAM_HELD } stream_kind;
 
 typedef struct {
     int fd;
@@ -62,6 +63,8 @@ typedef struct {
     unsigned long lines_total, lines_sent; /* /slow/N: N, and lines appended so far */
     long long next_send_ms; /* /slow/N: monotonic time the next line is due */
     unsigned long long big_total, big_made; /* /big/N: body bytes, and bytes generated */
+    char *held;          /* /cache/...?delay: the body, sent at next_send_ms */
+    size_t held_len;
     struct strict *strict; /* strict mode: the parser's state; NULL in the other modes */
 } client;
 
@@ -75,7 +78,8 @@ static long long now_ms(void)
 static bool stream_unfinished(const client *c)
 {
     return (c->stream == STREAM_SLOW && c->lines_sent < c->lines_total) ||
-           (c->stream == STREAM_BIG && c->big_made < c->big_total);
+           (c->stream == STREAM_BIG && c->big_made < c->big_total) ||
+           (c->stream == STREAM_HELD && c->held);
 }
 
 /* Appends len bytes to the buffer *data holding *len of *cap, doubling
@@ -162,7 +166,11 @@ static void reply_big(client *c, unsigned long mib)
  * slow reader pushes back instead of growing memory). */
 static void produce(client *c, long long now)
 {
-    if (c->stream == STREAM_SLOW) {
+    if (c->stream == STREAM_HELD && c->held && now >= c->next_send_ms) {
+        out_append(c, c->held, c->held_len);
+        free(c->held);
+        c->held = NULL;
+    } else if (c->stream == STREAM_SLOW) {
         while (c->lines_sent < c->lines_total && now >= c->next_send_ms) {
             char line[64];
             int len = slow_line(line, sizeof line, ++c->lines_sent, c->lines_total);
@@ -256,6 +264,94 @@ static void reply_text(client *c, bool encoded)
     c->answered = true;
 }
 static uint16_t serving_port; /* the port xt_upstream_serve listens on: /whoami */
+static unsigned long cache_requests; /* /cache/... requests answered: /cache-count */
+
+/* The value of request header `name` in the head c->in ("" when absent). */
+static void request_field(const client *c, const char *name, char *out, size_t cap)
+{
+    size_t n = strlen(name);
+    out[0] = '\0';
+    for (const char *line = strstr(c->in, "\r\n"); line && line[2] != '\r'; line = strstr(line + 2, "\r\n")) {
+        if (strncasecmp(line + 2, name, n) == 0 && line[2 + n] == ':') {
+            const char *v = line + 3 + n, *end = strstr(v, "\r\n");
+            while (*v == ' ')
+                v++;
+            size_t len = (size_t)(end - v) < cap - 1 ? (size_t)(end - v) : cap - 1;
+            memcpy(out, v, len);
+            out[len] = '\0';
+            return;
+        }
+    }
+}
+
+/* GET /cache/<cache-control>/<tag>[?options]: a response for a cache's
+ * checks (see upstream.h). */
+static void reply_cache(client *c, const char *path)
+{
+    char cc[256], ae[128], head[1024], date[64];
+    const char *rest = path + 7; /* after "/cache/" */
+    const char *slash = strchr(rest, '/');
+    size_t cc_len = slash ? (size_t)(slash - rest) : strlen(rest);
+    snprintf(cc, sizeof cc, "%.*s", (int)(cc_len < 255 ? cc_len : 255), rest);
+    const char *query = strchr(path, '?');
+    query = query ? query + 1 : "";
+    bool cookie = strstr(query, "cookie") != NULL, vary = strstr(query, "vary") != NULL;
+    bool delay = strstr(query, "delay") != NULL, abort_ = strstr(query, "abort") != NULL;
+    bool etag = strstr(query, "etag") != NULL;
+    const char *kib_at = strstr(query, "kib=");
+    unsigned long kib = kib_at ? strtoul(kib_at + 4, NULL, 10) : 0;
+    if (kib > 1024)
+        kib = 1024;
+    request_field(c, "Accept-Encoding", ae, sizeof ae);
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    cache_requests++;
+    char inm[128];
+    request_field(c, "If-None-Match", inm, sizeof inm);
+    if (etag && strcmp(inm, "\"v1\"") == 0) { /* still good: 304, no body */
+        int n = snprintf(head, sizeof head,
+                         "HTTP/1.1 304 Not Modified\r\nServer: test-upstream\r\nDate: %s\r\n"
+                         "ETag: \"v1\"\r\nCache-Control: %s\r\nX-Refreshed: %lu\r\n"
+                         "Connection: close\r\n\r\n", date, cc, cache_requests);
+        out_append(c, head, (size_t)n);
+        c->answered = true;
+        return;
+    }
+    char line[1400];
+    int line_len = snprintf(line, sizeof line, "response %lu for %s accept-encoding=%s\n",
+                            cache_requests, path, ae[0] ? ae : "-");
+    size_t body_len = (size_t)line_len > kib * 1024 ? (size_t)line_len : kib * 1024;
+    char *body = malloc(body_len);
+    if (!body)
+        abort();
+    memset(body, '.', body_len);
+    memcpy(body, line, (size_t)line_len);
+    if (body_len > (size_t)line_len)
+        body[body_len - 1] = '\n';
+    bool has_cc = strcmp(cc, "none") != 0;
+    int n = snprintf(head, sizeof head,
+                     "HTTP/1.1 200 OK\r\nServer: test-upstream\r\nDate: %s\r\n"
+                     "Content-Type: text/plain\r\nContent-Length: %zu\r\n%s%s%s%s%s%s"
+                     "Connection: close\r\n\r\n",
+                     date, abort_ ? body_len * 100 : body_len, has_cc ? "Cache-Control: " : "",
+                     has_cc ? cc : "", has_cc ? "\r\n" : "",
+                     cookie ? "Set-Cookie: session=secret\r\n" : "",
+                     vary ? "Vary: Accept-Encoding\r\n" : "", etag ? "ETag: \"v1\"\r\n" : "");
+    out_append(c, head, (size_t)n);
+    c->answered = true;
+    if (abort_)
+        c->reset_after = true;
+    if (delay) { /* the body 300 ms after the head */
+        c->stream = STREAM_HELD;
+        c->held = body, c->held_len = body_len;
+        c->next_send_ms = now_ms() + CACHE_DELAY_MS;
+        return;
+    }
+    out_append(c, body, body_len);
+    free(body);
+}
 
 /* Answers the request whose head is complete in c->in. */
 static void answer(client *c)
@@ -293,6 +389,12 @@ static void answer(client *c)
         reply_big(c, n);
     } else if (strcmp(path, "/encoded") == 0 || strcmp(path, "/tagged") == 0) {
         reply_text(c, path[1] == 'e');
+    } else if (strncmp(path, "/cache/", 7) == 0) {
+        reply_cache(c, path);
+    } else if (strcmp(path, "/cache-count") == 0) {
+        char b[48];
+        snprintf(b, sizeof b, "count %lu\n", cache_requests);
+        reply(c, "200 OK", "text/plain", b, strlen(b));
     } else if (strcmp(path, "/whoami") == 0) {
         /* Which of several upstreams answered (a balancer's checks). */
         char b[32];
@@ -831,6 +933,7 @@ static void drop(client *c)
     strict_free(c->strict);
     free(c->in);
     free(c->out);
+    free(c->held);
 }
 
 static int listen_on(uint16_t port)
@@ -901,7 +1004,8 @@ int xt_upstream_serve(uint16_t port, xt_upstream_mode_t mode, const char *log_pa
         for (size_t i = 0; i < n; i++) {
             client *c = &clients[i];
             produce(c, now);
-            if (c->stream == STREAM_SLOW && c->lines_sent < c->lines_total) {
+            if ((c->stream == STREAM_SLOW && c->lines_sent < c->lines_total) ||
+                (c->stream == STREAM_HELD && c->held)) {
                 long long wait = c->next_send_ms - now;
                 if (timeout < 0 || wait < timeout)
                     timeout = wait < 0 ? 0 : (int)wait;

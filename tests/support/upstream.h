@@ -36,6 +36,22 @@
  *                                      several upstreams answered (stage 17)
  *                       GET /abort     200 announcing 1000000 body bytes, sends
  *                                      1000 ('a'), then resets the connection (RST)
+ *                       GET /cache/CC/TAG[?OPTIONS]  [stage 20] 200 text/plain with
+ *                                      Date, Cache-Control: CC (none when CC is
+ *                                      "none"), whose body is "response K for
+ *                                      <path> accept-encoding=<the request's, or
+ *                                      -->\n" (K counts /cache/ requests: a cache
+ *                                      hit repeats it), padded with '.' to kib=N
+ *                                      KiB. OPTIONS (any order, '&'-joined):
+ *                                      cookie (Set-Cookie), vary (Vary:
+ *                                      Accept-Encoding), kib=N (N <= 1024), delay
+ *                                      (the body 300 ms after the head), abort
+ *                                      (announces 100 times the body, sends it,
+ *                                      then resets: an upstream dying mid-body),
+ *                                      etag (ETag "v1"; a request with
+ *                                      If-None-Match: "v1" gets 304 with the
+ *                                      same Cache-Control and X-Refreshed: K)
+ *                       GET /cache-count 200 "count K\n": /cache/ requests so far
  *                       otherwise      404 text/plain
  *                     Replies carry Server, Content-Type, Content-Length and
  *                     Connection: close, and no Date, so two replies to the

@@ -687,6 +687,50 @@ static void stage_18_values_and_defaults(void **state)
     xps_config_destroy(c);
 }
 
+/* [stage 20] cache, top level and route: keys, types, ranges, defaults. */
+static void stage_20_cache_keys(void **state)
+{
+    (void)state;
+    static const struct bad_case rows[] = {
+        {"unknown cache key", "{\"cache\": {\"folder\": \"x\"}, \"servers\": []}",
+         "conf.json: cache.folder: unknown key"},
+        {"max_bytes too small", "{\"cache\": {\"max_bytes\": 1000}, \"servers\": []}",
+         "conf.json: cache.max_bytes: 1000 is out of range (1048576-1099511627776)"},
+        {"cache not an object", "{\"cache\": true, \"servers\": []}",
+         "conf.json: cache: expected an object, got true"},
+        {"route cache a number", SERVER("{\"req_path\": \"/\", \"type\": \"reverse_proxy\", \"upstreams\": [\"a:1\"], \"cache\": 1}"),
+         "conf.json: servers[0].routes[0].cache: expected true, false or an object, got a number (1)"},
+        {"route lock_timeout_ms zero", SERVER("{\"req_path\": \"/\", \"type\": \"reverse_proxy\", \"upstreams\": [\"a:1\"], \"cache\": {\"lock_timeout_ms\": 0}}"),
+         "conf.json: servers[0].routes[0].cache.lock_timeout_ms: 0 is out of range (1-60000 milliseconds)"},
+        {"route cache unknown key", SERVER("{\"req_path\": \"/\", \"type\": \"reverse_proxy\", \"upstreams\": [\"a:1\"], \"cache\": {\"max_age_s\": 3}}"),
+         "conf.json: servers[0].routes[0].cache.max_age_s: unknown key"},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        char err[512] = "";
+        xps_config_t *c = xps_config_parse(rows[i].json, "conf.json", "/base", err, sizeof err);
+        if (c || strncmp(err, rows[i].message, strlen(rows[i].message)) != 0)
+            fail_msg("%s: got \"%s\"", rows[i].what, err);
+    }
+    xps_config_t *c = parse_ok(SERVER("{\"req_path\": \"/\", \"type\": \"reverse_proxy\", \"upstreams\": [\"a:1\"]}"));
+    assert_int_equal(xps_config_cache(c)->max_bytes, XPS_CONFIG_CACHE_MAX_BYTES);
+    const char *dir = xps_config_cache(c)->dir;
+    assert_true(strlen(dir) > 6 && strcmp(dir + strlen(dir) - 6, "/cache") == 0);
+    assert_false(lookup_ok(c, "0.0.0.0", 8001, "x", "/").cache);
+    xps_config_destroy(c);
+    c = parse_ok("{\"cache\": {\"dir\": \"/var/c\", \"max_bytes\": 2097152}, \"servers\": [{" LISTEN ", \"routes\": ["
+                 "{\"req_path\": \"/\", \"type\": \"reverse_proxy\", \"upstreams\": [\"a:1\"], \"cache\": true},"
+                 "{\"req_path\": \"/b\", \"type\": \"reverse_proxy\", \"upstreams\": [\"a:1\"], \"cache\": {\"lock_timeout_ms\": 7}}]}]}");
+    assert_string_equal(xps_config_cache(c)->dir, "/var/c");
+    assert_int_equal(xps_config_cache(c)->max_bytes, 2097152);
+    xps_config_route_match_t m = lookup_ok(c, "0.0.0.0", 8001, "x", "/");
+    assert_true(m.cache);
+    assert_int_equal(m.cache_lock_ms, XPS_CONFIG_CACHE_LOCK_TIMEOUT_MS);
+    m = lookup_ok(c, "0.0.0.0", 8001, "x", "/b");
+    assert_true(m.cache);
+    assert_int_equal(m.cache_lock_ms, 7);
+    xps_config_destroy(c);
+}
+
 /* Values of the right type that still make no sense. */
 static void bad_values_are_refused(void **state)
 {
@@ -1059,6 +1103,7 @@ int main(void)
         cmocka_unit_test(config_with_all_later_keys_parses),
         cmocka_unit_test(stage_18_keys_are_checked_with_their_location),
         cmocka_unit_test(stage_18_values_and_defaults),
+        cmocka_unit_test(stage_20_cache_keys),
         cmocka_unit_test(access_lists_are_parsed_into_a_filter_per_route),
         cmocka_unit_test(gzip_keys_are_read_into_the_route),
         cmocka_unit_test(balancing_keys_are_read_with_their_defaults),
