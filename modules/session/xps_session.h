@@ -358,6 +358,34 @@ int xps_session_listen_all(xps_loop_t *loop, const xps_config_t *config,
 int xps_session_listen_all_with(xps_loop_t *loop, const xps_config_t *config,
                                 const xps_session_options_t *options) XPS_NOEXCEPT;
 
+/* [stage 21] The listeners of one xps_session_serve_sockets call: a member
+ * of the loop's core (destroying the core destroys them). */
+typedef struct xps_session_listeners_s xps_session_listeners_t;
+
+/* [stage 21] xps_session_listen_all_with on sockets already bound, for a
+ * worker process that inherited them from its master: sockets[i] is
+ * listener i of `config` (xps_config_listener(config, i)), listening, and
+ * is taken whatever the result (xps_listener_adopt). `exclusive`: one
+ * worker is woken per new connection, not all of them
+ * (xps_tcp_options_t.accept_exclusive; false only to watch the thundering
+ * herd, chapter 21). *listeners (may be NULL) gets the set, for the two
+ * calls below. Returns as xps_session_listen_all_with. */
+int xps_session_serve_sockets(xps_loop_t *loop, const xps_config_t *config,
+                              xps_listen_socket_t *const *sockets,
+                              const xps_session_options_t *options, bool exclusive,
+                              xps_session_listeners_t **listeners) XPS_NOEXCEPT;
+
+/* [stage 21] A drain's first step: closes every listener of the set (in
+ * this process: a master's copy of the socket stays open, and the kernel
+ * queues new clients for the other workers). Connections already accepted
+ * go on. Calling it again does nothing. */
+void xps_session_stop_accepting(xps_session_listeners_t *listeners) XPS_NOEXCEPT;
+
+/* [stage 21] The connections the set's listeners accepted that are still
+ * open (serving, parked between requests, or lingering): a drain is over
+ * at 0. */
+size_t xps_session_open_connections(const xps_session_listeners_t *listeners) XPS_NOEXCEPT;
+
 /* [stage 12] Decides what to do with `req`, which came from `from` (see
  * "The rules" above): fills *out. With from->client set [stage 14], a
  * client the route's access lists refuse gets REPLY 403 and nothing else
