@@ -31,6 +31,7 @@ struct accept_ctx {
     xps_ratelimit_t *limiter;              // [stage 18] routes' buckets; NULL before 18
     const xps_config_timeouts_t *timeouts; // [stage 18] the config's; NULL before 18
     const xps_config_limits_t *limits;     // [stage 18] the config's; NULL before 18
+    const bool *draining;                  // [stage 21] the set's: true once draining
 };
 
 } // namespace
@@ -44,6 +45,7 @@ struct xps_session_listeners_s {
                                            // the connections leave the core before the set
     xps_ratelimit_t *limiter;              // [stage 18] owned; NULL without rate_limit
     std::vector<xps_listener_t *> listeners; // [stage 21] to stop accepting (a drain)
+    bool draining;                         // [stage 21] xps_session_drain was called
 };
 
 namespace {
@@ -75,6 +77,8 @@ void start_session(accept_ctx *a, xps_connection_t *connection) {
         xps_session_set_rate_limiter(s, a->limiter);
     if (s && a->timeouts)
         xps_session_set_timeouts(s, a->timeouts);
+    if (s)
+        xps_session_set_draining(s, a->draining);
 }
 
 void on_accept(xps_listener_t *, xps_connection_t *connection, void *data) {
@@ -162,7 +166,8 @@ int serve(xps_loop_t *loop, const xps_config_t *config, xps_listen_socket_t *con
         set->ctx[i] = accept_ctx{loop, config, l, http11, o.ip_filter, o.dir_listing, o.gzip, pool,
                                  balancers, set->limiter,
                                  o.timeouts ? xps_config_timeouts(config) : nullptr,
-                                 o.limits ? xps_config_limits(config) : nullptr};
+                                 o.limits ? xps_config_limits(config) : nullptr,
+                                 &set->draining};
         set->listeners[i] =
             sockets ? xps_listener_adopt(loop, sockets[i], &tcp, on_accept, &set->ctx[i], &error)
                     : xps_listener_create(loop, l->host, l->port, &tcp, on_accept, &set->ctx[i],
@@ -193,7 +198,8 @@ int xps_session_serve_sockets(xps_loop_t *loop, const xps_config_t *config,
     return serve(loop, config, sockets, options, exclusive, listeners);
 }
 
-void xps_session_stop_accepting(xps_session_listeners_t *set) noexcept {
+void xps_session_drain(xps_session_listeners_t *set) noexcept {
+    set->draining = true;
     for (xps_listener_t *&l : set->listeners) {
         xps_listener_destroy(l); // (NULL: already stopped)
         l = nullptr;

@@ -587,7 +587,10 @@ xps_listener_t *xps_listener_create(xps_loop_t *loop, const char *host, uint16_t
                                     void *data, int *error) noexcept {
     assert(loop && host && cb);
     xps_listen_socket_t *socket = xps_listen_socket_create(host, port, SOMAXCONN, true, error);
-    return socket ? xps_listener_adopt(loop, socket, options, cb, data, error) : nullptr;
+    xps_listener_t *l = socket ? xps_listener_adopt(loop, socket, options, cb, data, error) : nullptr;
+    if (l)
+        XPS_LOG(XPS_LOG_INFO, "tcp", "listening on %s:%u", host, xps_listen_socket_port(socket));
+    return l;
 }
 
 xps_listener_t *xps_listener_adopt(xps_loop_t *loop, xps_listen_socket_t *socket,
@@ -622,7 +625,8 @@ xps_listener_t *xps_listener_adopt(xps_loop_t *loop, xps_listen_socket_t *socket
         delete l;
         return nullptr;
     }
-    XPS_LOG(XPS_LOG_INFO, "tcp", "listening on %s:%u", xps_listen_socket_host(socket),
+    // (debug: each worker adopts every listener; its master said where it listens)
+    XPS_LOG(XPS_LOG_DEBUG, "tcp", "listening on %s:%u", xps_listen_socket_host(socket),
             xps_listen_socket_port(socket));
     *error = XPS_OK;
     return l;
