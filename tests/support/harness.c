@@ -773,6 +773,21 @@ const char *xt_status_text(int st)
 
 bool xt_alive(xt_proc_t *p) { return !try_reap(p); }
 pid_t xt_pid(const xt_proc_t *p) { return p->pid; }
+
+pid_t xt_serving_pid(const xt_proc_t *p)
+{
+    char path[64], list[256];
+    snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)p->pid, (int)p->pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return p->pid;
+    size_t n = fread(list, 1, sizeof list - 1, f);
+    fclose(f);
+    list[n] = '\0';
+    int child = 0, more = 0;
+    int fields = sscanf(list, "%d %d", &child, &more);
+    return fields == 1 && child > 0 ? (pid_t)child : p->pid;
+}
 const char *xt_workdir(const xt_proc_t *p) { return p->workdir; }
 int xt_proc_stdin(xt_proc_t *p) { return p->stdin_fd; }
 

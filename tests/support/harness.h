@@ -193,6 +193,11 @@ const char *xt_status_text(int wait_status);
 
 bool xt_alive(xt_proc_t *p);
 pid_t xt_pid(const xt_proc_t *p);
+/* The process that serves, for measuring it (descriptors, RSS, CPU): the
+ * binary's own, or, when it has exactly one child — a stage 21 master
+ * with `workers: 1` — that child (read from /proc/PID/task/PID/children
+ * at each call: a replaced worker is the new one). */
+pid_t xt_serving_pid(const xt_proc_t *p);
 const char *xt_workdir(const xt_proc_t *p);
 
 /* Write end of the child's stdin (opts.stdin_pipe) and closing it (EOF). */
