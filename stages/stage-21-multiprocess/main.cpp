@@ -22,7 +22,7 @@
 //    names are bound (those already bound are kept), a new generation of
 //    workers starts with it, the old one drains. Invalid (or a port that
 //    cannot be bound): the old workers keep serving, the reason is logged.
-// Usage: stage-21 [--help] [--max-buckets N] [--accept MODE] CONFIG
+// Usage: stage-21 [--help] [--max-buckets N] [--accept MODE] [--workers N] CONFIG
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -43,7 +43,8 @@
 namespace {
 
 constexpr const char *usage =
-    "usage: stage-21 [--help] [--max-buckets N] [--accept reuseport|exclusive|shared] CONFIG\n"
+    "usage: stage-21 [--help] [--max-buckets N] [--accept reuseport|exclusive|shared]\n"
+    "                [--workers N] CONFIG\n"
     "  Serves what the JSON file CONFIG describes (docs/config.md), as stage 18 does, with\n"
     "  a master process and `workers` worker processes (a number, or \"auto\": one per CPU).\n"
     "  The master binds the listeners, forks the workers and replaces one that dies.\n"
@@ -54,6 +55,7 @@ constexpr const char *usage =
     "  worker, SO_REUSEPORT), exclusive (one socket, EPOLLEXCLUSIVE), shared (one socket,\n"
     "  every worker woken for every client: the thundering herd of chapter 21).\n"
     "  --max-buckets N: keep at most N rate-limit buckets per worker (default 100000).\n"
+    "  --workers N: N workers (1-1024), whatever CONFIG says (a reload keeps N).\n"
     "  The stage's own: stage 18's servers, with four workers:\n"
     "    build/bin/stage-21 stages/stage-21-multiprocess/config.json\n"
     "  XPS_LOG_LEVEL=debug|info|warn|error sets how much it logs.\n";
@@ -80,6 +82,7 @@ struct server {
     int workers = 1;
     accept_mode mode = accept_mode::reuseport;
     size_t max_buckets = 0;           // 0: the module's default
+    int workers_flag = 0;             // --workers; 0: the config's
 };
 
 void close_all(std::vector<bound_listener> &bound) {
@@ -89,7 +92,9 @@ void close_all(std::vector<bound_listener> &bound) {
     bound.clear();
 }
 
-int config_workers(const xps_config_t *config) {
+int config_workers(const server &srv, const xps_config_t *config) {
+    if (srv.workers_flag)
+        return srv.workers_flag;
     int n = xps_config_workers(config);
     return n == XPS_CONFIG_WORKERS_AUTO ? xps_master_auto_workers() : n;
 }
@@ -231,10 +236,10 @@ int reload(void *data, char *err, size_t err_size) {
     xps_config_t *next = xps_config_load(srv->path, err, err_size);
     if (!next)
         return XPS_E_INVAL;
-    if (config_workers(next) != srv->workers) {
+    if (config_workers(*srv, next) != srv->workers) {
         std::snprintf(err, err_size, "%s: workers: %d, running %d: a reload keeps the number of "
                       "workers (restart the server to change it)", srv->path,
-                      config_workers(next), srv->workers);
+                      config_workers(*srv, next), srv->workers);
         xps_config_destroy(next);
         return XPS_E_INVAL;
     }
@@ -255,8 +260,9 @@ int reload(void *data, char *err, size_t err_size) {
 } // namespace
 
 int main(int argc, char **argv) {
-    if (argc == 2 && std::strcmp(argv[1], "--help") == 0)
-        return std::fputs(usage, stdout), 0;
+    for (int i = 1; i < argc; i++) // (also after other flags: "--workers 1 --help")
+        if (std::strcmp(argv[i], "--help") == 0)
+            return std::fputs(usage, stdout), 0;
     server srv;
     while (argc >= 4 && argv[1][0] == '-') {
         if (std::strcmp(argv[1], "--max-buckets") == 0) {
@@ -266,6 +272,12 @@ int main(int argc, char **argv) {
                 return std::fputs("stage-21: --max-buckets takes a number from 1 to 10000000\n",
                                   stderr), 2;
             srv.max_buckets = static_cast<size_t>(n);
+        } else if (std::strcmp(argv[1], "--workers") == 0) {
+            char *end = nullptr;
+            long n = std::strtol(argv[2], &end, 10);
+            if (!end || *end || n < 1 || n > 1024)
+                return std::fputs("stage-21: --workers takes a number from 1 to 1024\n", stderr), 2;
+            srv.workers_flag = static_cast<int>(n);
         } else if (std::strcmp(argv[1], "--accept") == 0) {
             if (std::strcmp(argv[2], "reuseport") == 0)
                 srv.mode = accept_mode::reuseport;
@@ -291,7 +303,7 @@ int main(int argc, char **argv) {
         std::fprintf(stderr, "stage-21: %s\n", err);
         return 1;
     }
-    srv.workers = config_workers(srv.config);
+    srv.workers = config_workers(srv, srv.config);
     std::vector<bound_listener> none;
     if (!bind_listeners(srv, srv.config, none, srv.bound, err, sizeof err)) {
         std::fprintf(stderr, "stage-21: %s\n", err); // before any worker exists
