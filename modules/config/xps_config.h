@@ -121,6 +121,8 @@ typedef struct xps_config_timeouts {
     uint32_t upstream_connect_ms; /* connecting to an upstream → 504 past it */
     uint32_t upstream_read_ms;    /* the upstream's silence, before its first
                                      byte → 504, after it → both sides closed */
+    uint32_t drain_ms;            /* [stage 21] a worker told to stop finishes its
+                                     requests within this; then it is killed */
 } xps_config_timeouts_t;
 
 #define XPS_CONFIG_HEADER_READ_MS 10000u
@@ -128,6 +130,7 @@ typedef struct xps_config_timeouts {
 #define XPS_CONFIG_SEND_MS 60000u
 #define XPS_CONFIG_UPSTREAM_CONNECT_MS 5000u
 #define XPS_CONFIG_UPSTREAM_READ_MS 60000u
+#define XPS_CONFIG_DRAIN_MS 10000u
 
 /* [stage 18] Top-level "limits". Absent keys have the defaults below. */
 typedef struct xps_config_limits {

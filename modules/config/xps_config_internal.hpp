@@ -89,7 +89,8 @@ struct xps_config_s {
                                                      // xps_config_listener_tls
     xps_config_timeouts_t timeouts{XPS_CONFIG_HEADER_READ_MS, XPS_CONFIG_KEEPALIVE_MS,
                                    XPS_CONFIG_SEND_MS, XPS_CONFIG_UPSTREAM_CONNECT_MS,
-                                   XPS_CONFIG_UPSTREAM_READ_MS}; // [stage 18] "timeouts"
+                                   XPS_CONFIG_UPSTREAM_READ_MS,
+                                   XPS_CONFIG_DRAIN_MS}; // [stage 18, 21] "timeouts"
     xps_config_limits_t limits{XPS_CONFIG_MAX_CONNECTIONS, XPS_CONFIG_MAX_HEADER_BYTES,
                                XPS_CONFIG_MAX_BODY_BYTES};     // [stage 18] "limits"
     xps_config_cache_t cache{nullptr, XPS_CONFIG_CACHE_MAX_BYTES}; // [stage 20] "cache"

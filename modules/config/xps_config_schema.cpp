@@ -80,7 +80,7 @@ const key_rule route_keys[] = {
 // [stage 18] The inner keys of "timeouts", "limits" and "rate_limit".
 const key_rule timeout_keys[] = {
     {"header_read_ms", any_type}, {"keepalive_ms", any_type}, {"send_ms", any_type},
-    {"upstream_connect_ms", any_type}, {"upstream_read_ms", any_type},
+    {"upstream_connect_ms", any_type}, {"upstream_read_ms", any_type}, {"drain_ms", any_type},
 };
 const key_rule limit_keys[] = {
     {"max_connections", any_type}, {"max_header_bytes", any_type}, {"max_body_bytes", any_type},
@@ -636,7 +636,7 @@ bool parse_timeouts(checker &c, const cJSON *obj)
     struct { const char *key; uint32_t *field; } fields[] = {
         {"header_read_ms", &t.header_read_ms}, {"keepalive_ms", &t.keepalive_ms},
         {"send_ms", &t.send_ms}, {"upstream_connect_ms", &t.upstream_connect_ms},
-        {"upstream_read_ms", &t.upstream_read_ms},
+        {"upstream_read_ms", &t.upstream_read_ms}, {"drain_ms", &t.drain_ms},
     };
     for (auto &f : fields) {
         const cJSON *item = optional(obj, f.key);

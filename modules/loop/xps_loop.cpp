@@ -80,6 +80,10 @@ uint32_t to_epoll(unsigned interest, xps_loop_trigger_t trigger) {
         ev |= EPOLLOUT;
     if (trigger == XPS_LOOP_EDGE)
         ev |= EPOLLET;
+    // [stage 21] EPOLLEXCLUSIVE takes only IN, OUT, ET (and WAKEUP): no
+    // RDHUP, which a listening socket, the one use of it, never has anyway.
+    if (interest & XPS_LOOP_EXCLUSIVE)
+        return ev | EPOLLEXCLUSIVE;
     // EPOLLERR and EPOLLHUP are always reported. EPOLLHUP alone misses a TCP
     // peer's orderly close (FIN: only our reading side is shut), which
     // epoll reports only as EPOLLRDHUP, and only when asked for.

@@ -56,6 +56,11 @@ enum {
     XPS_LOOP_HANGUP = 1u << 2,   /* event only: the peer hung up (EPOLLHUP/RDHUP); bytes
                                     may still be unread: read to EOF first */
     XPS_LOOP_ERROR = 1u << 3,    /* event only: an error is pending (EPOLLERR) */
+    XPS_LOOP_EXCLUSIVE = 1u << 4, /* [stage 21] attach only: when several processes'
+                                    loops watch one shared descriptor (a listening
+                                    socket inherited through fork), a readiness wakes
+                                    one of them, not all (EPOLLEXCLUSIVE: no thundering
+                                    herd). Not accepted by xps_loop_io_modify. */
 };
 
 /* How readiness is reported for a descriptor. */

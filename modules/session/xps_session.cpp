@@ -87,6 +87,8 @@ xps_buffer_t *response_bytes(xps_session_t *s, xps_http_response_t *res, size_t 
     if (s->method == XPS_HTTP_METHOD_HEAD)
         xps_http_response_omit_body(res);
     *error = XPS_OK;
+    if (s->draining && *s->draining) // [stage 21] the worker is stopping: this is the last
+        s->keep = false;
     if (!s->keep)
         *error = xps_http_response_set_header(res, "Connection", "close");
     else if (s->version == XPS_HTTP_VERSION_1_0)
@@ -956,7 +958,8 @@ namespace session_detail {
 
 void end_request(xps_session_t *s) {
     s->served++;
-    if (!s->keep || s->phase != session_phase::head || !s->to_client)
+    if (!s->keep || s->phase != session_phase::head || !s->to_client ||
+        (s->draining && *s->draining)) // [stage 21] (a proxied response already went out)
         return finish(s);
     // [stage 13] Keep-alive: drop this request's head, keep what follows it
     // (the start of the next request, or several: pipelining), and parse
@@ -1101,6 +1104,11 @@ void xps_session_set_idle_park(xps_session_t *s, xps_connection_wake_cb wake,
                                void *data) noexcept {
     assert(s);
     s->park_wake = wake, s->park_data = data;
+}
+
+void xps_session_set_draining(xps_session_t *s, const bool *draining) noexcept {
+    assert(s);
+    s->draining = draining;
 }
 
 void xps_session_destroy(xps_session_t *s) noexcept {

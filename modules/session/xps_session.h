@@ -369,6 +369,15 @@ void xps_session_set_timeouts(xps_session_t *session,
 void xps_session_set_limits(xps_session_t *session,
                             const xps_config_limits_t *limits) XPS_NOEXCEPT;
 
+/* [stage 21] Lets a worker that is stopping end this session's connection
+ * after the response being made: once *draining (borrowed: it must outlive
+ * the session) is true, a response made from then on says "Connection:
+ * close", and the connection closes after it instead of waiting for a next
+ * request (the client is told, not cut off mid-response). A response whose
+ * head already left keeps its head, and the connection closes after its
+ * end. NULL (the default): never. Call it right after create. */
+void xps_session_set_draining(xps_session_t *session, const bool *draining) XPS_NOEXCEPT;
+
 /* [stage 12] What a config-driven server does to accept clients: one
  * listener per distinct host:port of `config` (xps_config_listener), and a
  * session for every client accepted on it, with HTTP/1.1 semantics when
@@ -384,6 +393,37 @@ int xps_session_listen_all(xps_loop_t *loop, const xps_config_t *config,
  * xps_session_listen_all(loop, config, h) is this with {.http11 = h}. */
 int xps_session_listen_all_with(xps_loop_t *loop, const xps_config_t *config,
                                 const xps_session_options_t *options) XPS_NOEXCEPT;
+
+/* [stage 21] The listeners of one xps_session_serve_sockets call: a member
+ * of the loop's core (destroying the core destroys them). */
+typedef struct xps_session_listeners_s xps_session_listeners_t;
+
+/* [stage 21] xps_session_listen_all_with on sockets already bound, for a
+ * worker process that inherited them from its master: sockets[i] is
+ * listener i of `config` (xps_config_listener(config, i)), listening, and
+ * is taken whatever the result (xps_listener_adopt). `exclusive`: one
+ * worker is woken per new connection, not all of them
+ * (xps_tcp_options_t.accept_exclusive; false only to watch the thundering
+ * herd, chapter 21). *listeners (may be NULL) gets the set, for the two
+ * calls below. Returns as xps_session_listen_all_with. */
+int xps_session_serve_sockets(xps_loop_t *loop, const xps_config_t *config,
+                              xps_listen_socket_t *const *sockets,
+                              const xps_session_options_t *options, bool exclusive,
+                              xps_session_listeners_t **listeners) XPS_NOEXCEPT;
+
+/* [stage 21] Starts a worker's drain: closes every listener of the set (in
+ * this process: a master's copy of the socket stays open, and the kernel
+ * queues new clients for the other workers), and makes every session of
+ * the set end its connection after its current response
+ * (xps_session_set_draining); a parked connection that speaks again gets
+ * one answer, with "Connection: close". Connections go on until then.
+ * Calling it again does nothing. */
+void xps_session_drain(xps_session_listeners_t *listeners) XPS_NOEXCEPT;
+
+/* [stage 21] The connections the set's listeners accepted that are still
+ * open (serving, parked between requests, or lingering): a drain is over
+ * at 0. */
+size_t xps_session_open_connections(const xps_session_listeners_t *listeners) XPS_NOEXCEPT;
 
 /* [stage 12] Decides what to do with `req`, which came from `from` (see
  * "The rules" above): fills *out. With from->client set [stage 14], a

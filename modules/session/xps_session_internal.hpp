@@ -84,6 +84,8 @@ struct xps_session_s {
     uint64_t served;                       // requests answered on this connection
     xps_connection_wake_cb park_wake;      // xps_session_set_idle_park: who gets the
     void *park_data;                       // client connection while it is idle
+    const bool *draining;                  // [stage 21] xps_session_set_draining: once
+                                           // true, the response closes the connection
     std::string request_line;              // "GET /x" for the log
 
     // reverse_proxy [stage 12]

@@ -3,6 +3,7 @@
 // later apps/xps): one listener per distinct host:port of the config, and
 // a session for every client accepted on it, with the stage's switches
 // (xps_session_options_t).
+#include <cstdint>
 #include <cstdio>
 #include <new>
 #include <vector>
@@ -32,11 +33,14 @@ struct accept_ctx {
     const xps_config_timeouts_t *timeouts; // [stage 18] the config's; NULL before 18
     const xps_config_limits_t *limits;     // [stage 18] the config's; NULL before 18
     xps_cache_store_t *cache_store;        // [stage 20] the shared cache; NULL before 20
+    const bool *draining;                  // [stage 21] the set's: true once draining
 };
+
+} // namespace
 
 // The contexts of all listeners, a member of the core: it joins before the
 // listeners, so the core destroys it after them (newest first).
-struct listen_set {
+struct xps_session_listeners_s {
     std::vector<accept_ctx> ctx;           // sized once: listeners keep pointers into it
     xps_core_member_t *member;
     xps_tcp_cap_t cap;                     // [stage 18] max_connections, for every listener:
@@ -47,7 +51,11 @@ struct listen_set {
                                            // that borrow them
     xps_cache_store_t *cache_store;        // [stage 20] owned when opened here (the
                                            // caller passed none); else NULL
+    std::vector<xps_listener_t *> listeners; // [stage 21] to stop accepting (a drain)
+    bool draining;                         // [stage 21] xps_session_drain was called
 };
+
+namespace {
 
 void on_wake(xps_connection_t *connection, void *data);
 
@@ -78,6 +86,8 @@ void start_session(accept_ctx *a, xps_connection_t *connection) {
         xps_session_set_timeouts(s, a->timeouts);
     if (s && a->cache_store && a->http11)
         xps_session_set_cache_store(s, a->cache_store);
+    if (s)
+        xps_session_set_draining(s, a->draining);
 }
 
 void on_accept(xps_listener_t *, xps_connection_t *connection, void *data) {
@@ -90,7 +100,7 @@ void on_wake(xps_connection_t *connection, void *data) {
 }
 
 void destroy_set(void *p) {
-    auto *set = static_cast<listen_set *>(p);
+    auto *set = static_cast<xps_session_listeners_s *>(p);
     xps_core_remove_member(set->member);
     xps_ratelimit_destroy(set->limiter);
     for (xps_tls_server_t *tls : set->tls)
@@ -107,25 +117,35 @@ int xps_session_listen_all(xps_loop_t *loop, const xps_config_t *config, bool ht
     return xps_session_listen_all_with(loop, config, &options);
 }
 
-int xps_session_listen_all_with(xps_loop_t *loop, const xps_config_t *config,
-                                const xps_session_options_t *options) noexcept {
+namespace {
+
+// The composition behind both entries: sockets NULL → each listener binds
+// its host:port; else sockets[i] (taken) is listener i's, already bound.
+int serve(xps_loop_t *loop, const xps_config_t *config, xps_listen_socket_t *const *sockets,
+          const xps_session_options_t *options, bool exclusive, xps_session_listeners_t **out) {
+    size_t n = xps_config_listener_count(config);
+    auto close_rest = [&](size_t from) {
+        for (size_t i = from; sockets && i < n; i++)
+            xps_listen_socket_destroy(sockets[i]);
+    };
     const xps_session_options_t off{};
     const xps_session_options_t &o = options ? *options : off;
     bool http11 = o.http11;
     xps_core_t *core = xps_loop_core(loop);
-    auto *set = new (std::nothrow) listen_set{};
+    auto *set = new (std::nothrow) xps_session_listeners_s{};
     if (!set)
-        return XPS_E_NOMEM;
+        return close_rest(0), XPS_E_NOMEM;
     try {
-        set->ctx.resize(xps_config_listener_count(config));
-        set->tls.resize(set->ctx.size(), nullptr);
+        set->ctx.resize(n);
+        set->tls.resize(n, nullptr);
+        set->listeners.resize(n);
     } catch (const std::bad_alloc &) {
         delete set;
-        return XPS_E_NOMEM;
+        return close_rest(0), XPS_E_NOMEM;
     }
     if (!(set->member = xps_core_add_member(core, destroy_set, set))) {
         delete set;
-        return XPS_E_NOMEM;
+        return close_rest(0), XPS_E_NOMEM;
     }
     // [stage 13] One pool for every session of this loop; a member of the
     // core that joins before the listeners, so it outlives every session.
@@ -133,12 +153,12 @@ int xps_session_listen_all_with(xps_loop_t *loop, const xps_config_t *config,
     int error = XPS_OK;
     if (http11 && !(pool = xps_upstream_pool_create(loop, XPS_UPSTREAM_POOL_MAX_IDLE,
                                                     XPS_UPSTREAM_POOL_IDLE_MS, &error)))
-        return error;
+        return close_rest(0), error;
     // [stage 17] One balancer set per loop, a member that joins before the
     // listeners too: every session of the loop shares each route's state.
     xps_balancer_set_t *balancers = nullptr;
     if (o.balance && !(balancers = xps_balancer_set_create(loop, &error)))
-        return error;
+        return close_rest(0), error;
     // [stage 18] The connections' side of the timeouts and limits: a send
     // timeout, the keep-alive timeout of a parked connection, and the cap
     // (modules/tcp). One table of buckets for every listener.
@@ -147,12 +167,13 @@ int xps_session_listen_all_with(xps_loop_t *loop, const xps_config_t *config,
         tcp.send_timeout_ms = xps_config_timeouts(config)->send_ms;
         tcp.park_timeout_ms = xps_config_timeouts(config)->keepalive_ms;
     }
-    if (o.limits) {
-        set->cap.max = xps_config_limits(config)->max_connections;
-        tcp.cap = &set->cap;
-    }
+    // The cap also counts the open connections, which a drain [stage 21]
+    // waits for: without "limits" it counts and never refuses.
+    set->cap.max = o.limits ? xps_config_limits(config)->max_connections : SIZE_MAX;
+    tcp.cap = &set->cap;
+    tcp.accept_exclusive = exclusive;
     if (o.rate_limit && !(set->limiter = xps_ratelimit_create(o.rate_limit_entries, &error)))
-        return error;
+        return close_rest(0), error;
     // [stage 19] Every certificate is loaded before anything listens: a
     // server never starts with one of its sites unusable.
     for (size_t i = 0; o.tls && i < set->ctx.size(); i++) {
@@ -165,7 +186,7 @@ int xps_session_listen_all_with(xps_loop_t *loop, const xps_config_t *config,
         if (!(set->tls[i] = xps_tls_server_create(certs, n, why, sizeof why))) {
             XPS_LOG(XPS_LOG_ERROR, "session", "%s: cannot serve TLS on %s:%u: %s",
                     xps_config_name(config), l->host, l->port, why);
-            return XPS_E_INVAL;
+            return close_rest(0), XPS_E_INVAL;
         }
     }
     // [stage 20] The shared cache: the caller's (opened before a fork), or
@@ -178,7 +199,7 @@ int xps_session_listen_all_with(xps_loop_t *loop, const xps_config_t *config,
                                                               XPS_CACHE_MAX_ENTRIES, why,
                                                               sizeof why))) {
             XPS_LOG(XPS_LOG_ERROR, "session", "cannot open the cache: %s", why);
-            return XPS_E_FAIL;
+            return close_rest(0), XPS_E_FAIL;
         }
     }
     for (size_t i = 0; i < set->ctx.size(); i++) {
@@ -186,13 +207,47 @@ int xps_session_listen_all_with(xps_loop_t *loop, const xps_config_t *config,
         set->ctx[i] = accept_ctx{loop, config, l, http11, o.ip_filter, o.dir_listing, o.gzip, pool,
                                  balancers, set->limiter,
                                  o.timeouts ? xps_config_timeouts(config) : nullptr,
-                                 o.limits ? xps_config_limits(config) : nullptr, store};
+                                 o.limits ? xps_config_limits(config) : nullptr, store,
+                                 &set->draining};
         tcp.tls = set->tls[i]; // [stage 19] NULL: plain
-        if (!xps_listener_create(loop, l->host, l->port, &tcp, on_accept, &set->ctx[i], &error)) {
+        set->listeners[i] =
+            sockets ? xps_listener_adopt(loop, sockets[i], &tcp, on_accept, &set->ctx[i], &error)
+                    : xps_listener_create(loop, l->host, l->port, &tcp, on_accept, &set->ctx[i],
+                                          &error);
+        if (!set->listeners[i]) {
             XPS_LOG(XPS_LOG_ERROR, "session", "cannot listen on %s:%u: %s", l->host, l->port,
                     xps_strerror(error));
+            close_rest(i + 1);
             return error; // what was opened is the core's: destroying it closes everything
         }
     }
+    if (out)
+        *out = set;
     return XPS_OK;
+}
+
+} // namespace
+
+int xps_session_listen_all_with(xps_loop_t *loop, const xps_config_t *config,
+                                const xps_session_options_t *options) noexcept {
+    return serve(loop, config, nullptr, options, false, nullptr);
+}
+
+int xps_session_serve_sockets(xps_loop_t *loop, const xps_config_t *config,
+                              xps_listen_socket_t *const *sockets,
+                              const xps_session_options_t *options, bool exclusive,
+                              xps_session_listeners_t **listeners) noexcept {
+    return serve(loop, config, sockets, options, exclusive, listeners);
+}
+
+void xps_session_drain(xps_session_listeners_t *set) noexcept {
+    set->draining = true;
+    for (xps_listener_t *&l : set->listeners) {
+        xps_listener_destroy(l); // (NULL: already stopped)
+        l = nullptr;
+    }
+}
+
+size_t xps_session_open_connections(const xps_session_listeners_t *set) noexcept {
+    return set->cap.open;
 }

@@ -176,7 +176,7 @@ int bind_error(int err)
 
 // setsockopt -> bind -> listen on a fresh socket. Logs the failing call.
 int bind_and_listen(int fd, const sockaddr_storage &addr, socklen_t len, int backlog,
-                    const char *where)
+                    bool reuseport, const char *where)
 {
     // SO_REUSEADDR: after a server stops, its old connections linger for a
     // minute or two in TIME_WAIT (the side that closed first waits so that
@@ -187,6 +187,12 @@ int bind_and_listen(int fd, const sockaddr_storage &addr, socklen_t len, int bac
     int on = 1;
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0) {
         XPS_LOG(XPS_LOG_ERROR, "socket", "setsockopt(SO_REUSEADDR): %s", std::strerror(errno));
+        return XPS_E_FAIL;
+    }
+    // [stage 21] SO_REUSEPORT: several sockets of this user on one port, the
+    // kernel spreading new connections over them (see the header).
+    if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) < 0) {
+        XPS_LOG(XPS_LOG_ERROR, "socket", "setsockopt(SO_REUSEPORT): %s", std::strerror(errno));
         return XPS_E_FAIL;
     }
     // "::" means IPv6 only, so that "0.0.0.0" can be bound beside it on the
@@ -301,8 +307,10 @@ int io_error(const xps_socket_s &s, const char *call, int err)
 
 // ---------------------------------------------------------------- lifecycle
 
-xps_listen_socket_t *xps_listen_socket_create(const char *host, uint16_t port, int backlog,
-                                              bool nonblocking, int *error) noexcept
+namespace {
+
+xps_listen_socket_t *listen_socket(const char *host, uint16_t port, int backlog,
+                                   bool nonblocking, bool reuseport, int *error)
 {
     assert(host != nullptr);
     char where[ENDPOINT_TEXT_MAX];
@@ -321,7 +329,7 @@ xps_listen_socket_t *xps_listen_socket_create(const char *host, uint16_t port, i
         XPS_LOG(XPS_LOG_ERROR, "socket", "socket(%s): %s", where, std::strerror(err));
         return fail(error, xps_error_from_errno(err));
     }
-    int rc = bind_and_listen(fd.get(), addr, addr_len, backlog, where);
+    int rc = bind_and_listen(fd.get(), addr, addr_len, backlog, reuseport, where);
     if (rc != XPS_OK)
         return fail(error, rc);
     // One spare descriptor per listener, for refuse_one_client().
@@ -346,6 +354,21 @@ xps_listen_socket_t *xps_listen_socket_create(const char *host, uint16_t port, i
     if (error)
         *error = XPS_OK;
     return l;
+}
+
+} // namespace
+
+xps_listen_socket_t *xps_listen_socket_create(const char *host, uint16_t port, int backlog,
+                                              bool nonblocking, int *error) noexcept
+{
+    return listen_socket(host, port, backlog, nonblocking, false, error);
+}
+
+xps_listen_socket_t *xps_listen_socket_create_reuseport(const char *host, uint16_t port,
+                                                        int backlog, bool nonblocking,
+                                                        int *error) noexcept
+{
+    return listen_socket(host, port, backlog, nonblocking, true, error);
 }
 
 void xps_listen_socket_destroy(xps_listen_socket_t *listener) noexcept

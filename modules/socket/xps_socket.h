@@ -57,6 +57,17 @@ typedef struct xps_socket_s xps_socket_t;
 xps_listen_socket_t *xps_listen_socket_create(const char *host, uint16_t port, int backlog,
                                               bool nonblocking, int *error) XPS_NOEXCEPT;
 
+/* [stage 21] xps_listen_socket_create with SO_REUSEPORT: several such
+ * sockets (of one user) may listen on the same host:port, and the kernel
+ * spreads new connections over them by a hash of the client's address
+ * and port: a master binds one per worker, each worker accepts on its own,
+ * and no worker is woken for another's client. A client is queued on one
+ * socket: when the last descriptor of that socket closes, the clients in
+ * its queue are reset. */
+xps_listen_socket_t *xps_listen_socket_create_reuseport(const char *host, uint16_t port,
+                                                        int backlog, bool nonblocking,
+                                                        int *error) XPS_NOEXCEPT;
+
 /* Closes the listening socket and frees the handle. Connections waiting in
  * its queue are reset; sockets already accepted are not touched. Accepts
  * NULL, never fails. */

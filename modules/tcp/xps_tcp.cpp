@@ -1,6 +1,7 @@
 // modules/tcp/xps_tcp.cpp — see xps_tcp.h.
 #include "modules/tcp/xps_tcp.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -822,7 +823,7 @@ void destroy_listener_member(void *l) { xps_listener_destroy(static_cast<xps_lis
 
 xps_tcp_options_t xps_tcp_default_options(void) noexcept {
     return xps_tcp_options_t{XPS_LOOP_EDGE, XPS_TCP_LINGER_MS, XPS_TCP_LINGER_BYTES, 0, 0, nullptr,
-                             nullptr};
+                             nullptr, false};
 }
 
 // ---------------------------------------------------------------- listener
@@ -831,17 +832,37 @@ xps_listener_t *xps_listener_create(xps_loop_t *loop, const char *host, uint16_t
                                     const xps_tcp_options_t *options, xps_listener_accept_cb cb,
                                     void *data, int *error) noexcept {
     assert(loop && host && cb);
+    xps_listen_socket_t *socket = xps_listen_socket_create(host, port, SOMAXCONN, true, error);
+    xps_listener_t *l = socket ? xps_listener_adopt(loop, socket, options, cb, data, error) : nullptr;
+    if (l)
+        XPS_LOG(XPS_LOG_INFO, "tcp", "listening on %s:%u", host, xps_listen_socket_port(socket));
+    return l;
+}
+
+xps_listener_t *xps_listener_adopt(xps_loop_t *loop, xps_listen_socket_t *socket,
+                                   const xps_tcp_options_t *options, xps_listener_accept_cb cb,
+                                   void *data, int *error) noexcept {
+    assert(loop && socket && cb);
     auto *l = new (std::nothrow) xps_listener_t{};
     if (!l) {
+        xps_listen_socket_destroy(socket);
         *error = XPS_E_NOMEM;
         return nullptr;
     }
-    *l = xps_listener_t{loop, nullptr, nullptr, nullptr,
+    *l = xps_listener_t{loop, nullptr, socket, nullptr,
                         options ? *options : xps_tcp_default_options(), cb, data, false};
-    l->socket = xps_listen_socket_create(host, port, SOMAXCONN, true, error);
-    if (l->socket)
-        l->io = xps_loop_io_attach(loop, xps_listen_socket_fd(l->socket), XPS_LOOP_READABLE,
-                                   l->options.trigger, accept_all, l, error);
+    // [stage 21] an inherited socket may have been bound blocking; accept_all reads to EAGAIN
+    int fd = xps_listen_socket_fd(socket);
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0)) {
+        *error = xps_error_from_errno(errno);
+        XPS_LOG(XPS_LOG_ERROR, "tcp", "fcntl(O_NONBLOCK, fd %d): %s", fd, std::strerror(errno));
+    } else {
+        unsigned interest = XPS_LOOP_READABLE;
+        if (l->options.accept_exclusive)
+            interest |= XPS_LOOP_EXCLUSIVE;
+        l->io = xps_loop_io_attach(loop, fd, interest, l->options.trigger, accept_all, l, error);
+    }
     if (l->io && !(l->member = xps_core_add_member(xps_loop_core(loop), destroy_listener_member, l)))
         *error = XPS_E_NOMEM;
     if (!l->member) { // the failing call has logged why
@@ -850,7 +871,9 @@ xps_listener_t *xps_listener_create(xps_loop_t *loop, const char *host, uint16_t
         delete l;
         return nullptr;
     }
-    XPS_LOG(XPS_LOG_INFO, "tcp", "listening on %s:%u", host, xps_listen_socket_port(l->socket));
+    // (debug: each worker adopts every listener; its master said where it listens)
+    XPS_LOG(XPS_LOG_DEBUG, "tcp", "listening on %s:%u", xps_listen_socket_host(socket),
+            xps_listen_socket_port(socket));
     *error = XPS_OK;
     return l;
 }

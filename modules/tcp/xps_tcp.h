@@ -94,6 +94,7 @@
 #include "core/xps.h"
 #include "modules/loop/xps_loop.h"
 #include "modules/tls/xps_tls.h"
+#include "modules/socket/xps_socket.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -184,6 +185,12 @@ typedef struct xps_tcp_options {
      * NULL (the default): plain TCP. Ignored by xps_connection_create: a
      * connection made from a connected fd is plain. */
     xps_tls_server_t *tls;
+    /* [stage 21] A listener registers its socket with XPS_LOOP_EXCLUSIVE:
+     * for a socket shared by several worker processes (bound by a master
+     * before fork), so that a new connection wakes one worker's loop
+     * instead of every one (the thundering herd, chapter 21). false (the
+     * default): a plain registration, every watcher woken. */
+    bool accept_exclusive;
 } xps_tcp_options_t;
 
 /* The correct defaults: edge-triggered, lingering close within
@@ -199,6 +206,17 @@ xps_listener_t *xps_listener_create(xps_loop_t *loop, const char *host, uint16_t
                                     const xps_tcp_options_t *options,
                                     xps_listener_accept_cb cb, void *data,
                                     int *error) XPS_NOEXCEPT;
+
+/* [stage 21] xps_listener_create for a socket already listening: one a
+ * master bound before fork() and every worker inherited
+ * (modules/master). Takes `socket` whatever the result (on failure it is
+ * destroyed: in a forked worker that closes this process's descriptor
+ * only, the master's stays open). The socket is made non-blocking if it
+ * is not (accept_all reads to EAGAIN). */
+xps_listener_t *xps_listener_adopt(xps_loop_t *loop, xps_listen_socket_t *socket,
+                                   const xps_tcp_options_t *options,
+                                   xps_listener_accept_cb cb, void *data,
+                                   int *error) XPS_NOEXCEPT;
 
 /* Stops listening and closes the socket; connections already accepted go
  * on. Accepts NULL. */

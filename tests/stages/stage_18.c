@@ -23,7 +23,6 @@
 #include <sys/wait.h>
 
 #include "tests/support/balancer_checks.h"
-#include "tests/support/checks.h"
 #include "tests/support/dirlist_checks.h"
 #include "tests/support/gzip_checks.h"
 #include "tests/support/harness.h"

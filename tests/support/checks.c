@@ -45,10 +45,10 @@ void xt_expect_running(xt_proc_t *p, const char *name, const char *when)
 int xt_wait_fd_count_at_most(xt_proc_t *p, int limit, int timeout_ms)
 {
     int64_t deadline = xt_now_ms() + timeout_ms;
-    int n = xt_fd_count(xt_pid(p));
+    int n = xt_fd_count(xt_serving_pid(p));
     while (n > limit && xt_alive(p) && xt_now_ms() < deadline) {
         xt_sleep_ms(5); /* the server closes a connection within a loop turn or two */
-        n = xt_fd_count(xt_pid(p));
+        n = xt_fd_count(xt_serving_pid(p));
     }
     /* A server that has exited has an empty fd list: that is no baseline. */
     return xt_alive(p) ? n : -1;

@@ -380,7 +380,7 @@ void xt_dl_check_a_folder_of_10000_entries_lists_with_bounded_memory(const char 
     int warm = xt_connect(LISTED);
     test_free(ask(warm, "HEAD", "/big/"));
     close(warm);
-    long before = xt_rss_kib(xt_pid(p));
+    long before = xt_rss_kib(xt_serving_pid(p));
     int fd = xt_connect(LISTED);
     /* A modest receive buffer (not tiny: a window of a few KiB makes
      * loopback TCP crawl on delayed ACKs), so that while the client does
@@ -404,7 +404,7 @@ void xt_dl_check_a_folder_of_10000_entries_lists_with_bounded_memory(const char 
      * the client to read the rest. */
     static char chunk[65536];
     size_t body = xt_recv_exact(fd, chunk, sizeof chunk, XT_REPLY_MS, NULL);
-    long during = xt_rss_kib(xt_pid(p));
+    long during = xt_rss_kib(xt_serving_pid(p));
     /* The rest, counting the rows as they come (a row may straddle reads). */
     static const char row[] = "<tr><td><a href=\"/big/entry-";
     size_t rows = 0, keep = 0;

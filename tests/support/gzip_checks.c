@@ -701,7 +701,7 @@ void xt_gz_check_a_20_mib_file_is_compressed_with_bounded_memory(const char *fix
     /* warm-up: one compressed answer, so "before" counts a stream's memory
      * once made and freed */
     free_reply(get(GZ, "/page.html", ACCEPT_GZIP));
-    long before = xt_rss_kib(xt_pid(p));
+    long before = xt_rss_kib(xt_serving_pid(p));
     int fd = xt_connect(GZ);
     int modest = 65536;
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &modest, sizeof modest);
@@ -718,7 +718,7 @@ void xt_gz_check_a_20_mib_file_is_compressed_with_bounded_memory(const char *fix
     size_t cap = 0;
     bool last = false;
     xt_sleep_ms(300); /* let the server fill what the pipe and socket take */
-    long during = xt_rss_kib(xt_pid(p));
+    long during = xt_rss_kib(xt_serving_pid(p));
     /* The rest, inflated as it comes and compared line by line. */
     z_stream z;
     memset(&z, 0, sizeof z);

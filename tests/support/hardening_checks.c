@@ -413,13 +413,13 @@ void xt_hard_check_bounds_what_a_client_that_never_reads_holds(const char *fixtu
     char path[4096];
     snprintf(path, sizeof path, "%s/public/big.bin", xt_workdir(p));
     write_file(path, BIG_FILE, 'b');
-    int base = xt_fd_count(xt_pid(p));
+    int base = xt_fd_count(xt_serving_pid(p));
     int big = pipeline_without_reading("/big.bin");
     xt_sleep_ms(500);
-    int with_big = xt_fd_count(xt_pid(p));
+    int with_big = xt_fd_count(xt_serving_pid(p));
     int small = pipeline_without_reading("/a.txt");
     xt_sleep_ms(500);
-    int with_both = xt_fd_count(xt_pid(p));
+    int with_both = xt_fd_count(xt_serving_pid(p));
     char expected[300];
     snprintf(expected, sizeof expected,
              "a client pipelining %d GETs of a 2 MiB file without reading adds at most %d "

@@ -632,6 +632,13 @@ static xt_proc_t *spawn(xt_proc_t *p, const char *exe, char *const argv[],
 
 enum { MAX_ARGS = 64 };
 
+static char stage_flags[256];
+
+void xt_set_stage_flags(const char *flags)
+{
+    snprintf(stage_flags, sizeof stage_flags, "%s", flags ? flags : "");
+}
+
 xt_proc_t *xt_start(const char *bin, const char *const *args, const xt_start_opts_t *opts)
 {
     static const xt_start_opts_t none = {0};
@@ -641,6 +648,13 @@ xt_proc_t *xt_start(const char *bin, const char *const *args, const xt_start_opt
     char *argv[MAX_ARGS];
     int argc = 0;
     argv[argc++] = (char *)bin;
+    static char words[sizeof stage_flags];
+    snprintf(words, sizeof words, "%s", stage_flags);
+    const char *stage = getenv("XPS_STAGE_BIN");
+    if (words[0] && !opts->no_stage_flags && stage && strcmp(bin, stage) == 0)
+        for (char *save = NULL, *w = strtok_r(words, " ", &save); w && argc < MAX_ARGS - 2;
+             w = strtok_r(NULL, " ", &save))
+            argv[argc++] = w;
     for (int i = 0; args && args[i] && argc < MAX_ARGS - 1; i++)
         argv[argc++] = (char *)args[i];
     argv[argc] = NULL;
@@ -773,6 +787,21 @@ const char *xt_status_text(int st)
 
 bool xt_alive(xt_proc_t *p) { return !try_reap(p); }
 pid_t xt_pid(const xt_proc_t *p) { return p->pid; }
+
+pid_t xt_serving_pid(const xt_proc_t *p)
+{
+    char path[64], list[256];
+    snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)p->pid, (int)p->pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return p->pid;
+    size_t n = fread(list, 1, sizeof list - 1, f);
+    fclose(f);
+    list[n] = '\0';
+    int child = 0, more = 0;
+    int fields = sscanf(list, "%d %d", &child, &more);
+    return fields == 1 && child > 0 ? (pid_t)child : p->pid;
+}
 const char *xt_workdir(const xt_proc_t *p) { return p->workdir; }
 int xt_proc_stdin(xt_proc_t *p) { return p->stdin_fd; }
 

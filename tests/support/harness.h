@@ -97,6 +97,8 @@ typedef struct xt_start_opts_s {
     const char *fixture_dir; /* copied (recursively) into the working dir, may be NULL */
     bool stdin_pipe;         /* true: the test writes the child's stdin (xt_proc_stdin) */
     const char *const *env;  /* extra "NAME=value" entries, NULL-terminated, may be NULL */
+    bool no_stage_flags;     /* true: not xt_set_stage_flags' words (a check that tests
+                                what they override) */
 } xt_start_opts_t;
 
 /* Starts `bin` with `args` (NULL-terminated, not including argv[0]; may be
@@ -107,6 +109,13 @@ typedef struct xt_start_opts_s {
  * xt_stop() or let teardown kill it. */
 xt_proc_t *xt_start(const char *bin, const char *const *args,
                     const xt_start_opts_t *opts);
+
+/* Words (separated by blanks; NULL: none) that xt_start puts before the
+ * args whenever it starts the binary under test, for the rest of the run:
+ * how a stage runs earlier stages' checks in a mode of its own (stage 21:
+ * "--workers 1", since their configs say 4 and those checks count on one
+ * process's state). Our layout only; copied. */
+void xt_set_stage_flags(const char *flags);
 
 /* The binary under test: $XPS_STAGE_BIN, which `make test` and `make grade`
  * set. Fails the check when it is not set. */
@@ -193,6 +202,11 @@ const char *xt_status_text(int wait_status);
 
 bool xt_alive(xt_proc_t *p);
 pid_t xt_pid(const xt_proc_t *p);
+/* The process that serves, for measuring it (descriptors, RSS, CPU): the
+ * binary's own, or, when it has exactly one child — a stage 21 master
+ * with `workers: 1` — that child (read from /proc/PID/task/PID/children
+ * at each call: a replaced worker is the new one). */
+pid_t xt_serving_pid(const xt_proc_t *p);
 const char *xt_workdir(const xt_proc_t *p);
 
 /* Write end of the child's stdin (opts.stdin_pipe) and closing it (EOF). */

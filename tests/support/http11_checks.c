@@ -625,7 +625,7 @@ void xt_h11_check_idle_kept_connections_cost_under_1_kib_each(const char *fixtur
         close(fd);
     }
     usleep(200 * 1000);
-    long before = xt_rss_kib(xt_pid(p));
+    long before = xt_rss_kib(xt_serving_pid(p));
     static int fds[IDLE_CONNS];
     int open_ok = 0, answered = 0;
     for (int i = 0; i < IDLE_CONNS; i++) {
@@ -637,7 +637,7 @@ void xt_h11_check_idle_kept_connections_cost_under_1_kib_each(const char *fixtur
         test_free(r);
     }
     usleep(200 * 1000);
-    long after = xt_rss_kib(xt_pid(p));
+    long after = xt_rss_kib(xt_serving_pid(p));
     long per_conn = (after - before) * 1024 / IDLE_CONNS;
     xt_expect(answered == IDLE_CONNS, "1,000 clients connect and each gets 200 \"aaaa\\n\"",
               "%d connected, %d answered", open_ok, answered);
@@ -682,7 +682,7 @@ void xt_h11_check_kept_connections_reuse_memory_without_page_faults(const char *
     for (int round = -FAULT_ROUNDS; round < FAULT_ROUNDS; round++) {
         if (round == 0) {
             usleep(100 * 1000);
-            before = xt_minor_faults(xt_pid(p));
+            before = xt_minor_faults(xt_serving_pid(p));
         }
         for (int i = 0; i < FAULT_CONNS; i++)
             xt_send_all(fds[i], get, sizeof get - 1);
@@ -692,7 +692,7 @@ void xt_h11_check_kept_connections_reuse_memory_without_page_faults(const char *
             test_free(r);
         }
     }
-    long faults = xt_minor_faults(xt_pid(p)) - before;
+    long faults = xt_minor_faults(xt_serving_pid(p)) - before;
     for (int i = 0; i < FAULT_CONNS; i++)
         close(fds[i]);
     xt_expect(answered == FAULT_CONNS * FAULT_ROUNDS,

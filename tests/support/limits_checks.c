@@ -1,7 +1,7 @@
 /*
- * tests/support/limits_checks.c — stage 18's black-box checks (rate
- * limits, timeouts and limits), for every stage that keeps its behaviour:
- * stage 18 runs them, stage 19 again on its plain listeners.
+ * tests/support/limits_checks.c — stage 18's black-box checks (rate limits,
+ * timeouts and limits), for every stage that keeps its behaviour
+ * (limits_checks.h).
  *
  * The binary under test ($XPS_STAGE_BIN) runs in a scratch copy of
  * tests/fixtures/stage-18, with one of its configs as its one argument:
@@ -42,8 +42,10 @@
  *    never sees the body end);
  *  - 1,000 slow connections at once: a normal client keeps being served
  *    (every request under 250 ms) and all 1,000 get 408 within a bound.
- * All but the shared checks start the binary with a config of their own,
- * so they are skipped in the course's layout.
+ * Each starts the binary with a config of its own, so they are skipped in
+ * the course's layout. (config.json is for the stage's reruns of stages
+ * 15, 14 and 13.) A check that measures the server (its descriptors, its
+ * RSS) measures xt_serving_pid: stage 21's one worker.
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -66,8 +68,8 @@
 #include <unistd.h>
 
 #include "tests/support/checks.h"
-#include "tests/support/harness.h"
 #include "tests/support/limits_checks.h"
+#include "tests/support/harness.h"
 #include "tests/support/http_client.h"
 
 enum {
@@ -79,7 +81,8 @@ enum {
     TIMEOUT_MS = 1000, /* every timeout of tight.json */
 };
 
-static const char *FIXTURE; /* the fixture of the running check (each check sets it) */
+/* The fixture of the running check (the caller's: stage 18's, or a later stage's copy). */
+static const char *FIXTURE = "tests/fixtures/stage-18";
 
 /* ------------------------------------------------------------ helpers */
 
@@ -289,12 +292,12 @@ void xt_limits_check_a_spray_of_addresses_stays_within_the_bucket_cap(const char
         snprintf(source, sizeof source, "127.1.%d.%d", i / 250, 1 + i % 250);
         one_request_from(source);
     }
-    long before = xt_rss_kib(xt_pid(p));
+    long before = xt_rss_kib(xt_serving_pid(p));
     for (int i = 0; i < 20000; i++) {
         snprintf(source, sizeof source, "127.2.%d.%d", i / 250, 1 + i % 250);
         one_request_from(source);
     }
-    long after = xt_rss_kib(xt_pid(p));
+    long after = xt_rss_kib(xt_serving_pid(p));
     xt_expect(before > 0 && after - before < 1024,
               "20,000 more source addresses (after 2,000) on a rate-limited route, cap 1,000 "
               "buckets: RSS grows by under 1 MiB (20,000 buckets would take over 2 MiB)",
@@ -394,14 +397,14 @@ void xt_limits_check_a_client_that_stops_reading_is_closed_at_send_ms(const char
     close(warm);
     get_status_from(NULL, "/index.html", NULL, 0); /* the other client's file, likewise */
     xt_sleep_ms(100);
-    int baseline = xt_fd_count(xt_pid(p));
+    int baseline = xt_fd_count(xt_serving_pid(p));
     int lazy = xt_connect(FILES);
     int small = 4096; /* a small receive buffer: the server's sends stall sooner */
     setsockopt(lazy, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
     static const char req[] = "GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n";
     xt_send_all(lazy, req, sizeof req - 1);
     xt_sleep_ms(200);
-    int during = xt_fd_count(xt_pid(p));
+    int during = xt_fd_count(xt_serving_pid(p));
     /* Another client is served at once meanwhile. */
     int64_t t0 = xt_now_ms();
     int other = get_status_from(NULL, "/index.html", NULL, 0);
@@ -669,4 +672,3 @@ void xt_limits_check_a_thousand_slow_connections_do_not_stop_a_normal_client(con
     xt_expect_running(p, "the server", "after 1,000 slowloris connections");
 }
 
-/* ------------------------------------------------------------- shared */

@@ -1,8 +1,11 @@
 /*
- * tests/support/limits_checks.h — stage 18's black-box checks (rate limits,
- * timeouts, limits), for every stage that keeps its behaviour: stage 18
- * runs them on tests/fixtures/stage-18, stage 19 again. What each checks,
- * and the fixture's configs, are said in limits_checks.c.
+ * tests/support/limits_checks.h — stage 18's checks (rate limits, timeouts
+ * and limits: limits_checks.c), for stage 18 and every stage after it.
+ *
+ * The binary runs in a copy of `fixture`, which holds stage 18's configs
+ * (tests/fixtures/stage-18: config.json, tight.json, cap.json). The
+ * checks measure the process that serves (xt_serving_pid): a stage 21
+ * master's only worker when the configs say nothing of "workers".
  *
  * Use: XT_STAGE18_CHECKS_ON(fixture) once at file scope defines a CMocka
  * check per function below, named as in stage 18's report;
@@ -33,11 +36,11 @@ void xt_limits_check_a_body_over_max_body_bytes_gets_413_and_never_goes_up_whole
 void xt_limits_check_a_thousand_slow_connections_do_not_stop_a_normal_client(const char *fixture);
 
 /* Defines the stage's check `name` as xt_limits_check_<name>(fixture). */
-#define XT_LIMITS_CHECK_ON(name, fixture)                                                  \
-    static void name(void **state)                                                         \
-    {                                                                                      \
-        (void)state;                                                                       \
-        xt_limits_check_##name(fixture);                                                   \
+#define XT_LIMITS_CHECK_ON(name, fixture) \
+    static void name(void **state)         \
+    {                                      \
+        (void)state;                       \
+        xt_limits_check_##name(fixture);   \
     }
 
 /* Every stage 18 check, defined for `fixture`. */

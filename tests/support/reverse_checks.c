@@ -84,13 +84,13 @@ void xt_rev_round_trip(xt_proc_t *p, int fd, const char *who, size_t len)
 
 int xt_rev_connect_accepted(xt_proc_t *p, uint16_t port, const char *who)
 {
-    int before = xt_fd_count(xt_pid(p));
+    int before = xt_fd_count(xt_serving_pid(p));
     int fd = xt_echo_connect(p, port, who);
     int64_t deadline = xt_now_ms() + SETTLE_MS;
-    int now = xt_fd_count(xt_pid(p));
+    int now = xt_fd_count(xt_serving_pid(p));
     while (now >= 0 && now <= before && xt_now_ms() < deadline) {
         xt_sleep_ms(2);
-        now = xt_fd_count(xt_pid(p));
+        now = xt_fd_count(xt_serving_pid(p));
     }
     char expected[160];
     snprintf(expected, sizeof expected,
@@ -206,7 +206,7 @@ void xt_rev_check_every_port_survives_resets(xt_rev_ports_t ports)
         xt_fail("at most %d ports (a check problem)", PORTS_MAX);
     xt_proc_t *p = xt_rev_start(ports);
     connect_survivors_and_resetters(p, ports, kept, reset);
-    int with_all = xt_fd_count(xt_pid(p));
+    int with_all = xt_fd_count(xt_serving_pid(p));
     for (int port = 0; port < ports.count; port++) {
         snprintf(who, sizeof who, "resetting client 1 on port %d", ports.base + port);
         xt_rev_round_trip(p, reset[port][1], who, 20); /* talked earlier */
@@ -247,7 +247,7 @@ static int fd_baseline(xt_proc_t *p, uint16_t port)
 {
     int fd = xt_rev_connect_accepted(p, port, "the first client");
     xt_rev_round_trip(p, fd, "the first client", 20);
-    int with_one = xt_fd_count(xt_pid(p));
+    int with_one = xt_fd_count(xt_serving_pid(p));
     close(fd);
     int baseline = xt_wait_fd_count_at_most(p, with_one - 1, SETTLE_MS);
     xt_expect(baseline >= 0 && baseline < with_one,
@@ -275,7 +275,7 @@ void xt_rev_check_fd_baseline(xt_rev_ports_t ports, int rst_every)
         int fd = xt_echo_connect(p, (uint16_t)port, who);
         if (i % 4 == 0) {
             xt_rev_round_trip(p, fd, who, 12);
-            int now = xt_fd_count(xt_pid(p));
+            int now = xt_fd_count(xt_serving_pid(p));
             peak = now > peak ? now : peak;
         }
         if (i % rst_every == 1)

@@ -460,9 +460,10 @@ static void sample_pipe(void *data)
     xps_task_post(s->sampler);
 }
 
-/* Core, loop, a listener on 127.0.0.1:0 with the given options. */
-static void server_start(server_t *s, const xps_tcp_options_t *options, size_t threshold,
-                         accept_action_t action)
+/* Core, loop, a listener with the given options: on 127.0.0.1:0, or
+ * [stage 21] on `adopt`, a socket already listening (taken). */
+static void server_start_on(server_t *s, const xps_tcp_options_t *options, size_t threshold,
+                            accept_action_t action, xps_listen_socket_t *adopt)
 {
     *s = (server_t){.threshold = threshold, .action = action, .file_fd = -1};
     s->fds_before = xt_fd_count(getpid());
@@ -471,7 +472,8 @@ static void server_start(server_t *s, const xps_tcp_options_t *options, size_t t
     int err = 12345;
     s->loop = xps_loop_create(s->core, &err);
     assert_non_null(s->loop);
-    s->listener = xps_listener_create(s->loop, "127.0.0.1", 0, options, on_accept, s, &err);
+    s->listener = adopt ? xps_listener_adopt(s->loop, adopt, options, on_accept, s, &err)
+                        : xps_listener_create(s->loop, "127.0.0.1", 0, options, on_accept, s, &err);
     assert_non_null(s->listener);
     assert_int_equal(err, XPS_OK);
     s->port = xps_listener_port(s->listener);
@@ -482,6 +484,12 @@ static void server_start(server_t *s, const xps_tcp_options_t *options, size_t t
     assert_non_null(s->deadline);
     s->members = xps_core_member_count(s->core);
     assert_int_equal(s->members, 2); /* the loop and the listener */
+}
+
+static void server_start(server_t *s, const xps_tcp_options_t *options, size_t threshold,
+                         accept_action_t action)
+{
+    server_start_on(s, options, threshold, action, NULL);
 }
 
 /* Runs the loop until `until` holds (true) or ms pass (false). */
@@ -598,6 +606,45 @@ static void echoes_a_round_trip_and_closes_cleanly(void **state)
         assert_true(s.closed_ms - t0 < 1000);
         assert_int_equal(s.closes, 1);
         assert_int_equal(s.last_reason, XPS_OK);
+        server_finish(&s);
+    }
+}
+
+/* [stage 21] A listener adopts a socket bound elsewhere (as a worker does
+ * with its master's): blocking as bound, it is made non-blocking, and with
+ * accept_exclusive it registers with EPOLLEXCLUSIVE; clients queued before
+ * the adoption are accepted and echoed, and destroying the core closes the
+ * socket (server_finish counts the descriptors). */
+static void an_adopted_socket_accepts_like_its_own(void **state)
+{
+    (void)state;
+    int err = 12345;
+    xps_listen_socket_t *bound = xps_listen_socket_create("127.0.0.1", 0, 16, false, &err);
+    assert_non_null(bound);
+    uint16_t port = xps_listen_socket_port(bound);
+    client_t early;
+    client_open(&early, port, 0); /* in the queue before anyone watches the socket */
+    for (int exclusive = 0; exclusive < 2; exclusive++) {
+        xps_tcp_options_t opts = xps_tcp_default_options();
+        opts.accept_exclusive = exclusive;
+        server_t s;
+        int fds = xt_fd_count(getpid());
+        server_start_on(&s, &opts, XPS_PIPE_DEFAULT_THRESHOLD, ACCEPT_ECHO,
+                        exclusive ? xps_listen_socket_create("127.0.0.1", 0, 16, true, &err)
+                                  : bound);
+        /* Gone at the end: the adopted socket and its spare descriptor (with
+         * the core), and the early client. */
+        s.fds_before = fds - (exclusive ? 0 : 3);
+        if (!exclusive)
+            assert_int_equal(s.port, port);
+        static const char line[] = "adopted\n";
+        client_t *c = exclusive ? add_client(&s, 0) : &s.clients[s.n_clients++];
+        if (!exclusive)
+            *c = early;
+        client_expect(c, line, sizeof line - 1, sizeof line - 1);
+        assert_true(run_until(&s, all_echoed, RUN_MS));
+        assert_echoed(c);
+        assert_int_equal(s.accepts, 1);
         server_finish(&s);
     }
 }
@@ -1702,6 +1749,7 @@ int main(void)
         cmocka_unit_test(send_timeout_closes_a_peer_that_stops_reading),
         cmocka_unit_test(park_timeout_closes_a_silent_parked_connection),
         cmocka_unit_test(the_cap_closes_connections_over_it_at_once),
+        cmocka_unit_test(an_adopted_socket_accepts_like_its_own),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
