@@ -168,7 +168,7 @@ static int settled_baseline(xt_proc_t *p)
     int64_t ms;
     normal_client_served(&ms);
     xt_sleep_ms(100);
-    return xt_fd_count(xt_pid(p));
+    return xt_fd_count(xt_serving_pid(p));
 }
 
 /* SIGTERM, and the exit that follows: status 0 and no sanitizer report
@@ -485,10 +485,10 @@ static void out_of_descriptors_the_server_waits_and_serves_again(void **state)
     connections_held += HELD;
     faults_injected++;
     xt_sleep_ms(300);
-    double cpu0 = xt_cpu_seconds(xt_pid(p));
+    double cpu0 = xt_cpu_seconds(xt_serving_pid(p));
     xt_sleep_ms(1000);
-    double cpu1 = xt_cpu_seconds(xt_pid(p));
-    int during = xt_fd_count(xt_pid(p));
+    double cpu1 = xt_cpu_seconds(xt_serving_pid(p));
+    int during = xt_fd_count(xt_serving_pid(p));
     xt_expect(during >= 38 && cpu1 - cpu0 < 0.3,
               "60 clients against 40 descriptors: the server uses them all, refuses the rest "
               "and does not spin (under 0.3 s of CPU in 1 s)",
@@ -579,7 +579,7 @@ static void sweep_allocations(uint16_t port, const char *request, const char *wh
         bool normal = served_again && normal_client_served(&ms);
         if (baseline < 0) {
             xt_sleep_ms(50);
-            baseline = xt_fd_count(xt_pid(p)); /* the caches warm after the first pair */
+            baseline = xt_fd_count(xt_serving_pid(p)); /* the caches warm after the first pair */
         }
         int fds = xt_wait_fd_count_at_most(p, baseline, 2000);
         if ((!clear || !normal || fds > baseline) && bad++ == 0)
@@ -716,10 +716,10 @@ static void ten_thousand_connections_held_then_closed(void **state)
     }
     connections_held += opened;
     faults_injected++;
-    int during = xt_fd_count(xt_pid(p));
+    int during = xt_fd_count(xt_serving_pid(p));
     for (int64_t t0 = xt_now_ms(); xt_now_ms() - t0 < 10000 && during < baseline + opened;
          xt_sleep_ms(100))
-        during = xt_fd_count(xt_pid(p));
+        during = xt_fd_count(xt_serving_pid(p));
     xt_expect(opened == HELD && during >= baseline + HELD,
               "10,000 connections open at once, every one accepted by the server",
               "%d opened, the server holds %d descriptors (baseline %d)%s", opened, during,
