@@ -358,15 +358,11 @@ bool parse_upstream_tls(checker &c, route_rec &r, const cJSON *obj, const std::s
     const char *ca_text = nullptr;
     if (ca != nullptr && !want_string(c, ca, member(at, "ca"), &ca_text))
         return false;
-    if (ca != nullptr && *ca_text == '\0')
-        return c.fail(member(at, "ca"), "expected a file name, got \"\"");
     if (ca != nullptr)
         r.upstream_tls.ca_file = c.keep(resolve_path(c.base, ca_text));
     const cJSON *sni = optional(tls, "sni");
     if (sni != nullptr && !want_string(c, sni, member(at, "sni"), &r.upstream_tls.sni))
         return false;
-    if (sni != nullptr && *r.upstream_tls.sni == '\0')
-        return c.fail(member(at, "sni"), "expected a host name, got \"\"");
     const cJSON *verify = optional(tls, "verify");
     if (verify != nullptr && !want_bool(c, verify, member(at, "verify")))
         return false;
