@@ -327,7 +327,8 @@ constexpr transport tls_transport{tls_recv, tls_send, tls_send_file, tls_end, tl
 // Moves the connection's bytes through `conn` (taken) from now on:
 // XPS_OK, or XPS_E_NOMEM with `conn` freed and the connection plain.
 int attach_tls(xps_connection_t *c, xps_tls_conn_t *conn) {
-    auto *t = new (std::nothrow) tls_link{conn, XPS_LOOP_READABLE, XPS_LOOP_WRITABLE, XPS_OK, false};
+    auto *t =
+        new (std::nothrow) tls_link{conn, XPS_LOOP_READABLE, XPS_LOOP_WRITABLE, XPS_OK, false};
     if (!t) {
         xps_tls_conn_destroy(conn);
         return XPS_E_NOMEM;
@@ -477,7 +478,6 @@ void start_linger(xps_connection_t *c) {
             xps_socket_peer(c->socket), c->linger_ms, c->linger_bytes);
     discard(c); // bytes that came while nobody read: their edge has passed
 }
-
 
 // Whether a close, once both pipes are gone, must linger: the owner
 // stopped reading before the peer's FIN, so the peer may still be sending.

@@ -188,7 +188,8 @@ typedef struct xps_tcp_options {
      * certificates, owned by the caller, outliving every connection it
      * accepts) speaks TLS on every connection it accepts: see "Transport".
      * NULL (the default): plain TCP. Ignored by xps_connection_create: a
-     * connection made from a connected fd is plain. */
+     * connection made from a connected fd is plain (until
+     * xps_connection_start_tls makes it a TLS client). */
     xps_tls_server_t *tls;
     /* [stage 21] A listener registers its socket with XPS_LOOP_EXCLUSIVE:
      * for a socket shared by several worker processes (bound by a master
