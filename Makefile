@@ -323,7 +323,7 @@ $(foreach d,$(STAGE_DIRS),$(eval $(call stage_rule,$(d))))
 
 $(BUILD)/bin/test-upstream: $(BUILD)/obj/tests/support/upstream_main.o $(BUILD)/obj/tests/support/upstream.o
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) $^ -o $@
+	$(CC) $(LDFLAGS) $^ -lssl -lcrypto -o $@
 
 $(BUILD)/tests/unit-%: $(BUILD)/obj/tests/unit/%.o $(SUPPORT_LIB) $(LIBXPS)
 	@mkdir -p $(@D)

@@ -220,6 +220,7 @@ void fill_match(const route_rec &r, size_t server, size_t route, xps_config_rout
     out->rate_limit = r.has_rate_limit ? &r.rate_limit : nullptr;
     out->cache = r.cache; // [stage 20]
     out->cache_lock_ms = r.cache_lock_ms;
+    out->upstream_tls = r.has_upstream_tls ? &r.upstream_tls : nullptr; // [stage 19]
 }
 
 }  // namespace

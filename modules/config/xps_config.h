@@ -160,6 +160,20 @@ typedef struct xps_config_cache {
  * request for concurrent misses) before it goes upstream itself. */
 #define XPS_CONFIG_CACHE_LOCK_TIMEOUT_MS 5000u
 
+/* [stage 19] A reverse_proxy route's "upstream_tls" (true, or an object
+ * {ca, sni, verify}): its upstream connections speak TLS (modules/tls, the
+ * client side). ca_file: a PEM file of the CAs to trust, absolute (a
+ * relative "ca" is taken from the config file's folder); NULL: the
+ * system's store. sni: the server name sent; NULL: the upstream's host
+ * when it is a name (an IP address is never sent as SNI). verify (default
+ * true): the certificate's chain and its name — the upstream's host name
+ * or IP address as written in "upstreams" — are checked. */
+typedef struct xps_config_upstream_tls {
+    const char *ca_file;
+    const char *sni;
+    bool verify;
+} xps_config_upstream_tls_t;
+
 /* What xps_config_lookup found: the route and the fields of its type.
  * Fields of the other types are zero / NULL. All pointers are borrowed
  * from the config. */
@@ -225,6 +239,11 @@ typedef struct xps_config_route_match {
      * with a cache store (xps_session_options_t.cache) act on it. */
     bool cache;
     uint32_t cache_lock_ms;
+
+    /* reverse_proxy [stage 19]: the route's "upstream_tls"; NULL: plain TCP
+     * to the upstreams. Accepted from stage 12; only sessions with
+     * xps_session_options_t.tls act on it. */
+    const xps_config_upstream_tls_t *upstream_tls;
 } xps_config_route_match_t;
 
 /* ---------------------------------------------------------- lifecycle */

@@ -74,6 +74,7 @@ const key_rule route_keys[] = {
     {"health_check", proxy_bit},                // stage 17
     {"rate_limit", any_type},                   // stage 18
     {"cache", proxy_bit},                       // stage 20
+    {"upstream_tls", proxy_bit},                // stage 19
     {"headers", any_type},                      // apps/xps
 };
 
@@ -89,6 +90,8 @@ const key_rule rate_limit_keys[] = {{"rate", any_type}, {"burst", any_type}};
 // [stage 20] The inner keys of the top-level "cache" and of a route's.
 const key_rule cache_keys[] = {{"dir", any_type}, {"max_bytes", any_type}};
 const key_rule route_cache_keys[] = {{"lock_timeout_ms", any_type}};
+// [stage 19] The inner keys of a route's "upstream_tls".
+const key_rule upstream_tls_keys[] = {{"ca", any_type}, {"sni", any_type}, {"verify", any_type}};
 
 constexpr long max_timeout_ms = 86400000;         // a day: longer is a typo, not a timeout
 constexpr long max_connections_cap = 1000000;
@@ -298,6 +301,7 @@ bool parse_upstream_health(checker &c, route_rec &r, const cJSON *obj, const std
 }
 
 bool parse_proxy_cache(checker &c, route_rec &r, const cJSON *obj, const std::string &path);
+bool parse_upstream_tls(checker &c, route_rec &r, const cJSON *obj, const std::string &path);
 
 bool parse_reverse_proxy(checker &c, route_rec &r, const cJSON *obj, const std::string &path)
 {
@@ -330,7 +334,40 @@ bool parse_reverse_proxy(checker &c, route_rec &r, const cJSON *obj, const std::
         r.load_balancing = std::strcmp(lb_text, "least_connections") == 0 ? XPS_CONFIG_LEAST_CONNECTIONS
                            : std::strcmp(lb_text, "ip_hash") == 0       ? XPS_CONFIG_IP_HASH
                                                                         : XPS_CONFIG_ROUND_ROBIN;
-    return parse_upstream_health(c, r, obj, path) && parse_proxy_cache(c, r, obj, path);
+    return parse_upstream_health(c, r, obj, path) && parse_proxy_cache(c, r, obj, path) &&
+           parse_upstream_tls(c, r, obj, path);
+}
+
+// upstream_tls [stage 19]: true, false, or {"ca": FILE, "sni": NAME,
+// "verify": BOOL} (an object turns it on). The CA file is named here
+// (resolved against the config's folder) and read by the stage that
+// connects with TLS, which refuses an unreadable one, naming it.
+bool parse_upstream_tls(checker &c, route_rec &r, const cJSON *obj, const std::string &path)
+{
+    const cJSON *tls = optional(obj, "upstream_tls");
+    std::string at = member(path, "upstream_tls");
+    if (tls != nullptr && !cJSON_IsBool(tls) && !cJSON_IsObject(tls))
+        return c.fail(at, "expected true, false or an object, got %s", describe(tls).c_str());
+    r.has_upstream_tls = tls != nullptr && (cJSON_IsTrue(tls) || cJSON_IsObject(tls));
+    r.upstream_tls = xps_config_upstream_tls_t{nullptr, nullptr, true};
+    if (tls == nullptr || !cJSON_IsObject(tls))
+        return true;
+    if (!check_keys(c, tls, at, upstream_tls_keys))
+        return false;
+    const cJSON *ca = optional(tls, "ca");
+    const char *ca_text = nullptr;
+    if (ca != nullptr && !want_string(c, ca, member(at, "ca"), &ca_text))
+        return false;
+    if (ca != nullptr)
+        r.upstream_tls.ca_file = c.keep(resolve_path(c.base, ca_text));
+    const cJSON *sni = optional(tls, "sni");
+    if (sni != nullptr && !want_string(c, sni, member(at, "sni"), &r.upstream_tls.sni))
+        return false;
+    const cJSON *verify = optional(tls, "verify");
+    if (verify != nullptr && !want_bool(c, verify, member(at, "verify")))
+        return false;
+    r.upstream_tls.verify = verify == nullptr || cJSON_IsTrue(verify);
+    return true;
 }
 
 // cache [stage 20]: true, false, or {"lock_timeout_ms": 1-60000} (an

@@ -229,7 +229,7 @@ void release_upstream(xps_proxy_t *p) {
     if (up)
         xps_connection_on_close(up, nullptr, nullptr);
     if (reusable(p))
-        pooled = xps_upstream_pool_put(p->req.pool, p->up->host, p->up->port,
+        pooled = xps_upstream_pool_put(p->req.pool, p->up->host, p->up->port, p->req.tls,
                                        up) == XPS_OK;
     if (p->to_upstream)
         xps_pipe_detach_source(p->to_upstream);
@@ -528,11 +528,21 @@ void stop_reading_client(xps_proxy_t *p) {
     from_client(p) = nullptr;
 }
 
-void on_upstream_closed(xps_connection_t *, int reason, void *data) {
+void on_upstream_closed(xps_connection_t *upstream, int reason, void *data) {
     auto *p = static_cast<xps_proxy_t *>(data);
     p->upstream = nullptr; // the pipes tell the rest
     p->upstream_failed |= reason != XPS_OK;
     p->upstream_nomem |= reason == XPS_E_NOMEM;
+    // [stage 19] Closed before its TLS handshake was over: say why
+    // (on_upstream_end acts on it). The connection is still whole here.
+    const xps_tls_conn_t *tls = xps_connection_tls(upstream);
+    if (tls && reason != XPS_OK && reason != XPS_E_NOMEM && !*xps_tls_version(tls)) {
+        try {
+            p->tls_failure = *xps_tls_error(tls) ? xps_tls_error(tls) : xps_strerror(reason);
+        } catch (const std::bad_alloc &) {
+            p->upstream_nomem = true;
+        }
+    }
 }
 
 
@@ -688,6 +698,7 @@ bool may_move_on(const xps_proxy_t *p) {
 }
 
 void connect_fresh(xps_proxy_t *p);
+void tls_failed(xps_proxy_t *p);
 void connect_failed(xps_proxy_t *p);
 
 // [stage 17] The upstream this attempt goes to: the balancer's choice
@@ -745,7 +756,8 @@ bool next_upstream(xps_proxy_t *p) {
 // An idle pooled connection to p->up if there is one, else a new connect.
 void connect_chosen(xps_proxy_t *p) {
     xps_connection_t *idle =
-        p->req.pool ? xps_upstream_pool_take(p->req.pool, p->up->host, p->up->port) : nullptr;
+        p->req.pool ? xps_upstream_pool_take(p->req.pool, p->up->host, p->up->port, p->req.tls)
+                    : nullptr;
     p->reused = idle != nullptr;
     if (idle)
         return start_relay(p, idle);
@@ -810,6 +822,20 @@ void retry(xps_proxy_t *p) {
 // The connect attempt is over. A failure has been logged by the upstream
 // module, with the address and the reason. [stage 17] Either way the
 // balancer hears of it; after a failure, the next upstream it offers.
+// [stage 19] A fresh connection to a route with upstream_tls speaks TLS
+// from its first byte (the handshake runs under the request's first send).
+// False (the connection destroyed, the client answered) without memory.
+bool start_upstream_tls(xps_proxy_t *p, xps_connection_t *upstream) {
+    const char *name = p->req.tls_server_name ? p->req.tls_server_name : p->up->host;
+    if (xps_connection_start_tls(upstream, p->req.tls, name, p->up->host) == XPS_OK) {
+        p->tls_unconfirmed = p->req.balancer != nullptr;
+        return true;
+    }
+    xps_connection_destroy(upstream);
+    fail_nomem(p);
+    return false;
+}
+
 void on_connected(xps_upstream_t *, xps_connection_t *upstream, int status, void *data) {
     auto *p = static_cast<xps_proxy_t *>(data);
     p->attempt = nullptr;
@@ -821,7 +847,9 @@ void on_connected(xps_upstream_t *, xps_connection_t *upstream, int status, void
         p->connect_timed_out = status == XPS_E_TIMEOUT && p->req.connect_timeout_ms > 0;
         return connect_failed(p);
     }
-    if (p->req.balancer)
+    if (p->req.tls && !start_upstream_tls(p, upstream))
+        return;
+    if (p->req.balancer && !p->tls_unconfirmed) // [stage 19] else at its first byte
         xps_balancer_succeeded(p->req.balancer, p->index);
     start_relay(p, upstream);
 }
@@ -848,6 +876,10 @@ void on_upstream_gone(xps_pipe_t *pipe, void *data) {
 void on_upstream_bytes(xps_pipe_t *pipe, void *data) {
     auto *p = static_cast<xps_proxy_t *>(data);
     p->upstream_spoke = true; // hook point (b) of xps_proxy.h: the first byte is here
+    if (p->tls_unconfirmed) { // [stage 19] its handshake is over: a healthy upstream
+        p->tls_unconfirmed = false;
+        xps_balancer_succeeded(p->req.balancer, p->index);
+    }
     p->heard_ms = xps_loop_now_ms(p->req.loop); // [stage 18] its silence starts again
     if (p->reframe == reframe_head && to_client(p) && !take_response_head(p, pipe))
         return; // the exchange has ended
@@ -885,6 +917,8 @@ void on_upstream_end(xps_pipe_t *pipe, void *data) {
     p->from_upstream = nullptr;
     if (p->upstream_nomem) // we could not read it (tcp's read block): not its fault
         return fail_nomem(p);
+    if (!p->tls_failure.empty()) // [stage 19] nothing went up: as a failed connect
+        return tls_failed(p);
     if (!p->upstream_spoke && may_retry(p))
         return retry(p);
     if (!p->upstream_spoke && may_move_on(p)) { // [stage 17] a fresh connection, unanswered
@@ -921,6 +955,22 @@ void on_upstream_end(xps_pipe_t *pipe, void *data) {
     response_complete(p);
 }
 
+
+// [stage 19] The TLS handshake with p->up failed: no byte of the request
+// went up (it would have been encrypted for a session that never was), so
+// as after a failed connect, [stage 17] the balancer counts it and any
+// request may go to the next upstream; without one, 502.
+void tls_failed(xps_proxy_t *p) {
+    XPS_LOG(XPS_LOG_WARN, log_name, "%s \"%s\": upstream %s: TLS handshake failed: %s",
+            p->req.client_ip, p->req.log_line, p->up->text, p->tls_failure.c_str());
+    release_upstream(p);
+    p->tls_failure.clear(), p->tls_unconfirmed = false;
+    p->upstream_failed = false, p->reframe = reframe_raw, p->relaying = false;
+    p->response_head.clear();
+    if (next_upstream(p))
+        return connect_chosen(p);
+    fail(p, "the TLS handshake with the upstream failed");
+}
 
 // A new connection to the request's upstream; start_relay follows.
 // Hook point (b) of xps_proxy.h: the connect starts here.

@@ -237,6 +237,20 @@ typedef struct xps_proxy_request {
     uint32_t read_timeout_ms;
     /* [stage 20] Hook (c), borrowed: NULL, none. */
     const xps_proxy_tee_t *tee;
+    /* [stage 19] The route's upstream_tls: a new upstream connection
+     * speaks TLS through this client context (borrowed; NULL: plain TCP),
+     * sending tls_server_name as SNI (NULL: the upstream's host) and
+     * verifying the certificate against the upstream's host as written
+     * (a name or an IP address) when the context verifies. Pooled
+     * connections are taken and given back under the same context. A
+     * handshake that fails (a certificate that does not verify, an
+     * upstream that does not speak TLS) is logged with OpenSSL's reason
+     * and counts as a failed connect: [stage 17] the balancer hears of
+     * it and the request moves to the next upstream, else 502. Its
+     * success is only counted once the upstream answers (a TCP connect
+     * that then fails its handshake is no sign of health). */
+    xps_tls_client_t *tls;
+    const char *tls_server_name;
 } xps_proxy_request_t;
 
 /* What xps_proxy_forward_head adds to a forwarded request. */

@@ -72,6 +72,10 @@ struct xps_proxy_s {
     bool connect_timed_out;                // the last connect ran out of connect_timeout_ms
     // [stage 20] hook (c)
     bool teeing;                           // req.tee has had head() and not yet end()
+    // [stage 19] upstream_tls
+    bool tls_unconfirmed;                  // a fresh TLS connection: the balancer hears of
+                                           // its success at the upstream's first byte
+    std::string tls_failure;               // why the handshake failed ("" while none did)
 };
 
 // How the response is relayed to the client.

@@ -929,6 +929,15 @@ void start_proxy(xps_session_t *s, const xps_config_route_match_t *route,
     if (s->balancers && !balancer)
         return reply(s, XPS_HTTP_STATUS_INTERNAL_SERVER_ERROR, "out of memory", nullptr,
                      nullptr);
+    // [stage 19] The route's TLS client, when this stage speaks TLS upstream.
+    const xps_config_upstream_tls_t *tls = s->upstream_tls ? route->upstream_tls : nullptr;
+    xps_tls_client_t *tls_client = nullptr;
+    char why[XPS_TLS_ERR_MAX];
+    if (tls && !(tls_client = xps_upstream_tls_get(s->upstream_tls, tls, why, sizeof why))) {
+        XPS_LOG(XPS_LOG_ERROR, "session", "%s \"%s\": upstream_tls: %s", s->client_ip,
+                s->request_line.c_str(), why);
+        return reply(s, XPS_HTTP_STATUS_BAD_GATEWAY, "upstream_tls unusable", nullptr, nullptr);
+    }
     xps_proxy_request_t request{};
     request.loop = s->loop;
     request.upstreams = route->upstreams, request.n_upstreams = route->n_upstreams;
@@ -945,6 +954,7 @@ void start_proxy(xps_session_t *s, const xps_config_route_match_t *route,
     request.connect_timeout_ms = s->timeouts ? s->timeouts->upstream_connect_ms : 0u; // [stage 18]
     request.read_timeout_ms = s->timeouts ? s->timeouts->upstream_read_ms : 0u;
     request.tee = tee; // [stage 20] the cache's copy of the response, or NULL
+    request.tls = tls_client, request.tls_server_name = tls ? tls->sni : nullptr; // [stage 19]
     if (!(s->proxy = xps_proxy_create(&request, &events, s, &error)))
         return reply(s, XPS_HTTP_STATUS_INTERNAL_SERVER_ERROR, "out of memory", nullptr,
                      nullptr);
@@ -1090,6 +1100,11 @@ void xps_session_set_cache_store(xps_session_t *s, xps_cache_store_t *store) noe
 void xps_session_set_upstream_pool(xps_session_t *s, xps_upstream_pool_t *pool) noexcept {
     assert(s);
     s->pool = pool;
+}
+
+void xps_session_set_upstream_tls(xps_session_t *s, xps_upstream_tls_set_t *set) noexcept {
+    assert(s);
+    s->upstream_tls = set;
 }
 
 void xps_session_set_balancers(xps_session_t *s, xps_balancer_set_t *set) noexcept {

@@ -132,6 +132,7 @@
 #include "modules/proxy/xps_proxy.h"
 #include "modules/tcp/xps_tcp.h"
 #include "modules/upstream/xps_upstream_pool.h"
+#include "modules/upstream/xps_upstream_tls.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -206,7 +207,9 @@ typedef struct xps_session_options {
                          listens; a certificate or key that cannot be used
                          fails xps_session_listen_all_with (XPS_E_INVAL, the
                          file named in the log). Off: such listeners serve
-                         plain HTTP, as in the stages before 19. */
+                         plain HTTP, as in the stages before 19. And routes'
+                         "upstream_tls" speak TLS to their upstreams
+                         (xps_session_set_upstream_tls, one set per loop). */
     bool cache;       /* [stage 20] routes' "cache" go through the shared
                          cache (xps_session_set_cache_store; needs http11) */
     xps_cache_store_t *cache_store; /* [stage 20] with cache: the store
@@ -309,6 +312,16 @@ void xps_session_set_dir_listing(xps_session_t *session, bool on) XPS_NOEXCEPT;
  * by default: the keys load but nothing is compressed (stages 12-15).
  * Call it right after create. */
 void xps_session_set_gzip(xps_session_t *session, bool on) XPS_NOEXCEPT;
+/* [stage 19] Lets a reverse_proxy route with "upstream_tls" speak TLS to
+ * its upstreams, with the route's client context from `set` (borrowed: it
+ * must outlive the session and every pooled connection; made on the
+ * route's first request). A context that cannot be made (its CA file is
+ * unreadable) gets the request a 502, logged with the file. NULL (the
+ * default): upstream_tls is ignored, as in the stages before 19. Call it
+ * right after create. */
+void xps_session_set_upstream_tls(xps_session_t *session,
+                                  xps_upstream_tls_set_t *set) XPS_NOEXCEPT;
+
 /* [stage 17] Lets a reverse_proxy route use all of its upstreams[]: each
  * proxied request's upstream is chosen by the route's balancer in `set`
  * (borrowed: it must outlive the session; modules/balancer), by the

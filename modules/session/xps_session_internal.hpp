@@ -96,6 +96,8 @@ struct xps_session_s {
                                            // connection per request
     xps_balancer_set_t *balancers;         // [stage 17] borrowed (xps_session_set_balancers):
                                            // the loop's route balancers; NULL: upstreams[0]
+    xps_upstream_tls_set_t *upstream_tls;  // [stage 19] borrowed (xps_session_set_upstream_tls):
+                                           // the routes' TLS clients; NULL: always plain
     xps_task_t *resume;                    // owned, or NULL: parses the next request once
                                            // the released upstream connection is idle
 

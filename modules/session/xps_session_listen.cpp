@@ -29,6 +29,7 @@ struct accept_ctx {
     bool gzip;                             // [stage 16] gzip_* keys compress bodies
     xps_upstream_pool_t *pool;             // [stage 13] idle upstream connections; NULL in 12
     xps_balancer_set_t *balancers;         // [stage 17] the routes' balancers; NULL before 17
+    xps_upstream_tls_set_t *upstream_tls;  // [stage 19] routes' TLS clients; NULL before 19
     xps_ratelimit_t *limiter;              // [stage 18] routes' buckets; NULL before 18
     const xps_config_timeouts_t *timeouts; // [stage 18] the config's; NULL before 18
     const xps_config_limits_t *limits;     // [stage 18] the config's; NULL before 18
@@ -49,6 +50,7 @@ struct xps_session_listeners_s {
     std::vector<xps_tls_server_t *> tls;   // [stage 19] owned, per ctx[i]; NULL: plain. The
                                            // set leaves the core after the connections
                                            // that borrow them
+    xps_upstream_tls_set_t *upstream_tls;  // [stage 19] owned; NULL before 19 (likewise)
     xps_cache_store_t *cache_store;        // [stage 20] owned when opened here (the
                                            // caller passed none); else NULL
     std::vector<xps_listener_t *> listeners; // [stage 21] to stop accepting (a drain)
@@ -78,6 +80,8 @@ void start_session(accept_ctx *a, xps_connection_t *connection) {
         xps_session_set_gzip(s, true);
     if (s && a->balancers)
         xps_session_set_balancers(s, a->balancers);
+    if (s && a->upstream_tls)
+        xps_session_set_upstream_tls(s, a->upstream_tls);
     if (s && a->limits) // [stage 18] (before the head: it sizes the parser)
         xps_session_set_limits(s, a->limits);
     if (s && a->limiter)
@@ -105,6 +109,7 @@ void destroy_set(void *p) {
     xps_ratelimit_destroy(set->limiter);
     for (xps_tls_server_t *tls : set->tls)
         xps_tls_server_destroy(tls);
+    xps_upstream_tls_set_destroy(set->upstream_tls);
     xps_cache_store_close(set->cache_store);
     delete set;
 }
@@ -189,6 +194,8 @@ int serve(xps_loop_t *loop, const xps_config_t *config, xps_listen_socket_t *con
             return close_rest(0), XPS_E_INVAL;
         }
     }
+    if (o.tls && !(set->upstream_tls = xps_upstream_tls_set_create()))
+        return close_rest(0), XPS_E_NOMEM;
     // [stage 20] The shared cache: the caller's (opened before a fork), or
     // the config's "cache" folder opened here, for this process alone.
     xps_cache_store_t *store = o.cache ? o.cache_store : nullptr;
@@ -205,7 +212,7 @@ int serve(xps_loop_t *loop, const xps_config_t *config, xps_listen_socket_t *con
     for (size_t i = 0; i < set->ctx.size(); i++) {
         const xps_config_listener_t *l = xps_config_listener(config, i);
         set->ctx[i] = accept_ctx{loop, config, l, http11, o.ip_filter, o.dir_listing, o.gzip, pool,
-                                 balancers, set->limiter,
+                                 balancers, set->upstream_tls, set->limiter,
                                  o.timeouts ? xps_config_timeouts(config) : nullptr,
                                  o.limits ? xps_config_limits(config) : nullptr, store,
                                  &set->draining};

@@ -41,8 +41,21 @@ enum class conn_state : unsigned char {
 
 namespace {
 struct transport; // [stage 19] how a connection moves its bytes: see "transport" below
-}
 
+// [stage 19] What a TLS connection adds to a plain one, allocated with its
+// TLS state and freed with it: a plain connection pays one NULL pointer.
+struct tls_link {
+    xps_tls_conn_t *conn;             // owned
+    unsigned recv_wait;               // the readiness (XPS_LOOP_*) the last receive waits for
+    unsigned send_wait;               // ... and the last send (TLS may wait across)
+    int deferred;                     // an error met after some plaintext: the next receive's
+    bool ready;                       // the handshake is over
+};
+} // namespace
+
+// Kept per connection, so packed by hand: pointers and 64-bit fields
+// first, then the 32-bit bounds, the flags last. An idle keep-alive
+// connection is this struct and its socket (tests/bench/idle_bytes.c).
 struct xps_connection_s {
     xps_loop_t *loop;                 // borrowed
     xps_core_member_t *member;        // destroyed with the core
@@ -50,17 +63,6 @@ struct xps_connection_s {
     xps_loop_io_t *io;                // watches the socket
     xps_pipe_t *source_pipe;          // bytes we read go here; NULL when none or ended
     xps_pipe_t *sink_pipe;            // bytes we send come from here; NULL when none or ended
-    xps_tcp_options_t options;        // trigger and lingering bounds, copied at creation
-    conn_state state;
-    bool had_pipes;                   // a pipe was ever attached (so "none left" means done)
-    bool readable;                    // last edge said readable, no EAGAIN since
-    bool writable;                    // last edge said writable, no EAGAIN since
-    bool peer_hung_up;                // epoll reported the peer's FIN (or an error):
-                                      // read on to EOF, a short read proves nothing
-    bool reading_stopped;             // the owner left our source pipe before the peer's FIN
-    bool fin_sent;                    // everything was sent and shutdown(SHUT_WR) succeeded
-    bool may_linger;                  // xps_connection_set_linger: a close may linger
-    int error;                        // first error seen (a failed send): the close reason
     xps_loop_timer_t *linger_timer;   // while lingering: fires at the time bound
     size_t discarded;                 // bytes read and dropped while lingering
     xps_connection_close_cb on_close; // the owner's notification
@@ -71,14 +73,28 @@ struct xps_connection_s {
     xps_loop_timer_t *timer;          // the send timeout, or the park timeout once
                                       // parked (never both: a parked one has nothing to send)
     uint64_t last_sent_ms;            // when the peer last took bytes (send timeout)
-    bool counted;                     // counts against options.cap (accepted by a listener)
+    xps_tcp_cap_t *cap;               // the cap it counts against (accepted by a listener
+                                      // with one), else NULL
     // [stage 19] how the bytes move (see "Transport" in xps_tcp.h)
     const transport *tr;              // plain_transport or tls_transport, static
-    xps_tls_conn_t *tls;              // owned; NULL for a plain connection
-    unsigned recv_wait;               // the readiness (XPS_LOOP_*) the last receive waits for
-    unsigned send_wait;               // ... and the last send
-    int tls_deferred;                 // an error met after some plaintext: the next receive's
-    bool tls_ready;                   // the handshake is over
+    tls_link *tls;                    // owned; NULL for a plain connection
+    // The bounds of xps_tcp_options_t a connection applies, copied at
+    // creation (not the whole options: how it registers is done with by
+    // then, and a listener's TLS server and accept mode are its own).
+    size_t linger_bytes;
+    uint32_t linger_ms;
+    uint32_t send_timeout_ms;
+    uint32_t park_timeout_ms;
+    int error;                        // first error seen (a failed send): the close reason
+    conn_state state;
+    bool had_pipes;                   // a pipe was ever attached (so "none left" means done)
+    bool readable;                    // last edge said readable, no EAGAIN since
+    bool writable;                    // last edge said writable, no EAGAIN since
+    bool peer_hung_up;                // epoll reported the peer's FIN (or an error):
+                                      // read on to EOF, a short read proves nothing
+    bool reading_stopped;             // the owner left our source pipe before the peer's FIN
+    bool fin_sent;                    // everything was sent and shutdown(SHUT_WR) succeeded
+    bool may_linger;                  // xps_connection_set_linger: a close may linger
 };
 
 namespace {
@@ -113,33 +129,45 @@ struct spare_block {
 
 // [stage 19] How a connection moves bytes. Every step returns XPS_OK
 // (bytes moved; a receive may return fewer than asked only when the
-// socket had no more: see produce), XPS_E_AGAIN with *wait the readiness
-// (XPS_LOOP_READABLE or XPS_LOOP_WRITABLE) to wait for before the same
-// step is tried again, XPS_E_EOF, XPS_E_CLOSED or another error.
+// socket had no more: see produce), XPS_E_AGAIN (try the same step again
+// once the socket is ready for it: see recv_wait and send_wait),
+// XPS_E_EOF, XPS_E_CLOSED or another error.
 struct transport {
-    int (*recv)(xps_connection_t *c, void *buf, size_t len, size_t *got, unsigned *wait);
-    int (*send)(xps_connection_t *c, const void *buf, size_t len, size_t *sent, unsigned *wait);
-    int (*send_file)(xps_connection_t *c, int fd, off_t offset, size_t len, size_t *sent,
-                     unsigned *wait);
+    int (*recv)(xps_connection_t *c, void *buf, size_t len, size_t *got);
+    int (*send)(xps_connection_t *c, const void *buf, size_t len, size_t *sent);
+    int (*send_file)(xps_connection_t *c, int fd, off_t offset, size_t len, size_t *sent);
     void (*end)(xps_connection_t *c);     // all is sent, a FIN follows: say so (or NULL)
     void (*destroy)(xps_connection_t *c); // frees the transport's state (or NULL)
 };
 
-// Plain TCP: the system calls themselves. A receive waits for
-// readability, a send for writability; nothing to announce or free.
-int plain_recv(xps_connection_t *c, void *buf, size_t len, size_t *got, unsigned *wait) {
-    *wait = XPS_LOOP_READABLE;
+// The readiness (XPS_LOOP_READABLE or XPS_LOOP_WRITABLE) that lets a
+// receive, or a send, that said XPS_E_AGAIN try again. Plain TCP's are
+// fixed, so a plain connection stores none; a TLS step may wait for the
+// other one (a receive that must first write its handshake reply), and
+// its link remembers what the last one said.
+unsigned recv_wait(const xps_connection_t *c) {
+    return c->tls ? c->tls->recv_wait : unsigned{XPS_LOOP_READABLE};
+}
+
+unsigned send_wait(const xps_connection_t *c) {
+    return c->tls ? c->tls->send_wait : unsigned{XPS_LOOP_WRITABLE};
+}
+
+// Whether the transport holds back an end (or an error) it met after the
+// bytes it just returned: it has read it already, so no edge will
+// announce it, and the next receive must be tried (see produce).
+bool end_held_back(const xps_connection_t *c) { return c->tls && c->tls->deferred != XPS_OK; }
+
+// Plain TCP: the system calls themselves; nothing to announce or free.
+int plain_recv(xps_connection_t *c, void *buf, size_t len, size_t *got) {
     return xps_socket_recv(c->socket, buf, len, got);
 }
 
-int plain_send(xps_connection_t *c, const void *buf, size_t len, size_t *sent, unsigned *wait) {
-    *wait = XPS_LOOP_WRITABLE;
+int plain_send(xps_connection_t *c, const void *buf, size_t len, size_t *sent) {
     return xps_socket_send(c->socket, buf, len, sent);
 }
 
-int plain_send_file(xps_connection_t *c, int fd, off_t offset, size_t len, size_t *sent,
-                    unsigned *wait) {
-    *wait = XPS_LOOP_WRITABLE;
+int plain_send_file(xps_connection_t *c, int fd, off_t offset, size_t len, size_t *sent) {
     ssize_t n = sendfile(xps_socket_fd(c->socket), fd, &offset, std::min(len, sendfile_max));
     if (n < 0) {
         *sent = 0;
@@ -152,7 +180,8 @@ int plain_send_file(xps_connection_t *c, int fd, off_t offset, size_t len, size_
 constexpr transport plain_transport{plain_recv, plain_send, plain_send_file, nullptr, nullptr};
 
 // TLS (modules/tls). OpenSSL reads and writes the socket itself; its
-// wants map onto the loop's readiness.
+// wants map onto the loop's readiness, kept in the link (*wait below is
+// its recv_wait or send_wait).
 unsigned readiness_of(unsigned tls_want) {
     return tls_want & XPS_TLS_WANT_WRITE ? XPS_LOOP_WRITABLE : XPS_LOOP_READABLE;
 }
@@ -165,20 +194,21 @@ void log_tls_failure(xps_connection_t *c, const char *step, int status) {
     if (tls_failures++ % 1000 == 0)
         XPS_LOG(XPS_LOG_INFO, "tls", "%s: TLS %s failed: %s (%llu TLS failures so far)",
                 xps_socket_peer(c->socket), step,
-                *xps_tls_error(c->tls) ? xps_tls_error(c->tls) : xps_strerror(status),
+                *xps_tls_error(c->tls->conn) ? xps_tls_error(c->tls->conn) : xps_strerror(status),
                 static_cast<unsigned long long>(tls_failures));
 }
 
 // The handshake runs under the first step of either direction. XPS_OK
 // once it is over.
 int tls_handshake(xps_connection_t *c, unsigned *wait) {
+    tls_link *t = c->tls;
     unsigned want = 0;
-    int status = xps_tls_handshake(c->tls, &want);
+    int status = xps_tls_handshake(t->conn, &want);
     if (status == XPS_OK) {
-        c->tls_ready = true;
+        t->ready = true;
         XPS_LOG(XPS_LOG_DEBUG, "tls", "%s: %s, ALPN \"%s\", SNI \"%s\"%s",
-                xps_socket_peer(c->socket), xps_tls_version(c->tls), xps_tls_alpn(c->tls),
-                xps_tls_server_name(c->tls), xps_tls_resumed(c->tls) ? ", resumed" : "");
+                xps_socket_peer(c->socket), xps_tls_version(t->conn), xps_tls_alpn(t->conn),
+                xps_tls_server_name(t->conn), xps_tls_resumed(t->conn) ? ", resumed" : "");
     } else if (status == XPS_E_AGAIN) {
         *wait = readiness_of(want);
     } else {
@@ -192,12 +222,14 @@ int tls_handshake(xps_connection_t *c, unsigned *wait) {
 // means "drained", as for plain TCP, and plaintext left inside OpenSSL
 // (a full buf) keeps the connection readable. An error after some bytes
 // is kept for the next call: the bytes are delivered first.
-int tls_recv(xps_connection_t *c, void *buf, size_t len, size_t *got, unsigned *wait) {
+int tls_recv(xps_connection_t *c, void *buf, size_t len, size_t *got) {
+    tls_link *t = c->tls;
+    unsigned *wait = &t->recv_wait;
     *got = 0;
     *wait = XPS_LOOP_READABLE;
-    if (c->tls_deferred != XPS_OK)
-        return std::exchange(c->tls_deferred, XPS_OK);
-    if (!c->tls_ready) {
+    if (t->deferred != XPS_OK)
+        return std::exchange(t->deferred, XPS_OK);
+    if (!t->ready) {
         int status = tls_handshake(c, wait);
         if (status != XPS_OK)
             return status;
@@ -205,7 +237,7 @@ int tls_recv(xps_connection_t *c, void *buf, size_t len, size_t *got, unsigned *
     while (*got < len) {
         size_t n = 0;
         unsigned want = 0;
-        int status = xps_tls_recv(c->tls, static_cast<char *>(buf) + *got, len - *got, &n, &want);
+        int status = xps_tls_recv(t->conn, static_cast<char *>(buf) + *got, len - *got, &n, &want);
         *got += n;
         if (status == XPS_OK)
             continue;
@@ -216,22 +248,24 @@ int tls_recv(xps_connection_t *c, void *buf, size_t len, size_t *got, unsigned *
         if (*got == 0)
             return status;
         if (status != XPS_E_AGAIN)
-            c->tls_deferred = status;
+            t->deferred = status;
         break;
     }
     return XPS_OK;
 }
 
-int tls_send(xps_connection_t *c, const void *buf, size_t len, size_t *sent, unsigned *wait) {
+int tls_send(xps_connection_t *c, const void *buf, size_t len, size_t *sent) {
+    tls_link *t = c->tls;
+    unsigned *wait = &t->send_wait;
     *sent = 0;
     *wait = XPS_LOOP_WRITABLE;
-    if (!c->tls_ready) {
+    if (!t->ready) {
         int status = tls_handshake(c, wait);
         if (status != XPS_OK)
             return status;
     }
     unsigned want = 0;
-    int status = xps_tls_send(c->tls, buf, len, sent, &want);
+    int status = xps_tls_send(t->conn, buf, len, sent, &want);
     if (status == XPS_E_AGAIN)
         *wait = readiness_of(want);
     else if (status != XPS_OK && status != XPS_E_CLOSED)
@@ -245,18 +279,20 @@ int tls_send(xps_connection_t *c, const void *buf, size_t len, size_t *sent, uns
 // requires: the range did not move, so the same piece is read again.
 char file_scratch[16 * 1024];
 
-int tls_send_file(xps_connection_t *c, int fd, off_t offset, size_t len, size_t *sent,
-                  unsigned *wait) {
+int tls_send_file(xps_connection_t *c, int fd, off_t offset, size_t len, size_t *sent) {
+    tls_link *t = c->tls;
+    unsigned *wait = &t->send_wait;
     *sent = 0;
     *wait = XPS_LOOP_WRITABLE;
-    if (!c->tls_ready) {
+    if (!t->ready) {
         int status = tls_handshake(c, wait);
         if (status != XPS_OK)
             return status;
     }
     unsigned want = 0;
-    if (xps_tls_ktls_send(c->tls)) {
-        int status = xps_tls_sendfile(c->tls, fd, offset, std::min(len, sendfile_max), sent, &want);
+    if (xps_tls_ktls_send(t->conn)) {
+        int status = xps_tls_sendfile(t->conn, fd, offset, std::min(len, sendfile_max), sent,
+                                      &want);
         if (status == XPS_E_AGAIN)
             *wait = readiness_of(want);
         else if (status == XPS_OK && *sent == 0)
@@ -268,7 +304,7 @@ int tls_send_file(xps_connection_t *c, int fd, off_t offset, size_t len, size_t 
         return errno == EINTR ? XPS_OK : xps_error_from_errno(errno);
     if (n == 0)
         return XPS_E_EOF;
-    return tls_send(c, file_scratch, static_cast<size_t>(n), sent, wait);
+    return tls_send(c, file_scratch, static_cast<size_t>(n), sent);
 }
 
 // close_notify before the FIN. Best effort: everything else was sent, so
@@ -276,16 +312,31 @@ int tls_send_file(xps_connection_t *c, int fd, off_t offset, size_t len, size_t 
 // peer sees a truncation, which for HTTP/1.1 with lengths is harmless).
 void tls_end(xps_connection_t *c) {
     unsigned want = 0;
-    if (c->tls_ready)
-        xps_tls_shutdown(c->tls, &want);
+    if (c->tls->ready)
+        xps_tls_shutdown(c->tls->conn, &want);
 }
 
 void tls_destroy(xps_connection_t *c) {
-    xps_tls_conn_destroy(c->tls);
+    xps_tls_conn_destroy(c->tls->conn);
+    delete c->tls;
     c->tls = nullptr;
 }
 
 constexpr transport tls_transport{tls_recv, tls_send, tls_send_file, tls_end, tls_destroy};
+
+// Moves the connection's bytes through `conn` (taken) from now on:
+// XPS_OK, or XPS_E_NOMEM with `conn` freed and the connection plain.
+int attach_tls(xps_connection_t *c, xps_tls_conn_t *conn) {
+    auto *t =
+        new (std::nothrow) tls_link{conn, XPS_LOOP_READABLE, XPS_LOOP_WRITABLE, XPS_OK, false};
+    if (!t) {
+        xps_tls_conn_destroy(conn);
+        return XPS_E_NOMEM;
+    }
+    c->tls = t;
+    c->tr = &tls_transport;
+    return XPS_OK;
+}
 
 // -------------------------------------------------------------- connection
 
@@ -302,15 +353,15 @@ void on_timer(xps_loop_timer_t *timer, void *data) {
     auto *c = static_cast<xps_connection_t *>(data);
     if (parking(c) && !c->source_pipe && !c->sink_pipe) {
         XPS_LOG(XPS_LOG_DEBUG, "tcp", "%s: idle for %u ms while parked: closing",
-                xps_socket_peer(c->socket), c->options.park_timeout_ms);
+                xps_socket_peer(c->socket), c->park_timeout_ms);
         return close_self(c, XPS_E_TIMEOUT);
     }
     uint64_t now = xps_loop_now_ms(c->loop);
     uint64_t idle = now - c->last_sent_ms;
-    if (idle < c->options.send_timeout_ms)
-        return xps_loop_timer_start(timer, c->options.send_timeout_ms - idle);
+    if (idle < c->send_timeout_ms)
+        return xps_loop_timer_start(timer, c->send_timeout_ms - idle);
     XPS_LOG(XPS_LOG_DEBUG, "tcp", "%s: took no byte for %u ms: closing",
-            xps_socket_peer(c->socket), c->options.send_timeout_ms);
+            xps_socket_peer(c->socket), c->send_timeout_ms);
     // With a reset: a plain close would leave what is queued in the
     // kernel's send buffer (megabytes) to a peer that does not read, for
     // as long as TCP retries. SO_LINGER 0 drops it with the connection.
@@ -345,9 +396,9 @@ void teardown(xps_connection_t *c) {
     c->linger_timer = nullptr;
     xps_loop_timer_destroy(c->timer);
     c->timer = nullptr;
-    if (c->counted) // [stage 18] a place under the cap is free again
-        c->options.cap->open--;
-    c->counted = false;
+    if (c->cap) // [stage 18] a place under the cap is free again
+        c->cap->open--;
+    c->cap = nullptr;
     if (c->source_pipe)
         xps_pipe_detach_source(c->source_pipe);
     if (c->sink_pipe)
@@ -380,11 +431,11 @@ void close_self(xps_connection_t *c, int reason) {
 void discard(xps_connection_t *c) {
     int fd = xps_socket_fd(c->socket);
     for (;;) {
-        size_t want = c->options.linger_bytes - c->discarded;
+        size_t want = c->linger_bytes - c->discarded;
         ssize_t n = recv(fd, discard_scratch, std::min(want, sizeof discard_scratch), 0);
         if (n > 0) {
             c->discarded += static_cast<size_t>(n);
-            if (c->discarded >= c->options.linger_bytes)
+            if (c->discarded >= c->linger_bytes)
                 return close_self(c, XPS_E_LIMIT);
         } else if (n == 0) {
             return close_self(c, XPS_OK);
@@ -422,21 +473,17 @@ void start_linger(xps_connection_t *c) {
     int status = xps_loop_io_modify(c->io, XPS_LOOP_READABLE);
     if (status != XPS_OK)
         return close_self(c, status); // logged by the loop
-    xps_loop_timer_start(c->linger_timer, c->options.linger_ms);
+    xps_loop_timer_start(c->linger_timer, c->linger_ms);
     XPS_LOG(XPS_LOG_DEBUG, "tcp", "%s: lingering close (at most %u ms, %zu bytes)",
-            xps_socket_peer(c->socket), c->options.linger_ms, c->options.linger_bytes);
+            xps_socket_peer(c->socket), c->linger_ms, c->linger_bytes);
     discard(c); // bytes that came while nobody read: their edge has passed
-}
-
-bool lingering_enabled(const xps_tcp_options_t *o) {
-    return o->linger_ms > 0 && o->linger_bytes > 0;
 }
 
 // Whether a close, once both pipes are gone, must linger: the owner
 // stopped reading before the peer's FIN, so the peer may still be sending.
 bool will_linger(const xps_connection_t *c) {
     return c->reading_stopped && c->error == XPS_OK && c->may_linger &&
-           lingering_enabled(&c->options);
+           c->linger_ms > 0 && c->linger_bytes > 0;
 }
 
 // With neither pipe end left, there is nothing more to read or send: close,
@@ -474,8 +521,8 @@ void park_if_free(xps_connection_t *c) {
     stop_timer(c); // nothing to send: no send timeout
     if (c->readable || c->peer_hung_up)
         return wake_up(c);
-    if (c->options.park_timeout_ms > 0) // [stage 18] the keep-alive timeout
-        arm_timer(c, c->options.park_timeout_ms, true);
+    if (c->park_timeout_ms > 0) // [stage 18] the keep-alive timeout
+        arm_timer(c, c->park_timeout_ms, true);
 }
 
 void end_source(xps_connection_t *c) {
@@ -527,7 +574,6 @@ void produce(xps_pipe_t *pipe, void *data) {
     auto *c = static_cast<xps_connection_t *>(data);
     xps_buffer_t *block = std::exchange(spare.block, nullptr);
     int status = XPS_OK;
-    unsigned wait = XPS_LOOP_READABLE;
     while (status == XPS_OK && xps_pipe_room(pipe) > 0) {
         if (!block && !(block = xps_buffer_create(read_block))) {
             status = XPS_E_NOMEM;
@@ -535,27 +581,25 @@ void produce(xps_pipe_t *pipe, void *data) {
         }
         size_t want = xps_pipe_room(pipe) < read_block ? xps_pipe_room(pipe) : read_block;
         size_t got = 0;
-        status = c->tr->recv(c, xps_buffer_space(block), want, &got, &wait);
+        status = c->tr->recv(c, xps_buffer_space(block), want, &got);
         if (status == XPS_OK)
             block = hand_over(pipe, block, got, &status);
         // A short read took all the socket had: asking again would only
         // hear EAGAIN, one system call per request for nothing. Bytes that
         // arrive later raise a new edge. Not after a hang-up: the FIN's
         // edge has been reported already, so read on until recv() says EOF.
-        // [stage 19] Nor when the TLS transport holds back an end (or an
-        // error) it met after the bytes: it has read it already, so no
-        // edge will announce it.
-        if (status == XPS_OK && got < want && !c->peer_hung_up && c->tls_deferred == XPS_OK)
+        // [stage 19] Nor when the transport holds back an end it met
+        // after the bytes (end_held_back).
+        if (status == XPS_OK && got < want && !c->peer_hung_up && !end_held_back(c))
             status = XPS_E_AGAIN;
     }
     // No callback ran meanwhile (a pipe calls none from xps_pipe_write),
     // so the spare is still free: the block goes back empty (hand_over
     // copied out what it read), or NULL when the last read kept it.
     spare.block = block;
-    retry_other_direction(c, c->send_wait, XPS_LOOP_READABLE);
+    retry_other_direction(c, send_wait(c), XPS_LOOP_READABLE);
     if (status == XPS_E_AGAIN) {
         c->readable = false;
-        c->recv_wait = wait;
         xps_pipe_set_source_ready(pipe, false);
     } else if (status == XPS_E_EOF) {
         end_source(c); // the peer sent FIN: end of this stream
@@ -583,10 +627,10 @@ void end_sink_keep_reading(xps_connection_t *c, int error) {
 }
 
 // Sends one item through the transport: bytes, or a file range.
-int send_chunk(xps_connection_t *c, const xps_pipe_chunk_t *chunk, size_t *sent, unsigned *wait) {
+int send_chunk(xps_connection_t *c, const xps_pipe_chunk_t *chunk, size_t *sent) {
     if (chunk->bytes)
-        return c->tr->send(c, chunk->bytes, chunk->len, sent, wait);
-    return c->tr->send_file(c, chunk->fd, chunk->offset, chunk->len, sent, wait);
+        return c->tr->send(c, chunk->bytes, chunk->len, sent);
+    return c->tr->send_file(c, chunk->fd, chunk->offset, chunk->len, sent);
 }
 
 // The pipe has data and the socket is writable: send until EAGAIN or empty.
@@ -595,21 +639,19 @@ void consume(xps_pipe_t *pipe, void *data) {
     xps_pipe_chunk_t chunk;
     while (xps_pipe_peek(pipe, &chunk) == XPS_OK) {
         size_t sent = 0;
-        unsigned wait = XPS_LOOP_WRITABLE;
-        int status = send_chunk(c, &chunk, &sent, &wait);
-        retry_other_direction(c, c->recv_wait, XPS_LOOP_WRITABLE);
+        int status = send_chunk(c, &chunk, &sent);
+        retry_other_direction(c, recv_wait(c), XPS_LOOP_WRITABLE);
         if (sent > 0) {
             xps_pipe_consume(pipe, sent);
             c->last_sent_ms = xps_loop_now_ms(c->loop); // [stage 18] the peer reads
         }
         if (status == XPS_E_AGAIN) {
             c->writable = false;
-            c->send_wait = wait;
             xps_pipe_set_sink_ready(pipe, false);
-            if (c->options.send_timeout_ms > 0) { // [stage 18] from the last byte taken
+            if (c->send_timeout_ms > 0) { // [stage 18] from the last byte taken
                 if (!c->timer || !xps_loop_timer_active(c->timer))
                     c->last_sent_ms = xps_loop_now_ms(c->loop);
-                arm_timer(c, c->options.send_timeout_ms, false);
+                arm_timer(c, c->send_timeout_ms, false);
             }
             return;
         }
@@ -641,7 +683,7 @@ void sink_gone(xps_pipe_t *pipe, void *data) {
     // queues (a 408) can never be sent, as it would have to be encrypted
     // for a session that does not exist. Close now rather than wait for
     // the send timeout.
-    if (c->tls && !c->tls_ready) {
+    if (c->tls && !c->tls->ready) {
         XPS_LOG(XPS_LOG_DEBUG, "tls", "%s: given up before the handshake was over: closing",
                 xps_socket_peer(c->socket));
         return close_self(c, XPS_E_CLOSED);
@@ -687,12 +729,12 @@ void on_socket(xps_loop_io_t *io, unsigned events, void *data) {
         c->peer_hung_up = true;
     // Each direction is woken by the readiness its last step waited for
     // (plain TCP: reading by readability, sending by writability).
-    if (broken || (events & c->recv_wait)) {
+    if (broken || (events & recv_wait(c))) {
         c->readable = true;
         if (c->source_pipe)
             xps_pipe_set_source_ready(c->source_pipe, true);
     }
-    if (broken || (events & c->send_wait)) {
+    if (broken || (events & send_wait(c))) {
         c->writable = true;
         if (c->sink_pipe)
             xps_pipe_set_sink_ready(c->sink_pipe, true);
@@ -727,10 +769,11 @@ xps_connection_t *connection_from_socket(xps_loop_t *loop, xps_socket_t *socket,
     // (Logged if it fails; the connection still works, only slower.)
     xps_socket_set_nodelay(socket);
     c->socket = socket;
-    c->options = *options;
+    c->linger_bytes = options->linger_bytes;
+    c->linger_ms = options->linger_ms;
+    c->send_timeout_ms = options->send_timeout_ms;
+    c->park_timeout_ms = options->park_timeout_ms;
     c->tr = &plain_transport;
-    c->recv_wait = XPS_LOOP_READABLE;
-    c->send_wait = XPS_LOOP_WRITABLE;
     c->state = conn_state::open;
     c->io = xps_loop_io_attach(loop, xps_socket_fd(socket), XPS_LOOP_READABLE | XPS_LOOP_WRITABLE,
                                options->trigger, on_socket, c, error);
@@ -760,14 +803,15 @@ bool clients_waiting(const xps_listener_t *l) {
 // connection destroyed, logged) when there is no memory for its state.
 bool use_tls(xps_connection_t *c, xps_tls_server_t *server) {
     int error = XPS_OK;
-    c->tls = xps_tls_accept(server, xps_socket_fd(c->socket), &error);
-    if (!c->tls) {
+    xps_tls_conn_t *conn = xps_tls_accept(server, xps_socket_fd(c->socket), &error);
+    if (conn)
+        error = attach_tls(c, conn);
+    if (error != XPS_OK) {
         XPS_LOG(XPS_LOG_ERROR, "tls", "%s: cannot set up TLS: %s", xps_socket_peer(c->socket),
                 xps_strerror(error));
         teardown(c);
         return false;
     }
-    c->tr = &tls_transport;
     return true;
 }
 
@@ -805,7 +849,7 @@ void accept_all(xps_loop_io_t *io, unsigned events, void *data) {
         }
         if (cap) {
             cap->open++;
-            c->counted = true;
+            c->cap = cap;
         }
         if (l->options.tls && !use_tls(c, l->options.tls))
             continue;
@@ -966,4 +1010,16 @@ const char *xps_connection_peer(const xps_connection_t *c) noexcept {
 
 int xps_connection_fd(const xps_connection_t *c) noexcept { return xps_socket_fd(c->socket); }
 
-const xps_tls_conn_t *xps_connection_tls(const xps_connection_t *c) noexcept { return c->tls; }
+int xps_connection_start_tls(xps_connection_t *c, xps_tls_client_t *client,
+                             const char *server_name, const char *peer_name) noexcept {
+    if (c->tls)
+        return XPS_E_INVAL;
+    int error = XPS_OK;
+    xps_tls_conn_t *conn = xps_tls_connect(client, xps_socket_fd(c->socket), server_name,
+                                           peer_name, &error);
+    return conn ? attach_tls(c, conn) : error;
+}
+
+const xps_tls_conn_t *xps_connection_tls(const xps_connection_t *c) noexcept {
+    return c->tls ? c->tls->conn : nullptr;
+}

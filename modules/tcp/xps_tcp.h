@@ -61,7 +61,8 @@
  * send(MSG_NOSIGNAL) and sendfile(), waiting for readability to receive
  * and writability to send: one indirect call per step, nothing allocated.
  * A listener whose options name a TLS server (options.tls) gives each
- * connection it accepts the TLS transport instead (modules/tls): the
+ * connection it accepts the TLS transport instead (modules/tls), and so
+ * does xps_connection_start_tls for a connection we made: the
  * handshake runs under the first steps, driven by the loop like any other
  * (TLS may need to write to read and read to write: a step waiting for
  * the other readiness is woken by it, and progress of one direction
@@ -78,6 +79,10 @@
  * (OpenSSL frees its buffers while idle: SSL_MODE_RELEASE_BUFFERS) and
  * wakes at once if plaintext already waits inside OpenSSL (a read that
  * stopped at a full pipe, not at EAGAIN, never marks the socket drained).
+ * A plain connection pays for none of it but two pointers (the transport
+ * table and a NULL TLS link): the TLS steps keep their own state (the
+ * readiness each direction waits for, an end held back, whether the
+ * handshake is over) beside their OpenSSL state, allocated with it.
  *
  * Lifecycle: listener: create → accept callbacks → destroy. connection:
  * created by a listener (or from a connected fd, e.g. modules/upstream) →
@@ -183,7 +188,8 @@ typedef struct xps_tcp_options {
      * certificates, owned by the caller, outliving every connection it
      * accepts) speaks TLS on every connection it accepts: see "Transport".
      * NULL (the default): plain TCP. Ignored by xps_connection_create: a
-     * connection made from a connected fd is plain. */
+     * connection made from a connected fd is plain (until
+     * xps_connection_start_tls makes it a TLS client). */
     xps_tls_server_t *tls;
     /* [stage 21] A listener registers its socket with XPS_LOOP_EXCLUSIVE:
      * for a socket shared by several worker processes (bound by a master
@@ -293,6 +299,21 @@ const char *xps_connection_peer(const xps_connection_t *connection) XPS_NOEXCEPT
 /* The socket's descriptor, lent for getsockopt() and the like: never
  * close it, read or write it, or change its flags. */
 int xps_connection_fd(const xps_connection_t *connection) XPS_NOEXCEPT;
+
+/* [stage 19] Speaks TLS as a client on this connection from now on (a
+ * proxy's connection to an upstream with "upstream_tls"): a TLS state made
+ * from `client` for its socket (xps_tls_connect: `server_name` sent as
+ * SNI, `peer_name` what the certificate must name), and the TLS transport
+ * (see "Transport"). The handshake runs under the first steps, so attach
+ * the pipes and write the request: it goes up once the handshake is over.
+ * A failed handshake (a certificate that does not verify, a server that
+ * does not speak TLS) closes the connection with XPS_E_FAIL or
+ * XPS_E_CLOSED; its close callback can read why with
+ * xps_tls_error(xps_connection_tls(connection)). Call it on a connection
+ * that has not read or sent a byte yet. XPS_OK, or XPS_E_NOMEM (the
+ * connection stays plain), XPS_E_INVAL (it already speaks TLS). */
+int xps_connection_start_tls(xps_connection_t *connection, xps_tls_client_t *client,
+                             const char *server_name, const char *peer_name) XPS_NOEXCEPT;
 
 /* [stage 19] The connection's TLS state (for xps_tls_version, _alpn,
  * _server_name ...), lent; NULL for a plain connection. */

@@ -12,9 +12,12 @@
 #include <string>
 #include <vector>
 
+#include <arpa/inet.h>
+
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 namespace {
 
@@ -90,6 +93,11 @@ struct xps_tls_server_s {
                                    // context for sessions)
 };
 
+struct xps_tls_client_s {
+    std::unique_ptr<SSL_CTX, ctx_free> ctx;
+    bool verify; // the upstream's certificate is checked (chain and name)
+};
+
 // Fixed buffers, not strings: these are written inside OpenSSL's callbacks
 // and noexcept steps, where an allocation that throws has nowhere to go.
 struct xps_tls_conn_s {
@@ -147,6 +155,22 @@ int on_alpn(SSL *, const unsigned char **out, unsigned char *outlen, const unsig
     return SSL_TLSEXT_ERR_OK;
 }
 
+// The policy both sides share: versions, suites, no renegotiation nor
+// compression, partial writes, buffers released while idle (a kept
+// connection costs ~1 KiB).
+void apply_policy(SSL_CTX *ctx) {
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                              SSL_MODE_RELEASE_BUFFERS);
+}
+
+bool is_ip_literal(const char *name) {
+    unsigned char addr[16];
+    return inet_pton(AF_INET, name, addr) == 1 || inet_pton(AF_INET6, name, addr) == 1;
+}
+
 // A key file with a passphrase would make OpenSSL ask the terminal, and a
 // server must never wait for a prompt: such a key is refused instead.
 int no_passphrase(char *, int, int, void *) { return 0; }
@@ -175,14 +199,8 @@ std::string make_context(const xps_tls_cert_t &cert, cert_entry &entry, xps_tls_
     if (!ctx)
         return "out of memory (OpenSSL: " + openssl_reason() + ")";
     entry.ctx.reset(ctx);
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
-    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
-                                 SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_ENABLE_KTLS);
-    // Partial writes, so a send() of 64 KiB may take 16 KiB now; buffers
-    // released while a connection is idle (a kept connection costs ~1 KiB).
-    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-                              SSL_MODE_RELEASE_BUFFERS);
+    apply_policy(ctx);
+    SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_ENABLE_KTLS);
     if (SSL_CTX_set_cipher_list(ctx, tls12_ciphers) != 1)
         return "cannot set the TLS 1.2 suites (OpenSSL: " + openssl_reason() + ")";
     SSL_CTX_set_default_passwd_cb(ctx, no_passphrase);
@@ -242,6 +260,13 @@ int step_result(xps_tls_conn_t *conn, int ret, unsigned *want) {
             std::snprintf(conn->error, sizeof conn->error, "the peer closed without close_notify");
             return XPS_E_CLOSED;
         }
+        if (ERR_GET_REASON(ERR_peek_last_error()) == SSL_R_CERTIFICATE_VERIFY_FAILED) {
+            // OpenSSL's reason says only that; the verification says why
+            ERR_clear_error();
+            std::snprintf(conn->error, sizeof conn->error, "certificate verify failed: %s",
+                          X509_verify_cert_error_string(SSL_get_verify_result(conn->ssl)));
+            return XPS_E_FAIL;
+        }
         openssl_reason_into(conn->error, sizeof conn->error);
         return XPS_E_FAIL;
     default:
@@ -284,6 +309,48 @@ xps_tls_server_t *xps_tls_server_create(const xps_tls_cert_t *certs, size_t coun
 
 void xps_tls_server_destroy(xps_tls_server_t *server) XPS_NOEXCEPT { delete server; }
 
+xps_tls_client_t *xps_tls_client_create(const char *ca_file, bool verify, char *err,
+                                        size_t err_size) XPS_NOEXCEPT {
+    std::string why;
+    std::unique_ptr<xps_tls_client_t> client(new (std::nothrow) xps_tls_client_t{});
+    try {
+        ERR_clear_error();
+        SSL_CTX *ctx = client ? SSL_CTX_new(TLS_client_method()) : nullptr;
+        if (ctx) {
+            client->ctx.reset(ctx);
+            client->verify = verify;
+            apply_policy(ctx);
+        }
+        if (!ctx)
+            why = "out of memory";
+        else if (SSL_CTX_set_cipher_list(ctx, tls12_ciphers) != 1)
+            why = "cannot set the TLS 1.2 suites (OpenSSL: " + openssl_reason() + ")";
+        else if (SSL_CTX_set_alpn_protos(ctx, alpn_http11, sizeof alpn_http11) != 0) // 0: done
+            why = "out of memory";
+        else if (!verify)
+            SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
+        else if (ca_file && !readable_file(ca_file, "CA certificates", why)) {
+            // why says it
+        } else if (ca_file && SSL_CTX_load_verify_locations(ctx, ca_file, nullptr) != 1)
+            why = std::string(ca_file) + ": no PEM certificate in it (OpenSSL: " +
+                  openssl_reason() + ")";
+        else if (!ca_file && SSL_CTX_set_default_verify_paths(ctx) != 1)
+            why = "cannot load the system's CA certificates (OpenSSL: " + openssl_reason() + ")";
+        else
+            SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+    } catch (const std::bad_alloc &) {
+        why = "out of memory";
+    }
+    if (!why.empty()) {
+        if (err && err_size)
+            std::snprintf(err, err_size, "%s", why.c_str());
+        return nullptr;
+    }
+    return client.release();
+}
+
+void xps_tls_client_destroy(xps_tls_client_t *client) XPS_NOEXCEPT { delete client; }
+
 xps_tls_conn_t *xps_tls_accept(xps_tls_server_t *server, int fd, int *error) XPS_NOEXCEPT {
     auto *conn = new (std::nothrow) xps_tls_conn_t{server, nullptr, 0, "", ""};
     if (conn)
@@ -297,6 +364,34 @@ xps_tls_conn_t *xps_tls_accept(xps_tls_server_t *server, int fd, int *error) XPS
         return nullptr;
     }
     SSL_set_accept_state(conn->ssl);
+    return conn;
+}
+
+xps_tls_conn_t *xps_tls_connect(xps_tls_client_t *client, int fd, const char *server_name,
+                                const char *peer_name, int *error) XPS_NOEXCEPT {
+    auto *conn = new (std::nothrow) xps_tls_conn_t{nullptr, nullptr, 0, "", ""};
+    if (conn)
+        conn->ssl = SSL_new(client->ctx.get());
+    bool ok = conn && conn->ssl && SSL_set_fd(conn->ssl, fd) == 1 &&
+              SSL_set_ex_data(conn->ssl, ssl_conn_index(), conn) == 1;
+    if (ok && server_name && *server_name && !is_ip_literal(server_name)) {
+        ok = SSL_set_tlsext_host_name(conn->ssl, server_name) == 1;
+        std::snprintf(conn->server_name, sizeof conn->server_name, "%s", server_name);
+    }
+    if (ok && client->verify && peer_name && *peer_name) {
+        X509_VERIFY_PARAM *param = SSL_get0_param(conn->ssl);
+        X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+        ok = is_ip_literal(peer_name) ? X509_VERIFY_PARAM_set1_ip_asc(param, peer_name) == 1
+                                      : X509_VERIFY_PARAM_set1_host(param, peer_name, 0) == 1;
+    }
+    if (!ok) {
+        ERR_clear_error();
+        xps_tls_conn_destroy(conn);
+        if (error)
+            *error = XPS_E_NOMEM;
+        return nullptr;
+    }
+    SSL_set_connect_state(conn->ssl);
     return conn;
 }
 

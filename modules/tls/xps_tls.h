@@ -1,8 +1,9 @@
 /*
  * modules/tls/xps_tls.h — TLS for a connection's bytes, with OpenSSL 3,
  * non-blocking: the server side of a TLS listener (certificates chosen by
- * SNI), one TLS state per accepted connection, and what the loop needs to
- * drive it (which readiness a step waits for). [stage 19]
+ * SNI), the client side of a connection to an upstream that speaks TLS,
+ * one TLS state per connection, and what the loop needs to drive it
+ * (which readiness a step waits for). [stage 19]
  *
  * Why a module of its own: TLS sits between the socket and everything
  * above it. The connection asks this module to turn ciphertext on the
@@ -25,6 +26,16 @@
  * pair is refused when the listener is made, with the file named: a
  * server never starts half-configured.
  *
+ * The client side (a proxy's upstream connections, route key
+ * "upstream_tls"): the same versions and suites, ALPN offering "http/1.1"
+ * only, SNI sent when asked, and — unless verification is turned off —
+ * the upstream's certificate checked: its chain up to a trusted CA (a PEM
+ * file of CAs, or the system's store) and its name, the host name (RFC
+ * 6125) or IP address the connection was made to (X509_VERIFY_PARAM's
+ * host and IP checks). A certificate that fails fails the handshake
+ * (XPS_E_FAIL), with OpenSSL's reason why in xps_tls_error ("certificate
+ * verify failed: self-signed certificate in certificate chain").
+ *
  * Driving it. Every step (handshake, recv, send, shutdown) returns at once:
  * XPS_OK (done or some bytes moved), XPS_E_AGAIN with *want saying which
  * readiness of the socket to wait for before trying the SAME step again
@@ -43,9 +54,11 @@
  * Lifecycle: xps_tls_server_create (at start-up, from the listener's
  * certificates) → xps_tls_accept per connection → handshake → recv/send
  * → shutdown → xps_tls_conn_destroy; xps_tls_server_destroy after every
- * connection made from it.
- * Ownership: the server owns its OpenSSL contexts; a connection owns its
- * SSL and borrows the socket's fd (it never closes it) and the server.
+ * connection made from it. The client side likewise: xps_tls_client_create
+ * → xps_tls_connect per connection → ... → xps_tls_client_destroy.
+ * Ownership: a server or client owns its OpenSSL context(s); a connection
+ * owns its SSL and borrows the socket's fd (it never closes it) and the
+ * server or client it was made from.
  * Threading: none (one loop per process).
  */
 #ifndef XPS_MODULES_TLS_H
@@ -64,6 +77,7 @@ extern "C" {
 
 typedef struct xps_tls_server_s xps_tls_server_t;
 typedef struct xps_tls_conn_s xps_tls_conn_t;
+typedef struct xps_tls_client_s xps_tls_client_t;
 
 /* What a step waits for before it is tried again (a bit set). */
 enum {
@@ -94,12 +108,37 @@ xps_tls_server_t *xps_tls_server_create(const xps_tls_cert_t *certs, size_t coun
 /* Frees it. Accepts NULL. Every connection made from it must be gone. */
 void xps_tls_server_destroy(xps_tls_server_t *server) XPS_NOEXCEPT;
 
+/* ------------------------------------------------------------ client */
+
+/* The client side for connections to upstreams: `ca_file` a PEM file of
+ * the CAs to trust (NULL: the system's store), `verify` whether the
+ * upstream's certificate is checked at all (false: any certificate is
+ * accepted — encryption without authentication, for a test upstream).
+ * NULL when the CA file cannot be used (missing, unreadable, no
+ * certificate in it) or the system store cannot be loaded, with the
+ * reason and the file in `err`. */
+xps_tls_client_t *xps_tls_client_create(const char *ca_file, bool verify, char *err,
+                                        size_t err_size) XPS_NOEXCEPT;
+
+/* Frees it. Accepts NULL. Every connection made from it must be gone. */
+void xps_tls_client_destroy(xps_tls_client_t *client) XPS_NOEXCEPT;
+
 /* ------------------------------------------------------- connections */
 
 /* The TLS state of an accepted connection on `fd` (non-blocking). Nothing
  * is read or written yet: call xps_tls_handshake(). NULL and *error
  * XPS_E_NOMEM when out of memory. */
 xps_tls_conn_t *xps_tls_accept(xps_tls_server_t *server, int fd, int *error) XPS_NOEXCEPT;
+
+/* The TLS state of a connection we made on `fd` (non-blocking, connected)
+ * to an upstream: `server_name` is sent as SNI (NULL: none; an IP literal
+ * is never sent, RFC 6066 §3), `peer_name` is what the certificate must
+ * name when the client verifies: a host name or an IP address (NULL:
+ * the chain alone). Nothing is read or written yet: call
+ * xps_tls_handshake(), which speaks first. NULL and *error XPS_E_NOMEM
+ * when out of memory. */
+xps_tls_conn_t *xps_tls_connect(xps_tls_client_t *client, int fd, const char *server_name,
+                                const char *peer_name, int *error) XPS_NOEXCEPT;
 
 /* Frees it without a word to the peer (see xps_tls_shutdown). Accepts
  * NULL. Does not close the fd. */
@@ -140,7 +179,8 @@ const char *xps_tls_version(const xps_tls_conn_t *conn) XPS_NOEXCEPT;
 /* The protocol ALPN chose ("http/1.1"), or "" when the client offered none. */
 const char *xps_tls_alpn(const xps_tls_conn_t *conn) XPS_NOEXCEPT;
 
-/* The server name the client sent (SNI), or "" when none. */
+/* The server name the client sent (SNI), or "" when none; on the client
+ * side, the one we sent. */
 const char *xps_tls_server_name(const xps_tls_conn_t *conn) XPS_NOEXCEPT;
 
 /* Which certificate the handshake used: its index in the server's list. */

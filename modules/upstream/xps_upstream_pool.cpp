@@ -27,10 +27,11 @@ struct idle_conn {
     upstream_set *set;            // where it waits (for the wake callback)
 };
 
-// The idle connections to one host:port.
+// The idle connections to one host:port [stage 19] through one TLS client.
 struct upstream_set {
     std::string host;             // as the caller named it
     uint16_t port;
+    const xps_tls_client_t *tls;  // [stage 19] the client that made them; NULL: plain
     std::list<idle_conn> idle;    // oldest first; list: stable addresses for wake data
     xps_loop_timer_t *timer;      // owned: armed for idle.front()'s deadline
     xps_upstream_pool_t *pool;    // borrowed: the owner
@@ -55,9 +56,10 @@ void free_pool(void *p) { delete static_cast<xps_upstream_pool_t *>(p); }
 
 void destroy_member(void *p) { xps_upstream_pool_destroy(static_cast<xps_upstream_pool_t *>(p)); }
 
-upstream_set *find_set(const xps_upstream_pool_t *pool, const char *host, uint16_t port) {
+upstream_set *find_set(const xps_upstream_pool_t *pool, const char *host, uint16_t port,
+                       const xps_tls_client_t *tls) {
     for (const upstream_set &set : pool->sets)
-        if (set.port == port && set.host == host)
+        if (set.port == port && set.tls == tls && set.host == host)
             return const_cast<upstream_set *>(&set);
     return nullptr;
 }
@@ -103,10 +105,11 @@ void on_wake(xps_connection_t *c, void *data) {
     assert(!"a woken connection the pool does not hold");
 }
 
-upstream_set *add_set(xps_upstream_pool_t *pool, const char *host, uint16_t port) {
+upstream_set *add_set(xps_upstream_pool_t *pool, const char *host, uint16_t port,
+                      const xps_tls_client_t *tls) {
     xps_loop_timer_t *timer = nullptr;
     try {
-        pool->sets.push_back(upstream_set{host, port, {}, nullptr, pool});
+        pool->sets.push_back(upstream_set{host, port, tls, {}, nullptr, pool});
     } catch (const std::bad_alloc &) {
         return nullptr;
     }
@@ -165,10 +168,10 @@ void xps_upstream_pool_destroy(xps_upstream_pool_t *pool) noexcept {
 // --------------------------------------------------------- operations
 
 int xps_upstream_pool_put(xps_upstream_pool_t *pool, const char *host, uint16_t port,
-                          xps_connection_t *c) noexcept {
+                          const xps_tls_client_t *tls, xps_connection_t *c) noexcept {
     assert(pool && host && c && !pool->destroyed);
-    upstream_set *set = find_set(pool, host, port);
-    if (!set && !(set = add_set(pool, host, port)))
+    upstream_set *set = find_set(pool, host, port, tls);
+    if (!set && !(set = add_set(pool, host, port, tls)))
         return XPS_E_NOMEM;
     uint64_t deadline = xps_loop_now_ms(pool->loop) + pool->idle_ms;
     try {
@@ -189,9 +192,9 @@ int xps_upstream_pool_put(xps_upstream_pool_t *pool, const char *host, uint16_t 
 }
 
 xps_connection_t *xps_upstream_pool_take(xps_upstream_pool_t *pool, const char *host,
-                                         uint16_t port) noexcept {
+                                         uint16_t port, const xps_tls_client_t *tls) noexcept {
     assert(pool && host);
-    upstream_set *set = find_set(pool, host, port);
+    upstream_set *set = find_set(pool, host, port, tls);
     if (!set)
         return nullptr;
     for (auto it = set->idle.end(); it != set->idle.begin();) {
@@ -211,7 +214,7 @@ xps_connection_t *xps_upstream_pool_take(xps_upstream_pool_t *pool, const char *
 // ---------------------------------------------------------- accessors
 
 size_t xps_upstream_pool_idle(const xps_upstream_pool_t *pool, const char *host,
-                              uint16_t port) noexcept {
-    const upstream_set *set = find_set(pool, host, port);
+                              uint16_t port, const xps_tls_client_t *tls) noexcept {
+    const upstream_set *set = find_set(pool, host, port, tls);
     return set ? set->idle.size() : 0;
 }

@@ -8,6 +8,12 @@
  * keep a connection for further requests (RFC 9112 §9.3), so the proxy
  * gives a connection whose response ended cleanly back to a pool, and the
  * next request to the same upstream (host:port) takes it from there.
+ * [stage 19] An upstream is host:port AND how its connections speak: plain
+ * TCP, or TLS made by one client context (modules/upstream/
+ * xps_upstream_tls.h: one per route with "upstream_tls"). Connections of
+ * different kinds to one address are kept apart and never mixed: a route
+ * that verifies certificates never gets a connection made without, and a
+ * plain route never gets a TLS one (it would write plaintext into it).
  *
  * What waits in the pool is a PARKED connection (xps_connection_park in
  * modules/tcp): no pipe, no buffer, only its socket and its epoll
@@ -76,7 +82,8 @@ void xps_upstream_pool_destroy(xps_upstream_pool_t *pool) XPS_NOEXCEPT;
 
 /* --------------------------------------------------------- operations */
 
-/* Gives `connection`, connected to host:port, to the pool. Precondition:
+/* Gives `connection`, connected to host:port [stage 19] and speaking
+ * through TLS client `tls` (NULL: plain TCP), to the pool. Precondition:
  * it is open with both of its pipes still attached, the caller has read
  * all it wants from it and sent all it had (nothing unread, nothing
  * owed). The pool parks it; the caller must then at once detach its own
@@ -87,9 +94,10 @@ void xps_upstream_pool_destroy(xps_upstream_pool_t *pool) XPS_NOEXCEPT;
  * not open, or not both pipes attached) or XPS_E_NOMEM: nothing changed,
  * the caller still owns it. */
 int xps_upstream_pool_put(xps_upstream_pool_t *pool, const char *host, uint16_t port,
-                          xps_connection_t *connection) XPS_NOEXCEPT;
+                          const xps_tls_client_t *tls, xps_connection_t *connection) XPS_NOEXCEPT;
 
-/* An idle connection to host:port, or NULL when none is ready. The caller
+/* An idle connection to host:port through `tls` (NULL: plain TCP), or
+ * NULL when none is ready. The caller
  * owns it: it has no pipe attached (attach new ones) and no close callback.
  * A connection put back in this batch of callbacks may not be ready yet
  * (it is still letting go of its pipes): take() then skips it. The caller
@@ -97,14 +105,14 @@ int xps_upstream_pool_put(xps_upstream_pool_t *pool, const char *host, uint16_t 
  * on it may find a reset or a FIN instead of an answer (see the stage 13
  * chapter, "Connection pooling", for when to retry). */
 xps_connection_t *xps_upstream_pool_take(xps_upstream_pool_t *pool, const char *host,
-                                         uint16_t port) XPS_NOEXCEPT;
+                                         uint16_t port, const xps_tls_client_t *tls) XPS_NOEXCEPT;
 
 /* ---------------------------------------------------------- accessors */
 
-/* How many connections to host:port the pool holds (ready or still
+/* How many connections to host:port through `tls` the pool holds (ready or still
  * letting go of their pipes): for tests and logs. */
 size_t xps_upstream_pool_idle(const xps_upstream_pool_t *pool, const char *host,
-                              uint16_t port) XPS_NOEXCEPT;
+                              uint16_t port, const xps_tls_client_t *tls) XPS_NOEXCEPT;
 
 #ifdef __cplusplus
 }

@@ -29,6 +29,15 @@
  *  - a missing certificate, a key that is not the certificate's, and a
  *    host:port that is TLS in one block and plain in another: exit status
  *    1, the file (or the listeners) named, nothing listening;
+ *  - upstream_tls (upstream-tls.json, test-upstream --tls with a.crt on
+ *    3443, strict mode: its log shows each handshake and its SNI): a GET
+ *    proxied over TLS gets 200 and its body, and a second one on the same
+ *    client connection goes up on the same upstream connection, after one
+ *    handshake; the default SNI is the upstream's host name; a route
+ *    trusting the wrong CA gets 502, the reason logged, nothing sent up;
+ *    with verify: false it gets 200; "sni" is what is sent; a plain
+ *    upstream among TLS ones fails its handshake once, is marked down,
+ *    and every request is answered by the other;
  *  - then every stage 18 check on its fixture (the plain listeners of
  *    stage 18's configs, served as stage 18 does), and stage 17's, 16's,
  *    15's, 14's and 13's, as stage_18.c runs them.
@@ -69,6 +78,11 @@ enum {
 };
 
 static const char FIXTURE[] = "tests/fixtures/stage-19";
+
+enum {
+    UPSTREAM_TLS_PORT = 3443,   /* upstream-tls.json: test-upstream --tls, certs/a.crt */
+    UPSTREAM_PLAIN_PORT = 3444, /* ... and a plain one, for /balanced */
+};
 
 /* ------------------------------------------------------------ helpers */
 
@@ -364,6 +378,160 @@ static void bad_tls_configs_are_refused_at_start_up_naming_the_file(void **state
     }
 }
 
+/* ------------------------------------------------------- upstream_tls */
+
+/* The binary with upstream-tls.json, waiting for 8080. */
+static xt_proc_t *start_tls_proxy(void)
+{
+    xt_skip_in_course_layout("starts the binary with an upstream_tls config of this stage's own");
+    xt_require_port_free(PLAIN_PORT);
+    const char *args[] = {"upstream-tls.json", NULL};
+    xt_start_opts_t opts = {.fixture_dir = FIXTURE};
+    xt_proc_t *p = xt_start_stage(args, &opts);
+    xt_wait_port(p, PLAIN_PORT, 5000);
+    return p;
+}
+
+/* test-upstream in strict mode on `port`, over TLS with certs/a.crt when
+ * `tls` (the fixture is copied into its folder). Its strict.log records
+ * every request and, over TLS, every handshake ("tls <c> sni=<name>"). */
+static xt_proc_t *start_strict_upstream(uint16_t port, bool tls)
+{
+    char port_text[8];
+    snprintf(port_text, sizeof port_text, "%u", port);
+    const char *args[] = {"--port", port_text, "--mode", "strict",
+                          tls ? "--tls" : NULL, "certs/a.crt", "certs/a.key", NULL};
+    xt_require_port_free(port);
+    xt_start_opts_t opts = {.fixture_dir = FIXTURE};
+    xt_proc_t *up = xt_start(xt_our_bin("test-upstream"), args, &opts);
+    xt_wait_port(up, port, 5000);
+    return up;
+}
+
+/* The strict upstream's log so far (malloc'd, NUL-terminated). */
+static char *strict_log(xt_proc_t *up)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/strict.log", xt_workdir(up));
+    FILE *f = fopen(path, "r");
+    char *text = xt_alloc(65536);
+    size_t n = f ? fread(text, 1, 65535, f) : 0;
+    text[n] = '\0';
+    if (f)
+        fclose(f);
+    return text;
+}
+
+/* How many times `needle` occurs in `text`. */
+static int occurrences(const char *text, const char *needle)
+{
+    int n = 0;
+    for (const char *at = strstr(text, needle); at; at = strstr(at + 1, needle))
+        n++;
+    return n;
+}
+
+/* GET `path` on a new connection to 8080; the response. */
+static xt_response_t *get_on_8080(const char *path)
+{
+    char request[256];
+    snprintf(request, sizeof request, "GET %s HTTP/1.1\r\nHost: proxy.test\r\n\r\n", path);
+    int fd = xt_connect(PLAIN_PORT);
+    xt_response_t *r = xt_ask(fd, request, false);
+    close(fd);
+    return r;
+}
+
+static void a_get_over_a_tls_upstream_reuses_its_connection(void **state)
+{
+    (void)state;
+    xt_proc_t *up = start_strict_upstream(UPSTREAM_TLS_PORT, true);
+    start_tls_proxy();
+    int fd = xt_connect(PLAIN_PORT);
+    xt_response_t *r1 = xt_ask(fd, "GET /verified/1 HTTP/1.1\r\nHost: proxy.test\r\n\r\n", false);
+    xt_response_t *r2 = xt_ask(fd, "GET /verified/2 HTTP/1.1\r\nHost: proxy.test\r\n\r\n", false);
+    close(fd);
+    char c1[32] = "", c2[32] = "";
+    xt_header_value(r1->head, "X-Connection", c1, sizeof c1);
+    xt_header_value(r2->head, "X-Connection", c2, sizeof c2);
+    xt_expect(r1->status == 200 && strstr(r1->body, "GET /verified/1 HTTP/1.1\r\n"),
+              "GET /verified/1 (upstream_tls, ca certs/a.crt, upstream localhost:3443): 200 with"
+              " the request as the upstream received it over TLS", "%s",
+              xt_describe_response(r1));
+    xt_expect(r2->status == 200 && strstr(r2->body, "GET /verified/2 HTTP/1.1\r\n") && *c1 &&
+                  strcmp(c1, c2) == 0,
+              "a second GET on the same client connection: 200 on the same upstream connection"
+              " (X-Connection)", "X-Connection %s then %s; %s", c1, c2, xt_describe_response(r2));
+    test_free(r1);
+    test_free(r2);
+    char *log = strict_log(up);
+    xt_expect(occurrences(log, "tls ") == 1 && strstr(log, " sni=localhost\n"),
+              "one TLS handshake for both, with SNI localhost (the upstream's host name)",
+              "the upstream's log %s", xt_quote(log, strlen(log)));
+}
+
+static void a_tls_upstream_with_the_wrong_ca_gets_502_and_the_reason(void **state)
+{
+    (void)state;
+    xt_proc_t *up = start_strict_upstream(UPSTREAM_TLS_PORT, true);
+    xt_proc_t *p = start_tls_proxy();
+    xt_response_t *r = get_on_8080("/wrong-ca/1");
+    char *err = xt_stderr(p);
+    char *log = strict_log(up);
+    xt_expect(r->status == 502 && strstr(err, "certificate verify failed") &&
+                  !strstr(log, "/wrong-ca"),
+              "GET /wrong-ca/1 (upstream_tls trusting certs/b.crt, the upstream's is a.crt): 502,"
+              " \"certificate verify failed\" logged, nothing sent up",
+              "%s; stderr %s; the upstream's log %s", xt_describe_response(r),
+              xt_quote(err, strlen(err)), xt_quote(log, strlen(log)));
+    free(err);
+    test_free(r);
+    r = get_on_8080("/verified/2");
+    xt_expect(r->status == 200, "... and the server goes on: GET /verified/2 gets 200", "%s",
+              xt_describe_response(r));
+    test_free(r);
+}
+
+static void verify_false_and_sni_are_applied(void **state)
+{
+    (void)state;
+    xt_proc_t *up = start_strict_upstream(UPSTREAM_TLS_PORT, true);
+    start_tls_proxy();
+    xt_response_t *r = get_on_8080("/unverified/1");
+    xt_expect(r->status == 200 && strstr(r->body, "GET /unverified/1 HTTP/1.1\r\n"),
+              "GET /unverified/1 (trusting certs/b.crt, but verify: false): 200 and its body",
+              "%s", xt_describe_response(r));
+    test_free(r);
+    r = get_on_8080("/named/2");
+    char *log = strict_log(up);
+    xt_expect(r->status == 200 && strstr(log, " sni=a.test\n"),
+              "GET /named/2 (upstream 127.0.0.1:3443, sni: a.test): 200, and the upstream saw"
+              " SNI a.test", "%s; the upstream's log %s", xt_describe_response(r),
+              xt_quote(log, strlen(log)));
+    test_free(r);
+}
+
+static void a_failed_handshake_marks_the_upstream_down(void **state)
+{
+    (void)state;
+    start_strict_upstream(UPSTREAM_TLS_PORT, true);
+    start_strict_upstream(UPSTREAM_PLAIN_PORT, false);
+    xt_proc_t *p = start_tls_proxy();
+    int ok = 0;
+    for (int i = 0; i < 6; i++) {
+        xt_response_t *r = get_on_8080("/balanced/x");
+        ok += r->status == 200;
+        test_free(r);
+    }
+    char *err = xt_stderr(p);
+    xt_expect(ok == 6 && occurrences(err, "upstream 127.0.0.1:3444: TLS handshake failed") == 1 &&
+                  strstr(err, "upstream 127.0.0.1:3444: marked down"),
+              "6 GET /balanced/x (round_robin over 3444, plain, and 3443, TLS): all 200; 3444's"
+              " failed handshake is logged once and marks it down (max_fails 1)",
+              "%d answered 200; stderr %s", ok, xt_quote(err, strlen(err)));
+    free(err);
+}
+
 static void prints_its_usage_with_help(void **state)
 {
     (void)state;
@@ -397,6 +565,10 @@ int main(void)
         XT_CHECK(a_big_file_arrives_intact_over_tls),
         XT_CHECK(bad_clients_on_the_tls_port_never_disturb_a_download),
         XT_CHECK(bad_tls_configs_are_refused_at_start_up_naming_the_file),
+        XT_CHECK(a_get_over_a_tls_upstream_reuses_its_connection),
+        XT_CHECK(a_tls_upstream_with_the_wrong_ca_gets_502_and_the_reason),
+        XT_CHECK(verify_false_and_sni_are_applied),
+        XT_CHECK(a_failed_handshake_marks_the_upstream_down),
         XT_STAGE18_CHECK_LIST,
         XT_STAGE17_CHECK_LIST,
         XT_STAGE16_CHECK_LIST,

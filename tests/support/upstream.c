@@ -30,6 +30,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 enum {
     HEAD_LIMIT = 64 * 1024,      /* a longer HTTP head is refused */
     ECHO_BACKLOG = 1024 * 1024,  /* stop reading a client with this much unsent echo */
@@ -66,7 +69,13 @@ typedef struct {
     char *held;          /* /cache/...?delay: the body, sent at next_send_ms */
     size_t held_len;
     struct strict *strict; /* strict mode: the parser's state; NULL in the other modes */
+    SSL *ssl;            /* xt_upstream_use_tls: the connection's TLS; NULL: plain */
+    bool tls_ready;      /* ... its handshake is over */
+    bool tls_wants_write; /* ... and is waiting to write */
 } client;
+
+/* xt_upstream_use_tls: every connection speaks TLS with this context. */
+static SSL_CTX *tls_ctx;
 
 static long long now_ms(void)
 {
@@ -869,11 +878,76 @@ static void strict_free(struct strict *s)
     free(s);
 }
 
+/* recv(), or SSL_read() on a TLS connection: -1 with errno EAGAIN when
+ * nothing is there yet, 0 at the end (close_notify, or a close or error
+ * without it: this is test equipment, not a judge of truncation). */
+static ssize_t conn_recv(client *c, char *buf, size_t len)
+{
+    if (!c->ssl)
+        return recv(c->fd, buf, len, 0);
+    size_t got = 0;
+    if (SSL_read_ex(c->ssl, buf, len, &got) == 1)
+        return (ssize_t)got;
+    int e = SSL_get_error(c->ssl, 0);
+    ERR_clear_error();
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        errno = EAGAIN;
+        return -1;
+    }
+    return 0;
+}
+
+/* send(), or SSL_write(): -1 with errno as send's. */
+static ssize_t conn_send(client *c, const char *buf, size_t len)
+{
+    if (!c->ssl)
+        return send(c->fd, buf, len, MSG_NOSIGNAL);
+    size_t sent = 0;
+    if (SSL_write_ex(c->ssl, buf, len, &sent) == 1)
+        return (ssize_t)sent;
+    int e = SSL_get_error(c->ssl, 0);
+    ERR_clear_error();
+    errno = e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? EAGAIN : EPIPE;
+    return -1;
+}
+
+/* One step of a TLS connection's handshake. Returns false when it failed
+ * (the client is dropped). Strict mode logs each completed handshake as
+ *   tls <connection> sni=<the server name the client sent, or ->\n
+ * so a check sees how many handshakes a proxy made, and with which name. */
+static bool handshake_step(client *c)
+{
+    int rc = SSL_do_handshake(c->ssl);
+    c->tls_wants_write = false;
+    if (rc == 1) {
+        c->tls_ready = true;
+        if (c->strict) {
+            const char *sni = SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name);
+            char line[320];
+            int len = snprintf(line, sizeof line, "tls %lu sni=%s\n", c->strict->connection,
+                               sni ? sni : "-");
+            log_record(line, (size_t)len);
+        }
+        return true;
+    }
+    int e = SSL_get_error(c->ssl, rc);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        c->tls_wants_write = e == SSL_ERROR_WANT_WRITE;
+        ERR_clear_error();
+        return true;
+    }
+    unsigned long err = ERR_get_error();
+    ERR_clear_error();
+    fprintf(stderr, "test-upstream: TLS handshake failed: %s\n",
+            err ? ERR_reason_error_string(err) : "the client closed");
+    return false;
+}
+
 /* Reads what is available. Returns false when the client is finished with. */
 static bool on_readable(client *c, xt_upstream_mode_t mode)
 {
     char buf[65536];
-    ssize_t n = recv(c->fd, buf, sizeof buf, 0);
+    ssize_t n = conn_recv(c, buf, sizeof buf);
     if (n < 0)
         return errno == EAGAIN || errno == EINTR;
     if (n == 0) {
@@ -909,7 +983,7 @@ static bool on_readable(client *c, xt_upstream_mode_t mode)
 static bool on_writable(client *c, xt_upstream_mode_t mode)
 {
     while (c->out_off < c->out_len) {
-        ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+        ssize_t n = conn_send(c, c->out + c->out_off, c->out_len - c->out_off);
         if (n < 0)
             return errno == EAGAIN || errno == EINTR;
         c->out_off += (size_t)n;
@@ -929,6 +1003,12 @@ static bool on_writable(client *c, xt_upstream_mode_t mode)
 
 static void drop(client *c)
 {
+    if (c->ssl) {
+        if (c->tls_ready && !c->reset_after)
+            SSL_shutdown(c->ssl); /* close_notify, best effort */
+        SSL_free(c->ssl);
+        ERR_clear_error();
+    }
     close(c->fd);
     strict_free(c->strict);
     free(c->in);
@@ -972,6 +1052,26 @@ static bool wants_input(const client *c, xt_upstream_mode_t mode)
     return c->out_len - c->out_off < ECHO_BACKLOG;
 }
 
+int xt_upstream_use_tls(const char *cert_path, const char *key_path)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx || SSL_CTX_use_certificate_chain_file(ctx, cert_path) != 1 ||
+        SSL_CTX_use_PrivateKey_file(ctx, key_path, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1) {
+        unsigned long err = ERR_get_error();
+        fprintf(stderr, "test-upstream: cannot use %s and %s: %s\n", cert_path, key_path,
+                err ? ERR_reason_error_string(err) : "out of memory");
+        SSL_CTX_free(ctx);
+        return -1;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    /* the output buffer moves when it grows; a write may take part of it */
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_CTX_free(tls_ctx);
+    tls_ctx = ctx;
+    return 0;
+}
+
 int xt_upstream_serve(uint16_t port, xt_upstream_mode_t mode, const char *log_path)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -986,8 +1086,9 @@ int xt_upstream_serve(uint16_t port, xt_upstream_mode_t mode, const char *log_pa
     if (lfd < 0)
         return -1;
     serving_port = port;
-    fprintf(stderr, "test-upstream: %s mode on 127.0.0.1:%u%s%s\n", mode_name(mode), port,
-            mode == XT_UPSTREAM_STRICT ? ", log " : "", mode == XT_UPSTREAM_STRICT ? log_path : "");
+    fprintf(stderr, "test-upstream: %s mode on 127.0.0.1:%u%s%s%s\n", mode_name(mode), port,
+            tls_ctx ? " over TLS" : "", mode == XT_UPSTREAM_STRICT ? ", log " : "",
+            mode == XT_UPSTREAM_STRICT ? log_path : "");
 
     client *clients = NULL;
     struct pollfd *pfds = NULL;
@@ -1012,6 +1113,10 @@ int xt_upstream_serve(uint16_t port, xt_upstream_mode_t mode, const char *log_pa
             }
             bool pending = c->out_off < c->out_len;
             bool want_read = wants_input(c, mode);
+            if (c->ssl && !c->tls_ready) /* the handshake first */
+                pending = c->tls_wants_write, want_read = !c->tls_wants_write;
+            else if (c->ssl && want_read && SSL_pending(c->ssl) > 0)
+                timeout = 0; /* plaintext already inside OpenSSL: no poll event for it */
             pfds[i + 1] = (struct pollfd){
                 .fd = c->fd, .events = (short)((want_read ? POLLIN : 0) | (pending ? POLLOUT : 0))};
         }
@@ -1023,7 +1128,17 @@ int xt_upstream_serve(uint16_t port, xt_upstream_mode_t mode, const char *log_pa
             client *c = &clients[i];
             short ev = pfds[i + 1].revents;
             bool alive = true;
-            if (ev & (POLLIN | POLLHUP | POLLERR))
+            if (c->ssl && !c->tls_ready) {
+                if (ev && !handshake_step(c))
+                    alive = false;
+                else if (!c->tls_ready) /* not yet: nothing to read or write */
+                    ev = 0;
+                else /* the client's first request may have come with its Finished */
+                    ev |= POLLIN;
+            } else if (c->ssl && wants_input(c, mode) && SSL_pending(c->ssl) > 0) {
+                ev |= POLLIN;
+            }
+            if (alive && (ev & (POLLIN | POLLHUP | POLLERR)))
                 alive = on_readable(c, mode);
             if (alive && c->out_off < c->out_len && (ev & (POLLOUT | POLLERR | POLLHUP)))
                 alive = on_writable(c, mode);
@@ -1045,6 +1160,13 @@ int xt_upstream_serve(uint16_t port, xt_upstream_mode_t mode, const char *log_pa
                     pfds = realloc(pfds, cap * sizeof *pfds);
                 }
                 clients[n++] = (client){.fd = fd};
+                if (tls_ctx && (!(clients[n - 1].ssl = SSL_new(tls_ctx)) ||
+                                SSL_set_fd(clients[n - 1].ssl, fd) != 1)) {
+                    drop(&clients[--n]); /* out of memory: this client only */
+                    continue;
+                }
+                if (tls_ctx)
+                    SSL_set_accept_state(clients[n - 1].ssl);
                 if (mode == XT_UPSTREAM_STRICT) {
                     clients[n - 1].strict = calloc(1, sizeof(struct strict));
                     clients[n - 1].strict->connection = ++strict_accepted;

@@ -140,6 +140,16 @@ extern "C" {
 
 typedef enum { XT_UPSTREAM_HTTP, XT_UPSTREAM_ECHO, XT_UPSTREAM_STRICT } xt_upstream_mode_t;
 
+/* Makes every connection xt_upstream_serve accepts speak TLS (1.2 or 1.3)
+ * with this certificate (PEM, its chain after it) and key: any mode over
+ * TLS, for a proxy's upstream_tls (stage 19). The handshake is driven by
+ * the poll() loop like the rest; a client whose handshake fails is closed
+ * (the reason on stderr). Strict mode logs each handshake as
+ *   tls <connection> sni=<the client's SNI, or ->\n
+ * Call it before xt_upstream_serve. 0, or -1 with a message on stderr
+ * (the files cannot be used). */
+int xt_upstream_use_tls(const char *cert_path, const char *key_path);
+
 /* Serves forever on 127.0.0.1:port. log_path: strict mode's log (NULL:
  * "strict.log"); the other modes ignore it. Returns only on a setup error
  * (the log cannot be opened, bind, listen), with -1 and a message on stderr. */

@@ -8,7 +8,10 @@
 static int usage(FILE *to, int status)
 {
     fprintf(to, "usage: test-upstream [--port N] [--mode http|echo|strict] [--log FILE]\n"
+                "                     [--tls CERT KEY]\n"
                 "  A dummy upstream on 127.0.0.1 (default port 3000, mode http).\n"
+                "  --tls: every connection speaks TLS with that certificate and key (PEM);\n"
+                "        strict mode logs each handshake \"tls <connection> sni=<name|->\".\n"
                 "  http: GET /test/N answers \"test N: served by test-upstream\", GET / a page\n"
                 "        of links, GET /abort a truncated reply ended by a reset, /echo-request\n"
                 "        the request head as it arrived (what a proxy forwarded).\n"
@@ -53,6 +56,10 @@ int main(int argc, char **argv)
             else return usage(stderr, 2);
         } else if (strcmp(argv[i], "--log") == 0 && i + 1 < argc) {
             log_path = argv[++i];
+        } else if (strcmp(argv[i], "--tls") == 0 && i + 2 < argc) {
+            if (xt_upstream_use_tls(argv[i + 1], argv[i + 2]) != 0)
+                return 1;
+            i += 2;
         } else {
             return usage(stderr, 2);
         }

@@ -731,6 +731,53 @@ static void stage_20_cache_keys(void **state)
     xps_config_destroy(c);
 }
 
+/* [stage 19] upstream_tls: checked from stage 12 on, its paths resolved. */
+static void stage_19_upstream_tls_keys(void **state)
+{
+    (void)state;
+#define PROXY_TLS(v) SERVER("{\"req_path\": \"/\", \"type\": \"reverse_proxy\", \"upstreams\": [\"a:1\"], \"upstream_tls\": " v "}")
+    static const struct bad_case rows[] = {
+        {"upstream_tls a string", PROXY_TLS("\"yes\""),
+         "conf.json: servers[0].routes[0].upstream_tls: expected true, false or an object, got a string"},
+        {"unknown key", PROXY_TLS("{\"cafile\": \"x\"}"),
+         "conf.json: servers[0].routes[0].upstream_tls.cafile: unknown key"},
+        {"empty ca", PROXY_TLS("{\"ca\": \"\"}"),
+         "conf.json: servers[0].routes[0].upstream_tls.ca: must not be empty"},
+        {"empty sni", PROXY_TLS("{\"sni\": \"\"}"),
+         "conf.json: servers[0].routes[0].upstream_tls.sni: must not be empty"},
+        {"verify a number", PROXY_TLS("{\"verify\": 0}"),
+         "conf.json: servers[0].routes[0].upstream_tls.verify: expected"},
+        {"on a file route", SERVER("{\"req_path\": \"/\", \"type\": \"file_serve\", \"dir_path\": \"w\", \"upstream_tls\": true}"),
+         "conf.json: servers[0].routes[0].upstream_tls:"},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        char err[512] = "";
+        xps_config_t *c = xps_config_parse(rows[i].json, "conf.json", "/base", err, sizeof err);
+        if (c || strncmp(err, rows[i].message, strlen(rows[i].message)) != 0)
+            fail_msg("%s: got \"%s\"", rows[i].what, err);
+    }
+    xps_config_t *c = parse_ok("{\"servers\": [{" LISTEN ", \"routes\": ["
+                 "{\"req_path\": \"/\", \"type\": \"reverse_proxy\", \"upstreams\": [\"a:1\"]},"
+                 "{\"req_path\": \"/t\", \"type\": \"reverse_proxy\", \"upstreams\": [\"a:1\"], \"upstream_tls\": true},"
+                 "{\"req_path\": \"/f\", \"type\": \"reverse_proxy\", \"upstreams\": [\"a:1\"], \"upstream_tls\": false},"
+                 "{\"req_path\": \"/o\", \"type\": \"reverse_proxy\", \"upstreams\": [\"a:1\"],"
+                 " \"upstream_tls\": {\"ca\": \"certs/ca.pem\", \"sni\": \"api.test\", \"verify\": false}}]}]}");
+    assert_null(lookup_ok(c, "0.0.0.0", 8001, "x", "/").upstream_tls);
+    assert_null(lookup_ok(c, "0.0.0.0", 8001, "x", "/f").upstream_tls);
+    const xps_config_upstream_tls_t *t = lookup_ok(c, "0.0.0.0", 8001, "x", "/t").upstream_tls;
+    assert_non_null(t);
+    assert_null(t->ca_file); /* the system's store */
+    assert_null(t->sni);
+    assert_true(t->verify);
+    t = lookup_ok(c, "0.0.0.0", 8001, "x", "/o").upstream_tls;
+    assert_non_null(t);
+    assert_string_equal(t->ca_file, "/srv/xps/certs/ca.pem"); /* parse_ok's base folder */
+    assert_string_equal(t->sni, "api.test");
+    assert_false(t->verify);
+    xps_config_destroy(c);
+#undef PROXY_TLS
+}
+
 /* Values of the right type that still make no sense. */
 static void bad_values_are_refused(void **state)
 {
@@ -1104,6 +1151,7 @@ int main(void)
         cmocka_unit_test(stage_18_keys_are_checked_with_their_location),
         cmocka_unit_test(stage_18_values_and_defaults),
         cmocka_unit_test(stage_20_cache_keys),
+        cmocka_unit_test(stage_19_upstream_tls_keys),
         cmocka_unit_test(access_lists_are_parsed_into_a_filter_per_route),
         cmocka_unit_test(gzip_keys_are_read_into_the_route),
         cmocka_unit_test(balancing_keys_are_read_with_their_defaults),

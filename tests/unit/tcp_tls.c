@@ -17,7 +17,12 @@
  * two good clients are served whole. Then a file range sent over TLS
  * (kTLS when the kernel has it, else read in pieces) byte-exact, and a
  * connection parked (kept alive) between exchanges with its TLS state.
- * Every test ends with the process's descriptor count back where it was.
+ * And the client side (xps_connection_start_tls, what a proxy's
+ * upstream_tls uses): an xps connection in the same loop speaks TLS to
+ * the echo listener, verifying its certificate (chain and name), gets its
+ * bytes back and ends with close_notify both ways; a certificate for
+ * another name fails the handshake with the reason, unless verification
+ * is off. Every test ends with the process's descriptor count back where it was.
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -639,6 +644,138 @@ static void close_notify_right_after_the_bytes_ends_the_stream_at_once(void **st
     server_finish(&s);
 }
 
+/* ------------------------------------------------- the client side */
+
+/* An xps connection speaking TLS as a client to the echo listener, in the
+ * same loop: MESSAGE up, then the end of the stream (close_notify, FIN),
+ * and the echo read back until the server's end. */
+static const char MESSAGE[] = "hello over tls";
+
+typedef struct tls_client {
+    server_t *server;
+    char got[64];
+    size_t got_len;
+    bool down_ended;
+    bool closed;
+    int reason;
+    char version[16], alpn[16], error[XPS_TLS_ERR_MAX];
+} tls_client_t;
+
+static void down_consume(xps_pipe_t *p, void *data)
+{
+    tls_client_t *t = data;
+    size_t n = 0;
+    assert_int_equal(xps_pipe_read(p, t->got + t->got_len, sizeof t->got - t->got_len, &n),
+                     XPS_OK);
+    t->got_len += n;
+}
+
+static void down_done(xps_pipe_t *p, void *data)
+{
+    tls_client_t *t = data;
+    xps_pipe_detach_sink(p);
+    t->down_ended = true;
+}
+
+static void client_closed(xps_connection_t *c, int reason, void *data)
+{
+    tls_client_t *t = data;
+    const xps_tls_conn_t *tls = xps_connection_tls(c);
+    assert_non_null(tls);
+    t->closed = true;
+    t->reason = reason;
+    snprintf(t->version, sizeof t->version, "%s", xps_tls_version(tls));
+    snprintf(t->alpn, sizeof t->alpn, "%s", xps_tls_alpn(tls));
+    snprintf(t->error, sizeof t->error, "%s", xps_tls_error(tls));
+    t->server->closes++; /* run() waits for it too */
+}
+
+/* Connects to the echo listener through `client` with `peer_name` as the
+ * name to verify (and SNI), runs the exchange to both closes. */
+static void run_client(server_t *s, xps_tls_client_t *client, const char *peer_name,
+                       tls_client_t *t)
+{
+    memset(t, 0, sizeof *t);
+    t->server = s;
+    s->closes_awaited = 2; /* the server's connection and ours */
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(s->port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    int err = 12345;
+    xps_connection_t *c = xps_connection_create(s->loop, fd, NULL, &err);
+    assert_non_null(c);
+    assert_null(xps_connection_tls(c));
+    assert_int_equal(xps_connection_start_tls(c, client, peer_name, peer_name), XPS_OK);
+    assert_int_equal(xps_connection_start_tls(c, client, peer_name, peer_name), XPS_E_INVAL);
+    xps_connection_on_close(c, client_closed, t);
+    xps_pipe_t *up = xps_pipe_create(s->core, 64 * 1024);
+    xps_pipe_t *down = xps_pipe_create(s->core, 64 * 1024);
+    assert_non_null(up);
+    assert_non_null(down);
+    assert_int_equal(xps_connection_attach_sink(c, up), XPS_OK);
+    assert_int_equal(xps_pipe_attach_source(up, file_produce, file_sink_gone, s), XPS_OK);
+    assert_int_equal(xps_pipe_write(up, xps_buffer_copy_of(MESSAGE, sizeof MESSAGE - 1)), XPS_OK);
+    xps_pipe_detach_source(up); /* all of it: then our end */
+    assert_int_equal(xps_connection_attach_source(c, down), XPS_OK);
+    assert_int_equal(xps_pipe_attach_sink(down, down_consume, down_done, t), XPS_OK);
+    xps_pipe_set_sink_ready(down, true);
+    assert_true(run(s));
+}
+
+static void a_client_connection_verifies_the_server_and_echoes(void **state)
+{
+    (void)state;
+    server_t s;
+    server_start(&s, SERVE_ECHO);
+    char why[XPS_TLS_ERR_MAX] = "";
+    xps_tls_client_t *client = xps_tls_client_create(crt_path, true, why, sizeof why);
+    assert_non_null(client);
+    tls_client_t t;
+    run_client(&s, client, "localhost", &t); /* the certificate's CN */
+    assert_true(t.closed);
+    assert_int_equal(t.reason, XPS_OK);
+    assert_true(t.down_ended);
+    assert_int_equal(t.got_len, sizeof MESSAGE - 1);
+    assert_memory_equal(t.got, MESSAGE, sizeof MESSAGE - 1);
+    assert_true(!strcmp(t.version, "TLSv1.3") || !strcmp(t.version, "TLSv1.2"));
+    assert_string_equal(t.alpn, "http/1.1");
+    assert_int_equal(s.closes_ok, 1); /* our close_notify read as the end */
+    assert_string_equal(s.alpns[0], "http/1.1");
+    server_finish(&s);
+    xps_tls_client_destroy(client);
+}
+
+static void a_client_refuses_a_certificate_for_another_name_unless_told_not_to(void **state)
+{
+    (void)state;
+    char why[XPS_TLS_ERR_MAX] = "";
+    xps_tls_client_t *verifying = xps_tls_client_create(crt_path, true, why, sizeof why);
+    xps_tls_client_t *trusting = xps_tls_client_create(NULL, false, why, sizeof why);
+    assert_non_null(verifying);
+    assert_non_null(trusting);
+    server_t s;
+    server_start(&s, SERVE_ECHO);
+    tls_client_t t;
+    run_client(&s, verifying, "other.test", &t);
+    assert_true(t.closed);
+    assert_int_equal(t.reason, XPS_E_FAIL);
+    assert_non_null(strstr(t.error, "certificate verify failed"));
+    assert_int_equal(t.got_len, 0);
+    assert_string_equal(t.version, ""); /* no session was made */
+    server_finish(&s);
+    server_start(&s, SERVE_ECHO);
+    run_client(&s, trusting, "other.test", &t);
+    assert_int_equal(t.reason, XPS_OK);
+    assert_int_equal(t.got_len, sizeof MESSAGE - 1);
+    server_finish(&s);
+    /* and a CA file that is not there is refused, naming it */
+    assert_null(xps_tls_client_create("/nonexistent/ca.pem", true, why, sizeof why));
+    assert_non_null(strstr(why, "/nonexistent/ca.pem"));
+    xps_tls_client_destroy(verifying);
+    xps_tls_client_destroy(trusting);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -646,6 +783,8 @@ int main(void)
         cmocka_unit_test(file_range_goes_out_over_tls_byte_exact),
         cmocka_unit_test(a_parked_tls_connection_wakes_for_the_next_request_and_the_end),
         cmocka_unit_test(close_notify_right_after_the_bytes_ends_the_stream_at_once),
+        cmocka_unit_test(a_client_connection_verifies_the_server_and_echoes),
+        cmocka_unit_test(a_client_refuses_a_certificate_for_another_name_unless_told_not_to),
     };
     return cmocka_run_group_tests(tests, setup_files, remove_files);
 }

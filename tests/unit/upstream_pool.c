@@ -120,7 +120,7 @@ static void on_check(xps_loop_timer_t *timer, void *data)
 {
     waiting_t *w = data;
     w->left_ms -= 5;
-    if (xps_upstream_pool_idle(w->pool, "127.0.0.1", w->port) == w->want || w->left_ms <= 0)
+    if (xps_upstream_pool_idle(w->pool, "127.0.0.1", w->port, NULL) == w->want || w->left_ms <= 0)
         return xps_loop_stop(w->f->loop);
     xps_loop_timer_start(timer, 5);
 }
@@ -133,7 +133,7 @@ static void run_until_idle(fixture_t *f, xps_upstream_pool_t *pool, uint16_t por
     xps_loop_timer_start(t, 0);
     assert_int_equal(xps_loop_run(f->loop), XPS_OK);
     xps_loop_timer_destroy(t);
-    assert_int_equal(xps_upstream_pool_idle(pool, "127.0.0.1", port), want);
+    assert_int_equal(xps_upstream_pool_idle(pool, "127.0.0.1", port, NULL), want);
 }
 
 /* ------------------------------------------------- upstream connections */
@@ -200,7 +200,7 @@ static exchange_t open_exchange(fixture_t *f)
  * both pipes at once (the contract of xps_upstream_pool_put). */
 static void give_back(xps_upstream_pool_t *pool, uint16_t port, exchange_t *e)
 {
-    assert_int_equal(xps_upstream_pool_put(pool, "127.0.0.1", port, e->c), XPS_OK);
+    assert_int_equal(xps_upstream_pool_put(pool, "127.0.0.1", port, NULL, e->c), XPS_OK);
     xps_pipe_detach_source(e->up);
     xps_pipe_detach_sink(e->down);
     e->up = e->down = NULL;
@@ -247,14 +247,14 @@ static void put_then_take_gives_the_same_open_connection(void **state)
     xps_upstream_pool_t *pool = new_pool(f, XPS_UPSTREAM_POOL_MAX_IDLE, XPS_UPSTREAM_POOL_IDLE_MS);
     exchange_t e = open_exchange(f);
     give_back(pool, f->port, &e);
-    assert_int_equal(xps_upstream_pool_idle(pool, "127.0.0.1", f->port), 1);
-    assert_null(xps_upstream_pool_take(pool, "127.0.0.1", f->port)); /* still settling */
+    assert_int_equal(xps_upstream_pool_idle(pool, "127.0.0.1", f->port, NULL), 1);
+    assert_null(xps_upstream_pool_take(pool, "127.0.0.1", f->port, NULL)); /* still settling */
     run_for(f, SETTLE_MS);
     assert_true(server_quiet(e.server)); /* no FIN, no byte */
-    xps_connection_t *c = xps_upstream_pool_take(pool, "127.0.0.1", f->port);
+    xps_connection_t *c = xps_upstream_pool_take(pool, "127.0.0.1", f->port, NULL);
     assert_ptr_equal(c, e.c);
-    assert_int_equal(xps_upstream_pool_idle(pool, "127.0.0.1", f->port), 0);
-    assert_null(xps_upstream_pool_take(pool, "127.0.0.1", f->port));
+    assert_int_equal(xps_upstream_pool_idle(pool, "127.0.0.1", f->port, NULL), 0);
+    assert_null(xps_upstream_pool_take(pool, "127.0.0.1", f->port, NULL));
     plumb(f, &e); /* a new exchange on it */
     xps_buffer_t *b = xps_buffer_copy_of("ping", 4);
     assert_int_equal(xps_pipe_write(e.up, b), XPS_OK);
@@ -281,13 +281,13 @@ static void keeps_at_most_32_and_closes_the_oldest(void **state)
         give_back(pool, f->port, &e[i]);
         run_for(f, 1);
     }
-    assert_int_equal(xps_upstream_pool_idle(pool, "127.0.0.1", f->port), 32);
+    assert_int_equal(xps_upstream_pool_idle(pool, "127.0.0.1", f->port, NULL), 32);
     assert_true(server_sees_eof(e[0].server)); /* the oldest went */
     for (int i = 1; i < N; i++)
         assert_true(server_quiet(e[i].server));
     run_for(f, SETTLE_MS);
     /* take() serves the newest first */
-    xps_connection_t *c = xps_upstream_pool_take(pool, "127.0.0.1", f->port);
+    xps_connection_t *c = xps_upstream_pool_take(pool, "127.0.0.1", f->port, NULL);
     assert_ptr_equal(c, e[N - 1].c);
     xps_connection_destroy(c);
     xps_upstream_pool_destroy(pool); /* closes the 31 others */
@@ -305,11 +305,11 @@ static void closes_a_connection_idle_past_the_timeout(void **state)
     exchange_t a = open_exchange(f), b = open_exchange(f);
     give_back(pool, f->port, &a);
     give_back(pool, f->port, &b);
-    assert_int_equal(xps_upstream_pool_idle(pool, "127.0.0.1", f->port), 2);
+    assert_int_equal(xps_upstream_pool_idle(pool, "127.0.0.1", f->port, NULL), 2);
     run_until_idle(f, pool, f->port, 0);
     assert_true(server_sees_eof(a.server));
     assert_true(server_sees_eof(b.server));
-    assert_null(xps_upstream_pool_take(pool, "127.0.0.1", f->port));
+    assert_null(xps_upstream_pool_take(pool, "127.0.0.1", f->port, NULL));
     xps_upstream_pool_destroy(pool);
     close(a.server);
     close(b.server);
@@ -327,7 +327,7 @@ static void discards_a_connection_the_upstream_closed(void **state)
     run_for(f, SETTLE_MS);
     close(b.server); /* the newest: take() would have chosen it */
     run_until_idle(f, pool, f->port, 1);
-    xps_connection_t *c = xps_upstream_pool_take(pool, "127.0.0.1", f->port);
+    xps_connection_t *c = xps_upstream_pool_take(pool, "127.0.0.1", f->port, NULL);
     assert_ptr_equal(c, a.c);
     xps_connection_destroy(c);
     xps_upstream_pool_destroy(pool);
@@ -346,7 +346,7 @@ static void discards_a_connection_that_sent_unasked_bytes(void **state)
     const char junk[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
     assert_int_equal(send(a.server, junk, sizeof junk - 1, 0), (ssize_t)(sizeof junk - 1));
     run_until_idle(f, pool, f->port, 0);
-    assert_null(xps_upstream_pool_take(pool, "127.0.0.1", f->port));
+    assert_null(xps_upstream_pool_take(pool, "127.0.0.1", f->port, NULL));
     assert_true(server_sees_eof(a.server));
     xps_upstream_pool_destroy(pool);
     close(a.server);
@@ -361,20 +361,20 @@ static void keeps_upstreams_apart(void **state)
     uint16_t other = (uint16_t)(f->port == 65535 ? 1 : f->port + 1);
     exchange_t a = open_exchange(f), b = open_exchange(f);
     give_back(pool, f->port, &a);
-    assert_int_equal(xps_upstream_pool_put(pool, "127.0.0.1", other, b.c), XPS_OK);
+    assert_int_equal(xps_upstream_pool_put(pool, "127.0.0.1", other, NULL, b.c), XPS_OK);
     xps_pipe_detach_source(b.up);
     xps_pipe_detach_sink(b.down);
     run_for(f, SETTLE_MS);
-    assert_int_equal(xps_upstream_pool_idle(pool, "127.0.0.1", f->port), 1);
-    assert_int_equal(xps_upstream_pool_idle(pool, "127.0.0.1", other), 1);
-    assert_null(xps_upstream_pool_take(pool, "localhost", f->port));
-    xps_connection_t *c = xps_upstream_pool_take(pool, "127.0.0.1", other);
+    assert_int_equal(xps_upstream_pool_idle(pool, "127.0.0.1", f->port, NULL), 1);
+    assert_int_equal(xps_upstream_pool_idle(pool, "127.0.0.1", other, NULL), 1);
+    assert_null(xps_upstream_pool_take(pool, "localhost", f->port, NULL));
+    xps_connection_t *c = xps_upstream_pool_take(pool, "127.0.0.1", other, NULL);
     assert_ptr_equal(c, b.c);
     xps_connection_destroy(c);
-    c = xps_upstream_pool_take(pool, "127.0.0.1", f->port);
+    c = xps_upstream_pool_take(pool, "127.0.0.1", f->port, NULL);
     assert_ptr_equal(c, a.c);
     xps_connection_destroy(c);
-    assert_null(xps_upstream_pool_take(pool, "127.0.0.1", f->port));
+    assert_null(xps_upstream_pool_take(pool, "127.0.0.1", f->port, NULL));
     xps_upstream_pool_destroy(pool);
     close(a.server);
     close(b.server);
@@ -395,8 +395,8 @@ static void refuses_what_it_cannot_keep_and_dies_with_the_core(void **state)
     exchange_t a = open_exchange(f);
     xps_pipe_detach_source(a.up); /* the connection lets go of its sink pipe */
     run_for(f, SETTLE_MS);
-    assert_int_equal(xps_upstream_pool_put(pool, "127.0.0.1", f->port, a.c), XPS_E_INVAL);
-    assert_int_equal(xps_upstream_pool_idle(pool, "127.0.0.1", f->port), 0);
+    assert_int_equal(xps_upstream_pool_put(pool, "127.0.0.1", f->port, NULL, a.c), XPS_E_INVAL);
+    assert_int_equal(xps_upstream_pool_idle(pool, "127.0.0.1", f->port, NULL), 0);
     xps_connection_destroy(a.c); /* still ours */
     xps_pipe_detach_sink(a.down);
     exchange_t b = open_exchange(f);
