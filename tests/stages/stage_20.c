@@ -53,10 +53,12 @@
 #include "tests/support/http11_checks.h"
 #include "tests/support/ipfilter_checks.h"
 #include "tests/support/limits_checks.h"
+#include "tests/support/tls_checks.h"
 
 /* ------------------------------------------------------------- shared */
 
 XT_STAGE20_CHECKS_ON("tests/fixtures/stage-20")
+XT_STAGE19_CHECKS_ON("tests/fixtures/stage-19")
 XT_STAGE18_CHECKS_ON("tests/fixtures/stage-18")
 XT_STAGE17_CHECKS_ON("tests/fixtures/stage-17")
 XT_STAGE16_CHECKS_ON("tests/fixtures/stage-16")
@@ -83,6 +85,7 @@ int main(void)
     const struct CMUnitTest checks[] = {
         XT_CHECK(prints_its_usage_with_help),
         XT_STAGE20_CHECK_LIST,
+        XT_STAGE19_CHECK_LIST,
         XT_STAGE18_CHECK_LIST,
         XT_STAGE17_CHECK_LIST,
         XT_STAGE16_CHECK_LIST,

@@ -63,6 +63,7 @@
 #include "tests/support/http_client.h"
 #include "tests/support/ipfilter_checks.h"
 #include "tests/support/limits_checks.h"
+#include "tests/support/tls_checks.h"
 
 enum {
     PORT = 8121,
@@ -560,6 +561,7 @@ static void one_cache_entry_serves_every_worker(void **state)
 
 XT_STAGE20_CHECKS_ON("tests/fixtures/stage-20")
 
+XT_STAGE19_CHECKS_ON("tests/fixtures/stage-19")
 XT_STAGE18_CHECKS_ON("tests/fixtures/stage-18")
 XT_STAGE17_CHECKS_ON("tests/fixtures/stage-17")
 XT_STAGE16_CHECKS_ON("tests/fixtures/stage-16")
@@ -598,6 +600,7 @@ int main(void)
         XT_CHECK(sigterm_lets_a_slow_request_finish_and_the_master_exit_0),
         XT_CHECK(one_cache_entry_serves_every_worker),
         XT_STAGE20_CHECK_LIST,
+        XT_STAGE19_CHECK_LIST,
         XT_STAGE18_CHECK_LIST,
         XT_STAGE17_CHECK_LIST,
         XT_STAGE16_CHECK_LIST,
