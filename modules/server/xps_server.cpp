@@ -84,7 +84,8 @@ bool tls_usable(const xps_config_t *config, char *err, size_t err_size) {
 bool cache_dir_usable(const char *dir, char *err, size_t err_size) {
     std::string at(dir);
     struct stat st;
-    while (stat(at.c_str(), &st) != 0 && errno == ENOENT) { // up to what exists
+    // Up to what exists ("file/cache": ENOTDIR, and the file is what to name).
+    while (stat(at.c_str(), &st) != 0 && (errno == ENOENT || errno == ENOTDIR)) {
         size_t slash = at.find_last_of('/');
         at.resize(slash == std::string::npos ? 0 : slash == 0 ? 1 : slash);
         if (at.empty())
