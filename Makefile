@@ -97,6 +97,9 @@ CLI_TEST    := $(BUILD)/tests/cli
 CHAOS_TEST  := $(BUILD)/tests/chaos
 FAIL_ALLOC  := $(BUILD)/lib/libxps-fail-alloc.so
 TOOL_BINS   := $(BUILD)/bin/test-upstream
+# The product (apps/xps/, docs/operators.md) and its black-box checks.
+APP_BINS    := $(BUILD)/bin/xps
+APP_TESTS   := $(BUILD)/tests/app-xps
 BENCH_BINS  := $(BUILD)/bench/idle-connections $(BUILD)/bench/idle-bytes
 
 # ------------------------------------------------------------------ targets
@@ -106,7 +109,7 @@ BENCH_BINS  := $(BUILD)/bench/idle-connections $(BUILD)/bench/idle-bytes
         bench clean \
         $(addprefix stage-,$(STAGE_NUMS))
 
-all: $(STAGE_BINS) $(TOOL_BINS) $(LIBXPS) ## build every stage binary (and libxps.a once it has sources)
+all: $(STAGE_BINS) $(APP_BINS) $(TOOL_BINS) $(LIBXPS) ## build every stage binary, build/bin/xps (and libxps.a)
 
 help: ## list the targets
 	@echo "xps — make targets"
@@ -152,13 +155,13 @@ browser-deps: deps ## install the headless browser stage 15's checks drive: chro
 
 $(foreach n,$(STAGE_NUMS),$(eval stage-$(n): $(BUILD)/bin/stage-$(n)))
 
-run: deps ## build and start the newest stage binary with its defaults (and its config.json)
-	@$(MAKE) --no-print-directory $(BUILD)/bin/stage-$(NEWEST_STAGE) $(TOOL_BINS)
-	@echo "make run: starting build/bin/stage-$(NEWEST_STAGE) ($(notdir $(NEWEST_DIR)))"
-	@sed -n '/^<!-- run -->/,/^<!-- \/run -->/p' $(NEWEST_DIR)/README.md 2>/dev/null | grep -v '^<!--' || true
-	@exec $(BUILD)/bin/stage-$(NEWEST_STAGE) $(wildcard $(NEWEST_DIR)/config.json)
+# In the foreground: Ctrl-C (SIGINT) drains and stops it (docs/operators.md).
+run: deps ## build and start xps on its embedded default (the welcome page, the docs; 8080 and 8443)
+	@$(MAKE) --no-print-directory $(BUILD)/bin/xps
+	@echo "make run: starting $(BUILD)/bin/xps (no -c: its embedded default; Ctrl-C stops it)"
+	@exec $(BUILD)/bin/xps
 
-test-build: $(STAGE_BINS) $(TOOL_BINS) $(LIBXPS) $(UNIT_BINS) $(CHECK_BINS) $(GRADER_BINS) $(CLI_TEST) \
+test-build: $(STAGE_BINS) $(APP_BINS) $(APP_TESTS) $(TOOL_BINS) $(LIBXPS) $(UNIT_BINS) $(CHECK_BINS) $(GRADER_BINS) $(CLI_TEST) \
             $(REPLAY_BINS) $(CHAOS_TEST) $(FAIL_ALLOC)
 
 # Then, outside the sanitizer build (whose speed means nothing), the
@@ -317,6 +320,14 @@ $(BUILD)/bin/stage-$(call stage_num,$(1)): $(patsubst %.cpp,$(BUILD)/obj/%.o,$(w
 	$(CXX) $(LDFLAGS) $$^ $(LIB_LIBS) -o $$@
 endef
 $(foreach d,$(STAGE_DIRS),$(eval $(call stage_rule,$(d))))
+
+$(BUILD)/bin/xps: $(BUILD)/obj/apps/xps/main.o $(LIBXPS)
+	@mkdir -p $(@D)
+	$(CXX) $(LDFLAGS) $^ $(LIB_LIBS) -o $@
+
+$(BUILD)/tests/app-xps: $(BUILD)/obj/tests/apps/xps.o $(SUPPORT_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $^ $(TEST_LIBS) -o $@
 
 $(BUILD)/bin/test-upstream: $(BUILD)/obj/tests/support/upstream_main.o $(BUILD)/obj/tests/support/upstream.o
 	@mkdir -p $(@D)

@@ -285,7 +285,8 @@ int reload(void *data, char *err, size_t err_size) {
     xps_config_destroy(srv->config); // the old workers have their own copy (fork)
     srv->config = next;
     XPS_LOG(XPS_LOG_INFO, srv->options->name, "%s read again: %zu server block(s), %zu listener(s)",
-            from, xps_config_server_count(next), xps_config_listener_count(next));
+            srv->options->config_path ? from : xps_config_name(next),
+            xps_config_server_count(next), xps_config_listener_count(next));
     return XPS_OK;
 }
 
