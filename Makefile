@@ -282,9 +282,12 @@ fuzz: ## fuzz every target (tests/fuzz/) for FUZZ_SECONDS each with libFuzzer, A
 fuzz-build: $(FUZZ_BINS)
 
 QUICK ?= 0
-bench: deps bench-deps ## xps beside nginx and h2o: one table, build/bench/results.csv (QUICK=1: 1 s each)
+# One table per worker count: every server with one worker (build/bench/),
+# then with two (build/bench/workers-2/).
+BENCH_WORKERS ?= 1 2
+bench: deps bench-deps ## xps beside nginx and h2o at 1 and 2 workers: build/bench/results.md (QUICK=1: 1 s each)
 	@$(MAKE) --no-print-directory bench-build
-	@QUICK=$(QUICK) tests/bench/run $(BUILD)
+	@for w in $(BENCH_WORKERS); do QUICK=$(QUICK) BENCH_WORKERS=$$w tests/bench/run $(BUILD) || exit 1; done
 
 bench-build: $(STAGE_BINS) $(BENCH_BINS)
 

@@ -1,10 +1,10 @@
 # tests/bench/results.gnuplot — the plot of `make bench`: each scenario's
 # requests per second relative to nginx's (nginx = 1), for xps and h2o.
-#   gnuplot -e "data='plot.dat'; output='results.svg'" results.gnuplot
+#   gnuplot -e "data='plot.dat'; output='results.svg'; workers='1'" results.gnuplot
 # plot.dat: one line per scenario: "label" xps/nginx 1 h2o/nginx
 set terminal svg size 900,460 dynamic font "sans,11" background "white"
 set output output
-set title "Requests per second relative to nginx (one worker each; higher is better)"
+set title sprintf("Requests per second relative to nginx (%s worker%s each; higher is better)", workers, workers eq "1" ? "" : "s")
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.85 border -1

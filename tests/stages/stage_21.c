@@ -23,9 +23,14 @@
  *    master's log says the reload was refused and why;
  *  - SIGTERM with a slow request in flight: the request completes (200,
  *    its whole body), the master exits 0, no worker is left;
- *  - then every stage 18 check (limits_checks.h) and, like stage 18, every
- *    stage 17 to 13 check, on their own fixtures, with "--workers 1" (see
- *    main): a master and one worker.
+ *  - the cache is shared (cache.json: 4 workers, 8122 a cached proxy to
+ *    test-upstream on 3000): 32 kept-alive clients held by more than one
+ *    worker ask for one URL; one MISS, 31 HITs with its body, and the
+ *    upstream asked once;
+ *  - then every stage 20 check (cache_checks.h) and stage 18 check
+ *    (limits_checks.h) and, like stage 18, every stage 17 to 13 check, on
+ *    their own fixtures, with "--workers 1" (see main): a master and one
+ *    worker.
  * All but the shared checks start the binary with a config of their own,
  * so they are skipped in the course's layout.
  */
@@ -49,6 +54,7 @@
 #include <unistd.h>
 
 #include "tests/support/balancer_checks.h"
+#include "tests/support/cache_checks.h"
 #include "tests/support/checks.h"
 #include "tests/support/dirlist_checks.h"
 #include "tests/support/gzip_checks.h"
@@ -61,6 +67,8 @@
 enum {
     PORT = 8121,
     UPSTREAM = 3121,
+    CACHED = 8122,         /* cache.json */
+    CACHE_UPSTREAM = 3000, /* test-upstream behind it */
     WORKERS = 4,
     MAX_CHILDREN = 64,
 };
@@ -475,7 +483,71 @@ static void sigterm_lets_a_slow_request_finish_and_the_master_exit_0(void **stat
     close(up);
 }
 
+/* The entry one worker stores is every worker's: the index is in shared
+ * memory made before the fork, the entries are files. The 32 connections
+ * are kept open while they ask, so the descriptors say which workers hold
+ * them (as in four_workers_children_of_the_master_share_the_clients). */
+static void one_cache_entry_serves_every_worker(void **state)
+{
+    (void)state;
+    xt_skip_in_course_layout("starts the binary with a config of this stage's own");
+    xt_require_port_free(CACHED);
+    xt_proc_t *up = xt_upstream_start(CACHE_UPSTREAM, "http");
+    const char *args[] = {"cache.json", NULL};
+    xt_start_opts_t opts = {.fixture_dir = FIXTURE, .no_stage_flags = true}; /* its 4 workers */
+    xt_proc_t *p = xt_start(xt_stage_bin(), args, &opts);
+    xt_wait_port(p, CACHED, 5000);
+    pid_t kids[MAX_CHILDREN];
+    int n = wait_children(p, WORKERS, NULL, 0, kids, 3000);
+    xt_expect(n == WORKERS, "4 workers", "%d children", n);
+    xt_sleep_ms(100); /* every worker's listener adopted */
+    int before[WORKERS];
+    for (int i = 0; i < WORKERS; i++)
+        before[i] = xt_fd_count(kids[i]);
+    enum { CLIENTS = 32 };
+    int fds[CLIENTS];
+    for (int i = 0; i < CLIENTS; i++)
+        fds[i] = xt_connect(CACHED);
+    xt_sleep_ms(100);
+    int holding = 0;
+    for (int i = 0; i < WORKERS; i++)
+        holding += xt_fd_count(kids[i]) > before[i];
+    int misses = 0, hits = 0, same = 0;
+    char first[128] = "";
+    for (int i = 0; i < CLIENTS; i++) {
+        xt_response_t *r =
+            xt_ask(fds[i], "GET /cache/max-age=60/shared HTTP/1.1\r\nHost: x\r\n\r\n", false);
+        char x[32] = "";
+        xt_header_value(r->head, "X-Cache", x, sizeof x);
+        misses += r->status == 200 && strcmp(x, "MISS") == 0;
+        hits += r->status == 200 && strcmp(x, "HIT") == 0;
+        size_t line = strcspn(r->body, "\n");
+        if (i == 0)
+            snprintf(first, sizeof first, "%.*s", (int)line, r->body);
+        same += strlen(first) == line && strncmp(r->body, first, line) == 0;
+        test_free(r);
+    }
+    for (int i = 0; i < CLIENTS; i++)
+        close(fds[i]);
+    int fd = xt_connect(CACHED);
+    xt_response_t *count =
+        xt_ask(fd, "GET /cache-count HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", false);
+    close(fd);
+    xt_expect(holding > 1 && misses == 1 && hits == CLIENTS - 1 && same == CLIENTS &&
+                  strncmp(count->body, "count 1\n", 8) == 0,
+              "32 clients held by more than one worker ask one URL: 1 MISS, 31 HITs with its "
+              "body, the upstream asked once",
+              "%d workers holding clients; %d MISS, %d HIT, %d with the first body (%s); "
+              "upstream: %s",
+              holding, misses, hits, same, first, xt_quote(count->body, count->body_len));
+    test_free(count);
+    xt_expect_running(p, "the master", "after the cached requests");
+    xt_expect_running(up, "test-upstream", "after the cached requests");
+}
+
 /* ------------------------------------------------------------- shared */
+
+XT_STAGE20_CHECKS_ON("tests/fixtures/stage-20")
 
 XT_STAGE18_CHECKS_ON("tests/fixtures/stage-18")
 XT_STAGE17_CHECKS_ON("tests/fixtures/stage-17")
@@ -513,6 +585,8 @@ int main(void)
         XT_CHECK(sighup_with_a_changed_config_takes_effect_with_zero_failures),
         XT_CHECK(sighup_with_a_broken_config_keeps_serving_and_logs_why),
         XT_CHECK(sigterm_lets_a_slow_request_finish_and_the_master_exit_0),
+        XT_CHECK(one_cache_entry_serves_every_worker),
+        XT_STAGE20_CHECK_LIST,
         XT_STAGE18_CHECK_LIST,
         XT_STAGE17_CHECK_LIST,
         XT_STAGE16_CHECK_LIST,
