@@ -289,7 +289,7 @@ bench: deps bench-deps ## xps beside nginx and h2o at 1 and 2 workers: build/ben
 	@$(MAKE) --no-print-directory bench-build
 	@for w in $(BENCH_WORKERS); do QUICK=$(QUICK) BENCH_WORKERS=$$w tests/bench/run $(BUILD) || exit 1; done
 
-bench-build: $(STAGE_BINS) $(BENCH_BINS)
+bench-build: $(STAGE_BINS) $(APP_BINS) $(BENCH_BINS)
 
 clean: ## remove build/
 	rm -rf build
