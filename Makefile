@@ -2,6 +2,7 @@
 #
 # Layout of what this file produces (out of tree, under build/):
 #   build/bin/stage-NN        one binary per stages/stage-NN-<name>/
+#   build/bin/xps             the product server (apps/xps/, docs/operators.md)
 #   build/bin/test-upstream   the dummy upstream the proxy stages are tested with
 #   build/lib/libxps.a        the runtime (core/, modules/, http/) once it has sources
 #   build/tests/...           unit tests, stage checks, grader self-test
@@ -66,7 +67,6 @@ stage_num   = $(word 2,$(subst -, ,$(notdir $(1))))
 STAGE_NUMS := $(foreach d,$(STAGE_DIRS),$(call stage_num,$(d)))
 STAGE_BINS := $(addprefix $(BUILD)/bin/stage-,$(STAGE_NUMS))
 NEWEST_STAGE := $(lastword $(STAGE_NUMS))
-NEWEST_DIR   := $(lastword $(STAGE_DIRS))
 
 LIB_SRCS := $(sort $(wildcard core/*.cpp modules/*/*.cpp http/*.cpp))
 LIB_OBJS := $(LIB_SRCS:%.cpp=$(BUILD)/obj/%.o)

@@ -9,11 +9,12 @@
  *  2. checks what a worker would otherwise meet too late
  *     (xps_server_check): every certificate and key loads, the cache's
  *     folder is usable;
- *  3. opens the shared cache (its index is memory every worker inherits);
- *  4. binds every listener, BEFORE any fork: a port that cannot be bound
+ *  3. claims the pid file, if asked (xps_server_pidfile_claim): a second
+ *     server on the same file is refused before it touches anything else;
+ *  4. opens the shared cache (its index is memory every worker inherits);
+ *  5. binds every listener, BEFORE any fork: a port that cannot be bound
  *     is refused while no worker exists (one SO_REUSEPORT socket per
  *     listener and worker, or one for all: options->accept);
- *  5. writes the pid file, if asked (xps_server_pidfile_claim);
  *  6. hands over to the master (modules/master): `workers` workers, each
  *     with its own loop on the sockets it inherited, every session option
  *     of stages 13-20 on; a worker that dies is replaced.
@@ -72,8 +73,9 @@ typedef struct xps_server_options {
                                 config's "workers" ("auto": one per CPU) */
     xps_server_accept_t accept;
     size_t max_buckets;      /* rate-limit buckets per worker; 0: the default */
-    const char *pid_file;    /* NULL: none. Written once the listeners are
-                                bound, removed when the master returns. */
+    const char *pid_file;    /* NULL: none. Written once the config passed
+                                its checks (before the cache and the
+                                listeners), removed when the master returns. */
     /* In the master, once every listener is bound, before the first fork
      * (to print where the server answers). NULL: nothing. */
     void (*on_ready)(void *data, const xps_config_t *config);

@@ -6,8 +6,9 @@
  * folder under /tmp, removed at the end), so no certificate, cache or pid
  * file of the machine's ~/.local/state/xps is read or touched. The
  * embedded default listens on the fixed ports 8080 and 8443, as the
- * operator is told: tests/run runs one suite at a time, and no other
- * suite uses them; the checks fail, naming the port, when something else
+ * operator is told: tests/run runs one suite at a time, so no other
+ * suite holds them meanwhile (stage 01's 8080 is free again once its
+ * checks end); the checks fail, naming the port, when something else
  * holds one. Configs of their own use 8131.
  *
  * What is checked:
