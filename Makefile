@@ -2,6 +2,7 @@
 #
 # Layout of what this file produces (out of tree, under build/):
 #   build/bin/stage-NN        one binary per stages/stage-NN-<name>/
+#   build/bin/xps             the product server (apps/xps/, docs/operators.md)
 #   build/bin/test-upstream   the dummy upstream the proxy stages are tested with
 #   build/lib/libxps.a        the runtime (core/, modules/, http/) once it has sources
 #   build/tests/...           unit tests, stage checks, grader self-test
@@ -66,7 +67,6 @@ stage_num   = $(word 2,$(subst -, ,$(notdir $(1))))
 STAGE_NUMS := $(foreach d,$(STAGE_DIRS),$(call stage_num,$(d)))
 STAGE_BINS := $(addprefix $(BUILD)/bin/stage-,$(STAGE_NUMS))
 NEWEST_STAGE := $(lastword $(STAGE_NUMS))
-NEWEST_DIR   := $(lastword $(STAGE_DIRS))
 
 LIB_SRCS := $(sort $(wildcard core/*.cpp modules/*/*.cpp http/*.cpp))
 LIB_OBJS := $(LIB_SRCS:%.cpp=$(BUILD)/obj/%.o)
@@ -97,6 +97,9 @@ CLI_TEST    := $(BUILD)/tests/cli
 CHAOS_TEST  := $(BUILD)/tests/chaos
 FAIL_ALLOC  := $(BUILD)/lib/libxps-fail-alloc.so
 TOOL_BINS   := $(BUILD)/bin/test-upstream
+# The product (apps/xps/, docs/operators.md) and its black-box checks.
+APP_BINS    := $(BUILD)/bin/xps
+APP_TESTS   := $(BUILD)/tests/app-xps
 BENCH_BINS  := $(BUILD)/bench/idle-connections $(BUILD)/bench/idle-bytes
 
 # ------------------------------------------------------------------ targets
@@ -106,7 +109,7 @@ BENCH_BINS  := $(BUILD)/bench/idle-connections $(BUILD)/bench/idle-bytes
         bench clean \
         $(addprefix stage-,$(STAGE_NUMS))
 
-all: $(STAGE_BINS) $(TOOL_BINS) $(LIBXPS) ## build every stage binary (and libxps.a once it has sources)
+all: $(STAGE_BINS) $(APP_BINS) $(TOOL_BINS) $(LIBXPS) ## build every stage binary, build/bin/xps (and libxps.a)
 
 help: ## list the targets
 	@echo "xps — make targets"
@@ -152,13 +155,13 @@ browser-deps: deps ## install the headless browser stage 15's checks drive: chro
 
 $(foreach n,$(STAGE_NUMS),$(eval stage-$(n): $(BUILD)/bin/stage-$(n)))
 
-run: deps ## build and start the newest stage binary with its defaults (and its config.json)
-	@$(MAKE) --no-print-directory $(BUILD)/bin/stage-$(NEWEST_STAGE) $(TOOL_BINS)
-	@echo "make run: starting build/bin/stage-$(NEWEST_STAGE) ($(notdir $(NEWEST_DIR)))"
-	@sed -n '/^<!-- run -->/,/^<!-- \/run -->/p' $(NEWEST_DIR)/README.md 2>/dev/null | grep -v '^<!--' || true
-	@exec $(BUILD)/bin/stage-$(NEWEST_STAGE) $(wildcard $(NEWEST_DIR)/config.json)
+# In the foreground: Ctrl-C (SIGINT) drains and stops it (docs/operators.md).
+run: deps ## build and start xps on its embedded default (the welcome page, the docs; 8080 and 8443)
+	@$(MAKE) --no-print-directory $(BUILD)/bin/xps
+	@echo "make run: starting $(BUILD)/bin/xps (no -c: its embedded default; Ctrl-C stops it)"
+	@exec $(BUILD)/bin/xps
 
-test-build: $(STAGE_BINS) $(TOOL_BINS) $(LIBXPS) $(UNIT_BINS) $(CHECK_BINS) $(GRADER_BINS) $(CLI_TEST) \
+test-build: $(STAGE_BINS) $(APP_BINS) $(APP_TESTS) $(TOOL_BINS) $(LIBXPS) $(UNIT_BINS) $(CHECK_BINS) $(GRADER_BINS) $(CLI_TEST) \
             $(REPLAY_BINS) $(CHAOS_TEST) $(FAIL_ALLOC)
 
 # Then, outside the sanitizer build (whose speed means nothing), the
@@ -286,7 +289,7 @@ bench: deps bench-deps ## xps beside nginx and h2o at 1 and 2 workers: build/ben
 	@$(MAKE) --no-print-directory bench-build
 	@for w in $(BENCH_WORKERS); do QUICK=$(QUICK) BENCH_WORKERS=$$w tests/bench/run $(BUILD) || exit 1; done
 
-bench-build: $(STAGE_BINS) $(BENCH_BINS)
+bench-build: $(STAGE_BINS) $(APP_BINS) $(BENCH_BINS)
 
 clean: ## remove build/
 	rm -rf build
@@ -320,6 +323,14 @@ $(BUILD)/bin/stage-$(call stage_num,$(1)): $(patsubst %.cpp,$(BUILD)/obj/%.o,$(w
 	$(CXX) $(LDFLAGS) $$^ $(LIB_LIBS) -o $$@
 endef
 $(foreach d,$(STAGE_DIRS),$(eval $(call stage_rule,$(d))))
+
+$(BUILD)/bin/xps: $(BUILD)/obj/apps/xps/main.o $(LIBXPS)
+	@mkdir -p $(@D)
+	$(CXX) $(LDFLAGS) $^ $(LIB_LIBS) -o $@
+
+$(BUILD)/tests/app-xps: $(BUILD)/obj/tests/apps/xps.o $(SUPPORT_LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $^ $(TEST_LIBS) -o $@
 
 $(BUILD)/bin/test-upstream: $(BUILD)/obj/tests/support/upstream_main.o $(BUILD)/obj/tests/support/upstream.o
 	@mkdir -p $(@D)

@@ -360,6 +360,7 @@ const char *xps_config_route_type_name(xps_config_route_type_t type) noexcept
     case XPS_CONFIG_REVERSE_PROXY: return "reverse_proxy";
     case XPS_CONFIG_REDIRECT: return "redirect";
     case XPS_CONFIG_METRICS: return "metrics";
+    case XPS_CONFIG_HEALTH: return "health";
     }
     return "?";
 }

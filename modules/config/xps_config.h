@@ -10,7 +10,7 @@
  *
  *     conf.json:3:17: invalid JSON: missing ',' before this member
  *     conf.json: servers[0].routes[2].type: unknown route type "proxy"
- *         (expected file_serve, reverse_proxy, redirect or metrics)
+ *         (expected file_serve, reverse_proxy, redirect, metrics or health)
  *
  * The schema (every key, its type, default and stage) is docs/config.md.
  * Keys of later stages (gzip_level, tls, timeouts, ...) are accepted and
@@ -59,6 +59,9 @@ typedef enum xps_config_route_type {
     XPS_CONFIG_REDIRECT = 3,      /* "redirect": status + Location, no body */
     XPS_CONFIG_METRICS = 4,       /* "metrics": counters; accepted from stage
                                      12 on, served by apps/xps */
+    XPS_CONFIG_HEALTH = 5,        /* "health": 200 "ok" while the worker
+                                     serves, 503 once it drains (stage 21);
+                                     accepted from stage 12 on */
 } xps_config_route_type_t;
 
 /* "workers": "auto" is reported as this value (one per CPU, the caller

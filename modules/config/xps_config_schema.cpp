@@ -532,18 +532,19 @@ bool check_later_route_keys(checker &c, const cJSON *obj, const std::string &pat
 
 bool parse_route_type(checker &c, const cJSON *obj, const std::string &path, route_rec *r)
 {
-    const cJSON *type = require(c, obj, path, "type", " (file_serve, reverse_proxy, redirect or metrics)");
+    const cJSON *type = require(c, obj, path, "type", " (file_serve, reverse_proxy, redirect, metrics or health)");
     const char *text = nullptr;
     if (type == nullptr || !want_string(c, type, member(path, "type"), &text))
         return false;
-    for (auto t : {XPS_CONFIG_FILE_SERVE, XPS_CONFIG_REVERSE_PROXY, XPS_CONFIG_REDIRECT, XPS_CONFIG_METRICS}) {
+    for (auto t : {XPS_CONFIG_FILE_SERVE, XPS_CONFIG_REVERSE_PROXY, XPS_CONFIG_REDIRECT, XPS_CONFIG_METRICS,
+                   XPS_CONFIG_HEALTH}) {
         if (std::strcmp(text, xps_config_route_type_name(t)) == 0) {
             r->type = t;
             return true;
         }
     }
     return c.fail(member(path, "type"),
-                  "unknown route type \"%s\" (expected file_serve, reverse_proxy, redirect or metrics)",
+                  "unknown route type \"%s\" (expected file_serve, reverse_proxy, redirect, metrics or health)",
                   shown(text).c_str());
 }
 
@@ -580,7 +581,7 @@ bool parse_route(checker &c, server_rec &server, const cJSON *obj, const std::st
     bool ok = r.type == XPS_CONFIG_FILE_SERVE      ? parse_file_serve(c, r, obj, path)
               : r.type == XPS_CONFIG_REVERSE_PROXY ? parse_reverse_proxy(c, r, obj, path)
               : r.type == XPS_CONFIG_REDIRECT      ? parse_redirect(c, r, obj, path)
-                                                   : true;  // metrics has no keys of its own
+                                                   : true;  // metrics and health have no keys of their own
     if (!ok || !parse_access(c, r, obj, path) || !parse_gzip(c, r, obj, path) ||
         !parse_rate_limit(c, r, obj, path) ||
         !check_later_route_keys(c, obj, path))

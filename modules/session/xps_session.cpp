@@ -474,7 +474,8 @@ void on_head(xps_session_t *s) {
     xps_session_action_t action;
     const xps_session_origin_t origin{s->listener->host, s->listener->port,
                                       s->ip_filter ? &s->client_addr : nullptr, s->dir_listing,
-                                      s->limiter, &s->client_addr, xps_loop_now_ms(s->loop)};
+                                      s->limiter, &s->client_addr, xps_loop_now_ms(s->loop),
+                                      s->draining && *s->draining};
     xps_session_route(xps_loop_core(s->loop), s->config, &origin, req, &action);
     xps_http_request_destroy(req); // the head buffer still holds what the proxy needs
     // [stage 16] the route's coding, for whichever response this becomes
@@ -496,6 +497,8 @@ void on_head(xps_session_t *s) {
         char seconds[16];
         std::snprintf(seconds, sizeof seconds, "%u", action.retry_after);
         reply_with(s, action.status, action.reason, "Retry-After", seconds);
+    } else if (action.text) { // a health route's "ok"
+        reply_text(s, action.status, action.reason, action.text);
     } else {
         reply(s, action.status, action.reason, action.location, action.allow);
     }
@@ -858,6 +861,24 @@ void reply_headers(xps_session_t *s, int status, const char *why, const char *lo
                 xps_strerror(error));
     if (error != XPS_OK)
         s->keep = false;
+    end_request(s);
+}
+
+void reply_text(xps_session_t *s, int status, const char *why, const char *text) {
+    int error = XPS_OK;
+    xps_http_response_t *res = xps_http_response_create_error(status, text, &error);
+    if (res)
+        error = xps_http_response_set_header(res, "Cache-Control", "no-store");
+    if (res && error == XPS_OK)
+        error = queue_response(s, res);
+    xps_http_response_destroy(res);
+    XPS_LOG(XPS_LOG_DEBUG, log_name, "%s \"%s\" -> %d %s", s->client_ip,
+            s->request_line.c_str(), status, why);
+    if (error != XPS_OK) {
+        XPS_LOG(XPS_LOG_ERROR, log_name, "%s: cannot queue the response: %s", s->client_ip,
+                xps_strerror(error));
+        s->keep = false;
+    }
     end_request(s);
 }
 

@@ -161,6 +161,8 @@ typedef struct xps_session_action {
     xps_dirlist_t *listing; /* LISTING: the folder's snapshot; owned */
     const xps_config_upstream_t *upstream; /* PROXY: borrowed from the config */
     uint32_t retry_after;  /* REPLY 429 [stage 18]: Retry-After, whole seconds */
+    const char *text;      /* REPLY 200 of a health route: its body's one
+                              line ("ok"); static, else NULL */
     xps_config_route_match_t match;        /* the route (type 0: none matched) */
 } xps_session_action_t;
 
@@ -178,6 +180,8 @@ typedef struct xps_session_origin {
     const xps_ipfilter_addr_t *peer; /* [stage 18] the client's address, the
                                   bucket's key (with the route) */
     uint64_t now_ms;           /* [stage 18] the loop's clock, for the buckets */
+    bool draining;             /* [stage 21] the worker is stopping: a health
+                                  route answers 503 */
 } xps_session_origin_t;
 
 /* What xps_session_listen_all_with switches on in every session it

@@ -166,6 +166,11 @@ void reply_with(xps_session_t *s, int status, const char *why, const char *name,
 void reply_headers(xps_session_t *s, int status, const char *why, const char *location,
                    const char *allow, const char *name, const char *value);
 
+// reply() for a success with a one-line text/plain body `text` ("ok" of a
+// health route), never cached (Cache-Control: no-store): a probe asks
+// this process now, not a copy from some minutes ago.
+void reply_text(xps_session_t *s, int status, const char *why, const char *text);
+
 // Ends the session (xps_session_destroy): the client gets what is queued.
 void finish(xps_session_t *s);
 

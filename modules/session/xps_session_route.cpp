@@ -12,6 +12,7 @@
 //     ├─ redirect ──────── REPLY <http_status_code>, Location: <redirect_url>
 //     ├─ reverse_proxy ─── PROXY upstreams[0]   (CONNECT: REPLY 501)
 //     ├─ metrics ───────── REPLY 501 (served by apps/xps)
+//     ├─ health ────────── REPLY 200 "ok", or 503 once the worker drains
 //     └─ file_serve ────── serve_file(): GET/HEAD: the file, or for a folder
 //                          a 301 to "path/", then its index files, then
 //                          [stage 15] its listing if dir_browsing is on;
@@ -245,6 +246,13 @@ int xps_session_route(xps_core_t *core, const xps_config_t *config,
         break;
     case XPS_CONFIG_FILE_SERVE:
         rc = serve_file(core, m, req, from->dir_listing, out);
+        break;
+    case XPS_CONFIG_HEALTH: // for a load balancer: stop sending here once we drain
+        out->kind = XPS_SESSION_REPLY;
+        if (from->draining)
+            out->status = 503, out->reason = "draining: this worker is stopping";
+        else
+            out->status = 200, out->reason = "health", out->text = "ok";
         break;
     default: // metrics: apps/xps serves it
         out->kind = XPS_SESSION_REPLY, out->status = 501, out->reason = "metrics are served by xps";

@@ -787,7 +787,7 @@ static void bad_values_are_refused(void **state)
          SERVER(FILES ", {\"req_path\": \"/a\", \"type\": \"file_serve\", \"dir_path\": \"w\"},"
                       " {\"req_path\": \"/p\", \"type\": \"proxy\"}"),
          "conf.json: servers[0].routes[2].type: unknown route type \"proxy\" (expected file_serve, "
-         "reverse_proxy, redirect or metrics)"},
+         "reverse_proxy, redirect, metrics or health)"},
         {"port 0", "{\"servers\": [{\"listeners\": [{\"port\": 0}]}]}",
          "conf.json: servers[0].listeners[0].port: 0 is out of range (1-65535)"},
         {"port 70000", "{\"servers\": [{\"listeners\": [{\"port\": 70000}]}]}",
@@ -886,7 +886,7 @@ static void missing_required_keys_are_refused(void **state)
         {"no req_path", SERVER("{\"type\": \"file_serve\", \"dir_path\": \"w\"}"),
          "conf.json: servers[0].routes[0]: missing key \"req_path\" (\"/\" matches every path)"},
         {"no type", SERVER("{\"req_path\": \"/\"}"),
-         "conf.json: servers[0].routes[0]: missing key \"type\" (file_serve, reverse_proxy, redirect or metrics)"},
+         "conf.json: servers[0].routes[0]: missing key \"type\" (file_serve, reverse_proxy, redirect, metrics or health)"},
         {"no dir_path", SERVER("{\"req_path\": \"/\", \"type\": \"file_serve\"}"),
          "conf.json: servers[0].routes[0]: missing key \"dir_path\" (required for file_serve routes)"},
         {"no upstreams", SERVER("{\"req_path\": \"/\", \"type\": \"reverse_proxy\"}"),

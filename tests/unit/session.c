@@ -142,7 +142,8 @@ static xps_config_t *make_config(unsigned upstream_port)
              "    \"redirect_url\": \"https://x.test/\"},"
              "   {\"req_path\": \"/api\", \"type\": \"reverse_proxy\","
              "    \"upstreams\": [\"127.0.0.1:%u\", \"127.0.0.1:1\"]},"
-             "   {\"req_path\": \"/metrics\", \"type\": \"metrics\"}]},"
+             "   {\"req_path\": \"/metrics\", \"type\": \"metrics\"},"
+             "   {\"req_path\": \"/health\", \"type\": \"health\"}]},"
              " {\"listeners\": [{\"host\": \"127.0.0.1\", \"port\": 9001}],"
              "  \"routes\": [{\"req_path\": \"/\", \"type\": \"reverse_proxy\","
              "    \"upstreams\": [\"127.0.0.1:%u\"]}]},"
@@ -236,7 +237,8 @@ static void routes_requests_to_actions(void **state)
         xps_http_parser_t *parser;
         xps_http_request_t *req = request_of(rows[i].request, &parser);
         xps_session_action_t a;
-        const xps_session_origin_t from = {"127.0.0.1", rows[i].port, NULL, false, NULL, NULL, 0};
+        const xps_session_origin_t from = {"127.0.0.1", rows[i].port, NULL, false, NULL, NULL, 0,
+                                           false};
         assert_int_equal(xps_session_route(core, config, &from, req, &a), XPS_OK);
         const char *detail = NULL;
         char path[PATH_MAX];
@@ -262,6 +264,36 @@ static void routes_requests_to_actions(void **state)
         assert_null(a.file);
         assert_null(a.location);
         xps_session_action_release(&a); /* twice is allowed */
+        xps_http_request_destroy(req);
+        xps_http_parser_destroy(parser);
+    }
+    xps_config_destroy(config);
+    xps_core_destroy(core);
+}
+
+/* A health route: 200 with the text "ok" while the worker serves, 503 (and
+ * no text: the error page) once the origin says it drains. [stage 21] */
+static void a_health_route_says_ok_until_the_worker_drains(void **state)
+{
+    (void)state;
+    xps_core_t *core = xps_core_create();
+    assert_non_null(core);
+    xps_config_t *config = make_config(3999);
+    for (int draining = 0; draining <= 1; draining++) {
+        xps_http_parser_t *parser;
+        xps_http_request_t *req =
+            request_of("GET /health HTTP/1.1\r\nHost: site.test\r\n\r\n", &parser);
+        const xps_session_origin_t from = {"127.0.0.1", 9001, NULL, false, NULL, NULL, 0,
+                                           draining == 1};
+        xps_session_action_t a;
+        assert_int_equal(xps_session_route(core, config, &from, req, &a), XPS_OK);
+        assert_int_equal(a.kind, XPS_SESSION_REPLY);
+        assert_int_equal(a.status, draining ? 503 : 200);
+        if (draining)
+            assert_null(a.text);
+        else
+            assert_string_equal(a.text, "ok");
+        xps_session_action_release(&a);
         xps_http_request_destroy(req);
         xps_http_parser_destroy(parser);
     }
@@ -329,7 +361,7 @@ static void refused_clients_get_403_before_the_route_acts(void **state)
         if (rows[i].client)
             assert_int_equal(xps_ipfilter_addr_parse(rows[i].client, &addr), XPS_OK);
         const xps_session_origin_t from = {"127.0.0.1", 9005, rows[i].client ? &addr : NULL,
-                                           false, NULL, NULL, 0};
+                                           false, NULL, NULL, 0, false};
         xps_session_action_t a;
         assert_int_equal(xps_session_route(core, config, &from, req, &a), XPS_OK);
         if (a.kind != rows[i].kind || a.status != rows[i].status)
@@ -403,7 +435,7 @@ static void folders_are_listed_only_when_route_and_stage_allow(void **state)
         if (rows[i].client)
             assert_int_equal(xps_ipfilter_addr_parse(rows[i].client, &addr), XPS_OK);
         const xps_session_origin_t from = {"127.0.0.1", 9006, rows[i].client ? &addr : NULL,
-                                           rows[i].may_list, NULL, NULL, 0};
+                                           rows[i].may_list, NULL, NULL, 0, false};
         xps_session_action_t a;
         assert_int_equal(xps_session_route(core, config, &from, req, &a), XPS_OK);
         if (a.kind != rows[i].kind || a.status != rows[i].status)
@@ -483,7 +515,8 @@ static void rate_limited_routes_answer_429_after_the_access_check(void **state)
         xps_ipfilter_addr_t addr;
         assert_int_equal(xps_ipfilter_addr_parse(rows[i].client, &addr), XPS_OK);
         const xps_session_origin_t from = {"127.0.0.1", 9007, &addr, false,
-                                           rows[i].table ? table : NULL, &addr, rows[i].at_ms};
+                                           rows[i].table ? table : NULL, &addr, rows[i].at_ms,
+                                           false};
         xps_session_action_t a;
         assert_int_equal(xps_session_route(core, config, &from, req, &a), XPS_OK);
         if (a.kind != rows[i].kind || a.status != rows[i].status ||
@@ -874,6 +907,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(routes_requests_to_actions),
+        cmocka_unit_test(a_health_route_says_ok_until_the_worker_drains),
         cmocka_unit_test(refused_clients_get_403_before_the_route_acts),
         cmocka_unit_test(folders_are_listed_only_when_route_and_stage_allow),
         cmocka_unit_test(rate_limited_routes_answer_429_after_the_access_check),
