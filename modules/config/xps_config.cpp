@@ -319,6 +319,12 @@ const xps_config_cache_t *xps_config_cache(const xps_config_t *config) noexcept
     return &config->cache;
 }
 
+const xps_config_log_t *xps_config_log(const xps_config_t *config) noexcept
+{
+    assert(config != nullptr);
+    return &config->log;
+}
+
 size_t xps_config_listener_count(const xps_config_t *config) noexcept
 {
     assert(config != nullptr);

@@ -155,6 +155,29 @@ typedef struct xps_config_cache {
 
 #define XPS_CONFIG_CACHE_DIR "cache"
 #define XPS_CONFIG_CACHE_MAX_BYTES ((uint64_t)64 << 20)
+/* [apps/xps] Top-level "log": {"level", "access", "path"}.
+ * level: "error", "warn", "info" or "debug" (xps_log_level_t), or -1 when
+ * not given (the environment's XPS_LOG_LEVEL, else the logger's default).
+ * access: the access log's line format (modules/accesslog): "combined",
+ * "json" or "off" (the default). path: where the access log goes,
+ * absolute (a relative "path" is taken from the config file's folder);
+ * default "<config's folder>/access.log". Nothing in a stage acts on it:
+ * a server that keeps an access log (xps_session_options_t.access_log)
+ * does. */
+typedef enum xps_config_access_format {
+    XPS_CONFIG_ACCESS_OFF = 0,
+    XPS_CONFIG_ACCESS_COMBINED = 1,
+    XPS_CONFIG_ACCESS_JSON = 2,
+} xps_config_access_format_t;
+
+typedef struct xps_config_log {
+    int level;
+    xps_config_access_format_t access;
+    const char *path;
+} xps_config_log_t;
+
+#define XPS_CONFIG_ACCESS_LOG_PATH "access.log"
+
 /* [stage 20] A route's "cache": {"lock_timeout_ms"}: how long a request
  * waits for another request's fetch of the same response (one upstream
  * request for concurrent misses) before it goes upstream itself. */
@@ -287,6 +310,10 @@ const xps_config_limits_t *xps_config_limits(const xps_config_t *config) XPS_NOE
 /* [stage 20] "cache", every field set (the file's value or the default).
  * Borrowed from the config. */
 const xps_config_cache_t *xps_config_cache(const xps_config_t *config) XPS_NOEXCEPT;
+
+/* [apps/xps] "log", every field set (the file's value or the default).
+ * Borrowed from the config. */
+const xps_config_log_t *xps_config_log(const xps_config_t *config) XPS_NOEXCEPT;
 
 /* Every distinct listener of every server block, in order of first
  * appearance: the sockets to open. A listener shared by several blocks

@@ -95,6 +95,8 @@ struct xps_config_s {
                                XPS_CONFIG_MAX_BODY_BYTES};     // [stage 18] "limits"
     xps_config_cache_t cache{nullptr, XPS_CONFIG_CACHE_MAX_BYTES}; // [stage 20] "cache"
                                                      // (dir set by the schema walk)
+    xps_config_log_t log{-1, XPS_CONFIG_ACCESS_OFF, nullptr}; // [apps/xps] "log"
+                                                     // (path set by the schema walk)
 };
 
 namespace config_detail {

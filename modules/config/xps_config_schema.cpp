@@ -10,6 +10,8 @@
 
 #include "modules/config/xps_config_internal.hpp"
 
+#include "core/xps_logger.h"
+
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
 
@@ -88,6 +90,7 @@ const key_rule limit_keys[] = {
 const key_rule rate_limit_keys[] = {{"rate", any_type}, {"burst", any_type}};
 // [stage 20] The inner keys of the top-level "cache" and of a route's.
 const key_rule cache_keys[] = {{"dir", any_type}, {"max_bytes", any_type}};
+const key_rule log_keys[] = {{"level", any_type}, {"access", any_type}, {"path", any_type}};
 const key_rule route_cache_keys[] = {{"lock_timeout_ms", any_type}};
 
 constexpr long max_timeout_ms = 86400000;         // a day: longer is a typo, not a timeout
@@ -699,6 +702,42 @@ bool parse_cache(checker &c, const cJSON *obj)
     return true;
 }
 
+// [apps/xps] "log": the logger's level and the access log's format and file.
+bool parse_log(checker &c, const cJSON *obj)
+{
+    const char *path = XPS_CONFIG_ACCESS_LOG_PATH;
+    if (obj != nullptr && (!want_object(c, obj, "log") || !check_keys(c, obj, "log", log_keys)))
+        return false;
+    const cJSON *level = obj != nullptr ? optional(obj, "level") : nullptr;
+    const char *text = nullptr;
+    xps_log_level_t lv = XPS_LOG_INFO;
+    if (level != nullptr && !want_string(c, level, "log.level", &text))
+        return false;
+    if (text != nullptr && xps_log_parse_level(text, &lv) != XPS_OK)
+        return c.fail("log.level", "unknown level \"%s\" (expected error, warn, info or debug)",
+                      shown(text).c_str());
+    c.cfg.log.level = text != nullptr ? static_cast<int>(lv) : -1;
+    const cJSON *access = obj != nullptr ? optional(obj, "access") : nullptr;
+    if (access != nullptr && !want_string(c, access, "log.access", &text))
+        return false;
+    if (access != nullptr) {
+        if (std::strcmp(text, "combined") == 0)
+            c.cfg.log.access = XPS_CONFIG_ACCESS_COMBINED;
+        else if (std::strcmp(text, "json") == 0)
+            c.cfg.log.access = XPS_CONFIG_ACCESS_JSON;
+        else if (std::strcmp(text, "off") == 0)
+            c.cfg.log.access = XPS_CONFIG_ACCESS_OFF;
+        else
+            return c.fail("log.access", "unknown format \"%s\" (expected combined, json or off)",
+                          shown(text).c_str());
+    }
+    const cJSON *p = obj != nullptr ? optional(obj, "path") : nullptr;
+    if (p != nullptr && !want_string(c, p, "log.path", &path))
+        return false;
+    c.cfg.log.path = c.keep(resolve_path(c.base, path));
+    return true;
+}
+
 bool parse_top(checker &c, const cJSON *root)
 {
     if (!want_object(c, root, "") || !check_keys(c, root, "", top_keys))
@@ -718,8 +757,7 @@ bool parse_top(checker &c, const cJSON *root)
         return false;
     if (!parse_cache(c, optional(root, "cache")))  // [stage 20]
         return false;
-    const cJSON *log = optional(root, "log");  // apps/xps
-    if (log != nullptr && !want_object(c, log, "log"))
+    if (!parse_log(c, optional(root, "log")))  // apps/xps
         return false;
     const cJSON *servers = require(c, root, "", "servers", " (a list of server blocks)");
     const cJSON *s = servers != nullptr ? non_empty_array(c, servers, "servers", "server block") : nullptr;

@@ -28,6 +28,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "core/xps_logger.h"
 #include "modules/config/xps_config.h"
 #include "modules/config/xps_config_json.h"
 
@@ -731,6 +732,58 @@ static void stage_20_cache_keys(void **state)
     xps_config_destroy(c);
 }
 
+/* [apps/xps] log: level, access format and path; defaults. */
+static void product_log_keys(void **state)
+{
+    (void)state;
+    static const struct bad_case rows[] = {
+        {"unknown log key", "{\"log\": {\"file\": \"x\"}, \"servers\": []}",
+         "conf.json: log.file: unknown key"},
+        {"unknown format", "{\"log\": {\"access\": \"common\"}, \"servers\": []}",
+         "conf.json: log.access: unknown format \"common\" (expected combined, json or off)"},
+        {"unknown level", "{\"log\": {\"level\": \"loud\"}, \"servers\": []}",
+         "conf.json: log.level: unknown level \"loud\" (expected error, warn, info or debug)"},
+        {"path a number", "{\"log\": {\"path\": 3}, \"servers\": []}",
+         "conf.json: log.path: expected a string, got a number (3)"},
+        {"log not an object", "{\"log\": \"combined\", \"servers\": []}",
+         "conf.json: log: expected an object, got a string"},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        char err[512] = "";
+        xps_config_t *c = xps_config_parse(rows[i].json, "conf.json", "/base", err, sizeof err);
+        if (c || strncmp(err, rows[i].message, strlen(rows[i].message)) != 0)
+            fail_msg("%s: got \"%s\"", rows[i].what, err);
+    }
+    xps_config_t *c = parse_ok(SERVER("{\"req_path\": \"/\", \"type\": \"reverse_proxy\", \"upstreams\": [\"a:1\"]}"));
+    assert_int_equal(xps_config_log(c)->access, XPS_CONFIG_ACCESS_OFF);
+    assert_int_equal(xps_config_log(c)->level, -1);
+    const char *path = xps_config_log(c)->path;
+    assert_true(strlen(path) > 11 && strcmp(path + strlen(path) - 11, "/access.log") == 0);
+    xps_config_destroy(c);
+    static const struct {
+        const char *log;
+        xps_config_access_format_t access;
+        int level;
+        const char *path;
+    } good[] = {
+        {"{\"access\": \"combined\", \"path\": \"/var/log/a.log\"}", XPS_CONFIG_ACCESS_COMBINED, -1, "/var/log/a.log"},
+        {"{\"access\": \"json\", \"path\": \"logs/a.json\", \"level\": \"warn\"}", XPS_CONFIG_ACCESS_JSON, XPS_LOG_WARN, "/base/logs/a.json"},
+        {"{\"access\": \"off\", \"level\": \"debug\"}", XPS_CONFIG_ACCESS_OFF, XPS_LOG_DEBUG, "/base/access.log"},
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        char json[512], err[512] = "";
+        snprintf(json, sizeof json, "{\"log\": %s, \"servers\": [{" LISTEN ", \"routes\": ["
+                 "{\"req_path\": \"/\", \"type\": \"reverse_proxy\", \"upstreams\": [\"a:1\"]}]}]}", good[i].log);
+        c = xps_config_parse(json, "conf.json", "/base", err, sizeof err);
+        if (!c)
+            fail_msg("%s: %s", good[i].log, err);
+        assert_int_equal(xps_config_log(c)->access, good[i].access);
+        assert_int_equal(xps_config_log(c)->level, good[i].level);
+        assert_string_equal(xps_config_log(c)->path, good[i].path);
+        xps_config_destroy(c);
+    }
+}
+
 /* Values of the right type that still make no sense. */
 static void bad_values_are_refused(void **state)
 {
@@ -1104,6 +1157,7 @@ int main(void)
         cmocka_unit_test(stage_18_keys_are_checked_with_their_location),
         cmocka_unit_test(stage_18_values_and_defaults),
         cmocka_unit_test(stage_20_cache_keys),
+        cmocka_unit_test(product_log_keys),
         cmocka_unit_test(access_lists_are_parsed_into_a_filter_per_route),
         cmocka_unit_test(gzip_keys_are_read_into_the_route),
         cmocka_unit_test(balancing_keys_are_read_with_their_defaults),
