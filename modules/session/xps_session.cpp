@@ -93,6 +93,11 @@ xps_buffer_t *response_bytes(xps_session_t *s, xps_http_response_t *res, size_t 
         *error = xps_http_response_set_header(res, "Connection", "close");
     else if (s->version == XPS_HTTP_VERSION_1_0)
         *error = xps_http_response_set_header(res, "Connection", "keep-alive");
+    if (s->report) { // [apps/xps] every head made here: its status, the request's id
+        observe_status(s, xps_http_response_status(res));
+        if (*error == XPS_OK && request_id(s))
+            *error = xps_http_response_set_header(res, "X-Request-ID", request_id(s));
+    }
     if (*error != XPS_OK)
         return nullptr;
     return xps_http_response_serialize_with_room(res, time(nullptr), room, error);
@@ -404,6 +409,35 @@ void send_listing(xps_session_t *s, xps_dirlist_t *dl) {
         end_request(s);
 }
 
+// The "metrics" route: the page of the observer's counters, never cached.
+// This process's open connections go into its slot first, so the page is
+// current for at least the worker that answers it.
+void send_metrics(xps_session_t *s) {
+    const xps_session_observer_t *o = s->observer;
+    if (o->slot && o->connections)
+        xps_metrics_set_connections(o->slot, *o->connections);
+    std::unique_ptr<char[]> page(new (std::nothrow) char[XPS_METRICS_PAGE_MAX]);
+    int error = page ? XPS_OK : XPS_E_NOMEM;
+    size_t len = page ? xps_metrics_render(o->metrics, page.get()) : 0;
+    xps_http_response_t *res = page ? xps_http_response_create(XPS_HTTP_STATUS_OK, &error) : nullptr;
+    if (res)
+        error = xps_http_response_set_header(res, "Content-Type", XPS_METRICS_CONTENT_TYPE);
+    if (res && error == XPS_OK)
+        error = xps_http_response_set_header(res, "Cache-Control", "no-store");
+    if (res && error == XPS_OK)
+        error = xps_http_response_set_body(res, page.get(), len);
+    if (res && error == XPS_OK)
+        error = queue_response(s, res);
+    xps_http_response_destroy(res);
+    if (error != XPS_OK) {
+        s->keep = false;
+        return reply(s, XPS_HTTP_STATUS_INTERNAL_SERVER_ERROR, "out of memory", nullptr, nullptr);
+    }
+    XPS_LOG(XPS_LOG_DEBUG, log_name, "%s \"%s\" -> 200 metrics", s->client_ip,
+            s->request_line.c_str());
+    end_request(s);
+}
+
 // The parser refused the head, or the client stopped before its end.
 void refuse(xps_session_t *s, int rc) {
     int status = rc == XPS_E_INVAL ? xps_http_parser_status(s->parser)
@@ -423,6 +457,7 @@ void refuse(xps_session_t *s, int rc) {
     s->request_line.assign(n > 0 ? s->head.get() : "", n); // (no head at all: a 408)
     for (char &c : s->request_line) // printable only: the log is read in a terminal
         c = c >= 0x20 && c < 0x7f ? c : '.';
+    observe_begin(s, false); // [apps/xps]
     s->keep = false; // after a refused head we cannot tell where the next begins
     reply(s, status, why, nullptr, nullptr);
 }
@@ -461,6 +496,7 @@ void on_head(xps_session_t *s) {
     skip_linger_if_done(s, h);
     size_t from = h->method_name.offset, to = h->target.offset + h->target.length;
     s->request_line.assign(s->head.get() + from, to - from);
+    observe_begin(s, true); // [apps/xps] its id, before any answer
     int error = XPS_OK;
     xps_http_request_t *req = xps_http_request_create(h, s->head.get(), &error);
     if (!req) {
@@ -474,7 +510,8 @@ void on_head(xps_session_t *s) {
     xps_session_action_t action;
     const xps_session_origin_t origin{s->listener->host, s->listener->port,
                                       s->ip_filter ? &s->client_addr : nullptr, s->dir_listing,
-                                      s->limiter, &s->client_addr, xps_loop_now_ms(s->loop)};
+                                      s->limiter, &s->client_addr, xps_loop_now_ms(s->loop),
+                                      s->observer && s->observer->metrics};
     xps_session_route(xps_loop_core(s->loop), s->config, &origin, req, &action);
     xps_http_request_destroy(req); // the head buffer still holds what the proxy needs
     // [stage 16] the route's coding, for whichever response this becomes
@@ -486,6 +523,8 @@ void on_head(xps_session_t *s) {
     } else if (action.kind == XPS_SESSION_LISTING) {
         send_listing(s, action.listing);
         action.listing = nullptr; // the session's now
+    } else if (action.kind == XPS_SESSION_METRICS) { // [apps/xps]
+        send_metrics(s);
     } else if (action.kind == XPS_SESSION_PROXY) {
         // [stage 13] Kept after the response unless the request asked to
         // switch protocols: what follows such a head may not be HTTP, so
@@ -776,6 +815,7 @@ void on_proxy_done(void *data, bool client_may_stay) {
 // the proxy saw and what the request and the route say.
 xps_gzip_choice_t on_proxy_coding(void *data, const xps_gzip_response_t *response, int *level) {
     auto *s = static_cast<xps_session_t *>(data);
+    observe_upstream_head(s, response->status); // [apps/xps]
     coding c = choose_coding(s, response->status, response->content_type,
                              response->content_type_len, response->length_known,
                              response->length, response->encoded);
@@ -791,7 +831,8 @@ void start_proxy(xps_session_t *s, const xps_config_route_match_t *route,
 void on_cache_hit(void *data, xps_buffer_t *head, int fd, int64_t offset, uint64_t len) {
     auto *s = static_cast<xps_session_t *>(data);
     drop_proxy(s);
-    int error = queue_bytes(s, head);
+    observe_cache(s, true); // [apps/xps]
+    int error = queue_bytes(s, observe_cached_head(s, head));
     if (error == XPS_OK && len > 0 && s->to_client)
         error = xps_pipe_write_file(s->to_client, fd, offset, static_cast<size_t>(len));
     XPS_LOG(XPS_LOG_DEBUG, log_name, "%s \"%s\" -> from the cache", s->client_ip,
@@ -811,6 +852,7 @@ void on_cache_hit(void *data, xps_buffer_t *head, int fd, int64_t offset, uint64
 // response into the cache through `tee`.
 void on_cache_fetch(void *data, const xps_proxy_tee_t *tee) {
     auto *s = static_cast<xps_session_t *>(data);
+    observe_cache(s, false); // [apps/xps]
     start_proxy(s, &s->cached_route, tee);
 }
 
@@ -945,6 +987,8 @@ void start_proxy(xps_session_t *s, const xps_config_route_match_t *route,
     request.connect_timeout_ms = s->timeouts ? s->timeouts->upstream_connect_ms : 0u; // [stage 18]
     request.read_timeout_ms = s->timeouts ? s->timeouts->upstream_read_ms : 0u;
     request.tee = tee; // [stage 20] the cache's copy of the response, or NULL
+    request.request_id = request_id(s); // [apps/xps] NULL: relayed as received
+    observe_upstream_start(s);
     if (!(s->proxy = xps_proxy_create(&request, &events, s, &error)))
         return reply(s, XPS_HTTP_STATUS_INTERNAL_SERVER_ERROR, "out of memory", nullptr,
                      nullptr);
@@ -957,6 +1001,7 @@ void start_proxy(xps_session_t *s, const xps_config_route_match_t *route,
 namespace session_detail {
 
 void end_request(xps_session_t *s) {
+    observe_end(s); // [apps/xps] (the head is still here)
     s->served++;
     if (!s->keep || s->phase != session_phase::head || !s->to_client ||
         (s->draining && *s->draining)) // [stage 21] (a proxied response already went out)
@@ -1114,6 +1159,7 @@ void xps_session_set_draining(xps_session_t *s, const bool *draining) noexcept {
 void xps_session_destroy(xps_session_t *s) noexcept {
     if (!s || s->phase == session_phase::done)
         return;
+    observe_end(s); // [apps/xps] a request cut short is reported too
     s->phase = session_phase::done;
     xps_core_remove_member(s->member);
     if (s->from_client) // the connection stops reading

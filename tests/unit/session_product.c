@@ -1,0 +1,480 @@
+/*
+ * tests/unit/session_product.c — [apps/xps] the session's "observe"
+ * options through real servers: worker processes forked here, each a
+ * loop serving the config with xps_session_serve_sockets and
+ * options.observe on (as apps/xps does), SO_REUSEPORT sockets on one
+ * port, the test upstream (tests/support/upstream.h) behind a
+ * reverse_proxy route, and curl as the client. Checked:
+ *  - X-Request-ID: a well-formed one comes back and goes upstream once;
+ *    none or a malformed one is replaced by a generated one naming the
+ *    worker's pid; our own error replies carry it too;
+ *  - the access log, both formats: one line per request, parsed back
+ *    (JSON with cJSON; combined field by field) with the id, status,
+ *    request line and the byte count curl received; written by the
+ *    one-second flush without any exit, and at exit;
+ *  - metrics over 2 workers: after N requests spread over both (their
+ *    ids name two pids), GET /metrics gives N 2xx, the bytes curl
+ *    received, the upstream latency count, 2 workers.
+ * Every process started here is stopped and waited for by the test.
+ */
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/xps.h"
+#include "core/xps_core.h"
+#include "modules/config/xps_config.h"
+#include "modules/loop/xps_loop.h"
+#include "modules/metrics/xps_metrics.h"
+#include "modules/session/xps_session.h"
+#include "modules/socket/xps_socket.h"
+#include "tests/support/harness.h"
+#include "tests/support/http_client.h"
+#include "tests/support/upstream.h"
+
+enum { port = 18641, upstream_port = 18642, max_workers = 2 };
+
+static char dir[64];
+static pid_t upstream_pid = -1;
+static pid_t workers[max_workers];
+static int n_workers;
+static xps_metrics_t *metrics;
+
+/* ------------------------------------------------------------ servers */
+
+static void on_stop(xps_loop_signal_t *signal, int signo, void *loop)
+{
+    (void)signal, (void)signo;
+    xps_loop_stop(loop);
+}
+
+/* A worker: the config's one listener on its own SO_REUSEPORT socket,
+ * sessions with stage 21's switches and observe on, until SIGTERM. */
+static void worker_main(const char *config_path, size_t slot)
+{
+    char err[512];
+    xps_config_t *config = xps_config_load(config_path, err, sizeof err);
+    if (!config) {
+        fprintf(stderr, "worker: %s\n", err);
+        _exit(2);
+    }
+    int error = XPS_OK;
+    xps_core_t *core = xps_core_create();
+    xps_loop_t *loop = core ? xps_loop_create(core, &error) : NULL;
+    const int signals[] = {SIGTERM};
+    if (!loop || !xps_loop_signal_attach(loop, signals, 1, on_stop, loop, &error))
+        _exit(3);
+    const xps_config_listener_t *l = xps_config_listener(config, 0);
+    xps_listen_socket_t *socket = xps_listen_socket_create_reuseport(l->host, l->port, 0, true, &error);
+    if (!socket)
+        _exit(4);
+    xps_session_options_t options = {.http11 = true, .ip_filter = true, .gzip = true,
+                                     .balance = true, .timeouts = true, .limits = true};
+    options.observe = (xps_session_observe_options_t){
+        .request_id = true, .access_log = true, .metrics = true,
+        .metrics_shared = metrics, .metrics_slot = slot};
+    if (xps_session_serve_sockets(loop, config, &socket, &options, false, NULL) != XPS_OK)
+        _exit(5);
+    int rc = xps_loop_run(loop);
+    xps_core_destroy(core); /* the access log's last lines go here */
+    xps_config_destroy(config);
+    _exit(rc == XPS_OK ? 0 : 6);
+}
+
+static void wait_port(uint16_t p)
+{
+    for (int i = 0; i < 300; i++) {
+        int fd = xt_try_connect(p);
+        if (fd >= 0) {
+            close(fd);
+            return;
+        }
+        usleep(10 * 1000);
+    }
+    fail_msg("nothing listens on port %u", p);
+}
+
+/* Writes the config (log format `access`) and starts `n` workers. */
+static void start_servers(const char *access, int n)
+{
+    char path[128], json[2048];
+    snprintf(json, sizeof json,
+             "{\"log\": {\"access\": \"%s\", \"path\": \"logs/access.log\"},\n"
+             " \"servers\": [{\"listeners\": [{\"host\": \"127.0.0.1\", \"port\": %d}],\n"
+             "  \"routes\": [\n"
+             "   {\"req_path\": \"/metrics\", \"type\": \"metrics\"},\n"
+             "   {\"req_path\": \"/echo-request\", \"type\": \"reverse_proxy\","
+             " \"upstreams\": [\"127.0.0.1:%d\"]},\n"
+             "   {\"req_path\": \"/\", \"type\": \"file_serve\", \"dir_path\": \"www\"}]}]}\n",
+             access, port, upstream_port);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(json, f);
+    fclose(f);
+    char log[128];
+    snprintf(log, sizeof log, "%s/logs/access.log", dir);
+    unlink(log);
+    int error = XPS_OK;
+    metrics = xps_metrics_create_shared((size_t)n, &error);
+    assert_non_null(metrics);
+    n_workers = n;
+    for (int i = 0; i < n; i++) {
+        workers[i] = fork();
+        assert_true(workers[i] >= 0);
+        if (workers[i] == 0)
+            worker_main(path, (size_t)i);
+    }
+    wait_port(port);
+}
+
+/* SIGTERM to every worker, and each must exit 0 within 5 s. */
+static void stop_servers(void)
+{
+    for (int i = 0; i < n_workers; i++)
+        kill(workers[i], SIGTERM);
+    for (int i = 0; i < n_workers; i++) {
+        int status = 0;
+        for (int t = 0; t < 500 && waitpid(workers[i], &status, WNOHANG) == 0; t++)
+            usleep(10 * 1000);
+        if (waitpid(workers[i], &status, WNOHANG) == 0) {
+            kill(workers[i], SIGKILL);
+            waitpid(workers[i], &status, 0);
+            fail_msg("worker %d did not stop on SIGTERM", (int)workers[i]);
+        }
+        workers[i] = 0;
+    }
+    n_workers = 0;
+    xps_metrics_destroy(metrics);
+    metrics = NULL;
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    setenv("TZ", "UTC", 1);
+    tzset();
+    snprintf(dir, sizeof dir, "/tmp/xps-product-XXXXXX");
+    if (!mkdtemp(dir))
+        return -1;
+    char path[128];
+    snprintf(path, sizeof path, "%s/www", dir);
+    mkdir(path, 0755);
+    snprintf(path, sizeof path, "%s/logs", dir);
+    mkdir(path, 0755);
+    snprintf(path, sizeof path, "%s/www/index.html", dir);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    fputs("<p>hello</p>\n", f);
+    fclose(f);
+    upstream_pid = fork();
+    if (upstream_pid == 0)
+        _exit(xt_upstream_serve(upstream_port, XT_UPSTREAM_HTTP, NULL) == 0 ? 0 : 1);
+    for (int i = 0; i < 300; i++) {
+        int fd = xt_try_connect(upstream_port);
+        if (fd >= 0) {
+            close(fd);
+            return 0;
+        }
+        usleep(10 * 1000);
+    }
+    return -1;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    for (int i = 0; i < n_workers; i++) /* a failed test left them running */
+        if (workers[i] > 0) {
+            kill(workers[i], SIGKILL);
+            waitpid(workers[i], NULL, 0);
+        }
+    if (upstream_pid > 0) {
+        kill(upstream_pid, SIGKILL);
+        waitpid(upstream_pid, NULL, 0);
+    }
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* -------------------------------------------------------------- client */
+
+typedef struct answer {
+    int status;
+    char id[XPS_REQUEST_ID_MAX + 1]; /* the response's X-Request-ID, "" when none */
+    int id_count;                    /* how many X-Request-ID lines */
+    long bytes;                      /* head + body, as curl received them */
+    char body[4096];
+} answer_t;
+
+/* curl GET of path, with `header` (NULL: none): the status, the id, the
+ * bytes received and the body. */
+static answer_t ask(const char *path, const char *header)
+{
+    char url[256];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+    const char *with[] = {"-s", "-i", "-w", "\n@@%{size_header} %{size_download}",
+                          "-H", header, url, NULL};
+    const char *without[] = {"-s", "-i", "-w", "\n@@%{size_header} %{size_download}",
+                             url, NULL};
+    int status = 0;
+    char *out = xt_run_curl(header ? with : without, &status);
+    answer_t a = {0};
+    if (sscanf(out, "HTTP/1.1 %d", &a.status) != 1)
+        fail_msg("no response to %s: %s", path, out);
+    const char *head_end = strstr(out, "\r\n\r\n");
+    assert_non_null(head_end);
+    for (const char *p = out; p && p < head_end; p = strstr(p, "\r\n") ? strstr(p, "\r\n") + 2 : NULL)
+        if (strncasecmp(p, "X-Request-ID:", 13) == 0)
+            a.id_count++;
+    char head[8192];
+    snprintf(head, sizeof head, "%.*s", (int)(head_end + 4 - out), out);
+    xt_header_value(head, "X-Request-ID", a.id, sizeof a.id);
+    const char *tail = strstr(head_end, "\n@@");
+    assert_non_null(tail);
+    snprintf(a.body, sizeof a.body, "%.*s", (int)(tail - head_end - 4), head_end + 4);
+    long h = 0, b = 0;
+    assert_int_equal(sscanf(tail + 3, "%ld %ld", &h, &b), 2);
+    a.bytes = h + b;
+    free(out);
+    return a;
+}
+
+/* The pid in a generated id "<start>-<pid>-<n>" (hex), or -1. */
+static long id_pid(const char *id)
+{
+    unsigned long long start = 0, n = 0;
+    unsigned pid = 0;
+    char end = 0;
+    if (sscanf(id, "%llx-%x-%llx%c", &start, &pid, &n, &end) != 3)
+        return -1;
+    return (long)pid;
+}
+
+static bool is_worker(long pid)
+{
+    for (int i = 0; i < n_workers; i++)
+        if (workers[i] == pid)
+            return true;
+    return false;
+}
+
+static char *read_log(void)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/logs/access.log", dir);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return calloc(1, 1);
+    static char text[1 << 20];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    return strdup(text);
+}
+
+/* The log's line holding `id`, or NULL. */
+static char *line_with(const char *log, const char *id, char *out, size_t cap)
+{
+    char quoted[XPS_REQUEST_ID_MAX + 4];
+    snprintf(quoted, sizeof quoted, "\"%s\"", id);
+    const char *p = strstr(log, quoted);
+    if (!p)
+        return NULL;
+    const char *start = p;
+    while (start > log && start[-1] != '\n')
+        start--;
+    const char *end = strchr(p, '\n');
+    snprintf(out, cap, "%.*s", (int)(end ? end - start : (long)strlen(start)), start);
+    return out;
+}
+
+/* --------------------------------------------------------------- checks */
+
+static void request_ids_round_trip(void **state)
+{
+    (void)state;
+    start_servers("off", 1);
+    answer_t a = ask("/", "X-Request-ID: abc-123.x_Y");
+    assert_int_equal(a.status, 200);
+    assert_string_equal(a.id, "abc-123.x_Y");
+    assert_int_equal(a.id_count, 1);
+    a = ask("/", NULL); /* none: generated, naming the worker */
+    assert_int_equal(a.status, 200);
+    assert_int_equal(id_pid(a.id), workers[0]);
+    answer_t b = ask("/", "X-Request-ID: not well formed!");
+    assert_int_equal(id_pid(b.id), workers[0]);
+    assert_string_not_equal(a.id, b.id);
+    a = ask("/missing", "X-Request-ID: e404"); /* our own error reply */
+    assert_int_equal(a.status, 404);
+    assert_string_equal(a.id, "e404");
+    /* Proxied: the upstream saw exactly the id the client gets back. */
+    a = ask("/echo-request", "X-Request-ID: up-1");
+    assert_int_equal(a.status, 200);
+    assert_string_equal(a.id, "up-1");
+    assert_int_equal(a.id_count, 1);
+    assert_non_null(strstr(a.body, "\r\nX-Request-ID: up-1\r\n"));
+    assert_null(strstr(strstr(a.body, "X-Request-ID") + 1, "X-Request-ID"));
+    a = ask("/echo-request", "X-Request-ID: bad/id");
+    assert_int_equal(id_pid(a.id), workers[0]);
+    char sent[200];
+    snprintf(sent, sizeof sent, "\r\nX-Request-ID: %s\r\n", a.id);
+    assert_non_null(strstr(a.body, sent));
+    assert_null(strstr(a.body, "bad/id"));
+    stop_servers();
+}
+
+static void access_log_json(void **state)
+{
+    (void)state;
+    start_servers("json", 1);
+    answer_t a = ask("/", "X-Request-ID: j-1");
+    /* The one-second flush writes it with the server still running. */
+    char *log = NULL, line[8192];
+    for (int i = 0; i < 300; i++) {
+        free(log);
+        log = read_log();
+        if (line_with(log, "j-1", line, sizeof line))
+            break;
+        usleep(10 * 1000);
+    }
+    assert_non_null(line_with(log, "j-1", line, sizeof line));
+    free(log);
+    answer_t b = ask("/nothing-here", "User-Agent: agent \"007\" \\ caf\xc3\xa9");
+    answer_t c = ask("/echo-request", "X-Request-ID: j-3");
+    stop_servers(); /* and at exit */
+    log = read_log();
+    size_t lines = 0;
+    for (const char *p = log; (p = strchr(p, '\n')); p++)
+        lines++;
+    assert_int_equal(lines, 3);
+    static const struct {
+        const char *request;
+        int status;
+    } want[] = {{"GET / HTTP/1.1", 200}, {"GET /nothing-here HTTP/1.1", 404},
+                {"GET /echo-request HTTP/1.1", 200}};
+    const answer_t *got[] = {&a, &b, &c};
+    const char *at = log;
+    for (size_t i = 0; i < 3; i++) {
+        const char *end = strchr(at, '\n');
+        cJSON *j = cJSON_ParseWithLength(at, (size_t)(end - at));
+        if (!j)
+            fail_msg("line %zu is not JSON: %.*s", i, (int)(end - at), at);
+        assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(j, "request_id")), got[i]->id);
+        assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(j, "request")), want[i].request);
+        assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(j, "remote_addr")), "127.0.0.1");
+        assert_int_equal((int)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "status")), want[i].status);
+        if ((long)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "bytes")) != got[i]->bytes)
+            fail_msg("line %zu: %.*s; curl got %ld bytes", i, (int)(end - at), at, got[i]->bytes);
+        assert_true(cJSON_IsNumber(cJSON_GetObjectItem(j, "duration_ms")));
+        assert_true(cJSON_IsString(cJSON_GetObjectItem(j, "time")));
+        if (i == 1) /* the user agent escaped: its bytes >= 0x80 as \u00XX each */
+            assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(j, "user_agent")),
+                                "agent \"007\" \\ caf\xc3\x83\xc2\xa9");
+        cJSON_Delete(j);
+        at = end + 1;
+    }
+    free(log);
+}
+
+static void access_log_combined(void **state)
+{
+    (void)state;
+    start_servers("combined", 1);
+    answer_t a = ask("/?q=1", "Referer: http://example.test/");
+    stop_servers();
+    char *log = read_log(), line[8192];
+    assert_non_null(line_with(log, a.id, line, sizeof line));
+    char ip[64], date[64], zone[16], method[16], target[64], version[16], referer[64], ua[128],
+        id[160], dur[32];
+    int status = 0;
+    long bytes = 0;
+    int n = sscanf(line, "%63s - - [%63s %15[^]]] \"%15s %63s %15[^\"]\" %d %ld \"%63[^\"]\" \"%127[^\"]\" \"%159[^\"]\" %31s",
+                   ip, date, zone, method, target, version, &status, &bytes, referer, ua, id, dur);
+    if (n != 12)
+        fail_msg("%d fields in %s", n, line);
+    assert_string_equal(ip, "127.0.0.1");
+    assert_string_equal(zone, "+0000");
+    assert_string_equal(method, "GET");
+    assert_string_equal(target, "/?q=1");
+    assert_string_equal(version, "HTTP/1.1");
+    assert_int_equal(status, 200);
+    assert_int_equal(bytes, a.bytes);
+    assert_string_equal(referer, "http://example.test/");
+    assert_true(strncmp(ua, "curl/", 5) == 0);
+    assert_string_equal(id, a.id);
+    double seconds = -1;
+    assert_int_equal(sscanf(dur, "%lf", &seconds), 1);
+    assert_true(seconds >= 0 && seconds < 5);
+    free(log);
+}
+
+/* A sample's value on the page, or -1. */
+static long long sample(const char *page, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = page; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+        if (strncmp(p, name, n) == 0 && p[n] == ' ')
+            return atoll(p + n + 1);
+    return -1;
+}
+
+static void metrics_summed_over_workers(void **state)
+{
+    (void)state;
+    enum { files = 40, proxied = 2 };
+    start_servers("off", 2);
+    long long bytes = 0;
+    bool served[2] = {false, false};
+    for (int i = 0; i < files + proxied; i++) {
+        answer_t a = ask(i < files ? "/" : "/echo-request", NULL);
+        assert_int_equal(a.status, 200);
+        bytes += a.bytes;
+        long pid = id_pid(a.id);
+        assert_true(is_worker(pid));
+        served[pid == workers[0] ? 0 : 1] = true;
+    }
+    /* 42 connections hashed over two sockets: both served some (else the
+     * odds were 2^-41, and the sum below would prove nothing). */
+    assert_true(served[0] && served[1]);
+    answer_t m = ask("/metrics", NULL);
+    assert_int_equal(m.status, 200);
+    const char *page = m.body;
+    assert_int_equal(sample(page, "xps_requests_total{class=\"2xx\"}"), files + proxied);
+    assert_int_equal(sample(page, "xps_requests_total{class=\"4xx\"}"), 0);
+    assert_int_equal(sample(page, "xps_response_bytes_total"), bytes);
+    assert_int_equal(sample(page, "xps_upstream_latency_seconds_count"), proxied);
+    assert_int_equal(sample(page, "xps_upstream_latency_seconds_bucket{le=\"+Inf\"}"), proxied);
+    assert_int_equal(sample(page, "xps_workers"), 2);
+    assert_true(sample(page, "xps_connections_active") >= 1); /* this one, at least */
+    /* The page's own request is counted once it is over. */
+    m = ask("/metrics", NULL);
+    assert_int_equal(sample(m.body, "xps_requests_total{class=\"2xx\"}"), files + proxied + 1);
+    stop_servers();
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(request_ids_round_trip),
+        cmocka_unit_test(access_log_json),
+        cmocka_unit_test(access_log_combined),
+        cmocka_unit_test(metrics_summed_over_workers),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
