@@ -220,6 +220,9 @@ void fill_match(const route_rec &r, size_t server, size_t route, xps_config_rout
     out->rate_limit = r.has_rate_limit ? &r.rate_limit : nullptr;
     out->cache = r.cache; // [stage 20]
     out->cache_lock_ms = r.cache_lock_ms;
+    out->headers = r.headers.data(); // [apps/xps]
+    out->n_headers = r.headers.size();
+    out->header_lines = r.header_lines;
 }
 
 }  // namespace

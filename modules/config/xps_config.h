@@ -155,6 +155,12 @@ typedef struct xps_config_cache {
 
 #define XPS_CONFIG_CACHE_DIR "cache"
 #define XPS_CONFIG_CACHE_MAX_BYTES ((uint64_t)64 << 20)
+/* [apps/xps] One of a route's "headers": a response field. */
+typedef struct xps_config_header {
+    const char *name;
+    const char *value;
+} xps_config_header_t;
+
 /* [apps/xps] Top-level "log": {"level", "access", "path"}.
  * level: "error", "warn", "info" or "debug" (xps_log_level_t), or -1 when
  * not given (the environment's XPS_LOG_LEVEL, else the logger's default).
@@ -248,6 +254,16 @@ typedef struct xps_config_route_match {
      * with a cache store (xps_session_options_t.cache) act on it. */
     bool cache;
     uint32_t cache_lock_ms;
+
+    /* Any type [apps/xps]: the route's "headers", in file order, for every
+     * response of the route; also as header_lines, "Name: value\r\n" each
+     * ("" when none). Names are tokens, values have no control character,
+     * and no name is one the server frames the message with (see
+     * docs/config.md). Borrowed from the config. Every stage reads them;
+     * only sessions with xps_session_options_t.product.headers act on them. */
+    const xps_config_header_t *headers;
+    size_t n_headers;
+    const char *header_lines;
 } xps_config_route_match_t;
 
 /* ---------------------------------------------------------- lifecycle */

@@ -60,6 +60,8 @@ struct route_rec {
     xps_config_rate_limit_t rate_limit;            // [stage 18] valid when has_rate_limit
     bool cache;                                    // [stage 20] reverse_proxy: "cache" on
     uint32_t cache_lock_ms = XPS_CONFIG_CACHE_LOCK_TIMEOUT_MS; // [stage 20] its lock_timeout_ms
+    std::vector<xps_config_header_t> headers;      // [apps/xps] "headers", in order
+    const char *header_lines = "";                 // [apps/xps] the same as header lines
 };
 
 // One server block.

@@ -13,6 +13,7 @@
 #include "core/xps_logger.h"
 
 #include <arpa/inet.h>
+#include <strings.h>
 #include <cjson/cJSON.h>
 
 #include <cctype>
@@ -481,18 +482,54 @@ bool parse_rate_limit(checker &c, route_rec &r, const cJSON *obj, const std::str
     return true;
 }
 
-// Keys of later stages that any route type may carry, or that belong to
-// more than one type: checked for shape, not kept.
-bool check_later_route_keys(checker &c, const cJSON *obj, const std::string &path)
+// Fields a route may not add: those that frame the message or manage the
+// connection (RFC 9110 §7.6.1, RFC 9112 §6), which the server writes
+// itself and a second copy of would corrupt.
+constexpr const char *reserved_fields[] = {"content-length", "transfer-encoding", "connection",
+                                           "keep-alive", "proxy-connection", "te", "trailer",
+                                           "upgrade", "date", "server", "x-request-id"};
+
+bool token_char(unsigned char ch)
 {
-    const cJSON *headers = optional(obj, "headers");  // apps/xps
+    return std::isalnum(ch) || std::strchr("!#$%&'*+-.^_`|~", ch) != nullptr;
+}
+
+// [apps/xps] A route's "headers": field name → value, added to each of
+// its responses (kept in order, and as one block of lines).
+bool parse_headers(checker &c, route_rec &r, const cJSON *obj, const std::string &path)
+{
+    const cJSON *headers = optional(obj, "headers");
     std::string at = member(path, "headers");
-    if (headers != nullptr && !want_object(c, headers, at))
+    if (headers == nullptr)
+        return true;
+    if (!want_object(c, headers, at))
         return false;
-    const char *value = nullptr;
-    for (const cJSON *h = headers != nullptr ? headers->child : nullptr; h != nullptr; h = h->next)
-        if (!want_string(c, h, member(at, shown(h->string).c_str()), &value))
+    std::string lines;
+    for (const cJSON *h = headers->child; h != nullptr; h = h->next) {
+        std::string name = h->string;
+        std::string where = member(at, shown(name).c_str());
+        bool token = !name.empty();
+        for (char ch : name)
+            token = token && token_char(static_cast<unsigned char>(ch));
+        if (!token)
+            return c.fail(where, "not a header name (letters, digits and !#$%%&'*+-.^_`|~ only)");
+        std::string lower = name;
+        for (char &ch : lower)
+            ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        for (const char *reserved : reserved_fields)
+            if (lower == reserved)
+                return c.fail(where, "the server sets this header itself");
+        for (const xps_config_header_t &before : r.headers)
+            if (strcasecmp(before.name, name.c_str()) == 0)
+                return c.fail(where, "repeats the header \"%s\"", shown(before.name).c_str());
+        const char *value = nullptr; // no control character: no CR/LF (want_string)
+        if (!want_string(c, h, where, &value))
             return false;
+        r.headers.push_back(xps_config_header_t{c.keep(name), value});
+        ((lines += name) += ": ") += value;
+        lines += "\r\n";
+    }
+    r.header_lines = c.keep(lines);
     return true;
 }
 
@@ -548,8 +585,7 @@ bool parse_route(checker &c, server_rec &server, const cJSON *obj, const std::st
               : r.type == XPS_CONFIG_REDIRECT      ? parse_redirect(c, r, obj, path)
                                                    : true;  // metrics has no keys of its own
     if (!ok || !parse_access(c, r, obj, path) || !parse_gzip(c, r, obj, path) ||
-        !parse_rate_limit(c, r, obj, path) ||
-        !check_later_route_keys(c, obj, path))
+        !parse_rate_limit(c, r, obj, path) || !parse_headers(c, r, obj, path))
         return false;
     server.routes.push_back(std::move(r));
     return true;

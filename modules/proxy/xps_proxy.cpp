@@ -372,6 +372,8 @@ int send_response_head(xps_proxy_t *p, const xps_http_response_head_t *r, int rc
         }
         if (p->req.request_id) // [apps/xps] the request's id, in place of the upstream's
             ((last += "X-Request-ID: ") += p->req.request_id) += "\r\n";
+        if (p->req.response_lines) // [apps/xps] the route's "headers"
+            last += p->req.response_lines;
         if (rc == XPS_OK && p->req.http11 && p->client_framed)
             head = client_head(buf, r->head_length,
                                framing == XPS_HTTP_FRAMING_CHUNKED && !coding.compress,

@@ -242,6 +242,9 @@ typedef struct xps_proxy_request {
      * down in the client's head in place of any the upstream sent (a head
      * we rewrite: http11). NULL: X-Request-ID is relayed as any field. */
     const char *request_id;
+    /* [apps/xps] Lines ("Name: value\r\n" each) added to the client's head
+     * (a head we rewrite: http11), the route's "headers"; NULL: none. */
+    const char *response_lines;
 } xps_proxy_request_t;
 
 /* What xps_proxy_forward_head adds to a forwarded request. */

@@ -93,6 +93,8 @@ xps_buffer_t *response_bytes(xps_session_t *s, xps_http_response_t *res, size_t 
         *error = xps_http_response_set_header(res, "Connection", "close");
     else if (s->version == XPS_HTTP_VERSION_1_0)
         *error = xps_http_response_set_header(res, "Connection", "keep-alive");
+    for (size_t i = 0; i < s->n_extra && *error == XPS_OK; i++) // [apps/xps] the route's
+        *error = xps_http_response_add_header(res, s->extra[i].name, s->extra[i].value);
     if (s->report) { // [apps/xps] every head made here: its status, the request's id
         observe_status(s, xps_http_response_status(res));
         if (*error == XPS_OK && request_id(s))
@@ -458,6 +460,7 @@ void refuse(xps_session_t *s, int rc) {
     for (char &c : s->request_line) // printable only: the log is read in a terminal
         c = c >= 0x20 && c < 0x7f ? c : '.';
     observe_begin(s, false); // [apps/xps]
+    s->extra = nullptr, s->n_extra = 0; // no route: no route's headers
     s->keep = false; // after a refused head we cannot tell where the next begins
     reply(s, status, why, nullptr, nullptr);
 }
@@ -497,6 +500,7 @@ void on_head(xps_session_t *s) {
     size_t from = h->method_name.offset, to = h->target.offset + h->target.length;
     s->request_line.assign(s->head.get() + from, to - from);
     observe_begin(s, true); // [apps/xps] its id, before any answer
+    s->extra = nullptr, s->n_extra = 0; // [apps/xps] until the route is known
     int error = XPS_OK;
     xps_http_request_t *req = xps_http_request_create(h, s->head.get(), &error);
     if (!req) {
@@ -514,6 +518,10 @@ void on_head(xps_session_t *s) {
                                       s->observer && s->observer->metrics};
     xps_session_route(xps_loop_core(s->loop), s->config, &origin, req, &action);
     xps_http_request_destroy(req); // the head buffer still holds what the proxy needs
+    // [apps/xps] the route's "headers", for whichever response this becomes
+    s->extra = s->route_headers ? action.match.headers : nullptr;
+    s->n_extra = s->route_headers ? action.match.n_headers : 0;
+    s->extra_lines = s->n_extra ? action.match.header_lines : nullptr;
     // [stage 16] the route's coding, for whichever response this becomes
     s->coding = action.match.gzip;
     s->coding.enable = s->gzip && s->http11 && action.match.gzip.enable;
@@ -832,7 +840,10 @@ void on_cache_hit(void *data, xps_buffer_t *head, int fd, int64_t offset, uint64
     auto *s = static_cast<xps_session_t *>(data);
     drop_proxy(s);
     observe_cache(s, true); // [apps/xps]
-    int error = queue_bytes(s, observe_cached_head(s, head));
+    head = observe_cached_head(s, head);
+    if (s->n_extra) // [apps/xps] the route's "headers"
+        head = head_with_lines(head, s->extra_lines, nullptr);
+    int error = queue_bytes(s, head);
     if (error == XPS_OK && len > 0 && s->to_client)
         error = xps_pipe_write_file(s->to_client, fd, offset, static_cast<size_t>(len));
     XPS_LOG(XPS_LOG_DEBUG, log_name, "%s \"%s\" -> from the cache", s->client_ip,
@@ -988,6 +999,7 @@ void start_proxy(xps_session_t *s, const xps_config_route_match_t *route,
     request.read_timeout_ms = s->timeouts ? s->timeouts->upstream_read_ms : 0u;
     request.tee = tee; // [stage 20] the cache's copy of the response, or NULL
     request.request_id = request_id(s); // [apps/xps] NULL: relayed as received
+    request.response_lines = s->n_extra ? s->extra_lines : nullptr; // [apps/xps]
     observe_upstream_start(s);
     if (!(s->proxy = xps_proxy_create(&request, &events, s, &error)))
         return reply(s, XPS_HTTP_STATUS_INTERNAL_SERVER_ERROR, "out of memory", nullptr,
@@ -1149,6 +1161,11 @@ void xps_session_set_idle_park(xps_session_t *s, xps_connection_wake_cb wake,
                                void *data) noexcept {
     assert(s);
     s->park_wake = wake, s->park_data = data;
+}
+
+void xps_session_set_route_headers(xps_session_t *s, bool on) noexcept {
+    assert(s);
+    s->route_headers = on;
 }
 
 void xps_session_set_draining(xps_session_t *s, const bool *draining) noexcept {

@@ -107,6 +107,8 @@
  *    log and the counters of modules/metrics. A "metrics" route then
  *    answers GET and HEAD with the counters' page (after the access
  *    check, like any route); without an observer it is 501 as before.
+ *  - headers [apps/xps], switched on with xps_session_set_route_headers:
+ *    the route's "headers" on each of its responses, errors included.
  *
  * Lifecycle: create (takes the accepted connection) → runs by itself from
  * the loop → destroys itself when the response is queued or either side is
@@ -193,9 +195,10 @@ typedef struct xps_session_origin {
                                   (METRICS); false: REPLY 501 */
 } xps_session_origin_t;
 
-/* [apps/xps] The product's reports (see "observe"): what
- * xps_session_listen_all_with gives its sessions' observer, one per loop. */
-typedef struct xps_session_observe_options {
+/* [apps/xps] The product's features, past the course's stages: the
+ * reports of "observe" (request ids, access log, metrics: what
+ * xps_session_listen_all_with gives its sessions' observer, one per loop). */
+typedef struct xps_session_product_options {
     bool request_id;  /* X-Request-ID for every request (see
                          "observe"; xps_session_set_observer) */
     bool access_log;  /* the config's "log": a line per request
@@ -213,7 +216,9 @@ typedef struct xps_session_observe_options {
                          slot in it; NULL: one slot made here (a member of
                          the core) */
     size_t metrics_slot;
-} xps_session_observe_options_t;
+    bool headers;     /* routes' "headers" are added to their responses
+                         (xps_session_set_route_headers) */
+} xps_session_product_options_t;
 
 /* What xps_session_listen_all_with switches on in every session it
  * starts, one field per stage that adds a rule; all false is stage 12. */
@@ -250,7 +255,7 @@ typedef struct xps_session_options {
                          it forks) and closed by it after the loop; NULL:
                          xps_session_listen_all_with opens the config's "cache"
                          itself (a member of the core: closed with it) */
-    xps_session_observe_options_t observe; /* [apps/xps] all off: as in stage 21 */
+    xps_session_product_options_t product; /* [apps/xps] all off: as in stage 21 */
 } xps_session_options_t;
 
 /* [apps/xps] What sessions report to, shared by every session of a loop
@@ -427,6 +432,14 @@ void xps_session_set_limits(xps_session_t *session,
  * head already left keeps its head, and the connection closes after its
  * end. NULL (the default): never. Call it right after create. */
 void xps_session_set_draining(xps_session_t *session, const bool *draining) XPS_NOEXCEPT;
+
+/* [apps/xps] Switches on routes' "headers" for `session`: every response
+ * of a route that has them gets them, after its own fields — the
+ * session's own heads (files, listings, redirects, error replies, the
+ * metrics page), a cache hit's, and a proxied response's head when http11
+ * rewrites it. A response before any route (a refused head, 404 for no
+ * route) has none. Off by default. Call it right after create. */
+void xps_session_set_route_headers(xps_session_t *session, bool on) XPS_NOEXCEPT;
 
 /* [apps/xps] Switches on "observe" (above) for `session` with
  * `observer` (borrowed; NULL: off, the default). Call it right after

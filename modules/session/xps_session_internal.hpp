@@ -132,6 +132,12 @@ struct xps_session_s {
     bool cache_sync;                       // inside xps_cache_exchange_start: a hit there is
                                            // answered as a file is (parse_heads goes on)
 
+    // [apps/xps] routes' "headers" (xps_session_set_route_headers)
+    bool route_headers;                    // on: the request's route's are added
+    const xps_config_header_t *extra;      // this request's route's, borrowed from the
+    size_t n_extra;                        // config (NULL/0: none, or before routing)
+    const char *extra_lines;               // the same as header lines ("" when none)
+
     // [apps/xps] observe (xps_session_observe.cpp)
     const xps_session_observer_t *observer; // borrowed (xps_session_set_observer); NULL: off
     std::unique_ptr<session_detail::request_report> report; // owned with an observer: the
@@ -221,6 +227,11 @@ void observe_upstream_head(xps_session_t *s, int status);
 void observe_cache(xps_session_t *s, bool hit);
 void observe_end(xps_session_t *s);
 xps_buffer_t *observe_cached_head(xps_session_t *s, xps_buffer_t *head);
+// [apps/xps] `head` (taken; ends in CRLF CRLF) with `lines` before its
+// blank line, and without the lines named `drop` ("x-request-id:"; NULL:
+// none): a new buffer, or `head` itself when there is nothing to do or no
+// memory.
+xps_buffer_t *head_with_lines(xps_buffer_t *head, const char *lines, const char *drop);
 // The current request's id (NUL-terminated), or NULL without ids.
 const char *request_id(const xps_session_t *s);
 

@@ -38,6 +38,7 @@ struct accept_ctx {
     xps_cache_store_t *cache_store;        // [stage 20] the shared cache; NULL before 20
     const bool *draining;                  // [stage 21] the set's: true once draining
     const xps_session_observer_t *observer; // [apps/xps] the set's; NULL: nothing observed
+    bool route_headers;                    // [apps/xps] routes' "headers" are added
 };
 
 } // namespace
@@ -101,6 +102,8 @@ void start_session(accept_ctx *a, xps_connection_t *connection) {
         xps_session_set_draining(s, a->draining);
     if (s && a->observer) // [apps/xps]
         xps_session_set_observer(s, a->observer);
+    if (s && a->route_headers)
+        xps_session_set_route_headers(s, true);
 }
 
 // [apps/xps] Every second: what the access log holds goes to its file
@@ -115,11 +118,11 @@ void on_tick(xps_loop_timer_t *timer, void *data) {
     xps_loop_timer_start(timer, XPS_ACCESSLOG_FLUSH_MS);
 }
 
-// [apps/xps] The set's observer from options.observe: request ids, the
+// [apps/xps] The set's observer from options.product: request ids, the
 // access log (the caller's, or the config's opened here), the metrics
 // slot (the caller's mapping, or one made here), and the tick. Not set up
 // at all when every part is off.
-int observe(xps_loop_t *loop, const xps_config_t *config, const xps_session_observe_options_t &o,
+int observe(xps_loop_t *loop, const xps_config_t *config, const xps_session_product_options_t &o,
             xps_session_listeners_s *set) {
     const xps_config_log_t *lc = xps_config_log(config);
     bool logging = o.access_log && (o.access_log_file || lc->access != XPS_CONFIG_ACCESS_OFF);
@@ -277,7 +280,7 @@ int serve(xps_loop_t *loop, const xps_config_t *config, xps_listen_socket_t *con
         }
     }
     // [apps/xps] What the sessions report to (nothing when all is off).
-    if ((error = observe(loop, config, o.observe, set)) != XPS_OK)
+    if ((error = observe(loop, config, o.product, set)) != XPS_OK)
         return close_rest(0), error;
     bool observed = set->observer.ids || set->observer.access_log || set->observer.metrics;
     for (size_t i = 0; i < set->ctx.size(); i++) {
@@ -286,7 +289,8 @@ int serve(xps_loop_t *loop, const xps_config_t *config, xps_listen_socket_t *con
                                  balancers, set->limiter,
                                  o.timeouts ? xps_config_timeouts(config) : nullptr,
                                  o.limits ? xps_config_limits(config) : nullptr, store,
-                                 &set->draining, observed ? &set->observer : nullptr};
+                                 &set->draining, observed ? &set->observer : nullptr,
+                                 o.product.headers};
         tcp.tls = set->tls[i]; // [stage 19] NULL: plain
         set->listeners[i] =
             sockets ? xps_listener_adopt(loop, sockets[i], &tcp, on_accept, &set->ctx[i], &error)

@@ -114,30 +114,24 @@ void observe_cache(xps_session_t *s, bool hit) {
         xps_metrics_cache(s->observer->slot, hit);
 }
 
-xps_buffer_t *observe_cached_head(xps_session_t *s, xps_buffer_t *head) {
-    if (!s->report)
-        return head;
+xps_buffer_t *head_with_lines(xps_buffer_t *head, const char *lines, const char *drop) {
     const char *at = xps_buffer_data(head);
     size_t len = xps_buffer_len(head);
-    if (len > 12 && std::strncmp(at, "HTTP/1.", 7) == 0) // "HTTP/1.1 200 ..."
-        observe_status(s, std::atoi(at + 9));
-    const char *id = request_id(s);
-    if (!id || len < 4 || std::memcmp(at + len - 4, "\r\n\r\n", 4) != 0)
+    if (len < 4 || std::memcmp(at + len - 4, "\r\n\r\n", 4) != 0)
         return head; // not a head we can add to: as it is
-    // The stored head's lines but an X-Request-ID (the request that filled
-    // the entry had its own), then ours, then the blank line.
+    size_t n_drop = drop ? std::strlen(drop) : 0;
     std::string out;
     try {
-        out.reserve(len + XPS_REQUEST_ID_MAX + 16);
+        out.reserve(len + std::strlen(lines));
         size_t line = 0;
-        while (line + 2 < len) {
+        while (line + 2 < len) { // every line but the blank one
             const char *end = static_cast<const char *>(std::memchr(at + line, '\n', len - line));
             size_t next = end ? static_cast<size_t>(end - at) + 1 : len;
-            if (line == 0 || next - line < 13 || strncasecmp(at + line, "x-request-id:", 13) != 0)
+            if (line == 0 || !drop || next - line < n_drop || strncasecmp(at + line, drop, n_drop) != 0)
                 out.append(at + line, next - line);
             line = next;
         }
-        ((out += "X-Request-ID: ") += id) += "\r\n\r\n";
+        (out += lines) += "\r\n";
     } catch (const std::bad_alloc &) {
         return head;
     }
@@ -146,6 +140,21 @@ xps_buffer_t *observe_cached_head(xps_session_t *s, xps_buffer_t *head) {
         return head;
     xps_buffer_destroy(head);
     return copy;
+}
+
+xps_buffer_t *observe_cached_head(xps_session_t *s, xps_buffer_t *head) {
+    if (!s->report)
+        return head;
+    const char *at = xps_buffer_data(head);
+    if (xps_buffer_len(head) > 12 && std::strncmp(at, "HTTP/1.", 7) == 0) // "HTTP/1.1 200 ..."
+        observe_status(s, std::atoi(at + 9));
+    const char *id = request_id(s);
+    if (!id)
+        return head;
+    // The request that filled the entry had its own id: ours replaces it.
+    char line[XPS_REQUEST_ID_MAX + 20];
+    std::snprintf(line, sizeof line, "X-Request-ID: %s\r\n", id);
+    return head_with_lines(head, line, "x-request-id:");
 }
 
 const char *request_id(const xps_session_t *s) {

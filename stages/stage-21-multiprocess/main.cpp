@@ -241,7 +241,7 @@ int worker_main(void *data, int index, int generation) {
                                      .gzip = true, .balance = true, .rate_limit = true,
                                      .timeouts = true, .limits = true,
                                      .rate_limit_entries = srv->max_buckets, .tls = true,
-                                     .cache = true, .cache_store = srv->cache, .observe = {}};
+                                     .cache = true, .cache_store = srv->cache, .product = {}};
     if (ok && (error = xps_session_serve_sockets(w.loop, srv->config, mine.data(), &options,
                                                  srv->mode == accept_mode::exclusive,
                                                  &w.listeners)) != XPS_OK)

@@ -784,6 +784,53 @@ static void product_log_keys(void **state)
     }
 }
 
+/* [apps/xps] a route's headers: validated, kept in order, as lines too. */
+static void product_route_headers(void **state)
+{
+    (void)state;
+#define HROUTE(h) SERVER("{\"req_path\": \"/\", \"type\": \"redirect\", \"http_status_code\": 302, \"redirect_url\": \"/x\", \"headers\": " h "}")
+    static const struct bad_case rows[] = {
+        {"not a token", HROUTE("{\"X Bad\": \"1\"}"),
+         "conf.json: servers[0].routes[0].headers.X Bad: not a header name"},
+        {"colon in the name", HROUTE("{\"X-A:\": \"1\"}"),
+         "conf.json: servers[0].routes[0].headers.X-A:: not a header name"},
+        {"CR LF in the value", HROUTE("{\"X-A\": \"1\\r\\nSet-Cookie: a=b\"}"),
+         "conf.json: servers[0].routes[0].headers.X-A: "},
+        {"framing field", HROUTE("{\"Content-Length\": \"5\"}"),
+         "conf.json: servers[0].routes[0].headers.Content-Length: the server sets this header itself"},
+        {"hop-by-hop field, any case", HROUTE("{\"transfer-ENCODING\": \"chunked\"}"),
+         "conf.json: servers[0].routes[0].headers.transfer-ENCODING: the server sets this header itself"},
+        {"connection", HROUTE("{\"Connection\": \"close\"}"),
+         "conf.json: servers[0].routes[0].headers.Connection: the server sets this header itself"},
+        {"repeated, another case", HROUTE("{\"X-A\": \"1\", \"x-a\": \"2\"}"),
+         "conf.json: servers[0].routes[0].headers.x-a: repeats the header \"X-A\""},
+        {"a number", HROUTE("{\"X-A\": 1}"),
+         "conf.json: servers[0].routes[0].headers.X-A: expected a string, got a number (1)"},
+        {"not an object", HROUTE("[\"X-A\"]"),
+         "conf.json: servers[0].routes[0].headers: expected an object, got an array"},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        char err[512] = "";
+        xps_config_t *c = xps_config_parse(rows[i].json, "conf.json", "/base", err, sizeof err);
+        if (c || strncmp(err, rows[i].message, strlen(rows[i].message)) != 0)
+            fail_msg("%s: got \"%s\"", rows[i].what, err);
+    }
+    xps_config_t *c = parse_ok(HROUTE("{\"X-Frame-Options\": \"DENY\", \"Cache-Control\": \"max-age=60\"}"));
+    xps_config_route_match_t m = lookup_ok(c, "0.0.0.0", 8001, "x", "/");
+    assert_int_equal(m.n_headers, 2);
+    assert_string_equal(m.headers[0].name, "X-Frame-Options");
+    assert_string_equal(m.headers[0].value, "DENY");
+    assert_string_equal(m.headers[1].name, "Cache-Control");
+    assert_string_equal(m.header_lines, "X-Frame-Options: DENY\r\nCache-Control: max-age=60\r\n");
+    xps_config_destroy(c);
+    c = parse_ok(SERVER("{\"req_path\": \"/\", \"type\": \"reverse_proxy\", \"upstreams\": [\"a:1\"]}"));
+    m = lookup_ok(c, "0.0.0.0", 8001, "x", "/");
+    assert_int_equal(m.n_headers, 0);
+    assert_string_equal(m.header_lines, "");
+    xps_config_destroy(c);
+#undef HROUTE
+}
+
 /* Values of the right type that still make no sense. */
 static void bad_values_are_refused(void **state)
 {
@@ -1158,6 +1205,7 @@ int main(void)
         cmocka_unit_test(stage_18_values_and_defaults),
         cmocka_unit_test(stage_20_cache_keys),
         cmocka_unit_test(product_log_keys),
+        cmocka_unit_test(product_route_headers),
         cmocka_unit_test(access_lists_are_parsed_into_a_filter_per_route),
         cmocka_unit_test(gzip_keys_are_read_into_the_route),
         cmocka_unit_test(balancing_keys_are_read_with_their_defaults),

@@ -2,7 +2,7 @@
  * tests/unit/session_product.c — [apps/xps] the session's "observe"
  * options through real servers: worker processes forked here, each a
  * loop serving the config with xps_session_serve_sockets and
- * options.observe on (as apps/xps does), SO_REUSEPORT sockets on one
+ * options.product on (as apps/xps does), SO_REUSEPORT sockets on one
  * port, the test upstream (tests/support/upstream.h) behind a
  * reverse_proxy route, and curl as the client. Checked:
  *  - X-Request-ID: a well-formed one comes back and goes upstream once;
@@ -83,9 +83,9 @@ static void worker_main(const char *config_path, size_t slot)
         _exit(4);
     xps_session_options_t options = {.http11 = true, .ip_filter = true, .gzip = true,
                                      .balance = true, .timeouts = true, .limits = true};
-    options.observe = (xps_session_observe_options_t){
+    options.product = (xps_session_product_options_t){
         .request_id = true, .access_log = true, .metrics = true,
-        .metrics_shared = metrics, .metrics_slot = slot};
+        .metrics_shared = metrics, .metrics_slot = slot, .headers = true};
     if (xps_session_serve_sockets(loop, config, &socket, &options, false, NULL) != XPS_OK)
         _exit(5);
     int rc = xps_loop_run(loop);
@@ -117,8 +117,9 @@ static void start_servers(const char *access, int n)
              "  \"routes\": [\n"
              "   {\"req_path\": \"/metrics\", \"type\": \"metrics\"},\n"
              "   {\"req_path\": \"/echo-request\", \"type\": \"reverse_proxy\","
-             " \"upstreams\": [\"127.0.0.1:%d\"]},\n"
-             "   {\"req_path\": \"/\", \"type\": \"file_serve\", \"dir_path\": \"www\"}]}]}\n",
+             " \"upstreams\": [\"127.0.0.1:%d\"], \"headers\": {\"X-Via-Route\": \"echo\"}},\n"
+             "   {\"req_path\": \"/\", \"type\": \"file_serve\", \"dir_path\": \"www\",\n"
+             "    \"headers\": {\"X-Frame-Options\": \"DENY\", \"Access-Control-Allow-Origin\": \"*\"}}]}]}\n",
              access, port, upstream_port);
     snprintf(path, sizeof path, "%s/config.json", dir);
     FILE *f = fopen(path, "w");
@@ -219,6 +220,7 @@ typedef struct answer {
     char id[XPS_REQUEST_ID_MAX + 1]; /* the response's X-Request-ID, "" when none */
     int id_count;                    /* how many X-Request-ID lines */
     long bytes;                      /* head + body, as curl received them */
+    char head[8192];
     char body[4096];
 } answer_t;
 
@@ -245,6 +247,7 @@ static answer_t ask(const char *path, const char *header)
     char head[8192];
     snprintf(head, sizeof head, "%.*s", (int)(head_end + 4 - out), out);
     xt_header_value(head, "X-Request-ID", a.id, sizeof a.id);
+    snprintf(a.head, sizeof a.head, "%s", head);
     const char *tail = strstr(head_end, "\n@@");
     assert_non_null(tail);
     snprintf(a.body, sizeof a.body, "%.*s", (int)(tail - head_end - 4), head_end + 4);
@@ -468,6 +471,45 @@ static void metrics_summed_over_workers(void **state)
     stop_servers();
 }
 
+/* How many lines of the head are the field `line` ("Name: value"). */
+static int count_lines(const char *head, const char *line)
+{
+    int n = 0;
+    size_t len = strlen(line);
+    for (const char *p = head; (p = strstr(p, line)); p += len)
+        n += p > head && p[-1] == '\n' && p[len] == '\r';
+    return n;
+}
+
+static void route_headers_on_every_response(void **state)
+{
+    (void)state;
+    start_servers("off", 1);
+    static const struct {
+        const char *path;
+        int status;
+        int frame, cors, echo; /* how many of each route's lines */
+    } rows[] = {
+        {"/", 200, 1, 1, 0},
+        {"/index.html", 200, 1, 1, 0},
+        {"/no-such-file", 404, 1, 1, 0}, /* our own error reply: the route's too */
+        {"/echo-request", 200, 0, 0, 1}, /* proxied: in the rewritten head */
+        {"/metrics", 200, 0, 0, 0},      /* a route without headers */
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        answer_t a = ask(rows[i].path, NULL);
+        if (a.status != rows[i].status ||
+            count_lines(a.head, "X-Frame-Options: DENY") != rows[i].frame ||
+            count_lines(a.head, "Access-Control-Allow-Origin: *") != rows[i].cors ||
+            count_lines(a.head, "X-Via-Route: echo") != rows[i].echo)
+            fail_msg("%s: expected %d with %d/%d/%d route lines, got:\n%s", rows[i].path,
+                     rows[i].status, rows[i].frame, rows[i].cors, rows[i].echo, a.head);
+        if (strcmp(rows[i].path, "/echo-request") == 0) /* never sent upstream */
+            assert_null(strstr(a.body, "X-Via-Route"));
+    }
+    stop_servers();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -475,6 +517,7 @@ int main(void)
         cmocka_unit_test(access_log_json),
         cmocka_unit_test(access_log_combined),
         cmocka_unit_test(metrics_summed_over_workers),
+        cmocka_unit_test(route_headers_on_every_response),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
