@@ -322,6 +322,20 @@ const xps_config_cache_t *xps_config_cache(const xps_config_t *config) noexcept
     return &config->cache;
 }
 
+const xps_config_error_page_t *xps_config_error_page(const xps_config_t *config,
+                                                     const xps_config_route_match_t *match,
+                                                     int status) noexcept
+{
+    assert(config != nullptr);
+    if (status < 400 || status > 599)
+        return nullptr;
+    const config_detail::error_page_table &t =
+        match != nullptr && match->type != 0 && match->server < config->servers.size()
+            ? config->servers[match->server].error_pages
+            : config->error_pages;
+    return t[static_cast<size_t>(status - 400)];
+}
+
 const xps_config_log_t *xps_config_log(const xps_config_t *config) noexcept
 {
     assert(config != nullptr);

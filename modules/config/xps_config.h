@@ -161,6 +161,16 @@ typedef struct xps_config_header {
     const char *value;
 } xps_config_header_t;
 
+/* [apps/xps] A page of "error_pages" (top level or server block): the
+ * file's bytes, read when the config was loaded, and its path (absolute). */
+typedef struct xps_config_error_page {
+    const char *body;
+    size_t length;
+    const char *path;
+} xps_config_error_page_t;
+
+#define XPS_CONFIG_ERROR_PAGE_MAX_BYTES ((size_t)1 << 20)
+
 /* [apps/xps] Top-level "log": {"level", "access", "path"}.
  * level: "error", "warn", "info" or "debug" (xps_log_level_t), or -1 when
  * not given (the environment's XPS_LOG_LEVEL, else the logger's default).
@@ -326,6 +336,15 @@ const xps_config_limits_t *xps_config_limits(const xps_config_t *config) XPS_NOE
 /* [stage 20] "cache", every field set (the file's value or the default).
  * Borrowed from the config. */
 const xps_config_cache_t *xps_config_cache(const xps_config_t *config) XPS_NOEXCEPT;
+
+/* [apps/xps] The error page for a response of `status` (400..599) to a
+ * request of route `match` (NULL, or type 0: no route — the top level's
+ * pages): the block's page for exactly that status, else the block's for
+ * its class ("4xx", "5xx"), else the top level's likewise; NULL: none.
+ * Borrowed from the config. */
+const xps_config_error_page_t *xps_config_error_page(const xps_config_t *config,
+                                                     const xps_config_route_match_t *match,
+                                                     int status) XPS_NOEXCEPT;
 
 /* [apps/xps] "log", every field set (the file's value or the default).
  * Borrowed from the config. */

@@ -17,6 +17,7 @@
 #include "modules/gzip/xps_gzip.h"
 
 #include <cstdarg>
+#include <array>
 #include <deque>
 #include <memory>
 #include <string>
@@ -64,8 +65,12 @@ struct route_rec {
     const char *header_lines = "";                 // [apps/xps] the same as header lines
 };
 
+// [apps/xps] "error_pages" resolved: the page of each status 400..599.
+using error_page_table = std::array<const xps_config_error_page_t *, 200>;
+
 // One server block.
 struct server_rec {
+    error_page_table error_pages{};                // [apps/xps] its own, then the top level's
     std::vector<xps_config_listener_t> listeners;  // distinct within the block
     std::vector<xps_tls_cert_t> tls;               // [stage 19] per listeners[j]: its "tls"
                                                    // (absolute paths; cert_path NULL: plain)
@@ -97,6 +102,8 @@ struct xps_config_s {
                                XPS_CONFIG_MAX_BODY_BYTES};     // [stage 18] "limits"
     xps_config_cache_t cache{nullptr, XPS_CONFIG_CACHE_MAX_BYTES}; // [stage 20] "cache"
                                                      // (dir set by the schema walk)
+    std::deque<xps_config_error_page_t> pages;       // [apps/xps] every page read
+    config_detail::error_page_table error_pages{};   // [apps/xps] the top level's
     xps_config_log_t log{-1, XPS_CONFIG_ACCESS_OFF, nullptr}; // [apps/xps] "log"
                                                      // (path set by the schema walk)
 };

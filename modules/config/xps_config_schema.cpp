@@ -13,6 +13,9 @@
 #include "core/xps_logger.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <strings.h>
 #include <cjson/cJSON.h>
 
@@ -20,6 +23,8 @@
 #include <algorithm>
 #include <climits>
 #include <cmath>
+#include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <initializer_list>
 #include <iterator>
@@ -45,9 +50,11 @@ const key_rule top_keys[] = {
     {"limits", any_type},    // stage 18
     {"cache", any_type},     // stage 20
     {"log", any_type},       // apps/xps
+    {"error_pages", any_type}, // apps/xps
 };
 const key_rule server_keys[] = {
     {"listeners", any_type}, {"hostnames", any_type}, {"routes", any_type},
+    {"error_pages", any_type}, // apps/xps
 };
 const key_rule listener_keys[] = {
     {"host", any_type}, {"port", any_type},
@@ -613,6 +620,82 @@ bool parse_hostname(checker &c, server_rec &server, const char *name, const std:
     return true;
 }
 
+// A regular file of at most `cap` bytes into *out: 0, or an errno value
+// (EISDIR for anything but a regular file, EFBIG past the cap).
+int read_small_file(const std::string &path, size_t cap, std::string *out)
+{
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno;
+    struct stat st;
+    int why = fstat(fd, &st) != 0 ? errno : !S_ISREG(st.st_mode) ? EISDIR
+              : static_cast<uint64_t>(st.st_size) > cap ? EFBIG : 0;
+    char chunk[16384];
+    for (ssize_t n = 1; why == 0 && n > 0;) {
+        n = read(fd, chunk, sizeof chunk);
+        if (n < 0 && errno == EINTR)
+            n = 1; // again
+        else if (n < 0)
+            why = errno;
+        else if (n > 0)
+            out->append(chunk, static_cast<size_t>(n));
+        if (out->size() > cap)
+            why = EFBIG;
+    }
+    close(fd);
+    return why;
+}
+
+// [apps/xps] "error_pages": status ("404") or class ("5xx") → a file,
+// read now (a file that cannot be read is refused with its path). Fills
+// `table` over `fallback`: an exact status wins over a class, and this
+// object's entries over the fallback's.
+bool parse_error_pages(checker &c, const cJSON *obj, const std::string &path,
+                       const error_page_table &fallback, error_page_table *table)
+{
+    *table = fallback;
+    if (obj == nullptr)
+        return true;
+    if (!want_object(c, obj, path))
+        return false;
+    error_page_table exact{}, by_class{};
+    for (const cJSON *e = obj->child; e != nullptr; e = e->next) {
+        std::string key = e->string;
+        std::string where = member(path, shown(key).c_str());
+        bool digits = key.size() == 3 && std::isdigit(static_cast<unsigned char>(key[0]));
+        bool is_class = key.size() == 3 && (key[0] == '4' || key[0] == '5') && key[1] == 'x' &&
+                        key[2] == 'x';
+        for (size_t i = 1; digits && i < 3; i++)
+            digits = std::isdigit(static_cast<unsigned char>(key[i]));
+        int status = digits ? std::atoi(key.c_str()) : 0;
+        if (!is_class && (status < 400 || status > 599))
+            return c.fail(where, "expected a status 400-599 or a class \"4xx\" or \"5xx\"");
+        const char *file = nullptr;
+        if (!want_string(c, e, where, &file))
+            return false;
+        std::string full = resolve_path(c.base, file);
+        std::string body;
+        int why = read_small_file(full, XPS_CONFIG_ERROR_PAGE_MAX_BYTES, &body);
+        if (why == EFBIG)
+            return c.fail(where, "%s is over %zu bytes", shown(full).c_str(),
+                          XPS_CONFIG_ERROR_PAGE_MAX_BYTES);
+        if (why != 0)
+            return c.fail(where, "cannot read %s: %s", shown(full).c_str(), std::strerror(why));
+        const char *kept = c.keep(body); // the deque of strings keeps binary bytes too
+        c.cfg.pages.push_back(xps_config_error_page_t{kept, body.size(), c.keep(full)});
+        const xps_config_error_page_t *page = &c.cfg.pages.back();
+        if (is_class)
+            for (int s = 0; s < 100; s++)
+                by_class[static_cast<size_t>((key[0] - '4') * 100 + s)] = page;
+        else
+            exact[static_cast<size_t>(status - 400)] = page;
+    }
+    for (size_t i = 0; i < table->size(); i++)
+        if (exact[i] || by_class[i])
+            (*table)[i] = exact[i] ? exact[i] : by_class[i];
+    return true;
+}
+
 bool parse_server(checker &c, const cJSON *obj, const std::string &path)
 {
     server_rec server;
@@ -644,6 +727,9 @@ bool parse_server(checker &c, const cJSON *obj, const std::string &path)
     for (const cJSON *r = routes != nullptr ? routes->child : nullptr; r != nullptr; r = r->next, i++)
         if (!parse_route(c, server, r, element(at, i)))
             return false;
+    if (!parse_error_pages(c, optional(obj, "error_pages"), member(path, "error_pages"),
+                           c.cfg.error_pages, &server.error_pages))
+        return false;
     c.cfg.servers.push_back(std::move(server));
     return true;
 }
@@ -794,6 +880,9 @@ bool parse_top(checker &c, const cJSON *root)
     if (!parse_cache(c, optional(root, "cache")))  // [stage 20]
         return false;
     if (!parse_log(c, optional(root, "log")))  // apps/xps
+        return false;
+    error_page_table none{};  // apps/xps (before the blocks: they fall back on it)
+    if (!parse_error_pages(c, optional(root, "error_pages"), "error_pages", none, &c.cfg.error_pages))
         return false;
     const cJSON *servers = require(c, root, "", "servers", " (a list of server blocks)");
     const cJSON *s = servers != nullptr ? non_empty_array(c, servers, "servers", "server block") : nullptr;

@@ -461,6 +461,7 @@ void refuse(xps_session_t *s, int rc) {
         c = c >= 0x20 && c < 0x7f ? c : '.';
     observe_begin(s, false); // [apps/xps]
     s->extra = nullptr, s->n_extra = 0; // no route: no route's headers
+    s->page_route.type = static_cast<xps_config_route_type_t>(0); // nor its block's pages
     s->keep = false; // after a refused head we cannot tell where the next begins
     reply(s, status, why, nullptr, nullptr);
 }
@@ -501,6 +502,7 @@ void on_head(xps_session_t *s) {
     s->request_line.assign(s->head.get() + from, to - from);
     observe_begin(s, true); // [apps/xps] its id, before any answer
     s->extra = nullptr, s->n_extra = 0; // [apps/xps] until the route is known
+    s->page_route.type = static_cast<xps_config_route_type_t>(0);
     int error = XPS_OK;
     xps_http_request_t *req = xps_http_request_create(h, s->head.get(), &error);
     if (!req) {
@@ -522,6 +524,7 @@ void on_head(xps_session_t *s) {
     s->extra = s->route_headers ? action.match.headers : nullptr;
     s->n_extra = s->route_headers ? action.match.n_headers : 0;
     s->extra_lines = s->n_extra ? action.match.header_lines : nullptr;
+    s->page_route.type = action.match.type, s->page_route.server = action.match.server;
     // [stage 16] the route's coding, for whichever response this becomes
     s->coding = action.match.gzip;
     s->coding.enable = s->gzip && s->http11 && action.match.gzip.enable;
@@ -889,9 +892,17 @@ void reply_headers(xps_session_t *s, int status, const char *why, const char *lo
     const char *phrase = xps_http_reason(status);
     std::snprintf(text, sizeof text, "%d %s: %s", status, phrase ? phrase : "", why);
     int error = XPS_OK;
-    // A 3xx has no body (the Location says it all); 4xx/5xx get a line of text.
-    xps_http_response_t *res = status < 400 ? xps_http_response_create(status, &error)
-                                            : xps_http_response_create_error(status, text, &error);
+    // A 3xx has no body (the Location says it all); 4xx/5xx get a line of
+    // text, or [apps/xps] the config's page for the status.
+    const xps_config_error_page_t *page =
+        status >= 400 && s->error_pages ? xps_config_error_page(s->config, &s->page_route, status)
+                                        : nullptr;
+    xps_http_response_t *res = status < 400 || page ? xps_http_response_create(status, &error)
+                                                    : xps_http_response_create_error(status, text, &error);
+    if (res && page)
+        error = xps_http_response_set_header(res, "Content-Type", "text/html; charset=utf-8");
+    if (res && page && error == XPS_OK)
+        error = xps_http_response_set_body(res, page->body, page->length);
     if (res && location)
         error = xps_http_response_set_header(res, "Location", location);
     if (res && allow && error == XPS_OK)
@@ -1161,6 +1172,11 @@ void xps_session_set_idle_park(xps_session_t *s, xps_connection_wake_cb wake,
                                void *data) noexcept {
     assert(s);
     s->park_wake = wake, s->park_data = data;
+}
+
+void xps_session_set_error_pages(xps_session_t *s, bool on) noexcept {
+    assert(s);
+    s->error_pages = on;
 }
 
 void xps_session_set_route_headers(xps_session_t *s, bool on) noexcept {

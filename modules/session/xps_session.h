@@ -109,6 +109,8 @@
  *    check, like any route); without an observer it is 501 as before.
  *  - headers [apps/xps], switched on with xps_session_set_route_headers:
  *    the route's "headers" on each of its responses, errors included.
+ *  - error pages [apps/xps], switched on with xps_session_set_error_pages:
+ *    the config's "error_pages" as the body of the session's own 4xx/5xx.
  *
  * Lifecycle: create (takes the accepted connection) → runs by itself from
  * the loop → destroys itself when the response is queued or either side is
@@ -218,6 +220,8 @@ typedef struct xps_session_product_options {
     size_t metrics_slot;
     bool headers;     /* routes' "headers" are added to their responses
                          (xps_session_set_route_headers) */
+    bool error_pages; /* the config's "error_pages" replace the session's
+                         own error text (xps_session_set_error_pages) */
 } xps_session_product_options_t;
 
 /* What xps_session_listen_all_with switches on in every session it
@@ -440,6 +444,14 @@ void xps_session_set_draining(xps_session_t *session, const bool *draining) XPS_
  * rewrites it. A response before any route (a refused head, 404 for no
  * route) has none. Off by default. Call it right after create. */
 void xps_session_set_route_headers(xps_session_t *session, bool on) XPS_NOEXCEPT;
+
+/* [apps/xps] Switches on "error_pages" for `session`: a 4xx or 5xx reply
+ * the session makes itself (not a proxied one) gets, when the config has
+ * a page for its status (xps_config_error_page: the request's block, else
+ * the top level), that page's bytes as its body, Content-Type text/html,
+ * with the same status and headers. Off by default (the one-line text).
+ * Call it right after create. */
+void xps_session_set_error_pages(xps_session_t *session, bool on) XPS_NOEXCEPT;
 
 /* [apps/xps] Switches on "observe" (above) for `session` with
  * `observer` (borrowed; NULL: off, the default). Call it right after

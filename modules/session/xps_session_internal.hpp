@@ -137,6 +137,10 @@ struct xps_session_s {
     const xps_config_header_t *extra;      // this request's route's, borrowed from the
     size_t n_extra;                        // config (NULL/0: none, or before routing)
     const char *extra_lines;               // the same as header lines ("" when none)
+    // [apps/xps] "error_pages" (xps_session_set_error_pages)
+    bool error_pages;                      // on: our 4xx/5xx use the config's pages
+    xps_config_route_match_t page_route;   // type and server of this request's route (type
+                                           // 0 before routing, or none): whose pages
 
     // [apps/xps] observe (xps_session_observe.cpp)
     const xps_session_observer_t *observer; // borrowed (xps_session_set_observer); NULL: off

@@ -39,6 +39,7 @@ struct accept_ctx {
     const bool *draining;                  // [stage 21] the set's: true once draining
     const xps_session_observer_t *observer; // [apps/xps] the set's; NULL: nothing observed
     bool route_headers;                    // [apps/xps] routes' "headers" are added
+    bool error_pages;                      // [apps/xps] "error_pages" replace our error text
 };
 
 } // namespace
@@ -104,6 +105,8 @@ void start_session(accept_ctx *a, xps_connection_t *connection) {
         xps_session_set_observer(s, a->observer);
     if (s && a->route_headers)
         xps_session_set_route_headers(s, true);
+    if (s && a->error_pages)
+        xps_session_set_error_pages(s, true);
 }
 
 // [apps/xps] Every second: what the access log holds goes to its file
@@ -290,7 +293,7 @@ int serve(xps_loop_t *loop, const xps_config_t *config, xps_listen_socket_t *con
                                  o.timeouts ? xps_config_timeouts(config) : nullptr,
                                  o.limits ? xps_config_limits(config) : nullptr, store,
                                  &set->draining, observed ? &set->observer : nullptr,
-                                 o.product.headers};
+                                 o.product.headers, o.product.error_pages};
         tcp.tls = set->tls[i]; // [stage 19] NULL: plain
         set->listeners[i] =
             sockets ? xps_listener_adopt(loop, sockets[i], &tcp, on_accept, &set->ctx[i], &error)

@@ -48,6 +48,8 @@
 enum { port = 18641, upstream_port = 18642, max_workers = 2 };
 
 static char dir[64];
+static const char page_404[] = "<!doctype html><title>Not here</title><h1>Nothing at this address</h1>\n";
+static const char page_50x[] = "<!doctype html><title>Down</title><h1>Back soon</h1>\n";
 static pid_t upstream_pid = -1;
 static pid_t workers[max_workers];
 static int n_workers;
@@ -85,7 +87,8 @@ static void worker_main(const char *config_path, size_t slot)
                                      .balance = true, .timeouts = true, .limits = true};
     options.product = (xps_session_product_options_t){
         .request_id = true, .access_log = true, .metrics = true,
-        .metrics_shared = metrics, .metrics_slot = slot, .headers = true};
+        .metrics_shared = metrics, .metrics_slot = slot, .headers = true,
+        .error_pages = true};
     if (xps_session_serve_sockets(loop, config, &socket, &options, false, NULL) != XPS_OK)
         _exit(5);
     int rc = xps_loop_run(loop);
@@ -113,9 +116,11 @@ static void start_servers(const char *access, int n)
     char path[128], json[2048];
     snprintf(json, sizeof json,
              "{\"log\": {\"access\": \"%s\", \"path\": \"logs/access.log\"},\n"
+             " \"error_pages\": {\"404\": \"errors/404.html\", \"5xx\": \"errors/50x.html\"},\n"
              " \"servers\": [{\"listeners\": [{\"host\": \"127.0.0.1\", \"port\": %d}],\n"
              "  \"routes\": [\n"
              "   {\"req_path\": \"/metrics\", \"type\": \"metrics\"},\n"
+             "   {\"req_path\": \"/dead\", \"type\": \"reverse_proxy\", \"upstreams\": [\"127.0.0.1:1\"]},\n"
              "   {\"req_path\": \"/echo-request\", \"type\": \"reverse_proxy\","
              " \"upstreams\": [\"127.0.0.1:%d\"], \"headers\": {\"X-Via-Route\": \"echo\"}},\n"
              "   {\"req_path\": \"/\", \"type\": \"file_serve\", \"dir_path\": \"www\",\n"
@@ -176,12 +181,19 @@ static int group_setup(void **state)
     mkdir(path, 0755);
     snprintf(path, sizeof path, "%s/logs", dir);
     mkdir(path, 0755);
-    snprintf(path, sizeof path, "%s/www/index.html", dir);
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return -1;
-    fputs("<p>hello</p>\n", f);
-    fclose(f);
+    snprintf(path, sizeof path, "%s/errors", dir);
+    mkdir(path, 0755);
+    static const struct { const char *name, *text; } files[] = {
+        {"www/index.html", "<p>hello</p>\n"}, {"errors/404.html", page_404},
+        {"errors/50x.html", page_50x}};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i].name);
+        FILE *f = fopen(path, "w");
+        if (!f)
+            return -1;
+        fputs(files[i].text, f);
+        fclose(f);
+    }
     upstream_pid = fork();
     if (upstream_pid == 0)
         _exit(xt_upstream_serve(upstream_port, XT_UPSTREAM_HTTP, NULL) == 0 ? 0 : 1);
@@ -224,16 +236,22 @@ typedef struct answer {
     char body[4096];
 } answer_t;
 
+static answer_t ask_with(const char *method, const char *path, const char *header);
+
 /* curl GET of path, with `header` (NULL: none): the status, the id, the
  * bytes received and the body. */
-static answer_t ask(const char *path, const char *header)
+static answer_t ask(const char *path, const char *header) { return ask_with("GET", path, header); }
+
+/* The same with `method` (HEAD: curl -I). */
+static answer_t ask_with(const char *method, const char *path, const char *header)
 {
     char url[256];
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
-    const char *with[] = {"-s", "-i", "-w", "\n@@%{size_header} %{size_download}",
-                          "-H", header, url, NULL};
-    const char *without[] = {"-s", "-i", "-w", "\n@@%{size_header} %{size_download}",
-                             url, NULL};
+    bool is_head = strcmp(method, "HEAD") == 0;
+    const char *with[] = {"-s", "-i", is_head ? "-I" : "-X", is_head ? "-s" : method, "-w",
+                          "\n@@%{size_header} %{size_download}", "-H", header, url, NULL};
+    const char *without[] = {"-s", "-i", is_head ? "-I" : "-X", is_head ? "-s" : method, "-w",
+                             "\n@@%{size_header} %{size_download}", url, NULL};
     int status = 0;
     char *out = xt_run_curl(header ? with : without, &status);
     answer_t a = {0};
@@ -510,6 +528,32 @@ static void route_headers_on_every_response(void **state)
     stop_servers();
 }
 
+static void error_pages_served(void **state)
+{
+    (void)state;
+    start_servers("off", 1);
+    answer_t a = ask("/no-such-page", NULL);
+    assert_int_equal(a.status, 404);
+    assert_string_equal(a.body, page_404);
+    char type[128];
+    assert_true(xt_header_value(a.head, "Content-Type", type, sizeof type));
+    assert_string_equal(type, "text/html; charset=utf-8");
+    assert_int_equal(count_lines(a.head, "X-Frame-Options: DENY"), 1); /* the route's, still */
+    a = ask_with("HEAD", "/no-such-page", NULL); /* the head says the page's length, no body */
+    assert_int_equal(a.status, 404);
+    char length[32];
+    assert_true(xt_header_value(a.head, "Content-Length", length, sizeof length));
+    assert_int_equal(atol(length), (long)strlen(page_404));
+    assert_string_equal(a.body, "");
+    a = ask("/dead", NULL); /* the session's 502: the 5xx page */
+    assert_int_equal(a.status, 502);
+    assert_string_equal(a.body, page_50x);
+    a = ask_with("POST", "/metrics", NULL); /* a 405: no page for it, the text as before */
+    assert_int_equal(a.status, 405);
+    assert_non_null(strstr(a.body, "405 Method Not Allowed"));
+    stop_servers();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -518,6 +562,7 @@ int main(void)
         cmocka_unit_test(access_log_combined),
         cmocka_unit_test(metrics_summed_over_workers),
         cmocka_unit_test(route_headers_on_every_response),
+        cmocka_unit_test(error_pages_served),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
