@@ -440,6 +440,17 @@ void send_metrics(xps_session_t *s) {
     end_request(s);
 }
 
+// [apps/xps] What the request's route brings to every response made for
+// it: its "headers" (with xps_session_set_route_headers) and which block's
+// error pages apply. NULL: no route (yet).
+void take_route(xps_session_t *s, const xps_config_route_match_t *m) {
+    s->extra = m && s->route_headers ? m->headers : nullptr;
+    s->n_extra = m && s->route_headers ? m->n_headers : 0;
+    s->extra_lines = s->n_extra ? m->header_lines : nullptr;
+    s->page_route.type = m ? m->type : static_cast<xps_config_route_type_t>(0);
+    s->page_route.server = m ? m->server : 0;
+}
+
 // The parser refused the head, or the client stopped before its end.
 void refuse(xps_session_t *s, int rc) {
     int status = rc == XPS_E_INVAL ? xps_http_parser_status(s->parser)
@@ -460,8 +471,7 @@ void refuse(xps_session_t *s, int rc) {
     for (char &c : s->request_line) // printable only: the log is read in a terminal
         c = c >= 0x20 && c < 0x7f ? c : '.';
     observe_begin(s, false); // [apps/xps]
-    s->extra = nullptr, s->n_extra = 0; // no route: no route's headers
-    s->page_route.type = static_cast<xps_config_route_type_t>(0); // nor its block's pages
+    take_route(s, nullptr);  // [apps/xps] no route: none of its headers or pages
     s->keep = false; // after a refused head we cannot tell where the next begins
     reply(s, status, why, nullptr, nullptr);
 }
@@ -501,8 +511,7 @@ void on_head(xps_session_t *s) {
     size_t from = h->method_name.offset, to = h->target.offset + h->target.length;
     s->request_line.assign(s->head.get() + from, to - from);
     observe_begin(s, true); // [apps/xps] its id, before any answer
-    s->extra = nullptr, s->n_extra = 0; // [apps/xps] until the route is known
-    s->page_route.type = static_cast<xps_config_route_type_t>(0);
+    take_route(s, nullptr); // [apps/xps] until the route is known
     int error = XPS_OK;
     xps_http_request_t *req = xps_http_request_create(h, s->head.get(), &error);
     if (!req) {
@@ -520,11 +529,7 @@ void on_head(xps_session_t *s) {
                                       s->observer && s->observer->metrics};
     xps_session_route(xps_loop_core(s->loop), s->config, &origin, req, &action);
     xps_http_request_destroy(req); // the head buffer still holds what the proxy needs
-    // [apps/xps] the route's "headers", for whichever response this becomes
-    s->extra = s->route_headers ? action.match.headers : nullptr;
-    s->n_extra = s->route_headers ? action.match.n_headers : 0;
-    s->extra_lines = s->n_extra ? action.match.header_lines : nullptr;
-    s->page_route.type = action.match.type, s->page_route.server = action.match.server;
+    take_route(s, &action.match); // [apps/xps] for whichever response this becomes
     // [stage 16] the route's coding, for whichever response this becomes
     s->coding = action.match.gzip;
     s->coding.enable = s->gzip && s->http11 && action.match.gzip.enable;

@@ -117,6 +117,7 @@ static void slots_shared_across_fork(void **state)
             for (int i = 0; i < per; i++)
                 xps_metrics_count_response(s, 200 + 100 * k, 2);
             xps_metrics_set_connections(s, (uint64_t)k + 1);
+            xps_metrics_destroy(m); /* this process's copy: the parent's mapping stays */
             _exit(0);
         }
     }
