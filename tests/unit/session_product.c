@@ -14,7 +14,13 @@
  *    one-second flush without any exit, and at exit;
  *  - metrics over 2 workers: after N requests spread over both (their
  *    ids name two pids), GET /metrics gives N 2xx, the bytes curl
- *    received, the upstream latency count, 2 workers.
+ *    received, the upstream latency count, 2 workers;
+ *  - routes' headers on every response of their route (files, our
+ *    errors, proxied heads, cache hits), never sent upstream;
+ *  - error pages: 404 and 502 with the configured files as text/html
+ *    (HEAD: the length, no body), a status without a page as before;
+ *  - a cache hit's stored head with this request's id and the route's
+ *    headers, and the cache's hit and miss counted.
  * Every process started here is stopped and waited for by the test.
  */
 #define _GNU_SOURCE
@@ -42,7 +48,7 @@
 #include "modules/session/xps_session.h"
 #include "modules/socket/xps_socket.h"
 #include "tests/support/harness.h"
-#include "tests/support/http_client.h"
+#include "tests/support/http_client.h" /* xt_header_value */
 #include "tests/support/upstream.h"
 
 enum { port = 18641, upstream_port = 18642, max_workers = 2 };
@@ -84,7 +90,8 @@ static void worker_main(const char *config_path, size_t slot)
     if (!socket)
         _exit(4);
     xps_session_options_t options = {.http11 = true, .ip_filter = true, .gzip = true,
-                                     .balance = true, .timeouts = true, .limits = true};
+                                     .balance = true, .timeouts = true, .limits = true,
+                                     .cache = true};
     options.product = (xps_session_product_options_t){
         .request_id = true, .access_log = true, .metrics = true,
         .metrics_shared = metrics, .metrics_slot = slot, .headers = true,
@@ -117,15 +124,18 @@ static void start_servers(const char *access, int n)
     snprintf(json, sizeof json,
              "{\"log\": {\"access\": \"%s\", \"path\": \"logs/access.log\"},\n"
              " \"error_pages\": {\"404\": \"errors/404.html\", \"5xx\": \"errors/50x.html\"},\n"
+             " \"cache\": {\"dir\": \"cache\"},\n"
              " \"servers\": [{\"listeners\": [{\"host\": \"127.0.0.1\", \"port\": %d}],\n"
              "  \"routes\": [\n"
              "   {\"req_path\": \"/metrics\", \"type\": \"metrics\"},\n"
              "   {\"req_path\": \"/dead\", \"type\": \"reverse_proxy\", \"upstreams\": [\"127.0.0.1:1\"]},\n"
+             "   {\"req_path\": \"/cache\", \"type\": \"reverse_proxy\", \"upstreams\": [\"127.0.0.1:%d\"],"
+             " \"cache\": true, \"headers\": {\"X-Route\": \"cached\"}},\n"
              "   {\"req_path\": \"/echo-request\", \"type\": \"reverse_proxy\","
              " \"upstreams\": [\"127.0.0.1:%d\"], \"headers\": {\"X-Via-Route\": \"echo\"}},\n"
              "   {\"req_path\": \"/\", \"type\": \"file_serve\", \"dir_path\": \"www\",\n"
              "    \"headers\": {\"X-Frame-Options\": \"DENY\", \"Access-Control-Allow-Origin\": \"*\"}}]}]}\n",
-             access, port, upstream_port);
+             access, port, upstream_port, upstream_port);
     snprintf(path, sizeof path, "%s/config.json", dir);
     FILE *f = fopen(path, "w");
     assert_non_null(f);
@@ -238,6 +248,43 @@ typedef struct answer {
 
 static answer_t ask_with(const char *method, const char *path, const char *header);
 
+/* Runs curl with args (no argv[0]) to its end, 5 s at most (then killed):
+ * what it printed on stdout, malloc'd. Waited for: nothing stays behind. */
+static char *run_curl(const char *const *args)
+{
+    const char *argv[24] = {"curl"};
+    size_t n = 1;
+    for (; args[n - 1] && n < 23; n++)
+        argv[n] = args[n - 1];
+    argv[n] = NULL;
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(fds[1], 1);
+        close(fds[0]), close(fds[1]);
+        alarm(5); /* bounded, whatever the server does */
+        execv("/usr/bin/curl", (char *const *)argv);
+        _exit(127);
+    }
+    close(fds[1]);
+    size_t cap = 1 << 16, len = 0;
+    char *out = malloc(cap);
+    assert_non_null(out);
+    ssize_t got;
+    while ((got = read(fds[0], out + len, cap - 1 - len)) > 0 || (got < 0 && errno == EINTR))
+        if (got > 0 && (len += (size_t)got) == cap - 1)
+            break;
+    close(fds[0]);
+    out[len] = '\0';
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fail_msg("curl %s: status %d, printed: %.400s", args[n - 2], status, out);
+    return out;
+}
+
 /* curl GET of path, with `header` (NULL: none): the status, the id, the
  * bytes received and the body. */
 static answer_t ask(const char *path, const char *header) { return ask_with("GET", path, header); }
@@ -252,8 +299,7 @@ static answer_t ask_with(const char *method, const char *path, const char *heade
                           "\n@@%{size_header} %{size_download}", "-H", header, url, NULL};
     const char *without[] = {"-s", "-i", is_head ? "-I" : "-X", is_head ? "-s" : method, "-w",
                              "\n@@%{size_header} %{size_download}", url, NULL};
-    int status = 0;
-    char *out = xt_run_curl(header ? with : without, &status);
+    char *out = run_curl(header ? with : without);
     answer_t a = {0};
     if (sscanf(out, "HTTP/1.1 %d", &a.status) != 1)
         fail_msg("no response to %s: %s", path, out);
@@ -554,6 +600,34 @@ static void error_pages_served(void **state)
     stop_servers();
 }
 
+/* A cached route: the hit's head (the stored one) gets this request's id
+ * (one line, the stored request's replaced) and the route's headers. */
+static void cache_hits_carry_the_id_and_headers(void **state)
+{
+    (void)state;
+    start_servers("off", 1);
+    answer_t miss = ask("/cache/max-age=60/obs", "X-Request-ID: first");
+    answer_t hit = ask("/cache/max-age=60/obs", "X-Request-ID: second");
+    const struct {
+        const answer_t *a;
+        const char *cache, *id;
+    } rows[] = {{&miss, "MISS", "first"}, {&hit, "HIT", "second"}};
+    for (size_t i = 0; i < 2; i++) {
+        char x_cache[32] = "";
+        xt_header_value(rows[i].a->head, "X-Cache", x_cache, sizeof x_cache);
+        if (rows[i].a->status != 200 || strcmp(x_cache, rows[i].cache) != 0 ||
+            strcmp(rows[i].a->id, rows[i].id) != 0 || rows[i].a->id_count != 1 ||
+            count_lines(rows[i].a->head, "X-Route: cached") != 1)
+            fail_msg("expected 200, X-Cache %s, one X-Request-ID %s and X-Route, got:\n%s",
+                     rows[i].cache, rows[i].id, rows[i].a->head);
+    }
+    assert_string_equal(hit.body, miss.body); /* the upstream's once, then the copy */
+    answer_t m = ask("/metrics", NULL);
+    assert_int_equal(sample(m.body, "xps_cache_requests_total{result=\"hit\"}"), 1);
+    assert_int_equal(sample(m.body, "xps_cache_requests_total{result=\"miss\"}"), 1);
+    stop_servers();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -563,6 +637,7 @@ int main(void)
         cmocka_unit_test(metrics_summed_over_workers),
         cmocka_unit_test(route_headers_on_every_response),
         cmocka_unit_test(error_pages_served),
+        cmocka_unit_test(cache_hits_carry_the_id_and_headers),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
