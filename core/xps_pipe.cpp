@@ -47,6 +47,7 @@ struct xps_pipe_s {
     xps_task_t *task;         // runs pipe_run(), owned
     size_t threshold;         // produce() only while len < threshold
     size_t len;               // bytes held, file ranges included
+    uint64_t written;         // bytes ever queued (xps_pipe_written)
     std::list<item> items;    // front is read first. A list, not a deque: an
                               // empty list holds no memory (libstdc++'s empty
                               // deque holds 576 bytes), and a kept-alive idle
@@ -231,6 +232,7 @@ int xps_pipe_write(xps_pipe_t *p, xps_buffer_t *buffer) noexcept {
         return XPS_E_NOMEM;
     }
     p->len += n;
+    p->written += n;
     schedule(p);
     return XPS_OK;
 }
@@ -255,9 +257,12 @@ int xps_pipe_write_file(xps_pipe_t *p, int fd, int64_t offset, size_t len) noexc
         return XPS_E_NOMEM;
     }
     p->len += len;
+    p->written += len;
     schedule(p);
     return XPS_OK;
 }
+
+uint64_t xps_pipe_written(const xps_pipe_t *p) noexcept { return p->written; }
 
 size_t xps_pipe_room(const xps_pipe_t *p) noexcept {
     return p->len < p->threshold ? p->threshold - p->len : 0;

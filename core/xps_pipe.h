@@ -121,6 +121,10 @@ int xps_pipe_write(xps_pipe_t *pipe, xps_buffer_t *buffer) XPS_NOEXCEPT;
  * the duplicate); XPS_E_NOMEM; XPS_E_FAIL (fd unusable, logged). */
 int xps_pipe_write_file(xps_pipe_t *pipe, int fd, int64_t offset, size_t len) XPS_NOEXCEPT;
 
+/* Bytes ever queued into the pipe (buffers and file ranges, whether sent
+ * yet or not): a response's size is the difference across it. */
+uint64_t xps_pipe_written(const xps_pipe_t *pipe) XPS_NOEXCEPT;
+
 /* Bytes that fit before the threshold (0 when at or over it). */
 size_t xps_pipe_room(const xps_pipe_t *pipe) XPS_NOEXCEPT;
 

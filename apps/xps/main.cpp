@@ -13,9 +13,9 @@
 // The embedded default, with no -c: a welcome page (apps/xps/site/) and
 // the project's docs/ as static files (listed, gzipped), on
 // http://127.0.0.1:8080/ and https://127.0.0.1:8443/, with a /health
-// route. The HTTPS certificate is self-signed, made on the first run
-// (modules/server/xps_server_cert.h) in the state folder, which also holds
-// the cache and the pid file:
+// route and a /metrics page. The HTTPS certificate is self-signed, made on
+// the first run (modules/server/xps_server_cert.h) in the state folder,
+// which also holds the cache, the access log and the pid file:
 //   $XPS_STATE_DIR, else $XDG_STATE_HOME/xps, else ~/.local/state/xps.
 // The site and docs are found from the binary's own place, so a fresh
 // clone's build/bin/xps finds them wherever it is started from: the first
@@ -52,7 +52,7 @@ constexpr const char *usage =
     "              no -c: STATE/xps.pid); -s reads it\n"
     "  The embedded default serves a welcome page and the docs on http://127.0.0.1:8080/\n"
     "  and https://127.0.0.1:8443/ (a self-signed certificate made on the first run) and\n"
-    "  keeps its certificate, cache and pid file in the state folder STATE:\n"
+    "  keeps its certificate, cache, access log and pid file in the state folder STATE:\n"
     "  $XPS_STATE_DIR, else $XDG_STATE_HOME/xps, else ~/.local/state/xps.\n"
     "  SIGHUP reloads the config (the old workers keep serving if it is invalid);\n"
     "  SIGTERM or SIGINT drains and stops. XPS_LOG_LEVEL=debug|info|warn|error.\n"
@@ -143,6 +143,9 @@ std::string default_json(const std::string &root, const std::string &state) {
     cJSON_AddStringToObject(c, "workers", "auto");
     cJSON *cache = cJSON_AddObjectToObject(c, "cache");
     cJSON_AddStringToObject(cache, "dir", (state + "/cache").c_str());
+    cJSON *log = cJSON_AddObjectToObject(c, "log");
+    cJSON_AddStringToObject(log, "access", "combined");
+    cJSON_AddStringToObject(log, "path", (state + "/access.log").c_str());
     cJSON *block = cJSON_CreateObject();
     cJSON *listeners = cJSON_AddArrayToObject(block, "listeners");
     cJSON_AddItemToArray(listeners, listener(http_port, ""));
@@ -152,6 +155,10 @@ std::string default_json(const std::string &root, const std::string &state) {
     cJSON_AddStringToObject(health, "req_path", "/health");
     cJSON_AddStringToObject(health, "type", "health");
     cJSON_AddItemToArray(routes, health);
+    cJSON *metrics = cJSON_CreateObject();
+    cJSON_AddStringToObject(metrics, "req_path", "/metrics");
+    cJSON_AddStringToObject(metrics, "type", "metrics");
+    cJSON_AddItemToArray(routes, metrics);
     cJSON_AddItemToArray(routes, static_route("/docs", root, true));
     cJSON_AddItemToArray(routes, static_route("/", root + "/apps/xps/site", false));
     cJSON_AddItemToArray(cJSON_AddArrayToObject(c, "servers"), block);
@@ -198,7 +205,7 @@ void print_urls(void *data, const xps_config_t *config) {
                     v6 ? "]" : "", l->port);
     }
     if (e)
-        std::printf("  state folder: %s (certificate, cache, pid file)\n"
+        std::printf("  state folder: %s (certificate, cache, access log, pid file)\n"
                     "  the certificate is self-signed: curl --cacert %s/" XPS_SERVER_CERT_FILE
                     " https://127.0.0.1:%d/\n",
                     e->state.c_str(), e->state.c_str(), https_port);
@@ -299,6 +306,7 @@ int main(int argc, char **argv) {
     }
 
     options.on_ready = print_urls;
+    options.product = true;
     int rc = xps_server_run(&options, err, sizeof err);
     if (rc != XPS_OK)
         std::fprintf(stderr, "xps: %s\n", err);

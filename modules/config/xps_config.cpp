@@ -221,6 +221,9 @@ void fill_match(const route_rec &r, size_t server, size_t route, xps_config_rout
     out->cache = r.cache; // [stage 20]
     out->cache_lock_ms = r.cache_lock_ms;
     out->upstream_tls = r.has_upstream_tls ? &r.upstream_tls : nullptr; // [stage 19]
+    out->headers = r.headers.data(); // [apps/xps]
+    out->n_headers = r.headers.size();
+    out->header_lines = r.header_lines;
 }
 
 }  // namespace
@@ -318,6 +321,26 @@ const xps_config_cache_t *xps_config_cache(const xps_config_t *config) noexcept
 {
     assert(config != nullptr);
     return &config->cache;
+}
+
+const xps_config_error_page_t *xps_config_error_page(const xps_config_t *config,
+                                                     const xps_config_route_match_t *match,
+                                                     int status) noexcept
+{
+    assert(config != nullptr);
+    if (status < 400 || status > 599)
+        return nullptr;
+    const config_detail::error_page_table &t =
+        match != nullptr && match->type != 0 && match->server < config->servers.size()
+            ? config->servers[match->server].error_pages
+            : config->error_pages;
+    return t[static_cast<size_t>(status - 400)];
+}
+
+const xps_config_log_t *xps_config_log(const xps_config_t *config) noexcept
+{
+    assert(config != nullptr);
+    return &config->log;
 }
 
 size_t xps_config_listener_count(const xps_config_t *config) noexcept

@@ -158,6 +158,45 @@ typedef struct xps_config_cache {
 
 #define XPS_CONFIG_CACHE_DIR "cache"
 #define XPS_CONFIG_CACHE_MAX_BYTES ((uint64_t)64 << 20)
+/* [apps/xps] One of a route's "headers": a response field. */
+typedef struct xps_config_header {
+    const char *name;
+    const char *value;
+} xps_config_header_t;
+
+/* [apps/xps] A page of "error_pages" (top level or server block): the
+ * file's bytes, read when the config was loaded, and its path (absolute). */
+typedef struct xps_config_error_page {
+    const char *body;
+    size_t length;
+    const char *path;
+} xps_config_error_page_t;
+
+#define XPS_CONFIG_ERROR_PAGE_MAX_BYTES ((size_t)1 << 20)
+
+/* [apps/xps] Top-level "log": {"level", "access", "path"}.
+ * level: "error", "warn", "info" or "debug" (xps_log_level_t), or -1 when
+ * not given (the environment's XPS_LOG_LEVEL, else the logger's default).
+ * access: the access log's line format (modules/accesslog): "combined",
+ * "json" or "off" (the default). path: where the access log goes,
+ * absolute (a relative "path" is taken from the config file's folder);
+ * default "<config's folder>/access.log". Nothing in a stage acts on it:
+ * a server that keeps an access log (xps_session_options_t.access_log)
+ * does. */
+typedef enum xps_config_access_format {
+    XPS_CONFIG_ACCESS_OFF = 0,
+    XPS_CONFIG_ACCESS_COMBINED = 1,
+    XPS_CONFIG_ACCESS_JSON = 2,
+} xps_config_access_format_t;
+
+typedef struct xps_config_log {
+    int level;
+    xps_config_access_format_t access;
+    const char *path;
+} xps_config_log_t;
+
+#define XPS_CONFIG_ACCESS_LOG_PATH "access.log"
+
 /* [stage 20] A route's "cache": {"lock_timeout_ms"}: how long a request
  * waits for another request's fetch of the same response (one upstream
  * request for concurrent misses) before it goes upstream itself. */
@@ -247,6 +286,15 @@ typedef struct xps_config_route_match {
      * to the upstreams. Accepted from stage 12; only sessions with
      * xps_session_options_t.tls act on it. */
     const xps_config_upstream_tls_t *upstream_tls;
+    /* Any type [apps/xps]: the route's "headers", in file order, for every
+     * response of the route; also as header_lines, "Name: value\r\n" each
+     * ("" when none). Names are tokens, values have no control character,
+     * and no name is one the server frames the message with (see
+     * docs/config.md). Borrowed from the config. Every stage reads them;
+     * only sessions with xps_session_options_t.product.headers act on them. */
+    const xps_config_header_t *headers;
+    size_t n_headers;
+    const char *header_lines;
 } xps_config_route_match_t;
 
 /* ---------------------------------------------------------- lifecycle */
@@ -309,6 +357,19 @@ const xps_config_limits_t *xps_config_limits(const xps_config_t *config) XPS_NOE
 /* [stage 20] "cache", every field set (the file's value or the default).
  * Borrowed from the config. */
 const xps_config_cache_t *xps_config_cache(const xps_config_t *config) XPS_NOEXCEPT;
+
+/* [apps/xps] The error page for a response of `status` (400..599) to a
+ * request of route `match` (NULL, or type 0: no route — the top level's
+ * pages): the block's page for exactly that status, else the block's for
+ * its class ("4xx", "5xx"), else the top level's likewise; NULL: none.
+ * Borrowed from the config. */
+const xps_config_error_page_t *xps_config_error_page(const xps_config_t *config,
+                                                     const xps_config_route_match_t *match,
+                                                     int status) XPS_NOEXCEPT;
+
+/* [apps/xps] "log", every field set (the file's value or the default).
+ * Borrowed from the config. */
+const xps_config_log_t *xps_config_log(const xps_config_t *config) XPS_NOEXCEPT;
 
 /* Every distinct listener of every server block, in order of first
  * appearance: the sockets to open. A listener shared by several blocks

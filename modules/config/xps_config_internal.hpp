@@ -17,6 +17,7 @@
 #include "modules/gzip/xps_gzip.h"
 
 #include <cstdarg>
+#include <array>
 #include <deque>
 #include <memory>
 #include <string>
@@ -62,10 +63,16 @@ struct route_rec {
     uint32_t cache_lock_ms = XPS_CONFIG_CACHE_LOCK_TIMEOUT_MS; // [stage 20] its lock_timeout_ms
     bool has_upstream_tls;                         // [stage 19] reverse_proxy: "upstream_tls" on
     xps_config_upstream_tls_t upstream_tls;        // ... and its settings (paths absolute)
+    std::vector<xps_config_header_t> headers;      // [apps/xps] "headers", in order
+    const char *header_lines = "";                 // [apps/xps] the same as header lines
 };
+
+// [apps/xps] "error_pages" resolved: the page of each status 400..599.
+using error_page_table = std::array<const xps_config_error_page_t *, 200>;
 
 // One server block.
 struct server_rec {
+    error_page_table error_pages{};                // [apps/xps] its own, then the top level's
     std::vector<xps_config_listener_t> listeners;  // distinct within the block
     std::vector<xps_tls_cert_t> tls;               // [stage 19] per listeners[j]: its "tls"
                                                    // (absolute paths; cert_path NULL: plain)
@@ -97,6 +104,10 @@ struct xps_config_s {
                                XPS_CONFIG_MAX_BODY_BYTES};     // [stage 18] "limits"
     xps_config_cache_t cache{nullptr, XPS_CONFIG_CACHE_MAX_BYTES}; // [stage 20] "cache"
                                                      // (dir set by the schema walk)
+    std::deque<xps_config_error_page_t> pages;       // [apps/xps] every page read
+    config_detail::error_page_table error_pages{};   // [apps/xps] the top level's
+    xps_config_log_t log{-1, XPS_CONFIG_ACCESS_OFF, nullptr}; // [apps/xps] "log"
+                                                     // (path set by the schema walk)
 };
 
 namespace config_detail {

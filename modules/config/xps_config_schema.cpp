@@ -10,13 +10,21 @@
 
 #include "modules/config/xps_config_internal.hpp"
 
+#include "core/xps_logger.h"
+
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <strings.h>
 #include <cjson/cJSON.h>
 
 #include <cctype>
 #include <algorithm>
 #include <climits>
 #include <cmath>
+#include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <initializer_list>
 #include <iterator>
@@ -42,9 +50,11 @@ const key_rule top_keys[] = {
     {"limits", any_type},    // stage 18
     {"cache", any_type},     // stage 20
     {"log", any_type},       // apps/xps
+    {"error_pages", any_type}, // apps/xps
 };
 const key_rule server_keys[] = {
     {"listeners", any_type}, {"hostnames", any_type}, {"routes", any_type},
+    {"error_pages", any_type}, // apps/xps
 };
 const key_rule listener_keys[] = {
     {"host", any_type}, {"port", any_type},
@@ -89,6 +99,7 @@ const key_rule limit_keys[] = {
 const key_rule rate_limit_keys[] = {{"rate", any_type}, {"burst", any_type}};
 // [stage 20] The inner keys of the top-level "cache" and of a route's.
 const key_rule cache_keys[] = {{"dir", any_type}, {"max_bytes", any_type}};
+const key_rule log_keys[] = {{"level", any_type}, {"access", any_type}, {"path", any_type}};
 const key_rule route_cache_keys[] = {{"lock_timeout_ms", any_type}};
 // [stage 19] The inner keys of a route's "upstream_tls".
 const key_rule upstream_tls_keys[] = {{"ca", any_type}, {"sni", any_type}, {"verify", any_type}};
@@ -515,18 +526,54 @@ bool parse_rate_limit(checker &c, route_rec &r, const cJSON *obj, const std::str
     return true;
 }
 
-// Keys of later stages that any route type may carry, or that belong to
-// more than one type: checked for shape, not kept.
-bool check_later_route_keys(checker &c, const cJSON *obj, const std::string &path)
+// Fields a route may not add: those that frame the message or manage the
+// connection (RFC 9110 §7.6.1, RFC 9112 §6), which the server writes
+// itself and a second copy of would corrupt.
+constexpr const char *reserved_fields[] = {"content-length", "transfer-encoding", "connection",
+                                           "keep-alive", "proxy-connection", "te", "trailer",
+                                           "upgrade", "date", "server", "x-request-id"};
+
+bool token_char(unsigned char ch)
 {
-    const cJSON *headers = optional(obj, "headers");  // apps/xps
+    return std::isalnum(ch) || std::strchr("!#$%&'*+-.^_`|~", ch) != nullptr;
+}
+
+// [apps/xps] A route's "headers": field name → value, added to each of
+// its responses (kept in order, and as one block of lines).
+bool parse_headers(checker &c, route_rec &r, const cJSON *obj, const std::string &path)
+{
+    const cJSON *headers = optional(obj, "headers");
     std::string at = member(path, "headers");
-    if (headers != nullptr && !want_object(c, headers, at))
+    if (headers == nullptr)
+        return true;
+    if (!want_object(c, headers, at))
         return false;
-    const char *value = nullptr;
-    for (const cJSON *h = headers != nullptr ? headers->child : nullptr; h != nullptr; h = h->next)
-        if (!want_string(c, h, member(at, shown(h->string).c_str()), &value))
+    std::string lines;
+    for (const cJSON *h = headers->child; h != nullptr; h = h->next) {
+        std::string name = h->string;
+        std::string where = member(at, shown(name).c_str());
+        bool token = !name.empty();
+        for (char ch : name)
+            token = token && token_char(static_cast<unsigned char>(ch));
+        if (!token)
+            return c.fail(where, "not a header name (letters, digits and !#$%%&'*+-.^_`|~ only)");
+        std::string lower = name;
+        for (char &ch : lower)
+            ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        for (const char *reserved : reserved_fields)
+            if (lower == reserved)
+                return c.fail(where, "the server sets this header itself");
+        for (const xps_config_header_t &before : r.headers)
+            if (strcasecmp(before.name, name.c_str()) == 0)
+                return c.fail(where, "repeats the header \"%s\"", shown(before.name).c_str());
+        const char *value = nullptr; // no control character: no CR/LF (want_string)
+        if (!want_string(c, h, where, &value))
             return false;
+        r.headers.push_back(xps_config_header_t{c.keep(name), value});
+        ((lines += name) += ": ") += value;
+        lines += "\r\n";
+    }
+    r.header_lines = c.keep(lines);
     return true;
 }
 
@@ -583,8 +630,7 @@ bool parse_route(checker &c, server_rec &server, const cJSON *obj, const std::st
               : r.type == XPS_CONFIG_REDIRECT      ? parse_redirect(c, r, obj, path)
                                                    : true;  // metrics and health have no keys of their own
     if (!ok || !parse_access(c, r, obj, path) || !parse_gzip(c, r, obj, path) ||
-        !parse_rate_limit(c, r, obj, path) ||
-        !check_later_route_keys(c, obj, path))
+        !parse_rate_limit(c, r, obj, path) || !parse_headers(c, r, obj, path))
         return false;
     server.routes.push_back(std::move(r));
     return true;
@@ -609,6 +655,82 @@ bool parse_hostname(checker &c, server_rec &server, const char *name, const std:
         return c.fail(path, "\"%s\" must not include a port (the Host header's port is ignored)",
                       shown(name).c_str());
     server.hostnames.push_back(c.keep(std::move(lower)));
+    return true;
+}
+
+// A regular file of at most `cap` bytes into *out: 0, or an errno value
+// (EISDIR for anything but a regular file, EFBIG past the cap).
+int read_small_file(const std::string &path, size_t cap, std::string *out)
+{
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno;
+    struct stat st;
+    int why = fstat(fd, &st) != 0 ? errno : !S_ISREG(st.st_mode) ? EISDIR
+              : static_cast<uint64_t>(st.st_size) > cap ? EFBIG : 0;
+    char chunk[16384];
+    for (ssize_t n = 1; why == 0 && n > 0;) {
+        n = read(fd, chunk, sizeof chunk);
+        if (n < 0 && errno == EINTR)
+            n = 1; // again
+        else if (n < 0)
+            why = errno;
+        else if (n > 0)
+            out->append(chunk, static_cast<size_t>(n));
+        if (out->size() > cap)
+            why = EFBIG;
+    }
+    close(fd);
+    return why;
+}
+
+// [apps/xps] "error_pages": status ("404") or class ("5xx") → a file,
+// read now (a file that cannot be read is refused with its path). Fills
+// `table` over `fallback`: an exact status wins over a class, and this
+// object's entries over the fallback's.
+bool parse_error_pages(checker &c, const cJSON *obj, const std::string &path,
+                       const error_page_table &fallback, error_page_table *table)
+{
+    *table = fallback;
+    if (obj == nullptr)
+        return true;
+    if (!want_object(c, obj, path))
+        return false;
+    error_page_table exact{}, by_class{};
+    for (const cJSON *e = obj->child; e != nullptr; e = e->next) {
+        std::string key = e->string;
+        std::string where = member(path, shown(key).c_str());
+        bool digits = key.size() == 3 && std::isdigit(static_cast<unsigned char>(key[0]));
+        bool is_class = key.size() == 3 && (key[0] == '4' || key[0] == '5') && key[1] == 'x' &&
+                        key[2] == 'x';
+        for (size_t i = 1; digits && i < 3; i++)
+            digits = std::isdigit(static_cast<unsigned char>(key[i]));
+        int status = digits ? std::atoi(key.c_str()) : 0;
+        if (!is_class && (status < 400 || status > 599))
+            return c.fail(where, "expected a status 400-599 or a class \"4xx\" or \"5xx\"");
+        const char *file = nullptr;
+        if (!want_string(c, e, where, &file))
+            return false;
+        std::string full = resolve_path(c.base, file);
+        std::string body;
+        int why = read_small_file(full, XPS_CONFIG_ERROR_PAGE_MAX_BYTES, &body);
+        if (why == EFBIG)
+            return c.fail(where, "%s is over %zu bytes", shown(full).c_str(),
+                          XPS_CONFIG_ERROR_PAGE_MAX_BYTES);
+        if (why != 0)
+            return c.fail(where, "cannot read %s: %s", shown(full).c_str(), std::strerror(why));
+        const char *kept = c.keep(body); // the deque of strings keeps binary bytes too
+        c.cfg.pages.push_back(xps_config_error_page_t{kept, body.size(), c.keep(full)});
+        const xps_config_error_page_t *page = &c.cfg.pages.back();
+        if (is_class)
+            for (int s = 0; s < 100; s++)
+                by_class[static_cast<size_t>((key[0] - '4') * 100 + s)] = page;
+        else
+            exact[static_cast<size_t>(status - 400)] = page;
+    }
+    for (size_t i = 0; i < table->size(); i++)
+        if (exact[i] || by_class[i])
+            (*table)[i] = exact[i] ? exact[i] : by_class[i];
     return true;
 }
 
@@ -643,6 +765,9 @@ bool parse_server(checker &c, const cJSON *obj, const std::string &path)
     for (const cJSON *r = routes != nullptr ? routes->child : nullptr; r != nullptr; r = r->next, i++)
         if (!parse_route(c, server, r, element(at, i)))
             return false;
+    if (!parse_error_pages(c, optional(obj, "error_pages"), member(path, "error_pages"),
+                           c.cfg.error_pages, &server.error_pages))
+        return false;
     c.cfg.servers.push_back(std::move(server));
     return true;
 }
@@ -737,6 +862,42 @@ bool parse_cache(checker &c, const cJSON *obj)
     return true;
 }
 
+// [apps/xps] "log": the logger's level and the access log's format and file.
+bool parse_log(checker &c, const cJSON *obj)
+{
+    const char *path = XPS_CONFIG_ACCESS_LOG_PATH;
+    if (obj != nullptr && (!want_object(c, obj, "log") || !check_keys(c, obj, "log", log_keys)))
+        return false;
+    const cJSON *level = obj != nullptr ? optional(obj, "level") : nullptr;
+    const char *text = nullptr;
+    xps_log_level_t lv = XPS_LOG_INFO;
+    if (level != nullptr && !want_string(c, level, "log.level", &text))
+        return false;
+    if (text != nullptr && xps_log_parse_level(text, &lv) != XPS_OK)
+        return c.fail("log.level", "unknown level \"%s\" (expected error, warn, info or debug)",
+                      shown(text).c_str());
+    c.cfg.log.level = text != nullptr ? static_cast<int>(lv) : -1;
+    const cJSON *access = obj != nullptr ? optional(obj, "access") : nullptr;
+    if (access != nullptr && !want_string(c, access, "log.access", &text))
+        return false;
+    if (access != nullptr) {
+        if (std::strcmp(text, "combined") == 0)
+            c.cfg.log.access = XPS_CONFIG_ACCESS_COMBINED;
+        else if (std::strcmp(text, "json") == 0)
+            c.cfg.log.access = XPS_CONFIG_ACCESS_JSON;
+        else if (std::strcmp(text, "off") == 0)
+            c.cfg.log.access = XPS_CONFIG_ACCESS_OFF;
+        else
+            return c.fail("log.access", "unknown format \"%s\" (expected combined, json or off)",
+                          shown(text).c_str());
+    }
+    const cJSON *p = obj != nullptr ? optional(obj, "path") : nullptr;
+    if (p != nullptr && !want_string(c, p, "log.path", &path))
+        return false;
+    c.cfg.log.path = c.keep(resolve_path(c.base, path));
+    return true;
+}
+
 bool parse_top(checker &c, const cJSON *root)
 {
     if (!want_object(c, root, "") || !check_keys(c, root, "", top_keys))
@@ -756,8 +917,10 @@ bool parse_top(checker &c, const cJSON *root)
         return false;
     if (!parse_cache(c, optional(root, "cache")))  // [stage 20]
         return false;
-    const cJSON *log = optional(root, "log");  // apps/xps
-    if (log != nullptr && !want_object(c, log, "log"))
+    if (!parse_log(c, optional(root, "log")))  // apps/xps
+        return false;
+    error_page_table none{};  // apps/xps (before the blocks: they fall back on it)
+    if (!parse_error_pages(c, optional(root, "error_pages"), "error_pages", none, &c.cfg.error_pages))
         return false;
     const cJSON *servers = require(c, root, "", "servers", " (a list of server blocks)");
     const cJSON *s = servers != nullptr ? non_empty_array(c, servers, "servers", "server block") : nullptr;

@@ -370,10 +370,14 @@ int send_response_head(xps_proxy_t *p, const xps_http_response_head_t *r, int rc
             last += p->req.tee->head(p->req.tee->data, buf.data(), r->head_length, r->status,
                                      bodiless ? to_client(p) : nullptr, &replaced);
         }
+        if (p->req.request_id) // [apps/xps] the request's id, in place of the upstream's
+            ((last += "X-Request-ID: ") += p->req.request_id) += "\r\n";
+        if (p->req.response_lines) // [apps/xps] the route's "headers"
+            last += p->req.response_lines;
         if (rc == XPS_OK && p->req.http11 && p->client_framed)
             head = client_head(buf, r->head_length,
                                framing == XPS_HTTP_FRAMING_CHUNKED && !coding.compress,
-                               (last += connection_line(p)).c_str());
+                               (last += connection_line(p)).c_str(), p->req.request_id != nullptr);
         if (!head.empty() && (coding.vary || coding.compress))
             head = coded_head(head, coding);
     } catch (const std::bad_alloc &) {
@@ -633,7 +637,7 @@ void start_relay(xps_proxy_t *p, xps_connection_t *upstream) {
     // its connection (1.1's default: no Connection field); an HTTP/1.0
     // client's goes up as 1.0 with "close" (its answer must be one it reads).
     p->ask_keep = p->req.pool && p->version == XPS_HTTP_VERSION_1_1 && !p->upgrade_asked;
-    xps_proxy_forward_t fwd{p->req.client_ip, p->req.via_name, p->up->text};
+    xps_proxy_forward_t fwd{p->req.client_ip, p->req.via_name, p->up->text, p->req.request_id};
     xps_buffer_t *head = p->upgrade_asked ? upgrade_head(h, p->req.buf, &fwd, offer)
                                           : request_head(h, p->req.buf, &fwd, p->ask_keep, p->req.tee);
     if (!head || xps_pipe_write(p->to_upstream, head) != XPS_OK)

@@ -251,6 +251,14 @@ typedef struct xps_proxy_request {
      * that then fails its handshake is no sign of health). */
     xps_tls_client_t *tls;
     const char *tls_server_name;
+    /* [apps/xps] The request's id (modules/accesslog), borrowed: it goes
+     * up as the one X-Request-ID (xps_proxy_forward_t.request_id) and
+     * down in the client's head in place of any the upstream sent (a head
+     * we rewrite: http11). NULL: X-Request-ID is relayed as any field. */
+    const char *request_id;
+    /* [apps/xps] Lines ("Name: value\r\n" each) added to the client's head
+     * (a head we rewrite: http11), the route's "headers"; NULL: none. */
+    const char *response_lines;
 } xps_proxy_request_t;
 
 /* What xps_proxy_forward_head adds to a forwarded request. */
@@ -261,6 +269,9 @@ typedef struct xps_proxy_forward {
                                  server_name; non-token bytes become '-' */
     const char *default_host; /* Host for a request that has none (HTTP/1.0):
                                  the upstream's "host:port" */
+    const char *request_id;   /* [apps/xps] non-NULL: every received
+                                 X-Request-ID is dropped and this one sent
+                                 after Via; NULL: relayed as received */
 } xps_proxy_forward_t;
 
 /* ---------------------------------------------------------- lifecycle */
@@ -318,6 +329,7 @@ void xps_proxy_client_room(xps_proxy_t *proxy) XPS_NOEXCEPT;
  *    (the proxy re-encodes its chunks), nothing for a body-less request;
  *  - X-Forwarded-For: the client's address appended to any received list;
  *    Via (§7.6.3): "<1.0|1.1> <via_name>" appended likewise;
+ *  - [apps/xps] X-Request-ID: fwd->request_id in place of the client's;
  *  - Connection: close (this hop ends after one response; [stage 13] a
  *    pooled exchange leaves it out);
  *  - every other field in the order received.

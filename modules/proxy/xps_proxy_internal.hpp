@@ -103,9 +103,10 @@ xps_buffer_t *upgrade_head(const xps_http_head_t *h, const char *buf,
                            const xps_proxy_forward_t *fwd, const std::string &offer);
 // [stage 13] the response head for the client: hop-by-hop fields out
 // (a chunked coding relayed as is keeps its Transfer-Encoding and Trailer
-// with keep_chunked), status line HTTP/1.1, then `last_lines`.
+// with keep_chunked), status line HTTP/1.1, then `last_lines`; [apps/xps]
+// with drop_request_id, no X-Request-ID of the upstream's.
 std::string client_head(const std::string &head, size_t head_length, bool keep_chunked,
-                        const char *last_lines);
+                        const char *last_lines, bool drop_request_id = false);
 // [stage 13] whether the response's head lets its connection be reused.
 bool upstream_keeps(const std::string &head, size_t head_length, int version);
 // [stage 16] the value of field `name` in the response head[0..head_length)

@@ -134,8 +134,9 @@ std::string forward_head(const xps_http_head_t *h, const char *buf,
     for (size_t i = 0; i < h->header_count; i++) {
         const xps_http_header_t &f = h->headers[i];
         if (dropped(h, buf, f.name) || xps_http_slice_iequals(buf, f.name, "x-forwarded-for") ||
-            xps_http_slice_iequals(buf, f.name, "via"))
-            continue; // the last two are re-emitted below, with our entry
+            xps_http_slice_iequals(buf, f.name, "via") ||
+            (fwd->request_id && xps_http_slice_iequals(buf, f.name, "x-request-id")))
+            continue; // re-emitted below, with our entry (or our id)
         bool is_host = xps_http_slice_iequals(buf, f.name, "host");
         if (is_host && h->target_form == XPS_HTTP_FORM_ABSOLUTE)
             continue; // replaced by the target's authority (RFC 9112 §3.2.2)
@@ -162,6 +163,8 @@ std::string forward_head(const xps_http_head_t *h, const char *buf,
     append_list(out, h, buf, "X-Forwarded-For", fwd->client_ip ? fwd->client_ip : "unknown");
     append_list(out, h, buf, "Via",
                 (h->version == XPS_HTTP_VERSION_1_0 ? "1.0 " : "1.1 ") + via_token(fwd->via_name));
+    if (fwd->request_id) // [apps/xps] the one id, ours (modules/accesslog checked it)
+        ((out += "X-Request-ID: ") += fwd->request_id) += "\r\n";
     (out += last_lines) += "\r\n";
     return out;
 }
@@ -204,9 +207,10 @@ namespace proxy_detail {
 // its own version (RFC 9110 §6.2), and a client may ignore chunked in an
 // HTTP/1.0 response. With `keep_chunked` (a chunked body relayed as it
 // came) the upstream's Transfer-Encoding and Trailer stay: they describe
-// the bytes that follow.
+// the bytes that follow. [apps/xps] With `drop_request_id` the upstream's
+// X-Request-ID goes too: last_lines has the request's.
 std::string client_head(const std::string &head, size_t head_length, bool keep_chunked,
-                        const char *last_lines) {
+                        const char *last_lines, bool drop_request_id) {
     std::string connection; // every Connection value, comma-joined
     std::string out;
     for (int pass = 0; pass < 2; pass++) {
@@ -226,6 +230,7 @@ std::string client_head(const std::string &head, size_t head_length, bool keep_c
                 drop |= name == h;
             if (keep_chunked && (name == "transfer-encoding" || name == "trailer"))
                 drop = false;
+            drop |= drop_request_id && name == "x-request-id"; // [apps/xps] ours is in last_lines
             if (pass == 1 && !drop)
                 out.append(head, line, end + 2 - line);
             line = end + 2;

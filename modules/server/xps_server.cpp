@@ -23,6 +23,7 @@
 #include "modules/cache/xps_cache_store.h"
 #include "modules/loop/xps_loop.h"
 #include "modules/master/xps_master.h"
+#include "modules/metrics/xps_metrics.h"
 #include "modules/session/xps_session.h"
 #include "modules/socket/xps_socket.h"
 #include "modules/tls/xps_tls.h"
@@ -50,6 +51,11 @@ struct server {
     // before the first fork (its index is shared memory), kept across
     // reloads (a new "cache" takes a restart), closed after the last worker.
     xps_cache_store_t *cache = nullptr;
+    // [apps/xps] The counters every worker adds to (options->product): one
+    // mapping made before the first fork, two slots per worker (during a
+    // reload a draining worker and its successor each have their own),
+    // summed by any worker's metrics route.
+    xps_metrics_t *metrics = nullptr;
 };
 
 xps_config_t *load(const xps_server_options_t *o, char *err, size_t err_size) {
@@ -237,7 +243,17 @@ int worker_main(void *data, int index, int generation) {
                                      .gzip = true, .balance = true, .rate_limit = true,
                                      .timeouts = true, .limits = true,
                                      .rate_limit_entries = o->max_buckets, .tls = true,
-                                     .cache = true, .cache_store = srv->cache};
+                                     .cache = true, .cache_store = srv->cache, .product = {}};
+    if (o->product) {
+        // Each worker opens the config's access log itself (O_APPEND, whole
+        // lines: the workers' lines never mix), so a reload may move it.
+        options.product = {.request_id = true, .access_log = true, .access_log_file = nullptr,
+                           .metrics = true, .metrics_shared = srv->metrics,
+                           .metrics_slot = static_cast<size_t>(index + srv->workers * (generation % 2)),
+                           .headers = true, .error_pages = true};
+        if (xps_config_log(srv->config)->level >= 0)
+            xps_log_set_level(static_cast<xps_log_level_t>(xps_config_log(srv->config)->level));
+    }
     if (ok && (error = xps_session_serve_sockets(w.loop, srv->config, mine.data(), &options,
                                                  o->accept == XPS_SERVER_ACCEPT_EXCLUSIVE,
                                                  &w.listeners)) != XPS_OK)
@@ -336,6 +352,12 @@ int xps_server_run(const xps_server_options_t *options, char *err, size_t err_si
     if (rc == XPS_OK && !(srv.cache = xps_cache_store_open(cc->dir, cc->max_bytes,
                                                            XPS_CACHE_MAX_ENTRIES, err, err_size)))
         rc = XPS_E_INVAL;
+    int error = XPS_OK;
+    if (rc == XPS_OK && options->product &&
+        !(srv.metrics = xps_metrics_create_shared(2 * static_cast<size_t>(srv.workers), &error))) {
+        std::snprintf(err, err_size, "cannot map the metrics' counters: %s", xps_strerror(error));
+        rc = error;
+    }
     std::vector<bound_listener> none;
     if (rc == XPS_OK && !bind_listeners(srv, srv.config, none, srv.bound, err, err_size))
         rc = XPS_E_FAIL;
@@ -359,6 +381,7 @@ int xps_server_run(const xps_server_options_t *options, char *err, size_t err_si
         xps_server_pidfile_release(options->pid_file);
     close_all(srv.bound);
     xps_cache_store_close(srv.cache);
+    xps_metrics_destroy(srv.metrics);
     xps_config_destroy(srv.config);
     return rc;
 }

@@ -80,6 +80,11 @@ typedef struct xps_server_options {
      * (to print where the server answers). NULL: nothing. */
     void (*on_ready)(void *data, const xps_config_t *config);
     void *ready_data;
+    /* [apps/xps] The product's features in every worker
+     * (xps_session_product_options_t: request ids, the config's access
+     * log, metrics summed over the workers, routes' headers, error pages)
+     * and the config's log.level. false: stage 21, none of them. */
+    bool product;
 } xps_server_options_t;
 
 /* Whether `config` can be served as far as can be known without binding:

@@ -93,6 +93,13 @@ xps_buffer_t *response_bytes(xps_session_t *s, xps_http_response_t *res, size_t 
         *error = xps_http_response_set_header(res, "Connection", "close");
     else if (s->version == XPS_HTTP_VERSION_1_0)
         *error = xps_http_response_set_header(res, "Connection", "keep-alive");
+    for (size_t i = 0; i < s->n_extra && *error == XPS_OK; i++) // [apps/xps] the route's
+        *error = xps_http_response_add_header(res, s->extra[i].name, s->extra[i].value);
+    if (s->report) { // [apps/xps] every head made here: its status, the request's id
+        observe_status(s, xps_http_response_status(res));
+        if (*error == XPS_OK && request_id(s))
+            *error = xps_http_response_set_header(res, "X-Request-ID", request_id(s));
+    }
     if (*error != XPS_OK)
         return nullptr;
     return xps_http_response_serialize_with_room(res, time(nullptr), room, error);
@@ -404,6 +411,46 @@ void send_listing(xps_session_t *s, xps_dirlist_t *dl) {
         end_request(s);
 }
 
+// The "metrics" route: the page of the observer's counters, never cached.
+// This process's open connections go into its slot first, so the page is
+// current for at least the worker that answers it.
+void send_metrics(xps_session_t *s) {
+    const xps_session_observer_t *o = s->observer;
+    if (o->slot && o->connections)
+        xps_metrics_set_connections(o->slot, *o->connections);
+    std::unique_ptr<char[]> page(new (std::nothrow) char[XPS_METRICS_PAGE_MAX]);
+    int error = page ? XPS_OK : XPS_E_NOMEM;
+    size_t len = page ? xps_metrics_render(o->metrics, page.get()) : 0;
+    xps_http_response_t *res = page ? xps_http_response_create(XPS_HTTP_STATUS_OK, &error) : nullptr;
+    if (res)
+        error = xps_http_response_set_header(res, "Content-Type", XPS_METRICS_CONTENT_TYPE);
+    if (res && error == XPS_OK)
+        error = xps_http_response_set_header(res, "Cache-Control", "no-store");
+    if (res && error == XPS_OK)
+        error = xps_http_response_set_body(res, page.get(), len);
+    if (res && error == XPS_OK)
+        error = queue_response(s, res);
+    xps_http_response_destroy(res);
+    if (error != XPS_OK) {
+        s->keep = false;
+        return reply(s, XPS_HTTP_STATUS_INTERNAL_SERVER_ERROR, "out of memory", nullptr, nullptr);
+    }
+    XPS_LOG(XPS_LOG_DEBUG, log_name, "%s \"%s\" -> 200 metrics", s->client_ip,
+            s->request_line.c_str());
+    end_request(s);
+}
+
+// [apps/xps] What the request's route brings to every response made for
+// it: its "headers" (with xps_session_set_route_headers) and which block's
+// error pages apply. NULL: no route (yet).
+void take_route(xps_session_t *s, const xps_config_route_match_t *m) {
+    s->extra = m && s->route_headers ? m->headers : nullptr;
+    s->n_extra = m && s->route_headers ? m->n_headers : 0;
+    s->extra_lines = s->n_extra ? m->header_lines : nullptr;
+    s->page_route.type = m ? m->type : static_cast<xps_config_route_type_t>(0);
+    s->page_route.server = m ? m->server : 0;
+}
+
 // The parser refused the head, or the client stopped before its end.
 void refuse(xps_session_t *s, int rc) {
     int status = rc == XPS_E_INVAL ? xps_http_parser_status(s->parser)
@@ -423,6 +470,8 @@ void refuse(xps_session_t *s, int rc) {
     s->request_line.assign(n > 0 ? s->head.get() : "", n); // (no head at all: a 408)
     for (char &c : s->request_line) // printable only: the log is read in a terminal
         c = c >= 0x20 && c < 0x7f ? c : '.';
+    observe_begin(s, false); // [apps/xps]
+    take_route(s, nullptr);  // [apps/xps] no route: none of its headers or pages
     s->keep = false; // after a refused head we cannot tell where the next begins
     reply(s, status, why, nullptr, nullptr);
 }
@@ -461,6 +510,8 @@ void on_head(xps_session_t *s) {
     skip_linger_if_done(s, h);
     size_t from = h->method_name.offset, to = h->target.offset + h->target.length;
     s->request_line.assign(s->head.get() + from, to - from);
+    observe_begin(s, true); // [apps/xps] its id, before any answer
+    take_route(s, nullptr); // [apps/xps] until the route is known
     int error = XPS_OK;
     xps_http_request_t *req = xps_http_request_create(h, s->head.get(), &error);
     if (!req) {
@@ -475,9 +526,11 @@ void on_head(xps_session_t *s) {
     const xps_session_origin_t origin{s->listener->host, s->listener->port,
                                       s->ip_filter ? &s->client_addr : nullptr, s->dir_listing,
                                       s->limiter, &s->client_addr, xps_loop_now_ms(s->loop),
-                                      s->draining && *s->draining};
+                                      s->draining && *s->draining,
+                                      s->observer && s->observer->metrics};
     xps_session_route(xps_loop_core(s->loop), s->config, &origin, req, &action);
     xps_http_request_destroy(req); // the head buffer still holds what the proxy needs
+    take_route(s, &action.match); // [apps/xps] for whichever response this becomes
     // [stage 16] the route's coding, for whichever response this becomes
     s->coding = action.match.gzip;
     s->coding.enable = s->gzip && s->http11 && action.match.gzip.enable;
@@ -487,6 +540,8 @@ void on_head(xps_session_t *s) {
     } else if (action.kind == XPS_SESSION_LISTING) {
         send_listing(s, action.listing);
         action.listing = nullptr; // the session's now
+    } else if (action.kind == XPS_SESSION_METRICS) { // [apps/xps]
+        send_metrics(s);
     } else if (action.kind == XPS_SESSION_PROXY) {
         // [stage 13] Kept after the response unless the request asked to
         // switch protocols: what follows such a head may not be HTTP, so
@@ -779,6 +834,7 @@ void on_proxy_done(void *data, bool client_may_stay) {
 // the proxy saw and what the request and the route say.
 xps_gzip_choice_t on_proxy_coding(void *data, const xps_gzip_response_t *response, int *level) {
     auto *s = static_cast<xps_session_t *>(data);
+    observe_upstream_head(s, response->status); // [apps/xps]
     coding c = choose_coding(s, response->status, response->content_type,
                              response->content_type_len, response->length_known,
                              response->length, response->encoded);
@@ -794,6 +850,10 @@ void start_proxy(xps_session_t *s, const xps_config_route_match_t *route,
 void on_cache_hit(void *data, xps_buffer_t *head, int fd, int64_t offset, uint64_t len) {
     auto *s = static_cast<xps_session_t *>(data);
     drop_proxy(s);
+    observe_cache(s, true); // [apps/xps]
+    head = observe_cached_head(s, head);
+    if (s->n_extra) // [apps/xps] the route's "headers"
+        head = head_with_lines(head, s->extra_lines, nullptr);
     int error = queue_bytes(s, head);
     if (error == XPS_OK && len > 0 && s->to_client)
         error = xps_pipe_write_file(s->to_client, fd, offset, static_cast<size_t>(len));
@@ -814,6 +874,7 @@ void on_cache_hit(void *data, xps_buffer_t *head, int fd, int64_t offset, uint64
 // response into the cache through `tee`.
 void on_cache_fetch(void *data, const xps_proxy_tee_t *tee) {
     auto *s = static_cast<xps_session_t *>(data);
+    observe_cache(s, false); // [apps/xps]
     start_proxy(s, &s->cached_route, tee);
 }
 
@@ -839,9 +900,17 @@ void reply_headers(xps_session_t *s, int status, const char *why, const char *lo
     const char *phrase = xps_http_reason(status);
     std::snprintf(text, sizeof text, "%d %s: %s", status, phrase ? phrase : "", why);
     int error = XPS_OK;
-    // A 3xx has no body (the Location says it all); 4xx/5xx get a line of text.
-    xps_http_response_t *res = status < 400 ? xps_http_response_create(status, &error)
-                                            : xps_http_response_create_error(status, text, &error);
+    // A 3xx has no body (the Location says it all); 4xx/5xx get a line of
+    // text, or [apps/xps] the config's page for the status.
+    const xps_config_error_page_t *page =
+        status >= 400 && s->error_pages ? xps_config_error_page(s->config, &s->page_route, status)
+                                        : nullptr;
+    xps_http_response_t *res = status < 400 || page ? xps_http_response_create(status, &error)
+                                                    : xps_http_response_create_error(status, text, &error);
+    if (res && page)
+        error = xps_http_response_set_header(res, "Content-Type", "text/html; charset=utf-8");
+    if (res && page && error == XPS_OK)
+        error = xps_http_response_set_body(res, page->body, page->length);
     if (res && location)
         error = xps_http_response_set_header(res, "Location", location);
     if (res && allow && error == XPS_OK)
@@ -976,6 +1045,9 @@ void start_proxy(xps_session_t *s, const xps_config_route_match_t *route,
     request.read_timeout_ms = s->timeouts ? s->timeouts->upstream_read_ms : 0u;
     request.tee = tee; // [stage 20] the cache's copy of the response, or NULL
     request.tls = tls_client, request.tls_server_name = tls ? tls->sni : nullptr; // [stage 19]
+    request.request_id = request_id(s); // [apps/xps] NULL: relayed as received
+    request.response_lines = s->n_extra ? s->extra_lines : nullptr; // [apps/xps]
+    observe_upstream_start(s);
     if (!(s->proxy = xps_proxy_create(&request, &events, s, &error)))
         return reply(s, XPS_HTTP_STATUS_INTERNAL_SERVER_ERROR, "out of memory", nullptr,
                      nullptr);
@@ -988,6 +1060,7 @@ void start_proxy(xps_session_t *s, const xps_config_route_match_t *route,
 namespace session_detail {
 
 void end_request(xps_session_t *s) {
+    observe_end(s); // [apps/xps] (the head is still here)
     s->served++;
     if (!s->keep || s->phase != session_phase::head || !s->to_client ||
         (s->draining && *s->draining)) // [stage 21] (a proxied response already went out)
@@ -1142,6 +1215,16 @@ void xps_session_set_idle_park(xps_session_t *s, xps_connection_wake_cb wake,
     s->park_wake = wake, s->park_data = data;
 }
 
+void xps_session_set_error_pages(xps_session_t *s, bool on) noexcept {
+    assert(s);
+    s->error_pages = on;
+}
+
+void xps_session_set_route_headers(xps_session_t *s, bool on) noexcept {
+    assert(s);
+    s->route_headers = on;
+}
+
 void xps_session_set_draining(xps_session_t *s, const bool *draining) noexcept {
     assert(s);
     s->draining = draining;
@@ -1150,6 +1233,7 @@ void xps_session_set_draining(xps_session_t *s, const bool *draining) noexcept {
 void xps_session_destroy(xps_session_t *s) noexcept {
     if (!s || s->phase == session_phase::done)
         return;
+    observe_end(s); // [apps/xps] a request cut short is reported too
     s->phase = session_phase::done;
     xps_core_remove_member(s->member);
     if (s->from_client) // the connection stops reading

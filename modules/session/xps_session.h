@@ -98,6 +98,19 @@
  *    (modules/cache/xps_cache.h): a hit is answered from the entry's file
  *    (sendfile), a miss goes to the proxy with the cache's tee, which
  *    stores what RFC 9111 lets a shared cache keep.
+ *  - observe [apps/xps], switched on with xps_session_set_observer: each
+ *    request gets an id (X-Request-ID: the client's when well-formed,
+ *    else generated; modules/accesslog), returned in the response (our
+ *    own heads, a cache hit's, and a proxied one's when http11 rewrites
+ *    it) and forwarded upstream; when its response is queued whole (or
+ *    the session ends before), ONE call reports it: a line in the access
+ *    log and the counters of modules/metrics. A "metrics" route then
+ *    answers GET and HEAD with the counters' page (after the access
+ *    check, like any route); without an observer it is 501 as before.
+ *  - headers [apps/xps], switched on with xps_session_set_route_headers:
+ *    the route's "headers" on each of its responses, errors included.
+ *  - error pages [apps/xps], switched on with xps_session_set_error_pages:
+ *    the config's "error_pages" as the body of the session's own 4xx/5xx.
  *
  * Lifecycle: create (takes the accepted connection) → runs by itself from
  * the loop → destroys itself when the response is queued or either side is
@@ -120,6 +133,7 @@
 #include "core/xps.h"
 #include "http/xps_http_parser.h"
 #include "http/xps_http_request.h"
+#include "modules/accesslog/xps_accesslog.h"
 #include "modules/balancer/xps_balancer_set.h"
 #include "modules/cache/xps_cache_store.h"
 #include "modules/config/xps_config.h"
@@ -128,6 +142,7 @@
 #include "modules/gzip/xps_gzip.h"
 #include "modules/ipfilter/xps_ipfilter.h"
 #include "modules/loop/xps_loop.h"
+#include "modules/metrics/xps_metrics.h"
 #include "modules/ratelimit/xps_ratelimit.h"
 #include "modules/proxy/xps_proxy.h"
 #include "modules/tcp/xps_tcp.h"
@@ -147,6 +162,7 @@ typedef enum xps_session_action_kind {
     XPS_SESSION_PROXY = 3, /* forward to `upstream` */
     XPS_SESSION_LISTING = 4, /* [stage 15] 200 with the folder's listing in
                                 `listing` */
+    XPS_SESSION_METRICS = 5, /* [apps/xps] 200 with the counters' page */
 } xps_session_action_kind_t;
 
 /* One decision. Release it with xps_session_action_release. */
@@ -182,7 +198,36 @@ typedef struct xps_session_origin {
     uint64_t now_ms;           /* [stage 18] the loop's clock, for the buckets */
     bool draining;             /* [stage 21] the worker is stopping: a health
                                   route answers 503 */
+    bool metrics;              /* [apps/xps] a "metrics" route is served
+                                  (METRICS); false: REPLY 501 */
 } xps_session_origin_t;
+
+/* [apps/xps] The product's features, past the course's stages: the
+ * reports of "observe" (request ids, access log, metrics: what
+ * xps_session_listen_all_with gives its sessions' observer, one per loop). */
+typedef struct xps_session_product_options {
+    bool request_id;  /* X-Request-ID for every request (see
+                         "observe"; xps_session_set_observer) */
+    bool access_log;  /* the config's "log": a line per request
+                         in log.access's format (off: none) */
+    xps_accesslog_t *access_log_file; /* with access_log: the log
+                         to write, opened by the caller (a master, before it
+                         forks: every worker appends to the same file) and
+                         closed by it after the loop; NULL: opened here from
+                         log.path (a member of the core: closed with it; a
+                         path that cannot be opened fails the call) */
+    bool metrics;     /* counters (modules/metrics), and "metrics"
+                         routes serve their page */
+    xps_metrics_t *metrics_shared; /* with metrics: the caller's
+                         mapping (made before the fork) and this process's
+                         slot in it; NULL: one slot made here (a member of
+                         the core) */
+    size_t metrics_slot;
+    bool headers;     /* routes' "headers" are added to their responses
+                         (xps_session_set_route_headers) */
+    bool error_pages; /* the config's "error_pages" replace the session's
+                         own error text (xps_session_set_error_pages) */
+} xps_session_product_options_t;
 
 /* What xps_session_listen_all_with switches on in every session it
  * starts, one field per stage that adds a rule; all false is stage 12. */
@@ -221,7 +266,21 @@ typedef struct xps_session_options {
                          it forks) and closed by it after the loop; NULL:
                          xps_session_listen_all_with opens the config's "cache"
                          itself (a member of the core: closed with it) */
+    xps_session_product_options_t product; /* [apps/xps] all off: as in stage 21 */
 } xps_session_options_t;
+
+/* [apps/xps] What sessions report to, shared by every session of a loop
+ * (borrowed: it and what it points to outlive them). Each field is
+ * optional: NULL switches its part off. */
+typedef struct xps_session_observer {
+    xps_request_ids_t *ids;       /* request ids: X-Request-ID */
+    xps_accesslog_t *access_log;  /* a line per request */
+    xps_metrics_t *metrics;       /* the "metrics" route's page */
+    xps_metrics_slot_t *slot;     /* this process's counters */
+    const size_t *connections;    /* this process's open client connections
+                                     (xps_session_open_connections), put into
+                                     slot before a page is made; NULL: none */
+} xps_session_observer_t;
 
 /* ---------------------------------------------------------- lifecycle */
 
@@ -394,6 +453,28 @@ void xps_session_set_limits(xps_session_t *session,
  * head already left keeps its head, and the connection closes after its
  * end. NULL (the default): never. Call it right after create. */
 void xps_session_set_draining(xps_session_t *session, const bool *draining) XPS_NOEXCEPT;
+
+/* [apps/xps] Switches on routes' "headers" for `session`: every response
+ * of a route that has them gets them, after its own fields — the
+ * session's own heads (files, listings, redirects, error replies, the
+ * metrics page), a cache hit's, and a proxied response's head when http11
+ * rewrites it. A response before any route (a refused head, 404 for no
+ * route) has none. Off by default. Call it right after create. */
+void xps_session_set_route_headers(xps_session_t *session, bool on) XPS_NOEXCEPT;
+
+/* [apps/xps] Switches on "error_pages" for `session`: a 4xx or 5xx reply
+ * the session makes itself (not a proxied one) gets, when the config has
+ * a page for its status (xps_config_error_page: the request's block, else
+ * the top level), that page's bytes as its body, Content-Type text/html,
+ * with the same status and headers. Off by default (the one-line text).
+ * Call it right after create. */
+void xps_session_set_error_pages(xps_session_t *session, bool on) XPS_NOEXCEPT;
+
+/* [apps/xps] Switches on "observe" (above) for `session` with
+ * `observer` (borrowed; NULL: off, the default). Call it right after
+ * create. Costs nothing per request when off but one test. */
+void xps_session_set_observer(xps_session_t *session,
+                              const xps_session_observer_t *observer) XPS_NOEXCEPT;
 
 /* [stage 12] What a config-driven server does to accept clients: one
  * listener per distinct host:port of `config` (xps_config_listener), and a

@@ -14,6 +14,7 @@
 
 #include "modules/session/xps_session.h"
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -31,6 +32,22 @@ enum class session_phase {
     proxying,   // reverse_proxy: `proxy` has the request (connecting, relaying)
     done,       // destroyed; memory waits for the end of the batch
 };
+
+namespace session_detail {
+// [apps/xps] What the report of the current request holds until observe_end
+// (xps_session_observe.cpp).
+struct request_report {
+    bool pending = false;        // begun, not yet reported
+    int status = 0;              // the response's, once known (0: none went)
+    int64_t wall = 0;            // when it came, for the line
+    uint64_t start_us = 0;       // monotonic: the duration's start
+    uint64_t upstream_us = 0;    // monotonic: when it went to the proxy (0: not proxied)
+    uint64_t written_at = 0;     // xps_pipe_written(to_client) at the start
+    std::string line, referer, user_agent; // copied: the head buffer moves on
+    bool has_referer = false, has_user_agent = false;
+    char id[XPS_REQUEST_ID_MAX + 1] = "";
+};
+} // namespace session_detail
 
 struct xps_session_s {
     xps_loop_t *loop;                      // borrowed
@@ -116,6 +133,21 @@ struct xps_session_s {
                                            // from the config)
     bool cache_sync;                       // inside xps_cache_exchange_start: a hit there is
                                            // answered as a file is (parse_heads goes on)
+
+    // [apps/xps] routes' "headers" (xps_session_set_route_headers)
+    bool route_headers;                    // on: the request's route's are added
+    const xps_config_header_t *extra;      // this request's route's, borrowed from the
+    size_t n_extra;                        // config (NULL/0: none, or before routing)
+    const char *extra_lines;               // the same as header lines ("" when none)
+    // [apps/xps] "error_pages" (xps_session_set_error_pages)
+    bool error_pages;                      // on: our 4xx/5xx use the config's pages
+    xps_config_route_match_t page_route;   // type and server of this request's route (type
+                                           // 0 before routing, or none): whose pages
+
+    // [apps/xps] observe (xps_session_observe.cpp)
+    const xps_session_observer_t *observer; // borrowed (xps_session_set_observer); NULL: off
+    std::unique_ptr<session_detail::request_report> report; // owned with an observer: the
+                                           // request being reported; NULL: off
 };
 
 // What the session's one timer is timing. [stage 18]
@@ -189,6 +221,30 @@ void arm_timer(xps_session_t *s, session_timer kind);
 // with a store, asks the cache first (modules/cache): a hit is answered
 // from it, a miss goes to the proxy with the cache's tee.
 void proxy_start(xps_session_t *s, const xps_config_route_match_t *route);
+
+// [apps/xps] observe (xps_session_observe.cpp), each a no-op without an
+// observer. begin: a head is complete (parsed) or refused (not: the
+// request line is refuse()'s); status: the response's status, the first
+// noted wins; upstream_start/_head: a proxied request went up / its
+// response head came (the latency); cache: the shared cache's answer;
+// end: the request is over (its response queued whole, or the session
+// ends first), reported once; cached_head: a cache hit's stored head
+// (taken) with the request's id in place of any stored one, and its status
+// noted (the head as it was when there is nothing to add or no memory).
+void observe_begin(xps_session_t *s, bool parsed);
+void observe_status(xps_session_t *s, int status);
+void observe_upstream_start(xps_session_t *s);
+void observe_upstream_head(xps_session_t *s, int status);
+void observe_cache(xps_session_t *s, bool hit);
+void observe_end(xps_session_t *s);
+xps_buffer_t *observe_cached_head(xps_session_t *s, xps_buffer_t *head);
+// [apps/xps] `head` (taken; ends in CRLF CRLF) with `lines` before its
+// blank line, and without the lines named `drop` ("x-request-id:"; NULL:
+// none): a new buffer, or `head` itself when there is nothing to do or no
+// memory.
+xps_buffer_t *head_with_lines(xps_buffer_t *head, const char *lines, const char *drop);
+// The current request's id (NUL-terminated), or NULL without ids.
+const char *request_id(const xps_session_t *s);
 
 } // namespace session_detail
 

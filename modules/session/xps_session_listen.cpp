@@ -3,8 +3,11 @@
 // later apps/xps): one listener per distinct host:port of the config, and
 // a session for every client accepted on it, with the stage's switches
 // (xps_session_options_t).
+#include <unistd.h>
+
 #include <cstdint>
 #include <cstdio>
+#include <ctime>
 #include <new>
 #include <vector>
 
@@ -35,6 +38,9 @@ struct accept_ctx {
     const xps_config_limits_t *limits;     // [stage 18] the config's; NULL before 18
     xps_cache_store_t *cache_store;        // [stage 20] the shared cache; NULL before 20
     const bool *draining;                  // [stage 21] the set's: true once draining
+    const xps_session_observer_t *observer; // [apps/xps] the set's; NULL: nothing observed
+    bool route_headers;                    // [apps/xps] routes' "headers" are added
+    bool error_pages;                      // [apps/xps] "error_pages" replace our error text
 };
 
 } // namespace
@@ -55,6 +61,13 @@ struct xps_session_listeners_s {
                                            // caller passed none); else NULL
     std::vector<xps_listener_t *> listeners; // [stage 21] to stop accepting (a drain)
     bool draining;                         // [stage 21] xps_session_drain was called
+    // [apps/xps] observe: what every session of the set reports to
+    xps_session_observer_t observer;       // points into the fields below (or the caller's)
+    xps_request_ids_t ids;                 // this process's request ids
+    xps_accesslog_t *own_log;              // owned when opened here; else NULL
+    xps_metrics_t *own_metrics;            // owned when made here; else NULL
+    xps_loop_timer_t *tick;                // owned: every second, the log's flush and the
+                                           // connections gauge; NULL when nothing to do
 };
 
 namespace {
@@ -92,6 +105,66 @@ void start_session(accept_ctx *a, xps_connection_t *connection) {
         xps_session_set_cache_store(s, a->cache_store);
     if (s)
         xps_session_set_draining(s, a->draining);
+    if (s && a->observer) // [apps/xps]
+        xps_session_set_observer(s, a->observer);
+    if (s && a->route_headers)
+        xps_session_set_route_headers(s, true);
+    if (s && a->error_pages)
+        xps_session_set_error_pages(s, true);
+}
+
+// [apps/xps] Every second: what the access log holds goes to its file
+// (a quiet server's lines are never older than that), and this process's
+// open connections go into its metrics slot.
+void on_tick(xps_loop_timer_t *timer, void *data) {
+    auto *set = static_cast<xps_session_listeners_s *>(data);
+    if (set->observer.access_log && xps_accesslog_pending(set->observer.access_log) > 0)
+        xps_accesslog_flush(set->observer.access_log);
+    if (set->observer.slot)
+        xps_metrics_set_connections(set->observer.slot, set->cap.open);
+    xps_loop_timer_start(timer, XPS_ACCESSLOG_FLUSH_MS);
+}
+
+// [apps/xps] The set's observer from options.product: request ids, the
+// access log (the caller's, or the config's opened here), the metrics
+// slot (the caller's mapping, or one made here), and the tick. Not set up
+// at all when every part is off.
+int observe(xps_loop_t *loop, const xps_config_t *config, const xps_session_product_options_t &o,
+            xps_session_listeners_s *set) {
+    const xps_config_log_t *lc = xps_config_log(config);
+    bool logging = o.access_log && (o.access_log_file || lc->access != XPS_CONFIG_ACCESS_OFF);
+    if (!o.request_id && !logging && !o.metrics)
+        return XPS_OK;
+    int error = XPS_OK;
+    xps_session_observer_t &ob = set->observer;
+    if (o.request_id) {
+        xps_request_ids_init(&set->ids, static_cast<uint32_t>(getpid()),
+                             static_cast<uint64_t>(time(nullptr)));
+        ob.ids = &set->ids;
+    }
+    if (logging && !(ob.access_log = o.access_log_file)) {
+        auto format = lc->access == XPS_CONFIG_ACCESS_JSON ? XPS_ACCESSLOG_JSON
+                                                           : XPS_ACCESSLOG_COMBINED;
+        if (!(ob.access_log = set->own_log = xps_accesslog_open(lc->path, format, 0, &error)))
+            return error; // logged with the path
+    }
+    if (o.metrics) {
+        ob.metrics = o.metrics_shared;
+        if (!ob.metrics && !(ob.metrics = set->own_metrics = xps_metrics_create_shared(1, &error)))
+            return error;
+        if (!(ob.slot = xps_metrics_slot(ob.metrics, o.metrics_shared ? o.metrics_slot : 0))) {
+            XPS_LOG(XPS_LOG_ERROR, "session", "metrics slot %zu: the mapping has %zu",
+                    o.metrics_slot, xps_metrics_slot_count(ob.metrics));
+            return XPS_E_INVAL;
+        }
+        ob.connections = &set->cap.open;
+    }
+    if (ob.access_log || ob.slot) {
+        if (!(set->tick = xps_loop_timer_create(loop, on_tick, set)))
+            return XPS_E_NOMEM;
+        xps_loop_timer_start(set->tick, XPS_ACCESSLOG_FLUSH_MS);
+    }
+    return XPS_OK;
 }
 
 void on_accept(xps_listener_t *, xps_connection_t *connection, void *data) {
@@ -106,6 +179,13 @@ void on_wake(xps_connection_t *connection, void *data) {
 void destroy_set(void *p) {
     auto *set = static_cast<xps_session_listeners_s *>(p);
     xps_core_remove_member(set->member);
+    // [apps/xps] The sessions are gone (and reported): the last lines go
+    // to the file, the caller's log included.
+    xps_loop_timer_destroy(set->tick);
+    if (set->observer.access_log)
+        xps_accesslog_flush(set->observer.access_log);
+    xps_accesslog_close(set->own_log);
+    xps_metrics_destroy(set->own_metrics);
     xps_ratelimit_destroy(set->limiter);
     for (xps_tls_server_t *tls : set->tls)
         xps_tls_server_destroy(tls);
@@ -209,13 +289,18 @@ int serve(xps_loop_t *loop, const xps_config_t *config, xps_listen_socket_t *con
             return close_rest(0), XPS_E_FAIL;
         }
     }
+    // [apps/xps] What the sessions report to (nothing when all is off).
+    if ((error = observe(loop, config, o.product, set)) != XPS_OK)
+        return close_rest(0), error;
+    bool observed = set->observer.ids || set->observer.access_log || set->observer.metrics;
     for (size_t i = 0; i < set->ctx.size(); i++) {
         const xps_config_listener_t *l = xps_config_listener(config, i);
         set->ctx[i] = accept_ctx{loop, config, l, http11, o.ip_filter, o.dir_listing, o.gzip, pool,
                                  balancers, set->upstream_tls, set->limiter,
                                  o.timeouts ? xps_config_timeouts(config) : nullptr,
                                  o.limits ? xps_config_limits(config) : nullptr, store,
-                                 &set->draining};
+                                 &set->draining, observed ? &set->observer : nullptr,
+                                 o.product.headers, o.product.error_pages};
         tcp.tls = set->tls[i]; // [stage 19] NULL: plain
         set->listeners[i] =
             sockets ? xps_listener_adopt(loop, sockets[i], &tcp, on_accept, &set->ctx[i], &error)

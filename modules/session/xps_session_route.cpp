@@ -11,7 +11,7 @@
 //     │                    rate_limit, also before anything below
 //     ├─ redirect ──────── REPLY <http_status_code>, Location: <redirect_url>
 //     ├─ reverse_proxy ─── PROXY upstreams[0]   (CONNECT: REPLY 501)
-//     ├─ metrics ───────── REPLY 501 (served by apps/xps)
+//     ├─ metrics ───────── METRICS with an observer (GET, HEAD; else 405), else REPLY 501
 //     ├─ health ────────── REPLY 200 "ok", or 503 once the worker drains
 //     └─ file_serve ────── serve_file(): GET/HEAD: the file, or for a folder
 //                          a 301 to "path/", then its index files, then
@@ -254,8 +254,17 @@ int xps_session_route(xps_core_t *core, const xps_config_t *config,
         else
             out->status = 200, out->reason = "health", out->text = "ok";
         break;
-    default: // metrics: apps/xps serves it
-        out->kind = XPS_SESSION_REPLY, out->status = 501, out->reason = "metrics are served by xps";
+    default: // metrics: [apps/xps] served with an observer's counters
+        if (!from->metrics) {
+            out->kind = XPS_SESSION_REPLY, out->status = 501;
+            out->reason = "metrics are served by xps";
+        } else if (xps_http_request_method(req) != XPS_HTTP_METHOD_GET &&
+                   xps_http_request_method(req) != XPS_HTTP_METHOD_HEAD) {
+            out->kind = XPS_SESSION_REPLY, out->status = 405, out->reason = "metrics are read";
+            out->allow = "GET, HEAD";
+        } else {
+            out->kind = XPS_SESSION_METRICS, out->status = 200, out->reason = "metrics";
+        }
         break;
     }
     if (rc == XPS_E_NOMEM) {

@@ -62,7 +62,7 @@ int main(int argc, char **argv) {
                                            .gzip = false, .balance = false,
                                            .rate_limit = false, .timeouts = false,
                                            .limits = false, .rate_limit_entries = 0, .tls = false,
-                                           .cache = false, .cache_store = nullptr};
+                                           .cache = false, .cache_store = nullptr, .product = {}};
     ok = ok && xps_session_listen_all_with(loop, config, &options) == XPS_OK; // logs a failure
     if (ok)
         XPS_LOG(XPS_LOG_INFO, "stage-15", "%s: %zu server block(s), %zu listener(s)",

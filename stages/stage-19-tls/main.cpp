@@ -85,7 +85,7 @@ int main(int argc, char **argv) {
                                      .gzip = true, .balance = true, .rate_limit = true,
                                      .timeouts = true, .limits = true,
                                      .rate_limit_entries = max_buckets, .tls = true,
-                                     .cache = false, .cache_store = nullptr};
+                                     .cache = false, .cache_store = nullptr, .product = {}};
     ok = ok && xps_session_listen_all_with(loop, config, &options) == XPS_OK; // logs a failure
     if (ok)
         XPS_LOG(XPS_LOG_INFO, "stage-19", "%s: %zu server block(s), %zu listener(s)",

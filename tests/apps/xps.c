@@ -26,7 +26,11 @@
  *    are served (listed, gzipped), and the certificate is made once and
  *    reused by the next start;
  *  - /health: 200 "ok" while serving, 503 on a kept connection once the
- *    workers drain (SIGTERM).
+ *    workers drain (SIGTERM);
+ *  - the product's reports: a well-formed X-Request-ID comes back as sent,
+ *    a malformed one is replaced; /metrics counts the requests of every
+ *    worker; after SIGTERM the access log has one combined line per
+ *    request with its id, from more than one worker.
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -541,6 +545,81 @@ static void health_is_200_then_503_while_draining(void **state)
               "%s", exited ? xt_status_text(status) : "still running");
 }
 
+/* The product's reports (modules/accesslog, modules/metrics), in the
+ * embedded default: 20 GETs on new connections (SO_REUSEPORT spreads them
+ * over the workers), one with a well-formed X-Request-ID and one with a
+ * malformed one, one 404; then /metrics sums every worker's counters, and
+ * after SIGTERM the access log holds one line per request with its id. */
+static void the_embedded_default_logs_each_request_and_sums_every_worker(void **state)
+{
+    (void)state;
+    xt_watchdog(60);
+    const char *const *env = fresh_state();
+    xt_proc_t *p = start_default(env);
+    int ok = 0;
+    for (int i = 0; i < 20; i++)
+        ok += status_by_curl("http://127.0.0.1:8080/") == 200;
+    char head[4096];
+    const char *given[] = {"-o", "/dev/null", "-D", "-", "-H", "X-Request-ID: check-42.a_b",
+                           "http://127.0.0.1:8080/health", NULL};
+    int code = curl_status(given, head, sizeof head);
+    xt_expect(code == 200 && strcasestr(head, "X-Request-ID: check-42.a_b\r\n"),
+              "a well-formed X-Request-ID comes back as sent", "%d %s", code,
+              xt_quote(head, strlen(head)));
+    const char *bad[] = {"-o", "/dev/null", "-D", "-", "-H", "X-Request-ID: no spaces!",
+                         "http://127.0.0.1:8080/health", NULL};
+    code = curl_status(bad, head, sizeof head);
+    char id[160] = "";
+    xt_header_value(strchr(head, '\n') ? head : "", "X-Request-ID", id, sizeof id);
+    xt_expect(code == 200 && id[0] && !strstr(head, "no spaces!"),
+              "a malformed one is replaced by a generated id", "%d %s", code,
+              xt_quote(head, strlen(head)));
+    xt_expect(status_by_curl("http://127.0.0.1:8080/nope") == 404, "GET /nope: 404", "-");
+    xt_sleep_ms(1200); /* each worker samples its open connections every second */
+    char page[8192];
+    const char *metrics[] = {"http://127.0.0.1:8080/metrics", NULL};
+    code = curl_status(metrics, page, sizeof page);
+    xt_expect(code == 200 && ok == 20 && strstr(page, "xps_requests_total{class=\"2xx\"} 22\n") &&
+                  strstr(page, "xps_requests_total{class=\"4xx\"} 1\n"),
+              "/metrics: the 22 answered 200 and the one 404, whichever worker served them",
+              "%d GETs 200 of 20; %d %s", ok, code, xt_quote(page, strlen(page)));
+    int status = xt_stop(p, SIGTERM, 8000);
+    const char *log = read_text(in_state("access.log")); /* flushed at exit */
+    const char *text = log ? log : "";
+    /* Generated ids are <start>-<pid>-<n> in hex: the pids of the workers that served. */
+    char pids[8][16];
+    int n_pids = 0;
+    for (const char *at = text; (at = strstr(at, "\"GET / HTTP/1.1\" 200")); at++) {
+        const char *end = strchr(at, '\n'); /* the id is the line's last quoted field */
+        const char *open = end ? end : at + strlen(at);
+        while (open > at && *open != '"')
+            open--; /* the closing quote of the id */
+        const char *start = open - 1;
+        while (start > at && *start != '"')
+            start--;
+        char one[64] = "", *dash1, *dash2;
+        snprintf(one, sizeof one, "%.*s", (int)(open - start - 1), start + 1);
+        if ((dash1 = strchr(one, '-')) && (dash2 = strchr(dash1 + 1, '-'))) {
+            *dash2 = '\0';
+            bool seen = false;
+            for (int k = 0; k < n_pids; k++)
+                seen = seen || strcmp(pids[k], dash1 + 1) == 0;
+            if (!seen && n_pids < 8)
+                snprintf(pids[n_pids++], sizeof pids[0], "%s", dash1 + 1);
+        }
+    }
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    xt_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
+                  count_of(text, "\n") == 24 && count_of(text, "\"GET / HTTP/1.1\" 200") == 20 &&
+                  count_of(text, "\"check-42.a_b\"") == 1 && !strstr(text, "no spaces!") &&
+                  count_of(text, "\"GET /nope HTTP/1.1\" 404") == 1 &&
+                  (cpus < 2 || n_pids >= 2),
+              "after SIGTERM, STATE/access.log: one combined line per request (24) with its id, "
+              "written by more than one worker",
+              "%s; %d line(s), %d worker pid(s) in the ids; %s", xt_status_text(status),
+              count_of(text, "\n"), n_pids, xt_quote(text, strlen(text) > 600 ? 600 : strlen(text)));
+}
+
 int main(void)
 {
     const struct CMUnitTest checks[] = {
@@ -549,6 +628,7 @@ int main(void)
         XPS_CHECK(pid_file_stop_and_reload_under_a_curl_loop),
         XPS_CHECK(the_embedded_default_serves_both_urls_with_a_certificate_made_once),
         XPS_CHECK(health_is_200_then_503_while_draining),
+        XPS_CHECK(the_embedded_default_logs_each_request_and_sums_every_worker),
     };
     return xt_run_checks("apps/xps", checks);
 }

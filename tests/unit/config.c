@@ -28,6 +28,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "core/xps_logger.h"
 #include "modules/config/xps_config.h"
 #include "modules/config/xps_config_json.h"
 
@@ -778,6 +779,181 @@ static void stage_19_upstream_tls_keys(void **state)
 #undef PROXY_TLS
 }
 
+/* [apps/xps] log: level, access format and path; defaults. */
+static void product_log_keys(void **state)
+{
+    (void)state;
+    static const struct bad_case rows[] = {
+        {"unknown log key", "{\"log\": {\"file\": \"x\"}, \"servers\": []}",
+         "conf.json: log.file: unknown key"},
+        {"unknown format", "{\"log\": {\"access\": \"common\"}, \"servers\": []}",
+         "conf.json: log.access: unknown format \"common\" (expected combined, json or off)"},
+        {"unknown level", "{\"log\": {\"level\": \"loud\"}, \"servers\": []}",
+         "conf.json: log.level: unknown level \"loud\" (expected error, warn, info or debug)"},
+        {"path a number", "{\"log\": {\"path\": 3}, \"servers\": []}",
+         "conf.json: log.path: expected a string, got a number (3)"},
+        {"log not an object", "{\"log\": \"combined\", \"servers\": []}",
+         "conf.json: log: expected an object, got a string"},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        char err[512] = "";
+        xps_config_t *c = xps_config_parse(rows[i].json, "conf.json", "/base", err, sizeof err);
+        if (c || strncmp(err, rows[i].message, strlen(rows[i].message)) != 0)
+            fail_msg("%s: got \"%s\"", rows[i].what, err);
+    }
+    xps_config_t *c = parse_ok(SERVER("{\"req_path\": \"/\", \"type\": \"reverse_proxy\", \"upstreams\": [\"a:1\"]}"));
+    assert_int_equal(xps_config_log(c)->access, XPS_CONFIG_ACCESS_OFF);
+    assert_int_equal(xps_config_log(c)->level, -1);
+    const char *path = xps_config_log(c)->path;
+    assert_true(strlen(path) > 11 && strcmp(path + strlen(path) - 11, "/access.log") == 0);
+    xps_config_destroy(c);
+    static const struct {
+        const char *log;
+        xps_config_access_format_t access;
+        int level;
+        const char *path;
+    } good[] = {
+        {"{\"access\": \"combined\", \"path\": \"/var/log/a.log\"}", XPS_CONFIG_ACCESS_COMBINED, -1, "/var/log/a.log"},
+        {"{\"access\": \"json\", \"path\": \"logs/a.json\", \"level\": \"warn\"}", XPS_CONFIG_ACCESS_JSON, XPS_LOG_WARN, "/base/logs/a.json"},
+        {"{\"access\": \"off\", \"level\": \"debug\"}", XPS_CONFIG_ACCESS_OFF, XPS_LOG_DEBUG, "/base/access.log"},
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        char json[512], err[512] = "";
+        snprintf(json, sizeof json, "{\"log\": %s, \"servers\": [{" LISTEN ", \"routes\": ["
+                 "{\"req_path\": \"/\", \"type\": \"reverse_proxy\", \"upstreams\": [\"a:1\"]}]}]}", good[i].log);
+        c = xps_config_parse(json, "conf.json", "/base", err, sizeof err);
+        if (!c)
+            fail_msg("%s: %s", good[i].log, err);
+        assert_int_equal(xps_config_log(c)->access, good[i].access);
+        assert_int_equal(xps_config_log(c)->level, good[i].level);
+        assert_string_equal(xps_config_log(c)->path, good[i].path);
+        xps_config_destroy(c);
+    }
+}
+
+/* [apps/xps] a route's headers: validated, kept in order, as lines too. */
+static void product_route_headers(void **state)
+{
+    (void)state;
+#define HROUTE(h) SERVER("{\"req_path\": \"/\", \"type\": \"redirect\", \"http_status_code\": 302, \"redirect_url\": \"/x\", \"headers\": " h "}")
+    static const struct bad_case rows[] = {
+        {"not a token", HROUTE("{\"X Bad\": \"1\"}"),
+         "conf.json: servers[0].routes[0].headers.X Bad: not a header name"},
+        {"colon in the name", HROUTE("{\"X-A:\": \"1\"}"),
+         "conf.json: servers[0].routes[0].headers.X-A:: not a header name"},
+        {"CR LF in the value", HROUTE("{\"X-A\": \"1\\r\\nSet-Cookie: a=b\"}"),
+         "conf.json: servers[0].routes[0].headers.X-A: "},
+        {"framing field", HROUTE("{\"Content-Length\": \"5\"}"),
+         "conf.json: servers[0].routes[0].headers.Content-Length: the server sets this header itself"},
+        {"hop-by-hop field, any case", HROUTE("{\"transfer-ENCODING\": \"chunked\"}"),
+         "conf.json: servers[0].routes[0].headers.transfer-ENCODING: the server sets this header itself"},
+        {"connection", HROUTE("{\"Connection\": \"close\"}"),
+         "conf.json: servers[0].routes[0].headers.Connection: the server sets this header itself"},
+        {"repeated, another case", HROUTE("{\"X-A\": \"1\", \"x-a\": \"2\"}"),
+         "conf.json: servers[0].routes[0].headers.x-a: repeats the header \"X-A\""},
+        {"a number", HROUTE("{\"X-A\": 1}"),
+         "conf.json: servers[0].routes[0].headers.X-A: expected a string, got a number (1)"},
+        {"not an object", HROUTE("[\"X-A\"]"),
+         "conf.json: servers[0].routes[0].headers: expected an object, got an array"},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        char err[512] = "";
+        xps_config_t *c = xps_config_parse(rows[i].json, "conf.json", "/base", err, sizeof err);
+        if (c || strncmp(err, rows[i].message, strlen(rows[i].message)) != 0)
+            fail_msg("%s: got \"%s\"", rows[i].what, err);
+    }
+    xps_config_t *c = parse_ok(HROUTE("{\"X-Frame-Options\": \"DENY\", \"Cache-Control\": \"max-age=60\"}"));
+    xps_config_route_match_t m = lookup_ok(c, "0.0.0.0", 8001, "x", "/");
+    assert_int_equal(m.n_headers, 2);
+    assert_string_equal(m.headers[0].name, "X-Frame-Options");
+    assert_string_equal(m.headers[0].value, "DENY");
+    assert_string_equal(m.headers[1].name, "Cache-Control");
+    assert_string_equal(m.header_lines, "X-Frame-Options: DENY\r\nCache-Control: max-age=60\r\n");
+    xps_config_destroy(c);
+    c = parse_ok(SERVER("{\"req_path\": \"/\", \"type\": \"reverse_proxy\", \"upstreams\": [\"a:1\"]}"));
+    m = lookup_ok(c, "0.0.0.0", 8001, "x", "/");
+    assert_int_equal(m.n_headers, 0);
+    assert_string_equal(m.header_lines, "");
+    xps_config_destroy(c);
+#undef HROUTE
+}
+
+/* [apps/xps] error_pages: keys, files read at load, which page answers. */
+static void product_error_pages(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/xps-unit-pages-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    static const struct { const char *name, *text; } files[] = {
+        {"404.html", "<h1>top 404</h1>"}, {"4xx.html", "<h1>top 4xx</h1>"},
+        {"50x.html", "<h1>block 5xx</h1>"}, {"503.html", "<h1>block 503</h1>"}};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char path[128];
+        snprintf(path, sizeof path, "%s/%s", dir, files[i].name);
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fputs(files[i].text, f);
+        fclose(f);
+    }
+    static const struct bad_case rows[] = {
+        {"not a status", "{\"error_pages\": {\"abc\": \"404.html\"}, \"servers\": []}",
+         "conf.json: error_pages.abc: expected a status 400-599 or a class \"4xx\" or \"5xx\""},
+        {"a 3xx", "{\"error_pages\": {\"302\": \"404.html\"}, \"servers\": []}",
+         "conf.json: error_pages.302: expected a status 400-599"},
+        {"a 2xx class", "{\"error_pages\": {\"2xx\": \"404.html\"}, \"servers\": []}",
+         "conf.json: error_pages.2xx: expected a status 400-599"},
+        {"a missing file, named", "{\"error_pages\": {\"404\": \"nope.html\"}, \"servers\": []}",
+         "conf.json: error_pages.404: cannot read "},
+        {"a folder", "{\"error_pages\": {\"404\": \".\"}, \"servers\": []}",
+         "conf.json: error_pages.404: cannot read "},
+        {"in a block", "{\"servers\": [{" LISTEN ", \"error_pages\": {\"500\": \"x/y.html\"}}]}",
+         "conf.json: servers[0].error_pages.500: cannot read "},
+        {"not an object", "{\"error_pages\": [], \"servers\": []}",
+         "conf.json: error_pages: expected an object, got an array"},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        char err[512] = "";
+        xps_config_t *c = xps_config_parse(rows[i].json, "conf.json", dir, err, sizeof err);
+        if (c || strncmp(err, rows[i].message, strlen(rows[i].message)) != 0)
+            fail_msg("%s: got \"%s\"", rows[i].what, err);
+    }
+    char err[512] = "";
+    xps_config_t *c = xps_config_parse(
+        "{\"error_pages\": {\"404\": \"404.html\", \"4xx\": \"4xx.html\"},"
+        " \"servers\": [{\"listeners\": [{\"port\": 8001}], \"routes\": [" FILES "],"
+        "   \"error_pages\": {\"5xx\": \"50x.html\", \"503\": \"503.html\"}},"
+        "  {\"listeners\": [{\"port\": 8002}], \"routes\": [" FILES "]}]}",
+        "conf.json", dir, err, sizeof err);
+    if (!c)
+        fail_msg("%s", err);
+    xps_config_route_match_t in_block = lookup_ok(c, "0.0.0.0", 8001, "x", "/");
+    xps_config_route_match_t other = lookup_ok(c, "0.0.0.0", 8002, "x", "/");
+    xps_config_route_match_t none = {0};
+    static const struct {
+        int which; /* 0: the first block's route, 1: the second's, 2: no route */
+        int status;
+        const char *text; /* NULL: no page */
+    } want[] = {
+        {0, 404, "<h1>top 404</h1>"}, {0, 403, "<h1>top 4xx</h1>"}, {0, 502, "<h1>block 5xx</h1>"},
+        {0, 503, "<h1>block 503</h1>"}, {1, 502, NULL}, {1, 429, "<h1>top 4xx</h1>"},
+        {2, 404, "<h1>top 404</h1>"}, {2, 500, NULL}, {0, 399, NULL}, {0, 600, NULL},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        const xps_config_route_match_t *m = want[i].which == 0 ? &in_block : want[i].which == 1 ? &other : &none;
+        const xps_config_error_page_t *p = xps_config_error_page(c, m, want[i].status);
+        if (want[i].text ? !p || p->length != strlen(want[i].text) ||
+                               memcmp(p->body, want[i].text, p->length) != 0
+                         : p != NULL)
+            fail_msg("row %zu (%d): got %.*s", i, want[i].status, p ? (int)p->length : 4,
+                     p ? p->body : "none");
+    }
+    assert_null(xps_config_error_page(c, NULL, 500));
+    xps_config_destroy(c);
+    char cmd[96];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 /* Values of the right type that still make no sense. */
 static void bad_values_are_refused(void **state)
 {
@@ -1152,6 +1328,9 @@ int main(void)
         cmocka_unit_test(stage_18_values_and_defaults),
         cmocka_unit_test(stage_20_cache_keys),
         cmocka_unit_test(stage_19_upstream_tls_keys),
+        cmocka_unit_test(product_log_keys),
+        cmocka_unit_test(product_route_headers),
+        cmocka_unit_test(product_error_pages),
         cmocka_unit_test(access_lists_are_parsed_into_a_filter_per_route),
         cmocka_unit_test(gzip_keys_are_read_into_the_route),
         cmocka_unit_test(balancing_keys_are_read_with_their_defaults),

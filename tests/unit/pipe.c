@@ -318,6 +318,11 @@ static void consume_only_while_the_pipe_holds_data(void **state)
     assert_int_equal(f.snk.got_len, 7);
     assert_memory_equal(f.snk.got, "abcdefg", 7);
     assert_int_equal(xps_pipe_len(f.pipe), 0);
+    /* written counts what was queued, consumed or not; empty writes add nothing */
+    assert_int_equal(xps_pipe_written(f.pipe), 7);
+    assert_int_equal(xps_pipe_write(f.pipe, text_buffer("xy")), XPS_OK);
+    assert_int_equal(xps_pipe_write(f.pipe, text_buffer("")), XPS_OK);
+    assert_int_equal(xps_pipe_written(f.pipe), 9);
     fixture_done(&f);
 }
 

@@ -24,6 +24,26 @@
 
 /* -------------------------------------------------- forward_head table */
 
+/* xps_proxy_forward_head of `raw` gives exactly `expected`. */
+static void expect_forwarded(const char *what, const char *raw, const char *via,
+                             const char *request_id, const char *expected)
+{
+    xps_http_parser_t *parser = xps_http_parser_create(NULL);
+    assert_non_null(parser);
+    assert_int_equal(xps_http_parser_parse_head(parser, raw, strlen(raw)), XPS_OK);
+    xps_proxy_forward_t fwd = {"10.1.2.3", via, "up.test:3000", request_id};
+    int error = 12345;
+    xps_buffer_t *b = xps_proxy_forward_head(xps_http_parser_head(parser), raw, &fwd, &error);
+    assert_non_null(b);
+    assert_int_equal(error, XPS_OK);
+    size_t len = xps_buffer_len(b), want = strlen(expected);
+    if (len != want || memcmp(xps_buffer_data(b), expected, want) != 0)
+        fail_msg("%s:\n--- expected\n%s--- got\n%.*s", what, expected, (int)len,
+                 xps_buffer_data(b));
+    xps_buffer_destroy(b);
+    xps_http_parser_destroy(parser);
+}
+
 static void forward_head_rewrites_for_one_hop(void **state)
 {
     (void)state;
@@ -93,24 +113,28 @@ static void forward_head_rewrites_for_one_hop(void **state)
          "GET /old HTTP/1.0\r\nHost: up.test:3000\r\nX-Forwarded-For: 10.1.2.3\r\n"
          "Via: 1.0 my-site\r\nConnection: close\r\n\r\n"},
     };
-    for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
-        xps_http_parser_t *parser = xps_http_parser_create(NULL);
-        assert_non_null(parser);
-        const char *raw = rows[i].request;
-        assert_int_equal(xps_http_parser_parse_head(parser, raw, strlen(raw)), XPS_OK);
-        xps_proxy_forward_t fwd = {"10.1.2.3", rows[i].via, "up.test:3000"};
-        int error = 12345;
-        xps_buffer_t *b =
-            xps_proxy_forward_head(xps_http_parser_head(parser), raw, &fwd, &error);
-        assert_non_null(b);
-        assert_int_equal(error, XPS_OK);
-        size_t len = xps_buffer_len(b), want = strlen(rows[i].expected);
-        if (len != want || memcmp(xps_buffer_data(b), rows[i].expected, want) != 0)
-            fail_msg("%s:\n--- expected\n%s--- got\n%.*s", rows[i].what, rows[i].expected,
-                     (int)len, xps_buffer_data(b));
-        xps_buffer_destroy(b);
-        xps_http_parser_destroy(parser);
-    }
+    for (size_t i = 0; i < sizeof rows / sizeof *rows; i++)
+        expect_forwarded(rows[i].what, rows[i].request, rows[i].via, NULL, rows[i].expected);
+    /* [apps/xps] with and without the request's id (xps_proxy_forward_t.request_id) */
+    static const struct {
+        const char *what, *request, *via, *expected, *request_id;
+    } id_rows[] = {
+        {"without an id of ours, the client's X-Request-ID is relayed as any field",
+         "GET / HTTP/1.1\r\nX-Request-ID: theirs\r\nHost: h\r\n\r\n", "xps",
+         "GET / HTTP/1.1\r\nX-Request-ID: theirs\r\nHost: h\r\nX-Forwarded-For: 10.1.2.3\r\n"
+         "Via: 1.1 xps\r\nConnection: close\r\n\r\n", NULL},
+        {"[apps/xps] our request id replaces every X-Request-ID received",
+         "GET / HTTP/1.1\r\nX-Request-ID: bad id\r\nHost: h\r\nx-request-id: two\r\n\r\n", "xps",
+         "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 10.1.2.3\r\nVia: 1.1 xps\r\n"
+         "X-Request-ID: 5f-1a-3\r\nConnection: close\r\n\r\n", "5f-1a-3"},
+        {"[apps/xps] our request id on a request that had none",
+         "GET / HTTP/1.1\r\nHost: h\r\n\r\n", "xps",
+         "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 10.1.2.3\r\nVia: 1.1 xps\r\n"
+         "X-Request-ID: abc\r\nConnection: close\r\n\r\n", "abc"},
+    };
+    for (size_t i = 0; i < sizeof id_rows / sizeof *id_rows; i++)
+        expect_forwarded(id_rows[i].what, id_rows[i].request, id_rows[i].via,
+                         id_rows[i].request_id, id_rows[i].expected);
 }
 
 int main(void)

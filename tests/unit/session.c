@@ -238,7 +238,7 @@ static void routes_requests_to_actions(void **state)
         xps_http_request_t *req = request_of(rows[i].request, &parser);
         xps_session_action_t a;
         const xps_session_origin_t from = {"127.0.0.1", rows[i].port, NULL, false, NULL, NULL, 0,
-                                           false};
+                                           false, false};
         assert_int_equal(xps_session_route(core, config, &from, req, &a), XPS_OK);
         const char *detail = NULL;
         char path[PATH_MAX];
@@ -267,6 +267,33 @@ static void routes_requests_to_actions(void **state)
         xps_http_request_destroy(req);
         xps_http_parser_destroy(parser);
     }
+    /* [apps/xps] With an observer's counters (origin.metrics) the metrics
+     * route is answered: its page for GET and HEAD, 405 for the rest. */
+    static const struct {
+        const char *request;
+        xps_session_action_kind_t kind;
+        int status;
+        const char *allow;
+    } metrics_rows[] = {
+        {"GET /metrics HTTP/1.1\r\nHost: site.test\r\n\r\n", XPS_SESSION_METRICS, 200, NULL},
+        {"HEAD /metrics HTTP/1.1\r\nHost: site.test\r\n\r\n", XPS_SESSION_METRICS, 200, NULL},
+        {"POST /metrics HTTP/1.1\r\nHost: site.test\r\n\r\n", XPS_SESSION_REPLY, 405, "GET, HEAD"},
+    };
+    for (size_t i = 0; i < sizeof metrics_rows / sizeof *metrics_rows; i++) {
+        xps_http_parser_t *parser;
+        xps_http_request_t *req = request_of(metrics_rows[i].request, &parser);
+        xps_session_action_t a;
+        const xps_session_origin_t from = {"127.0.0.1", 9001, NULL, false, NULL, NULL, 0,
+                                           false, true}; /* not draining; metrics served */
+        assert_int_equal(xps_session_route(core, config, &from, req, &a), XPS_OK);
+        if (a.kind != metrics_rows[i].kind || a.status != metrics_rows[i].status ||
+            (metrics_rows[i].allow ? !a.allow || strcmp(a.allow, metrics_rows[i].allow) != 0
+                                   : a.allow != NULL))
+            fail_msg("%s: got kind %d status %d", metrics_rows[i].request, a.kind, a.status);
+        xps_session_action_release(&a);
+        xps_http_request_destroy(req);
+        xps_http_parser_destroy(parser);
+    }
     xps_config_destroy(config);
     xps_core_destroy(core);
 }
@@ -284,7 +311,7 @@ static void a_health_route_says_ok_until_the_worker_drains(void **state)
         xps_http_request_t *req =
             request_of("GET /health HTTP/1.1\r\nHost: site.test\r\n\r\n", &parser);
         const xps_session_origin_t from = {"127.0.0.1", 9001, NULL, false, NULL, NULL, 0,
-                                           draining == 1};
+                                           draining == 1, false};
         xps_session_action_t a;
         assert_int_equal(xps_session_route(core, config, &from, req, &a), XPS_OK);
         assert_int_equal(a.kind, XPS_SESSION_REPLY);
@@ -361,7 +388,7 @@ static void refused_clients_get_403_before_the_route_acts(void **state)
         if (rows[i].client)
             assert_int_equal(xps_ipfilter_addr_parse(rows[i].client, &addr), XPS_OK);
         const xps_session_origin_t from = {"127.0.0.1", 9005, rows[i].client ? &addr : NULL,
-                                           false, NULL, NULL, 0, false};
+                                           false, NULL, NULL, 0, false, false};
         xps_session_action_t a;
         assert_int_equal(xps_session_route(core, config, &from, req, &a), XPS_OK);
         if (a.kind != rows[i].kind || a.status != rows[i].status)
@@ -435,7 +462,7 @@ static void folders_are_listed_only_when_route_and_stage_allow(void **state)
         if (rows[i].client)
             assert_int_equal(xps_ipfilter_addr_parse(rows[i].client, &addr), XPS_OK);
         const xps_session_origin_t from = {"127.0.0.1", 9006, rows[i].client ? &addr : NULL,
-                                           rows[i].may_list, NULL, NULL, 0, false};
+                                           rows[i].may_list, NULL, NULL, 0, false, false};
         xps_session_action_t a;
         assert_int_equal(xps_session_route(core, config, &from, req, &a), XPS_OK);
         if (a.kind != rows[i].kind || a.status != rows[i].status)
@@ -516,7 +543,7 @@ static void rate_limited_routes_answer_429_after_the_access_check(void **state)
         assert_int_equal(xps_ipfilter_addr_parse(rows[i].client, &addr), XPS_OK);
         const xps_session_origin_t from = {"127.0.0.1", 9007, &addr, false,
                                            rows[i].table ? table : NULL, &addr, rows[i].at_ms,
-                                           false};
+                                           false, false};
         xps_session_action_t a;
         assert_int_equal(xps_session_route(core, config, &from, req, &a), XPS_OK);
         if (a.kind != rows[i].kind || a.status != rows[i].status ||
