@@ -346,7 +346,7 @@ $(BUILD)/tests/fuzz-replay-%: $(BUILD)/obj/tests/fuzz/%.o $(BUILD)/obj/tests/fuz
 
 $(CHAOS_TEST): $(BUILD)/obj/tests/chaos/chaos.o $(SUPPORT_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) $^ $(TEST_LIBS) -o $@
+	$(CC) $(LDFLAGS) $^ $(TEST_LIBS) -lssl -lcrypto -o $@
 
 $(FAIL_ALLOC): tests/chaos/fail_alloc.cpp
 	@mkdir -p $(@D)
