@@ -957,6 +957,7 @@ static void a_full_disk_under_the_cache_serves_every_response_whole(void **state
     expect_fds_back(p, baseline, "after 24 requests on a full disk");
     stop_clean(p, "a full disk under the cache");
     umount2(FULL_DISK, MNT_DETACH);
+    rmdir(FULL_DISK); /* the empty mount point, outside the namespace too */
 }
 
 /* workers.json, its two workers up; *kids gets their pids. */

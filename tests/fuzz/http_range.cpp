@@ -22,7 +22,6 @@
 #include <cstring>
 #include <ctime>
 #include <string>
-#include <vector>
 
 #include "http/xps_http_semantics.h"
 
