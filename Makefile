@@ -105,7 +105,7 @@ BENCH_BINS  := $(BUILD)/bench/idle-connections $(BUILD)/bench/idle-bytes
 # ------------------------------------------------------------------ targets
 
 .PHONY: all help deps bench-deps browser-deps bench-build run test test-build check-headers check-chapters grade \
-        chaos \
+        chaos soak \
         bench clean \
         $(addprefix stage-,$(STAGE_NUMS))
 
@@ -274,6 +274,15 @@ chaos: deps ## inject faults into the newest stage (tests/chaos/, docs/reliabili
 	  UBSAN_OPTIONS=$${UBSAN_OPTIONS:-print_stacktrace=1:exitcode=86} \
 	  XPS_STAGE_BIN=$(abspath $(BUILD)/bin/stage-$(NEWEST_STAGE)) timeout --kill-after=10 1200 $(CHAOS_TEST) --full
 
+# Mixed load (static, gzip, proxy, cache hits, TLS) on the newest stage
+# with 2 workers for SOAK_SECONDS, RSS and descriptors sampled every 10 s
+# into build/soak/samples.csv, and a verdict (tests/soak/run says which).
+# Not in make test: it takes minutes and loads the machine.
+SOAK_SECONDS ?= 600
+soak: deps bench-deps ## SOAK_SECONDS (600) of mixed load on stage 21, memory and descriptors sampled (build/soak/)
+	@$(MAKE) --no-print-directory $(BUILD)/bin/stage-$(NEWEST_STAGE) $(TOOL_BINS)
+	@SOAK_SECONDS=$(SOAK_SECONDS) tests/soak/run $(BUILD)
+
 fuzz: ## fuzz every target (tests/fuzz/) for FUZZ_SECONDS each with libFuzzer, ASan and UBSan
 	$(call install_missing,fuzz,clang)
 	@$(MAKE) --no-print-directory FUZZ=1 fuzz-build
@@ -360,7 +369,7 @@ $(BUILD)/tests/fuzz-replay-%: $(BUILD)/obj/tests/fuzz/%.o $(BUILD)/obj/tests/fuz
 
 $(CHAOS_TEST): $(BUILD)/obj/tests/chaos/chaos.o $(SUPPORT_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) $^ $(TEST_LIBS) -o $@
+	$(CC) $(LDFLAGS) $^ $(TEST_LIBS) -lssl -lcrypto -o $@
 
 $(FAIL_ALLOC): tests/chaos/fail_alloc.cpp
 	@mkdir -p $(@D)

@@ -60,8 +60,10 @@ bool xps_http_etag_list_matches(const char *list, size_t len, const char *etag) 
         while (i < len && (is_space(list[i]) || list[i] == ','))
             i++;
         size_t start = i;
-        while (i < len && list[i] != ',')
-            i++;
+        // An entity-tag may hold a comma between its quotes, never a quote
+        // (RFC 9110 §8.8.3), so a comma inside quotes is the tag's.
+        for (bool quoted = false; i < len && (quoted || list[i] != ','); i++)
+            quoted ^= list[i] == '"';
         size_t end = i;
         while (end > start && is_space(list[end - 1]))
             end--;
@@ -247,9 +249,16 @@ int xps_http_response_head_scan(const char *buf, size_t len,
     *out = xps_http_response_head_t{};
     bool length_ok = true, chunked = false;
     size_t line = 0; // where the current line starts
-    for (size_t i = 0; i + 1 < len; i++) {
+    for (size_t i = 0; i < len; i++) {
+        // A LF not after a CR, or a NUL: a client reading the relayed head
+        // could end a line there that this scan does not (a field the proxy
+        // never saw), so the head is refused (RFC 9110 §5.5, RFC 9112 §2.2).
+        if (buf[i] == '\n' || buf[i] == '\0')
+            return XPS_E_INVAL;
         if (buf[i] != '\r')
             continue;
+        if (i + 1 == len)
+            break; // its LF may come next
         if (buf[i + 1] != '\n')
             return XPS_E_INVAL; // a bare CR
         size_t n = i - line;

@@ -49,7 +49,8 @@ void xps_http_etag_make(uint64_t size, int64_t mtime, char *out) XPS_NOEXCEPT;
 
 /* Whether the If-None-Match value list[0..len) matches `etag` with the weak
  * comparison (§8.8.3.2: W/ prefixes ignored): "*" matches anything, else any
- * element of the comma-separated list equal to etag. */
+ * element of the comma-separated list equal to etag (a comma inside an
+ * entity-tag's quotes does not separate: etagc allows it). */
 bool xps_http_etag_list_matches(const char *list, size_t len, const char *etag) XPS_NOEXCEPT;
 
 /* Parses an HTTP date in the preferred form (IMF-fixdate, "Sun, 06 Nov 1994
@@ -119,7 +120,8 @@ typedef struct xps_http_response_head {
 
 /* Scans buf[0..len), the start of a response, for its head: status line
  * "HTTP/1.x NNN reason" and "name: value" lines up to an empty line, all
- * ending in CRLF. XPS_OK and *out filled when the head is complete
+ * ending in CRLF (a bare CR, a bare LF or a NUL anywhere: XPS_E_INVAL,
+ * RFC 9110 §5.5). XPS_OK and *out filled when the head is complete
  * (framing from the status and the two framing fields: several
  * Content-Length values, on one line or several, must be equal, RFC 9110
  * §8.6; of Transfer-Encoding only whether chunked is the last coding of

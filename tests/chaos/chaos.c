@@ -1,14 +1,19 @@
 /*
  * tests/chaos/chaos.c — fault injection (`make chaos`; the fast part in
- * `make test`): the newest stage binary ($XPS_STAGE_BIN, stage 18) under
- * clients, upstreams, files, descriptor limits and allocations that fail.
+ * `make test`): the newest stage binary ($XPS_STAGE_BIN, stage 21) under
+ * clients, upstreams, files, descriptor limits, allocations that fail, a
+ * full disk under its cache and workers killed.
  *
  * The binary runs in a scratch copy of tests/fixtures/chaos with one of its
  * configs:
  *   chaos.json  8201 files (gzip on), 8202 reverse_proxy to 127.0.0.1:3200
  *               (test-upstream, or the check playing a bad upstream);
  *               every timeout 1 s, max_connections 12,000, bodies <= 16 MiB;
- *   hold.json   8201 files, 60 s timeouts: connections that are held.
+ *   hold.json   8201 files, 60 s timeouts: connections that are held;
+ *   full-disk.json  8201 files, 8202 the proxy with its cache in
+ *               /tmp/xps-chaos-full-disk (a 64 KiB tmpfs the check mounts);
+ *   workers.json  2 workers: 8201 files, 8202 the proxy with a cache in
+ *               cache/, 8203 the files over TLS (certs/a.crt, stage 19's).
  *
  * Every scenario asserts three things: the faulty client or upstream gets a
  * clear answer (a status, or a close, within a bound); nothing leaks (the
@@ -29,14 +34,20 @@
  *     serves once descriptors come back;
  *   - allocation failure at the k-th allocation of a request, for every k
  *     up to the request's count (tests/chaos/fail_alloc.cpp, LD_PRELOAD),
- *     for a gzip'd file and a proxied request.
+ *     for a gzip'd file and a proxied request;
+ *   - a full disk under the cache (a 64 KiB tmpfs in a mount namespace of
+ *     the test's own): every response whole, a HIT only of what fitted, no
+ *     temporary entry left;
+ *   - a worker killed (SIGKILL) during a TLS handshake, and during a cache
+ *     write (found by its open temporary file): the master replaces it at
+ *     once, the other worker's clients and new ones are served, and the
+ *     entry is neither stuck on the dead writer nor half written.
  * With --full (`make chaos`) also:
  *   - slowloris, slow body and slow read by slowhttptest while a normal
  *     client is timed;
  *   - 10,000 connections held open at once, then all closed.
- * New faults (a full disk under the cache, a worker killed during a TLS
- * handshake or a cache write) are added as further checks in the same
- * shape: a start_*() for their config, the fault, then the three asserts.
+ * New faults are added as further checks in the same shape: a start_*()
+ * for their config, the fault, then the three asserts.
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -54,6 +65,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <openssl/ssl.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -735,6 +750,377 @@ static void ten_thousand_connections_held_then_closed(void **state)
     stop_clean(p, "10,000 connections");
 }
 
+/* ------------------------------------ the cache's disk, killed workers */
+
+enum {
+    TLS = 8203,      /* workers.json: the fixture's files over TLS */
+    ENTRY_KIB = 16,  /* the body of each cached response in these checks */
+    MAX_KIDS = 16,
+};
+
+static const char FULL_DISK[] = "/tmp/xps-chaos-full-disk"; /* full-disk.json's cache */
+
+/* The master's children now (their pids), at most cap. */
+static int workers_of(xt_proc_t *p, pid_t *out, int cap)
+{
+    char path[64], list[512];
+    snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)xt_pid(p), (int)xt_pid(p));
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 0;
+    size_t n = fread(list, 1, sizeof list - 1, f);
+    fclose(f);
+    list[n] = '\0';
+    int count = 0;
+    char *s = list, *end = NULL;
+    for (long v = strtol(s, &end, 10); end != s && count < cap; v = strtol(s, &end, 10)) {
+        out[count++] = (pid_t)v;
+        s = end;
+    }
+    return count;
+}
+
+/* Waits until the master has `want` workers, `gone` not among them;
+ * returns how many it has then, negated while `gone` still is. */
+static int wait_workers(xt_proc_t *p, int want, pid_t gone, pid_t *out, int timeout_ms)
+{
+    int64_t deadline = xt_now_ms() + timeout_ms;
+    for (;;) {
+        int n = workers_of(p, out, MAX_KIDS);
+        bool old = false;
+        for (int i = 0; i < n; i++)
+            old = old || out[i] == gone;
+        if ((n == want && !old) || xt_now_ms() >= deadline)
+            return old ? -n : n;
+        xt_sleep_ms(10);
+    }
+}
+
+/* Whether process pid has a descriptor whose link starts with `prefix`. */
+static bool holds_fd(pid_t pid, const char *prefix)
+{
+    char dir[64], link[4400], target[4400];
+    snprintf(dir, sizeof dir, "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(dir);
+    bool found = false;
+    for (struct dirent *e; d && !found && (e = readdir(d));) {
+        snprintf(link, sizeof link, "%s/%s", dir, e->d_name);
+        ssize_t n = readlink(link, target, sizeof target - 1);
+        if (n > 0) {
+            target[n] = '\0';
+            found = strncmp(target, prefix, strlen(prefix)) == 0;
+        }
+    }
+    if (d)
+        closedir(d);
+    return found;
+}
+
+/* Which of the workers holds the server's end of our connection fd to
+ * 127.0.0.1:port (its socket's inode, from /proc/net/tcp); 0 if none. */
+static pid_t owner_of(int fd, uint16_t port, const pid_t *kids, int n)
+{
+    struct sockaddr_in me;
+    socklen_t len = sizeof me;
+    if (getsockname(fd, (struct sockaddr *)&me, &len) != 0)
+        return 0;
+    FILE *f = fopen("/proc/net/tcp", "re");
+    char line[512], socket_link[64] = "";
+    while (f && fgets(line, sizeof line, f)) {
+        unsigned long laddr = 0, raddr = 0, inode = 0;
+        unsigned lport = 0, rport = 0;
+        if (sscanf(line, " %*d: %lx:%x %lx:%x %*x %*s %*s %*s %*u %*u %lu", &laddr, &lport,
+                   &raddr, &rport, &inode) == 5 &&
+            lport == port && rport == ntohs(me.sin_port) && inode != 0)
+            snprintf(socket_link, sizeof socket_link, "socket:[%lu]", inode);
+    }
+    if (f)
+        fclose(f);
+    for (int i = 0; socket_link[0] && i < n; i++)
+        if (holds_fd(kids[i], socket_link))
+            return kids[i];
+    return 0;
+}
+
+/* GET path on a new connection to port, "Connection: close". */
+static xt_response_t *get_once(uint16_t port, const char *path)
+{
+    char req[512];
+    snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
+    int fd = xt_connect(port);
+    xt_response_t *r = xt_ask(fd, req, false);
+    close(fd);
+    return r;
+}
+
+static const char *x_cache(const xt_response_t *r)
+{
+    static char v[32];
+    if (!xt_header_value(r->head, "X-Cache", v, sizeof v))
+        v[0] = '\0';
+    return v;
+}
+
+/* A whole /cache/ body from test-upstream: ENTRY_KIB KiB, its first line
+ * "response K for <path> ...". */
+static bool whole_cache_body(const xt_response_t *r)
+{
+    return r->status == 200 && r->body_len == ENTRY_KIB * 1024 &&
+           strncmp(r->body, "response ", 9) == 0;
+}
+
+/* The names in dir that are a temporary entry ("tmp-..."); 0 if none. */
+static int temporaries_in(const char *dir)
+{
+    DIR *d = opendir(dir);
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));)
+        n += strncmp(e->d_name, "tmp-", 4) == 0;
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* One GET over TLS on a new connection: the status, 0 if none. */
+static int tls_status(SSL_CTX *ctx, const char *path)
+{
+    int fd = xt_connect(TLS);
+    struct timeval tv = {.tv_sec = 3};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    SSL *ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, fd);
+    int status = 0;
+    char req[256], buf[4096];
+    int len = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                       path);
+    if (SSL_connect(ssl) == 1 && SSL_write(ssl, req, len) == len) {
+        int got = SSL_read(ssl, buf, sizeof buf - 1);
+        if (got > 12) {
+            buf[got] = '\0';
+            sscanf(buf, "HTTP/1.%*c %d", &status);
+        }
+    }
+    SSL_free(ssl);
+    close(fd);
+    return status;
+}
+
+static void a_full_disk_under_the_cache_serves_every_response_whole(void **state)
+{
+    (void)state;
+    /* A 64 KiB tmpfs as the cache's folder, in a mount namespace of this
+     * test's own (the server, its child, inherits it; nothing outside sees it). */
+    if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+        xt_skip("mounting a small tmpfs needs a private mount namespace (root); this "
+                "check cannot fill a disk without one");
+    mkdir(FULL_DISK, 0700);
+    if (mount("tmpfs", FULL_DISK, "tmpfs", 0, "size=64k,mode=0700") != 0)
+        xt_fail("cannot mount a 64 KiB tmpfs on %s: %s", FULL_DISK, strerror(errno));
+    xt_proc_t *p = start_config("full-disk.json", NULL);
+    xt_wait_port(p, PROXY, 5000);
+    xt_upstream_start(UPSTREAM, "http");
+    int baseline = settled_baseline(p);
+    enum { URLS = 12 }; /* 12 x 16 KiB: four times the disk */
+    static char first[URLS][ENTRY_KIB * 1024];
+    char path[128];
+    int whole = 0, hits = 0, refetched_whole = 0;
+    for (int i = 0; i < URLS; i++) {
+        snprintf(path, sizeof path, "/cache/max-age=600/disk-%d?kib=%d", i, ENTRY_KIB);
+        xt_response_t *r = get_once(PROXY, path);
+        whole += whole_cache_body(r) && strcmp(x_cache(r), "MISS") == 0;
+        memcpy(first[i], r->body, sizeof first[i]);
+        test_free(r);
+    }
+    xt_expect(whole == URLS,
+              "12 cacheable 16 KiB responses through a cache on a 64 KiB tmpfs: each 200 "
+              "MISS, whole",
+              "%d of %d whole%s", whole, URLS, xt_server_note(p));
+    for (int i = 0; i < URLS; i++) { /* again: a HIT is the first body, a MISS whole */
+        snprintf(path, sizeof path, "/cache/max-age=600/disk-%d?kib=%d", i, ENTRY_KIB);
+        xt_response_t *r = get_once(PROXY, path);
+        bool hit = strcmp(x_cache(r), "HIT") == 0;
+        hits += hit;
+        refetched_whole += whole_cache_body(r) &&
+                           (hit ? memcmp(r->body, first[i], sizeof first[i]) == 0
+                                : strcmp(x_cache(r), "MISS") == 0);
+        test_free(r);
+    }
+    faults_injected += URLS - hits; /* each entry the full disk refused */
+    xt_note("a 64 KiB tmpfs: %d of %d entries of %d KiB fitted", hits, URLS, ENTRY_KIB);
+    xt_expect(refetched_whole == URLS && hits > 0 && hits < URLS,
+              "asked again: every HIT the bytes first served, every other a whole MISS; some "
+              "entries fitted, the rest met the full disk",
+              "%d of %d as expected, %d hits%s", refetched_whole, URLS, hits, xt_server_note(p));
+    int temps = temporaries_in(FULL_DISK);
+    xt_expect(temps == 0, "no temporary entry left on the full disk", "%d left", temps);
+    expect_normal_client_served(p, "with the cache's disk full");
+    expect_fds_back(p, baseline, "after 24 requests on a full disk");
+    stop_clean(p, "a full disk under the cache");
+    umount2(FULL_DISK, MNT_DETACH);
+    rmdir(FULL_DISK); /* the empty mount point, outside the namespace too */
+}
+
+/* workers.json, its two workers up; *kids gets their pids. */
+static xt_proc_t *start_workers(pid_t *kids)
+{
+    xt_proc_t *p = start_config("workers.json", NULL);
+    xt_wait_port(p, PROXY, 5000);
+    xt_wait_port(p, TLS, 5000);
+    if (wait_workers(p, 2, 0, kids, 5000) != 2)
+        xt_fail("workers.json: not 2 workers 5 s after the start%s", xt_server_note(p));
+    return p;
+}
+
+/* After a worker was killed: a new one within 1 s, 20 plain and 10 TLS
+ * requests on new connections all 200, the master's descriptors back. */
+static void expect_replaced_and_serving(xt_proc_t *p, pid_t victim, SSL_CTX *ctx,
+                                        int master_fds, const char *when)
+{
+    pid_t kids[MAX_KIDS];
+    int n = wait_workers(p, 2, victim, kids, 1000);
+    char expected[256];
+    snprintf(expected, sizeof expected, "a worker killed %s: the master has 2 workers within "
+             "1 s, a new one among them", when);
+    xt_expect(n == 2, expected, "%d workers, the killed one %s%s", n < 0 ? -n : n,
+              n < 0 ? "still listed" : "gone", xt_server_note(p));
+    int ok = 0;
+    for (int i = 0; i < 20; i++) {
+        xt_response_t *r = get_once(FILES, "/index.html");
+        ok += r->status == 200 && r->body_len == 296;
+        test_free(r);
+    }
+    for (int i = 0; i < 10; i++)
+        ok += tls_status(ctx, "/index.html") == 200;
+    snprintf(expected, sizeof expected, "after the kill %s: 20 plain and 10 TLS requests "
+             "on new connections, every one 200", when);
+    xt_expect(ok == 30, expected, "%d of 30%s", ok, xt_server_note(p));
+    int now = -1;
+    for (int64_t t0 = xt_now_ms(); xt_now_ms() - t0 < 3000; xt_sleep_ms(50))
+        if ((now = xt_fd_count(xt_pid(p))) <= master_fds)
+            break;
+    xt_expect(now >= 0 && now <= master_fds, "the master's descriptors back to their count",
+              "%d, was %d", now, master_fds);
+}
+
+static void a_worker_killed_in_a_tls_handshake_is_replaced_others_unaffected(void **state)
+{
+    (void)state;
+    pid_t kids[MAX_KIDS];
+    xt_proc_t *p = start_workers(kids);
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    expect_normal_client_served(p, "by two workers");
+    int master_fds = xt_fd_count(xt_pid(p));
+    /* Kept-alive plain clients, each on one worker or the other. */
+    enum { KEPT = 12 };
+    int kept[KEPT];
+    pid_t kept_on[KEPT];
+    for (int i = 0; i < KEPT; i++) {
+        kept[i] = xt_connect(FILES);
+        xt_response_t *r = xt_ask(kept[i], NORMAL_REQUEST, false);
+        test_free(r);
+        kept_on[i] = owner_of(kept[i], FILES, kids, 2);
+    }
+    /* A handshake left half done: our ClientHello (made by OpenSSL into
+     * memory) sent, the server's answer arrived, our Finished never sent. */
+    int fd = xt_connect(TLS);
+    SSL *ssl = SSL_new(ctx);
+    BIO *in = BIO_new(BIO_s_mem()), *out = BIO_new(BIO_s_mem());
+    SSL_set_bio(ssl, in, out);
+    int rc = SSL_connect(ssl);
+    char *hello = NULL;
+    long hello_len = BIO_get_mem_data(out, &hello);
+    bool waiting = rc < 0 && SSL_get_error(ssl, rc) == SSL_ERROR_WANT_READ && hello_len > 0 &&
+                   xt_send_all(fd, hello, (size_t)hello_len);
+    struct pollfd pfd = {fd, POLLIN, 0};
+    waiting = waiting && poll(&pfd, 1, 3000) == 1; /* the server's flight is here */
+    pid_t victim = owner_of(fd, TLS, kids, 2);
+    xt_expect(waiting && victim > 0, "a TLS handshake half done, held by one of the workers",
+              "%s, held by %d", waiting ? "waiting for our Finished" : "no answer to our hello",
+              (int)victim);
+    kill(victim, SIGKILL);
+    faults_injected++;
+    char buf[4096];
+    bool ended = false;
+    drain(fd, buf, sizeof buf, 2000, &ended); /* the server's flight, then the close */
+    xt_expect(ended, "the half-done handshake's connection is closed with its worker",
+              "still open 2 s after the kill");
+    SSL_free(ssl);
+    close(fd);
+    expect_replaced_and_serving(p, victim, ctx, master_fds, "in a TLS handshake");
+    int on_survivor = 0, survived = 0;
+    for (int i = 0; i < KEPT; i++) {
+        if (kept_on[i] > 0 && kept_on[i] != victim) {
+            on_survivor++;
+            xt_response_t *r = xt_ask(kept[i], NORMAL_REQUEST, false);
+            survived += r->status == 200 && r->body_len == 296;
+            test_free(r);
+        }
+        close(kept[i]);
+    }
+    xt_note("%d of %d kept-alive clients were on the other worker", on_survivor, KEPT);
+    xt_expect(survived == on_survivor,
+              "every kept-alive client of the other worker still served on its connection",
+              "%d of %d served (%d of %d clients were on the other worker)", survived,
+              on_survivor, on_survivor, KEPT);
+    SSL_CTX_free(ctx);
+    stop_clean(p, "a worker killed in a TLS handshake");
+}
+
+static void a_worker_killed_in_a_cache_write_leaves_no_stuck_entry(void **state)
+{
+    (void)state;
+    pid_t kids[MAX_KIDS];
+    xt_proc_t *p = start_workers(kids);
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    xt_upstream_start(UPSTREAM, "http");
+    expect_normal_client_served(p, "by two workers");
+    int master_fds = xt_fd_count(xt_pid(p));
+    char cache[4200], temp_prefix[4300];
+    snprintf(cache, sizeof cache, "%s/cache", xt_workdir(p));
+    char *real = realpath(cache, NULL);
+    snprintf(temp_prefix, sizeof temp_prefix, "%s/tmp-", real ? real : cache);
+    free(real);
+    /* The upstream sends the head, then the body 300 ms later ("delay"):
+     * meanwhile the worker writing the entry holds its temporary file. */
+    static const char path[] = "/cache/max-age=600/killed?kib=16&delay";
+    char req[256];
+    snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path);
+    int fd = xt_connect(PROXY);
+    xt_send_all(fd, req, strlen(req));
+    pid_t victim = 0;
+    for (int64_t t0 = xt_now_ms(); !victim && xt_now_ms() - t0 < 1000; xt_sleep_ms(5))
+        for (int i = 0; i < 2 && !victim; i++)
+            victim = holds_fd(kids[i], temp_prefix) ? kids[i] : 0;
+    xt_expect(victim > 0, "a worker writing a cache entry (its temporary file open)",
+              "no worker held %s* within 1 s%s", temp_prefix, xt_server_note(p));
+    kill(victim, SIGKILL);
+    faults_injected++;
+    char buf[4096];
+    bool ended = false;
+    drain(fd, buf, sizeof buf, 2000, &ended);
+    xt_expect(ended, "the client of the killed writer is closed, not left waiting",
+              "still open 2 s after the kill");
+    close(fd);
+    expect_replaced_and_serving(p, victim, ctx, master_fds, "in a cache write");
+    int64_t t0 = xt_now_ms();
+    xt_response_t *a = get_once(PROXY, path);
+    int64_t took = xt_now_ms() - t0;
+    xt_response_t *b = get_once(PROXY, path);
+    xt_expect(whole_cache_body(a) && strcmp(x_cache(a), "MISS") == 0 && took < 2000 &&
+                  whole_cache_body(b) && strcmp(x_cache(b), "HIT") == 0 &&
+                  memcmp(a->body, b->body, a->body_len) == 0,
+              "the same URL after the kill: a whole MISS at once (no entry stuck on the dead "
+              "writer), then a HIT with those bytes",
+              "%s in %lld ms, then %s", x_cache(a), (long long)took, x_cache(b));
+    test_free(a);
+    test_free(b);
+    int temps = temporaries_in(cache);
+    xt_expect(temps == 0, "the dead writer's temporary file is gone", "%d left in %s", temps,
+              cache);
+    SSL_CTX_free(ctx);
+    stop_clean(p, "a worker killed in a cache write");
+}
+
 /* ------------------------------------------------------------------ run */
 
 static void counts(void **state)
@@ -756,6 +1142,9 @@ int main(int argc, char **argv)
         XT_CHECK(out_of_descriptors_the_server_waits_and_serves_again),
         XT_CHECK(every_allocation_of_a_gzip_file_request_may_fail),
         XT_CHECK(every_allocation_of_a_proxied_request_may_fail),
+        XT_CHECK(a_full_disk_under_the_cache_serves_every_response_whole),
+        XT_CHECK(a_worker_killed_in_a_tls_handshake_is_replaced_others_unaffected),
+        XT_CHECK(a_worker_killed_in_a_cache_write_leaves_no_stuck_entry),
         XT_CHECK(counts),
     };
     static const struct CMUnitTest full[] = {
@@ -768,6 +1157,9 @@ int main(int argc, char **argv)
         XT_CHECK(out_of_descriptors_the_server_waits_and_serves_again),
         XT_CHECK(every_allocation_of_a_gzip_file_request_may_fail),
         XT_CHECK(every_allocation_of_a_proxied_request_may_fail),
+        XT_CHECK(a_full_disk_under_the_cache_serves_every_response_whole),
+        XT_CHECK(a_worker_killed_in_a_tls_handshake_is_replaced_others_unaffected),
+        XT_CHECK(a_worker_killed_in_a_cache_write_leaves_no_stuck_entry),
         XT_CHECK(slowloris_while_a_normal_client_is_timed),
         XT_CHECK(slow_body_while_a_normal_client_is_timed),
         XT_CHECK(slow_read_while_a_normal_client_is_timed),

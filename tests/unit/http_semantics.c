@@ -86,6 +86,11 @@ static void etag_made_and_compared_weakly(void **state)
         if (xps_http_etag_list_matches(rows[i].list, strlen(rows[i].list), etag) != rows[i].want)
             fail_msg("If-None-Match \"%s\" vs %s: want %s", rows[i].list, etag,
                      rows[i].want ? "match" : "no match");
+    /* A comma between an entity-tag's quotes is the tag's, not a separator
+     * (found by tests/fuzz/http_range.cpp). */
+    const char *comma = "\"x\", \"a,b\"";
+    assert_true(xps_http_etag_list_matches(comma, strlen(comma), "\"a,b\""));
+    assert_false(xps_http_etag_list_matches(comma, strlen(comma), "\"a\""));
 }
 
 static void http_dates_parse_only_in_imf_fixdate(void **state)
@@ -254,6 +259,11 @@ static void response_heads_scan_at_every_split_point(void **state)
         {"HTTP/1.1 200 OK\r\nA: 1\r\n folded\r\n\r\n", XPS_E_INVAL, 0, 0, false, false, 0, 0, 0},
         {"HTTP/1.1 200 OK\r\nBad Name: 1\r\n\r\n", XPS_E_INVAL, 0, 0, false, false, 0, 0, 0},
         {"HTTP/1.1 200 OK\rX: 1\r\n\r\n", XPS_E_INVAL, 0, 0, false, false, 0, 0, 0},
+        /* a bare LF: a client could end a line there and read a field the
+         * scan did not (found by tests/fuzz/response_head.cpp) */
+        {"HTTP/1.1 200 OK\r\nX: a\nContent-Length: 5\r\n\r\n", XPS_E_INVAL, 0, 0, false, false,
+         0, 0, 0},
+        {"HTTP/1.1 100 Continue\nX: 1\r\n\r\n", XPS_E_INVAL, 0, 0, false, false, 0, 0, 0},
     };
     for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
         size_t len = strlen(rows[i].bytes);
