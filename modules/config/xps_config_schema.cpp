@@ -350,9 +350,10 @@ bool parse_reverse_proxy(checker &c, route_rec &r, const cJSON *obj, const std::
 }
 
 // upstream_tls [stage 19]: true, false, or {"ca": FILE, "sni": NAME,
-// "verify": BOOL} (an object turns it on). The CA file is named here
-// (resolved against the config's folder) and read by the stage that
-// connects with TLS, which refuses an unreadable one, naming it.
+// "verify": BOOL} (an object turns it on). The CA file is resolved
+// against the config's folder and must be readable now (a start or a
+// reload is refused naming it, rather than every request of the route
+// failing later); OpenSSL reads it, on the route's first TLS connect.
 bool parse_upstream_tls(checker &c, route_rec &r, const cJSON *obj, const std::string &path)
 {
     const cJSON *tls = optional(obj, "upstream_tls");
@@ -369,8 +370,13 @@ bool parse_upstream_tls(checker &c, route_rec &r, const cJSON *obj, const std::s
     const char *ca_text = nullptr;
     if (ca != nullptr && !want_string(c, ca, member(at, "ca"), &ca_text))
         return false;
-    if (ca != nullptr)
-        r.upstream_tls.ca_file = c.keep(resolve_path(c.base, ca_text));
+    if (ca != nullptr) {
+        std::string full = resolve_path(c.base, ca_text);
+        if (access(full.c_str(), R_OK) != 0)
+            return c.fail(member(at, "ca"), "cannot read %s: %s", shown(full).c_str(),
+                          std::strerror(errno));
+        r.upstream_tls.ca_file = c.keep(full);
+    }
     const cJSON *sni = optional(tls, "sni");
     if (sni != nullptr && !want_string(c, sni, member(at, "sni"), &r.upstream_tls.sni))
         return false;

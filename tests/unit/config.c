@@ -748,6 +748,8 @@ static void stage_19_upstream_tls_keys(void **state)
          "conf.json: servers[0].routes[0].upstream_tls.sni: must not be empty"},
         {"verify a number", PROXY_TLS("{\"verify\": 0}"),
          "conf.json: servers[0].routes[0].upstream_tls.verify: expected"},
+        {"a ca that cannot be read", PROXY_TLS("{\"ca\": \"nope.pem\"}"),
+         "conf.json: servers[0].routes[0].upstream_tls.ca: cannot read /base/nope.pem: No such file"},
         {"on a file route", SERVER("{\"req_path\": \"/\", \"type\": \"file_serve\", \"dir_path\": \"w\", \"upstream_tls\": true}"),
          "conf.json: servers[0].routes[0].upstream_tls:"},
     };
@@ -757,12 +759,24 @@ static void stage_19_upstream_tls_keys(void **state)
         if (c || strncmp(err, rows[i].message, strlen(rows[i].message)) != 0)
             fail_msg("%s: got \"%s\"", rows[i].what, err);
     }
-    xps_config_t *c = parse_ok("{\"servers\": [{" LISTEN ", \"routes\": ["
+    /* A readable CA, named relative to the config's folder. */
+    char base[] = "/tmp/xps-unit-ca-XXXXXX", ca_path[64];
+    assert_non_null(mkdtemp(base));
+    snprintf(ca_path, sizeof ca_path, "%s/ca.pem", base);
+    FILE *f = fopen(ca_path, "w");
+    assert_non_null(f);
+    fputs("(read by OpenSSL at the first connect, not by the config)\n", f);
+    fclose(f);
+    char err[XPS_CONFIG_ERR_MAX];
+    xps_config_t *c = xps_config_parse("{\"servers\": [{" LISTEN ", \"routes\": ["
                  "{\"req_path\": \"/\", \"type\": \"reverse_proxy\", \"upstreams\": [\"a:1\"]},"
                  "{\"req_path\": \"/t\", \"type\": \"reverse_proxy\", \"upstreams\": [\"a:1\"], \"upstream_tls\": true},"
                  "{\"req_path\": \"/f\", \"type\": \"reverse_proxy\", \"upstreams\": [\"a:1\"], \"upstream_tls\": false},"
                  "{\"req_path\": \"/o\", \"type\": \"reverse_proxy\", \"upstreams\": [\"a:1\"],"
-                 " \"upstream_tls\": {\"ca\": \"certs/ca.pem\", \"sni\": \"api.test\", \"verify\": false}}]}]}");
+                 " \"upstream_tls\": {\"ca\": \"ca.pem\", \"sni\": \"api.test\", \"verify\": false}}]}]}",
+                 "conf.json", base, err, sizeof err);
+    if (c == NULL)
+        fail_msg("parse failed: %s", err);
     assert_null(lookup_ok(c, "0.0.0.0", 8001, "x", "/").upstream_tls);
     assert_null(lookup_ok(c, "0.0.0.0", 8001, "x", "/f").upstream_tls);
     const xps_config_upstream_tls_t *t = lookup_ok(c, "0.0.0.0", 8001, "x", "/t").upstream_tls;
@@ -772,10 +786,12 @@ static void stage_19_upstream_tls_keys(void **state)
     assert_true(t->verify);
     t = lookup_ok(c, "0.0.0.0", 8001, "x", "/o").upstream_tls;
     assert_non_null(t);
-    assert_string_equal(t->ca_file, "/srv/xps/certs/ca.pem"); /* parse_ok's base folder */
+    assert_string_equal(t->ca_file, ca_path); /* resolved against the config's folder */
     assert_string_equal(t->sni, "api.test");
     assert_false(t->verify);
     xps_config_destroy(c);
+    unlink(ca_path);
+    rmdir(base);
 #undef PROXY_TLS
 }
 
