@@ -24,7 +24,8 @@
  *  - the embedded default: both printed URLs answer curl (https with
  *    --cacert the generated certificate, verified for 127.0.0.1), the docs
  *    are served (listed, gzipped), and the certificate is made once and
- *    reused by the next start;
+ *    reused by the next start; both open in headless Chromium (https
+ *    trusting the generated certificate's key);
  *  - /health: 200 "ok" while serving, 503 on a kept connection once the
  *    workers drain (SIGTERM);
  *  - the product's reports: a well-formed X-Request-ID comes back as sent,
@@ -48,6 +49,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tests/support/browser.h"
 #include "tests/support/harness.h"
 #include "tests/support/http_client.h"
 
@@ -545,6 +547,48 @@ static void health_is_200_then_503_while_draining(void **state)
               "%s", exited ? xt_status_text(status) : "still running");
 }
 
+/* What `make run` prints, opened in a real browser (Debian's headless
+ * Chromium): both URLs show the welcome page. For https the browser is
+ * told to trust exactly the generated certificate's key (its SPKI hash),
+ * as a user who accepts that one certificate would; any other certificate
+ * still fails. */
+static void the_printed_urls_open_in_a_real_browser(void **state)
+{
+    (void)state;
+    xt_watchdog(120);
+    const char *const *env = fresh_state();
+    xt_proc_t *p = start_default(env);
+    xt_browser_t browser = {0};
+    xt_browser_start(&browser, state_dir);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd,
+             "openssl x509 -in %s -pubkey -noout | openssl pkey -pubin -outform der |"
+             " openssl dgst -sha256 -binary | openssl enc -base64",
+             in_state("localhost.crt"));
+    const char *args[] = {"-c", cmd, NULL};
+    int status = 0;
+    char *hash = xt_run_to_exit("/bin/sh", args, NULL, 10000, &status);
+    hash[strcspn(hash, "\n")] = '\0';
+    xt_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0 && strlen(hash) == 44,
+              "the certificate's key hash (openssl)", "%s: %s", xt_status_text(status),
+              xt_quote(hash, strlen(hash)));
+    char trust[128], why[600];
+    snprintf(trust, sizeof trust, "--ignore-certificate-errors-spki-list=%s", hash);
+    free(hash);
+    char *dom = xt_browser_run(&browser, "--dump-dom", "http://127.0.0.1:8080/", why, sizeof why);
+    xt_expect(dom && strstr(dom, "xps is running"),
+              "chromium --dump-dom http://127.0.0.1:8080/: the welcome page", "%s",
+              dom ? xt_quote(dom, strlen(dom)) : why);
+    free(dom);
+    browser.extra = trust;
+    dom = xt_browser_run(&browser, "--dump-dom", "https://127.0.0.1:8443/", why, sizeof why);
+    xt_expect(dom && strstr(dom, "xps is running"),
+              "chromium on https://127.0.0.1:8443/, trusting the generated certificate's key: "
+              "the welcome page", "%s", dom ? xt_quote(dom, strlen(dom)) : why);
+    free(dom);
+    xt_stop(p, SIGTERM, 8000);
+}
+
 /* The product's reports (modules/accesslog, modules/metrics), in the
  * embedded default: 20 GETs on new connections (SO_REUSEPORT spreads them
  * over the workers), one with a well-formed X-Request-ID and one with a
@@ -627,6 +671,7 @@ int main(void)
         XPS_CHECK(bad_flags_print_usage_and_exit_2),
         XPS_CHECK(pid_file_stop_and_reload_under_a_curl_loop),
         XPS_CHECK(the_embedded_default_serves_both_urls_with_a_certificate_made_once),
+        XPS_CHECK(the_printed_urls_open_in_a_real_browser),
         XPS_CHECK(health_is_200_then_503_while_draining),
         XPS_CHECK(the_embedded_default_logs_each_request_and_sums_every_worker),
     };

@@ -25,6 +25,7 @@
 
 #include "tests/support/dirlist_checks.h"
 
+#include "tests/support/browser.h"
 #include "tests/support/checks.h"
 #include "tests/support/hardening_checks.h"
 #include "tests/support/harness.h"
@@ -469,41 +470,6 @@ void xt_dl_check_an_ip_refused_route_gets_403_and_never_a_listing(const char *fi
 
 /* ------------------------------------------------- a real browser */
 
-enum { BROWSER_MS = 30000 }; /* one chromium run, start to exit */
-
-/* Runs headless Chromium on `url` with `what` ("--dump-dom", or
- * "--screenshot=PATH"); its stdout (the serialised DOM), malloc'd, or NULL
- * when it did not exit 0 within BROWSER_MS (then *why says how it ended
- * and the end of its stderr). --no-sandbox: the checks may run as root in
- * a network namespace, where Chromium's own sandbox cannot start; the
- * pages are ours, on 127.0.0.1. */
-static char *chromium(const char *exe, const char *profile, const char *what, const char *url,
-                      char *why, size_t cap)
-{
-    char data_dir[4200];
-    snprintf(data_dir, sizeof data_dir, "--user-data-dir=%s", profile);
-    const char *args[] = {"--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                          "--disable-dev-shm-usage", "--window-size=1000,700", data_dir, what,
-                          url, NULL};
-    xt_proc_t *b = xt_start(exe, args, NULL);
-    int status = 0;
-    if (!xt_wait_exit(b, BROWSER_MS, &status)) {
-        xt_stop(b, SIGKILL, 2000);
-        snprintf(why, cap, "still running after %d ms (killed)", BROWSER_MS);
-        return NULL;
-    }
-    char *err = xt_stderr(b);
-    size_t n = strlen(err);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        snprintf(why, cap, "%s; stderr ends \"%s\"", xt_status_text(status),
-                 xt_quote(err + (n > 300 ? n - 300 : 0), n > 300 ? 300 : n));
-        free(err);
-        return NULL;
-    }
-    free(err);
-    return xt_stdout(b);
-}
-
 /* Debian's chromium over the listing: the DOM it builds from the page has
  * the row links, following a folder's link (its 301 included) gives the
  * DOM of that folder's listing, a file with an awkward name opens from its
@@ -511,22 +477,12 @@ static char *chromium(const char *exe, const char *profile, const char *what, co
 void xt_dl_check_a_real_browser_lists_follows_a_folder_and_opens_awkward_names(const char *fixture)
 {
     dl_fixture = fixture;
-    const char *exe = access("/usr/bin/chromium", X_OK) == 0 ? "/usr/bin/chromium" : NULL;
-    if (!exe)
-        return xt_skip("Debian's chromium is not installed (make browser-deps installs it)");
     xt_proc_t *p = start_server();
-    char profile[4200], why[600];
-    snprintf(profile, sizeof profile, "%s/chromium-profile", xt_workdir(p));
-    char *blank = chromium(exe, profile, "--dump-dom", "about:blank", why, sizeof why);
-    if (!blank || !strstr(blank, "<html")) {
-        static char text[700];
-        snprintf(text, sizeof text, "headless chromium cannot start in this sandbox: %s", why);
-        free(blank);
-        return xt_skip(text);
-    }
-    free(blank);
+    xt_browser_t browser = {0};
+    xt_browser_start(&browser, xt_workdir(p));
+    char why[600];
     /* The root's listing, as the browser's DOM. */
-    char *dom = chromium(exe, profile, "--dump-dom", "http://127.0.0.1:8011/", why, sizeof why);
+    char *dom = xt_browser_run(&browser, "--dump-dom", "http://127.0.0.1:8011/", why, sizeof why);
     xt_expect(dom && strstr(dom, "<title>Index of /</title>") &&
                   strstr(dom, "<tr><td><a href=\"/docs\">docs/</a></td>") &&
                   strstr(dom, "<tr><td><a href=\"/zeta\">zeta/</a></td>") &&
@@ -543,7 +499,7 @@ void xt_dl_check_a_real_browser_lists_follows_a_folder_and_opens_awkward_names(c
         snprintf(url, sizeof url, "http://127.0.0.1:8011%.*s", (int)strcspn(at + 9, "\""),
                  at + 9);
     free(dom);
-    dom = chromium(exe, profile, "--dump-dom", url, why, sizeof why);
+    dom = xt_browser_run(&browser, "--dump-dom", url, why, sizeof why);
     xt_expect(dom && strstr(dom, "<title>Index of /docs/</title>") &&
                   strstr(dom, "<a href=\"/docs/notes.txt\">notes.txt</a>") &&
                   strstr(dom, "<a href=\"/docs/guide\">guide/</a>") &&
@@ -555,7 +511,7 @@ void xt_dl_check_a_real_browser_lists_follows_a_folder_and_opens_awkward_names(c
     /* An awkward name, from the page's href to the file's text. */
     folder(p, "odd");
     put(p, "odd/x&y<z> caf\xc3\xa9.txt", "ampersand, angles, a space and UTF-8\n");
-    dom = chromium(exe, profile, "--dump-dom", "http://127.0.0.1:8011/odd/", why, sizeof why);
+    dom = xt_browser_run(&browser, "--dump-dom", "http://127.0.0.1:8011/odd/", why, sizeof why);
     const char *href = dom ? strstr(dom, "<a href=\"/odd/") : NULL;
     snprintf(url, sizeof url, "http://127.0.0.1:8011%.*s",
              href ? (int)strcspn(href + 9, "\"") : 0, href ? href + 9 : "");
@@ -563,7 +519,7 @@ void xt_dl_check_a_real_browser_lists_follows_a_folder_and_opens_awkward_names(c
               "the DOM of /odd/ shows the name \"x&y<z> caf\xc3\xa9.txt\" as its link's text",
               "%s", dom ? xt_quote(dom, strlen(dom)) : why);
     free(dom);
-    dom = href ? chromium(exe, profile, "--dump-dom", url, why, sizeof why) : NULL;
+    dom = href ? xt_browser_run(&browser, "--dump-dom", url, why, sizeof why) : NULL;
     xt_expect(dom && strstr(dom, "ampersand, angles, a space and UTF-8"),
               "chromium on that link's href shows the file's text", "url %s: %s", url,
               dom ? xt_quote(dom, strlen(dom)) : why);
@@ -581,7 +537,7 @@ void xt_dl_check_a_real_browser_lists_follows_a_folder_and_opens_awkward_names(c
     unlink(shot);
     char arg[4400];
     snprintf(arg, sizeof arg, "--screenshot=%s", shot);
-    free(chromium(exe, profile, arg, "http://127.0.0.1:8011/", why, sizeof why));
+    free(xt_browser_run(&browser, arg, "http://127.0.0.1:8011/", why, sizeof why));
     unsigned char magic[8] = {0};
     int fd = open(shot, O_RDONLY | O_CLOEXEC);
     struct stat st = {0};
