@@ -50,6 +50,7 @@
 #include <unistd.h>
 
 #include "tests/support/browser.h"
+#include "tests/support/client_loop.h"
 #include "tests/support/harness.h"
 #include "tests/support/http_client.h"
 
@@ -214,68 +215,23 @@ static void write_site(const char *path, bool with_new)
     write_file(path, text);
 }
 
-/* A client loop in a child process: curl GETs / on new connections
- * until SIGTERM; writes "requests failures" to its pipe at the end. */
-typedef struct client_loop {
-    pid_t pid;
-    int out;
-} client_loop_t;
-
-static volatile sig_atomic_t loop_stop;
-static void on_loop_stop(int sig)
+/* One request of a client loop (tests/support/client_loop.h): curl GETs
+ * `data` (a URL) on a new connection, a success only with a 2xx. */
+static bool curl_once(void *data)
 {
-    (void)sig;
-    loop_stop = 1;
-}
-
-static client_loop_t client_loop_start(const char *url)
-{
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0)
-        xt_fail("pipe: %s", strerror(errno));
-    pid_t pid = fork();
-    if (pid < 0)
-        xt_fail("fork: %s", strerror(errno));
-    if (pid == 0) {
-        close(fds[0]);
-        signal(SIGTERM, on_loop_stop);
-        long requests = 0, failures = 0;
-        while (!loop_stop) {
-            pid_t c = fork();
-            if (c == 0) {
-                int null = open("/dev/null", O_WRONLY);
-                dup2(null, 1);
-                dup2(null, 2);
-                execl("/usr/bin/curl", "curl", "-s", "--fail", "-o", "/dev/null", "--max-time",
-                      "5", url, (char *)NULL);
-                _exit(127);
-            }
-            int st = 0;
-            while (waitpid(c, &st, 0) < 0 && errno == EINTR)
-                ;
-            requests++;
-            failures += !(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-        }
-        char line[64];
-        int len = snprintf(line, sizeof line, "%ld %ld\n", requests, failures);
-        ssize_t w = write(fds[1], line, (size_t)len);
-        _exit(w == len ? 0 : 1);
+    pid_t c = fork();
+    if (c == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, 1);
+        dup2(null, 2);
+        execl("/usr/bin/curl", "curl", "-s", "--fail", "-o", "/dev/null", "--max-time", "5",
+              (const char *)data, (char *)NULL);
+        _exit(127);
     }
-    close(fds[1]);
-    return (client_loop_t){pid, fds[0]};
-}
-
-static void client_loop_stop(client_loop_t c, long *requests, long *failures)
-{
-    kill(c.pid, SIGTERM);
-    int status = 0;
-    waitpid(c.pid, &status, 0);
-    char line[64] = "";
-    ssize_t n = read(c.out, line, sizeof line - 1);
-    close(c.out);
-    line[n > 0 ? n : 0] = '\0';
-    if (sscanf(line, "%ld %ld", requests, failures) != 2)
-        xt_fail("the client loop reported nothing (%s)", xt_status_text(status));
+    int st = 0;
+    while (c > 0 && waitpid(c, &st, 0) < 0 && errno == EINTR)
+        ;
+    return c > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
 }
 
 /* Starts the embedded default (no -c) on this check's state folder and
@@ -387,7 +343,7 @@ static void pid_file_stop_and_reload_under_a_curl_loop(void **state)
     snprintf(url, sizeof url, "http://127.0.0.1:%d/", PORT);
     snprintf(new_url, sizeof new_url, "http://127.0.0.1:%d/new", PORT);
     xt_expect(status_by_curl(new_url) == 404, "/new: 404 before the reload", "other");
-    client_loop_t loop = client_loop_start(url);
+    xt_client_loop_t loop = xt_client_loop_start(curl_once, (void *)url);
     xt_sleep_ms(300);
     write_site(conf, true);
     const char *reload[] = {"-s", "reload", "-p", pid_file, NULL};
@@ -401,7 +357,7 @@ static void pid_file_stop_and_reload_under_a_curl_loop(void **state)
         xt_sleep_ms(50);
     xt_sleep_ms(500); /* the new generation alone */
     long requests = 0, failures = 0;
-    client_loop_stop(loop, &requests, &failures);
+    xt_client_loop_stop(loop, &requests, &failures);
     xt_expect(after == 301 && requests > 5 && failures == 0,
               "after -s reload, /new is the new config's 301, and a curl loop running all "
               "along saw no failure",

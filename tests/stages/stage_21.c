@@ -56,6 +56,7 @@
 #include "tests/support/balancer_checks.h"
 #include "tests/support/cache_checks.h"
 #include "tests/support/checks.h"
+#include "tests/support/client_loop.h"
 #include "tests/support/dirlist_checks.h"
 #include "tests/support/gzip_checks.h"
 #include "tests/support/harness.h"
@@ -183,60 +184,12 @@ static int status_of(const char *target)
     return status;
 }
 
-/* A client loop in a child process: GET / on new connections until
- * killed with SIGTERM; writes "requests failures" to `out` at the end. */
-typedef struct client_loop {
-    pid_t pid;
-    int out;
-} client_loop_t;
-
-static volatile sig_atomic_t loop_stop;
-static void on_loop_stop(int sig)
+/* One request of a client loop (tests/support/client_loop.h): GET / on a
+ * new connection answered 200. */
+static bool get_root(void *data)
 {
-    (void)sig;
-    loop_stop = 1;
-}
-
-static client_loop_t client_loop_start(void)
-{
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0)
-        xt_fail("pipe: %s", strerror(errno));
-    pid_t pid = fork();
-    if (pid < 0)
-        xt_fail("fork: %s", strerror(errno));
-    if (pid == 0) {
-        close(fds[0]);
-        signal(SIGTERM, on_loop_stop);
-        long requests = 0, failures = 0;
-        while (!loop_stop) {
-            int st = status_of("/");
-            if (loop_stop && st == 0)
-                break; /* cut short by the stop itself: not the server's doing */
-            requests++;
-            failures += st != 200;
-        }
-        char line[64];
-        int len = snprintf(line, sizeof line, "%ld %ld\n", requests, failures);
-        ssize_t w = write(fds[1], line, (size_t)len);
-        _exit(w == len ? 0 : 1);
-    }
-    close(fds[1]);
-    return (client_loop_t){pid, fds[0]};
-}
-
-static void client_loop_stop(client_loop_t c, long *requests, long *failures)
-{
-    kill(c.pid, SIGTERM);
-    int status = 0;
-    waitpid(c.pid, &status, 0);
-    char line[64] = "";
-    ssize_t n = read(c.out, line, sizeof line - 1);
-    close(c.out);
-    line[n > 0 ? n : 0] = '\0';
-    *requests = *failures = -1;
-    if (sscanf(line, "%ld %ld", requests, failures) != 2)
-        xt_fail("the client loop reported nothing (%s)", xt_status_text(status));
+    (void)data;
+    return status_of("/") == 200;
 }
 
 /* Writes `text` to the working copy's config.json. */
@@ -344,7 +297,7 @@ static void a_worker_killed_with_sigkill_is_replaced_at_once(void **state)
     /* Under load: a client loop runs across the kill. It has one request
      * at a time in flight, so at most that one may be lost with the
      * worker; every other request must be answered. */
-    client_loop_t loop = client_loop_start();
+    xt_client_loop_t loop = xt_client_loop_start(get_root, NULL);
     xt_sleep_ms(200);
     int64_t t0 = xt_now_ms();
     kill(kids[0], SIGKILL);
@@ -369,7 +322,7 @@ static void a_worker_killed_with_sigkill_is_replaced_at_once(void **state)
               "%d children, %d new, after %lld ms", m, fresh, (long long)(xt_now_ms() - t0));
     xt_sleep_ms(200);
     long requests = 0, failures = 0;
-    client_loop_stop(loop, &requests, &failures);
+    xt_client_loop_stop(loop, &requests, &failures);
     xt_expect(requests > 0 && failures <= 1,
               "a client loop running across the kill lost at most its one request in flight",
               "%ld requests, %ld failed", requests, failures);
@@ -386,7 +339,7 @@ static void sighup_with_a_changed_config_takes_effect_with_zero_failures(void **
     if (wait_children(p, WORKERS, NULL, 0, old, 3000) != WORKERS)
         xt_fail("the master does not have %d children", WORKERS);
     int before = status_of("/new");
-    client_loop_t c = client_loop_start();
+    xt_client_loop_t c = xt_client_loop_start(get_root, NULL);
     xt_sleep_ms(300); /* the loop at work */
     write_config(p, changed_config);
     int64_t t0 = xt_now_ms();
@@ -398,7 +351,7 @@ static void sighup_with_a_changed_config_takes_effect_with_zero_failures(void **
     int n = wait_children(p, WORKERS, old, WORKERS, kids, 6000); /* the old drained */
     xt_sleep_ms(300); /* the loop on the new generation alone */
     long requests = 0, failures = 0;
-    client_loop_stop(c, &requests, &failures);
+    xt_client_loop_stop(c, &requests, &failures);
     xt_expect(before == 404 && after == 301,
               "SIGHUP after adding a route: /new, 404 before, answers 301 within 3 s",
               "%d before, %d after %lld ms", before, after, (long long)took);
