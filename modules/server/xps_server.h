@@ -15,15 +15,19 @@
  *  5. binds every listener, BEFORE any fork: a port that cannot be bound
  *     is refused while no worker exists (one SO_REUSEPORT socket per
  *     listener and worker, or one for all: options->accept);
- *  6. hands over to the master (modules/master): `workers` workers, each
+ *  6. with options->product, maps the metrics' counters, two slots per
+ *     worker (modules/metrics: every worker adds to its own, any worker's
+ *     metrics route sums them);
+ *  7. hands over to the master (modules/master): `workers` workers, each
  *     with its own loop on the sockets it inherited, every session option
- *     of stages 13-20 on; a worker that dies is replaced.
+ *     of stages 13-20 on (and apps/xps's with options->product); a worker
+ *     that dies is replaced.
  * Signals (the master's, see xps_master.h):
  *  - SIGTERM / SIGINT: every worker drains (closes its listeners, finishes
  *    the requests it has, each response saying "Connection: close", a
  *    health route answering 503), within timeouts.drain_ms; then the
  *    master returns and xps_server_run returns XPS_OK.
- *  - SIGHUP: the config is loaded again (step 1 and 2). Valid: the
+ *  - SIGHUP: the config is loaded again (steps 1 and 2). Valid: the
  *    listeners it names are bound (those already bound are kept), a new
  *    generation of workers starts with it and the old one drains. Invalid,
  *    a port that cannot be bound, or another number of workers: the old
