@@ -463,6 +463,7 @@ void xt_tls_check_a_get_over_a_tls_upstream_reuses_its_connection(const char *fi
     xt_expect(occurrences(log, "tls ") == 1 && strstr(log, " sni=localhost\n"),
               "one TLS handshake for both, with SNI localhost (the upstream's host name)",
               "the upstream's log %s", xt_quote(log, strlen(log)));
+    free(log);
 }
 
 void xt_tls_check_a_tls_upstream_with_the_wrong_ca_gets_502_and_the_reason(const char *fixture)
@@ -480,6 +481,7 @@ void xt_tls_check_a_tls_upstream_with_the_wrong_ca_gets_502_and_the_reason(const
               "%s; stderr %s; the upstream's log %s", xt_describe_response(r),
               xt_quote(err, strlen(err)), xt_quote(log, strlen(log)));
     free(err);
+    free(log);
     test_free(r);
     r = get_on_8080("/verified/2");
     xt_expect(r->status == 200, "... and the server goes on: GET /verified/2 gets 200", "%s",
@@ -503,6 +505,7 @@ void xt_tls_check_verify_false_and_sni_are_applied(const char *fixture)
               "GET /named/2 (upstream 127.0.0.1:3443, sni: a.test): 200, and the upstream saw"
               " SNI a.test", "%s; the upstream's log %s", xt_describe_response(r),
               xt_quote(log, strlen(log)));
+    free(log);
     test_free(r);
 }
 
